@@ -1,0 +1,120 @@
+//! Rows as the stores see them. Bodies are opaque protobuf bytes owned by the
+//! layer above; only columns a query needs are spelled out.
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamespaceRecord {
+    pub id: String,
+    pub name: String,
+    /// Bumped on every update; updates are conditional on it.
+    pub version: i64,
+    pub data: Vec<u8>,
+}
+
+/// Which run a workflow id currently points at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurrentExecution {
+    pub run_id: String,
+    pub create_request_id: String,
+    /// `WorkflowExecutionStatus` as i32.
+    pub status: i32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionRow {
+    pub run_id: String,
+    pub db_version: i64,
+    pub next_event_id: i64,
+    pub state: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    pub run_id: String,
+    pub event_id: i64,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimerRow {
+    pub shard_id: i32,
+    pub fire_ms: i64,
+    pub task_id: i64,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferRow {
+    pub shard_id: i32,
+    pub task_id: i64,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueRow {
+    pub namespace_id: String,
+    pub task_queue: String,
+    pub kind: i32,
+    pub task_id: i64,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisibilityRow {
+    pub namespace_id: String,
+    pub run_id: String,
+    pub workflow_id: String,
+    pub workflow_type: String,
+    pub status: i32,
+    pub start_ms: i64,
+    pub close_ms: Option<i64>,
+    pub data: Vec<u8>,
+}
+
+/// Billable actions counted in the same transaction that causes them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageDelta {
+    pub namespace_id: String,
+    pub action: &'static str,
+    pub count: i64,
+}
+
+/// How a transaction moves a workflow id's current-run pointer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CurrentWrite {
+    /// Point at a new run. `previous_run_id: None` requires no pointer yet;
+    /// `Some(run)` requires the pointer to be at that run (id reuse).
+    Set {
+        run_id: String,
+        create_request_id: String,
+        status: i32,
+        previous_run_id: Option<String>,
+    },
+    /// Change the status of the run the pointer is at, which must be `run_id`.
+    Status { run_id: String, status: i32 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionWrite {
+    pub row: ExecutionRow,
+    /// `None` inserts a new run; `Some(v)` updates only if the stored
+    /// `db_version` is still `v`.
+    pub expected_db_version: Option<i64>,
+}
+
+/// Everything one state transition writes, committed atomically after the
+/// shard's `range_id` is checked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transaction {
+    pub shard_id: i32,
+    pub range_id: i64,
+    pub namespace_id: String,
+    pub workflow_id: String,
+    pub current: Option<CurrentWrite>,
+    pub executions: Vec<ExecutionWrite>,
+    pub events: Vec<EventRow>,
+    pub timers: Vec<TimerRow>,
+    pub transfers: Vec<TransferRow>,
+    pub queue_tasks: Vec<QueueRow>,
+    pub visibility: Vec<VisibilityRow>,
+    pub usage: Vec<UsageDelta>,
+}

@@ -1,0 +1,631 @@
+//! The SQL both databases share. SQLite and PostgreSQL each get their own
+//! store type (see `sqlite.rs`, `postgres.rs`) whose methods this macro writes
+//! from the same statements: `$N` placeholders and `ON CONFLICT` read the same
+//! in both dialects, and the few statements that differ are macro arguments.
+
+use orrery_core::CellError;
+
+pub(crate) fn db_err(err: sqlx::Error) -> CellError {
+    if let sqlx::Error::Database(db) = &err
+        && db.is_unique_violation()
+    {
+        return CellError::ConditionFailed;
+    }
+    tracing::error!(error = %err, "database error");
+    CellError::Internal(format!("database: {err}"))
+}
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, fence = $fence:literal) => {
+        use async_trait::async_trait;
+        use orrery_core::{CellError, CellResult};
+        use sqlx::{QueryBuilder, Row};
+
+        use crate::records::*;
+        use crate::sql::db_err;
+        use crate::stores::*;
+
+        #[async_trait]
+        impl MetadataStore for $store {
+            async fn get_or_insert(&self, key: &str, value: Vec<u8>) -> CellResult<Vec<u8>> {
+                sqlx::query(
+                    "INSERT INTO cluster_metadata (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&self.write)
+                .await
+                .map_err(db_err)?;
+                let row = sqlx::query("SELECT value FROM cluster_metadata WHERE key = $1")
+                    .bind(key)
+                    .fetch_one(&self.write)
+                    .await
+                    .map_err(db_err)?;
+                row.try_get("value").map_err(db_err)
+            }
+        }
+
+        #[async_trait]
+        impl ShardStore for $store {
+            async fn acquire_shard(&self, shard_id: i32, owner: &str) -> CellResult<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO shards (shard_id, range_id, owner, updated_ms) VALUES ($1, 1, $2, $3)
+                     ON CONFLICT (shard_id) DO UPDATE
+                       SET range_id = shards.range_id + 1, owner = excluded.owner, updated_ms = excluded.updated_ms
+                     RETURNING range_id",
+                )
+                .bind(shard_id)
+                .bind(owner)
+                .bind(orrery_core::time::now_millis())
+                .fetch_one(&self.write)
+                .await
+                .map_err(db_err)?;
+                row.try_get("range_id").map_err(db_err)
+            }
+        }
+
+        fn namespace_row(row: &<$db as sqlx::Database>::Row) -> CellResult<NamespaceRecord> {
+            Ok(NamespaceRecord {
+                id: row.try_get("id").map_err(db_err)?,
+                name: row.try_get("name").map_err(db_err)?,
+                version: row.try_get("version").map_err(db_err)?,
+                data: row.try_get("data").map_err(db_err)?,
+            })
+        }
+
+        #[async_trait]
+        impl NamespaceStore for $store {
+            async fn create_namespace(&self, ns: &NamespaceRecord) -> CellResult<()> {
+                sqlx::query("INSERT INTO namespaces (id, name, version, data) VALUES ($1, $2, $3, $4)")
+                    .bind(&ns.id)
+                    .bind(&ns.name)
+                    .bind(ns.version)
+                    .bind(&ns.data)
+                    .execute(&self.write)
+                    .await
+                    .map_err(|e| match db_err(e) {
+                        CellError::ConditionFailed => CellError::NamespaceAlreadyExists,
+                        other => other,
+                    })?;
+                Ok(())
+            }
+
+            async fn namespace_by_name(&self, name: &str) -> CellResult<Option<NamespaceRecord>> {
+                sqlx::query("SELECT id, name, version, data FROM namespaces WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| namespace_row(&r))
+                    .transpose()
+            }
+
+            async fn namespace_by_id(&self, id: &str) -> CellResult<Option<NamespaceRecord>> {
+                sqlx::query("SELECT id, name, version, data FROM namespaces WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| namespace_row(&r))
+                    .transpose()
+            }
+
+            async fn list_namespaces(&self) -> CellResult<Vec<NamespaceRecord>> {
+                sqlx::query("SELECT id, name, version, data FROM namespaces ORDER BY name")
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(namespace_row)
+                    .collect()
+            }
+
+            async fn update_namespace(&self, ns: &NamespaceRecord) -> CellResult<()> {
+                let done = sqlx::query(
+                    "UPDATE namespaces SET name = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+                )
+                .bind(&ns.name)
+                .bind(ns.version)
+                .bind(&ns.data)
+                .bind(&ns.id)
+                .bind(ns.version - 1)
+                .execute(&self.write)
+                .await
+                .map_err(db_err)?;
+                if done.rows_affected() == 1 { Ok(()) } else { Err(CellError::ConditionFailed) }
+            }
+
+            async fn delete_namespace(&self, id: &str) -> CellResult<()> {
+                sqlx::query("DELETE FROM namespaces WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl ExecutionStore for $store {
+            async fn current_execution(
+                &self,
+                shard_id: i32,
+                namespace_id: &str,
+                workflow_id: &str,
+            ) -> CellResult<Option<CurrentExecution>> {
+                let row = sqlx::query(
+                    "SELECT run_id, create_request_id, status FROM current_executions
+                     WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3",
+                )
+                .bind(shard_id)
+                .bind(namespace_id)
+                .bind(workflow_id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db_err)?;
+                row.map(|r| {
+                    Ok(CurrentExecution {
+                        run_id: r.try_get("run_id").map_err(db_err)?,
+                        create_request_id: r.try_get("create_request_id").map_err(db_err)?,
+                        status: r.try_get("status").map_err(db_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn execution(
+                &self,
+                shard_id: i32,
+                namespace_id: &str,
+                workflow_id: &str,
+                run_id: &str,
+            ) -> CellResult<Option<ExecutionRow>> {
+                let row = sqlx::query(
+                    "SELECT run_id, db_version, next_event_id, state FROM executions
+                     WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
+                )
+                .bind(shard_id)
+                .bind(namespace_id)
+                .bind(workflow_id)
+                .bind(run_id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db_err)?;
+                row.map(|r| {
+                    Ok(ExecutionRow {
+                        run_id: r.try_get("run_id").map_err(db_err)?,
+                        db_version: r.try_get("db_version").map_err(db_err)?,
+                        next_event_id: r.try_get("next_event_id").map_err(db_err)?,
+                        state: r.try_get("state").map_err(db_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn events(
+                &self,
+                namespace_id: &str,
+                run_id: &str,
+                from: i64,
+                to: i64,
+                limit: usize,
+            ) -> CellResult<Vec<EventRow>> {
+                sqlx::query(
+                    "SELECT event_id, data FROM history_events
+                     WHERE namespace_id = $1 AND run_id = $2 AND event_id >= $3 AND event_id < $4
+                     ORDER BY event_id LIMIT $5",
+                )
+                .bind(namespace_id)
+                .bind(run_id)
+                .bind(from)
+                .bind(to)
+                .bind(limit as i64)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| {
+                    Ok(EventRow {
+                        run_id: run_id.to_string(),
+                        event_id: r.try_get("event_id").map_err(db_err)?,
+                        data: r.try_get("data").map_err(db_err)?,
+                    })
+                })
+                .collect()
+            }
+
+            async fn commit(&self, t: &Transaction) -> CellResult<()> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let range: Option<i64> = sqlx::query_scalar($fence)
+                    .bind(t.shard_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if range != Some(t.range_id) {
+                    return Err(CellError::ShardOwnershipLost(t.shard_id));
+                }
+                match &t.current {
+                    None => {}
+                    Some(CurrentWrite::Set { run_id, create_request_id, status, previous_run_id: None }) => {
+                        sqlx::query(
+                            "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, create_request_id, status)
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(t.shard_id)
+                        .bind(&t.namespace_id)
+                        .bind(&t.workflow_id)
+                        .bind(run_id)
+                        .bind(create_request_id)
+                        .bind(*status)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    Some(CurrentWrite::Set { run_id, create_request_id, status, previous_run_id: Some(prev) }) => {
+                        let done = sqlx::query(
+                            "UPDATE current_executions SET run_id = $1, create_request_id = $2, status = $3
+                             WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 AND run_id = $7",
+                        )
+                        .bind(run_id)
+                        .bind(create_request_id)
+                        .bind(*status)
+                        .bind(t.shard_id)
+                        .bind(&t.namespace_id)
+                        .bind(&t.workflow_id)
+                        .bind(prev)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        if done.rows_affected() != 1 {
+                            return Err(CellError::ConditionFailed);
+                        }
+                    }
+                    Some(CurrentWrite::Status { run_id, status }) => {
+                        let done = sqlx::query(
+                            "UPDATE current_executions SET status = $1
+                             WHERE shard_id = $2 AND namespace_id = $3 AND workflow_id = $4 AND run_id = $5",
+                        )
+                        .bind(*status)
+                        .bind(t.shard_id)
+                        .bind(&t.namespace_id)
+                        .bind(&t.workflow_id)
+                        .bind(run_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        if done.rows_affected() != 1 {
+                            return Err(CellError::ConditionFailed);
+                        }
+                    }
+                }
+                for w in &t.executions {
+                    let done = match w.expected_db_version {
+                        None => sqlx::query(
+                            "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, db_version, next_event_id, state)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(t.shard_id)
+                        .bind(&t.namespace_id)
+                        .bind(&t.workflow_id)
+                        .bind(&w.row.run_id)
+                        .bind(w.row.db_version)
+                        .bind(w.row.next_event_id)
+                        .bind(&w.row.state)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?,
+                        Some(expected) => sqlx::query(
+                            "UPDATE executions SET db_version = $1, next_event_id = $2, state = $3
+                             WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 AND run_id = $7 AND db_version = $8",
+                        )
+                        .bind(w.row.db_version)
+                        .bind(w.row.next_event_id)
+                        .bind(&w.row.state)
+                        .bind(t.shard_id)
+                        .bind(&t.namespace_id)
+                        .bind(&t.workflow_id)
+                        .bind(&w.row.run_id)
+                        .bind(expected)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?,
+                    };
+                    if done.rows_affected() != 1 {
+                        return Err(CellError::ConditionFailed);
+                    }
+                }
+                if !t.events.is_empty() {
+                    QueryBuilder::<$db>::new("INSERT INTO history_events (namespace_id, run_id, event_id, data) ")
+                        .push_values(&t.events, |mut b, e| {
+                            b.push_bind(&t.namespace_id).push_bind(&e.run_id).push_bind(e.event_id).push_bind(&e.data);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                if !t.timers.is_empty() {
+                    QueryBuilder::<$db>::new("INSERT INTO timer_tasks (shard_id, fire_ms, task_id, data) ")
+                        .push_values(&t.timers, |mut b, r| {
+                            b.push_bind(r.shard_id).push_bind(r.fire_ms).push_bind(r.task_id).push_bind(&r.data);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                if !t.transfers.is_empty() {
+                    QueryBuilder::<$db>::new("INSERT INTO transfer_tasks (shard_id, task_id, data) ")
+                        .push_values(&t.transfers, |mut b, r| {
+                            b.push_bind(r.shard_id).push_bind(r.task_id).push_bind(&r.data);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                if !t.queue_tasks.is_empty() {
+                    QueryBuilder::<$db>::new("INSERT INTO queue_tasks (namespace_id, task_queue, kind, task_id, data) ")
+                        .push_values(&t.queue_tasks, |mut b, r| {
+                            b.push_bind(&r.namespace_id)
+                                .push_bind(&r.task_queue)
+                                .push_bind(r.kind)
+                                .push_bind(r.task_id)
+                                .push_bind(&r.data);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                for v in &t.visibility {
+                    sqlx::query(
+                        "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, status, start_ms, close_ms, data)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         ON CONFLICT (namespace_id, run_id) DO UPDATE SET
+                           workflow_type = excluded.workflow_type, status = excluded.status,
+                           start_ms = excluded.start_ms, close_ms = excluded.close_ms, data = excluded.data",
+                    )
+                    .bind(&v.namespace_id)
+                    .bind(&v.run_id)
+                    .bind(&v.workflow_id)
+                    .bind(&v.workflow_type)
+                    .bind(v.status)
+                    .bind(v.start_ms)
+                    .bind(v.close_ms)
+                    .bind(&v.data)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                let hour_ms = orrery_core::time::now_millis() / 3_600_000 * 3_600_000;
+                for u in &t.usage {
+                    sqlx::query(
+                        "INSERT INTO usage (namespace_id, hour_ms, action, count) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (namespace_id, hour_ms, action) DO UPDATE SET count = usage.count + excluded.count",
+                    )
+                    .bind(&u.namespace_id)
+                    .bind(hour_ms)
+                    .bind(u.action)
+                    .bind(u.count)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)
+            }
+        }
+
+        fn in_shards(qb: &mut QueryBuilder<'_, $db>, shards: &[i32]) {
+            qb.push("shard_id IN (");
+            let mut sep = qb.separated(", ");
+            for s in shards {
+                sep.push_bind(*s);
+            }
+            qb.push(")");
+        }
+
+        #[async_trait]
+        impl TaskStore for $store {
+            async fn due_timers(&self, shards: &[i32], until_ms: i64, limit: usize) -> CellResult<Vec<TimerRow>> {
+                if shards.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$db>::new("SELECT shard_id, fire_ms, task_id, data FROM timer_tasks WHERE ");
+                in_shards(&mut qb, shards);
+                qb.push(" AND fire_ms <= ").push_bind(until_ms);
+                qb.push(" ORDER BY fire_ms, task_id LIMIT ").push_bind(limit as i64);
+                qb.build()
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(|r| {
+                        Ok(TimerRow {
+                            shard_id: r.try_get("shard_id").map_err(db_err)?,
+                            fire_ms: r.try_get("fire_ms").map_err(db_err)?,
+                            task_id: r.try_get("task_id").map_err(db_err)?,
+                            data: r.try_get("data").map_err(db_err)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn next_timer_ms(&self, shards: &[i32]) -> CellResult<Option<i64>> {
+                if shards.is_empty() {
+                    return Ok(None);
+                }
+                let mut qb = QueryBuilder::<$db>::new("SELECT MIN(fire_ms) FROM timer_tasks WHERE ");
+                in_shards(&mut qb, shards);
+                qb.build_query_scalar::<Option<i64>>()
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(db_err)
+            }
+
+            async fn delete_timer(&self, t: &TimerRow) -> CellResult<()> {
+                sqlx::query("DELETE FROM timer_tasks WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3")
+                    .bind(t.shard_id)
+                    .bind(t.fire_ms)
+                    .bind(t.task_id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn transfer_tasks(&self, shards: &[i32], limit: usize) -> CellResult<Vec<TransferRow>> {
+                if shards.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$db>::new("SELECT shard_id, task_id, data FROM transfer_tasks WHERE ");
+                in_shards(&mut qb, shards);
+                qb.push(" ORDER BY task_id LIMIT ").push_bind(limit as i64);
+                qb.build()
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(|r| {
+                        Ok(TransferRow {
+                            shard_id: r.try_get("shard_id").map_err(db_err)?,
+                            task_id: r.try_get("task_id").map_err(db_err)?,
+                            data: r.try_get("data").map_err(db_err)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn delete_transfer(&self, t: &TransferRow) -> CellResult<()> {
+                sqlx::query("DELETE FROM transfer_tasks WHERE shard_id = $1 AND task_id = $2")
+                    .bind(t.shard_id)
+                    .bind(t.task_id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl QueueStore for $store {
+            async fn queue_tasks(
+                &self,
+                namespace_id: &str,
+                task_queue: &str,
+                kind: i32,
+                limit: usize,
+            ) -> CellResult<Vec<QueueRow>> {
+                sqlx::query(
+                    "SELECT task_id, data FROM queue_tasks
+                     WHERE namespace_id = $1 AND task_queue = $2 AND kind = $3
+                     ORDER BY task_id LIMIT $4",
+                )
+                .bind(namespace_id)
+                .bind(task_queue)
+                .bind(kind)
+                .bind(limit as i64)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| {
+                    Ok(QueueRow {
+                        namespace_id: namespace_id.to_string(),
+                        task_queue: task_queue.to_string(),
+                        kind,
+                        task_id: r.try_get("task_id").map_err(db_err)?,
+                        data: r.try_get("data").map_err(db_err)?,
+                    })
+                })
+                .collect()
+            }
+
+            async fn delete_queue_task(
+                &self,
+                namespace_id: &str,
+                task_queue: &str,
+                kind: i32,
+                task_id: i64,
+            ) -> CellResult<()> {
+                sqlx::query(
+                    "DELETE FROM queue_tasks WHERE namespace_id = $1 AND task_queue = $2 AND kind = $3 AND task_id = $4",
+                )
+                .bind(namespace_id)
+                .bind(task_queue)
+                .bind(kind)
+                .bind(task_id)
+                .execute(&self.write)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl VisibilityStore for $store {
+            async fn list_executions(
+                &self,
+                namespace_id: &str,
+                after: Option<(i64, String)>,
+                limit: usize,
+            ) -> CellResult<Vec<VisibilityRow>> {
+                let (after_ms, after_run) = after.unwrap_or((i64::MAX, String::new()));
+                sqlx::query(
+                    "SELECT run_id, workflow_id, workflow_type, status, start_ms, close_ms, data FROM visibility
+                     WHERE namespace_id = $1 AND (start_ms < $2 OR (start_ms = $2 AND run_id > $3))
+                     ORDER BY start_ms DESC, run_id LIMIT $4",
+                )
+                .bind(namespace_id)
+                .bind(after_ms)
+                .bind(after_run)
+                .bind(limit as i64)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| {
+                    Ok(VisibilityRow {
+                        namespace_id: namespace_id.to_string(),
+                        run_id: r.try_get("run_id").map_err(db_err)?,
+                        workflow_id: r.try_get("workflow_id").map_err(db_err)?,
+                        workflow_type: r.try_get("workflow_type").map_err(db_err)?,
+                        status: r.try_get("status").map_err(db_err)?,
+                        start_ms: r.try_get("start_ms").map_err(db_err)?,
+                        close_ms: r.try_get("close_ms").map_err(db_err)?,
+                        data: r.try_get("data").map_err(db_err)?,
+                    })
+                })
+                .collect()
+            }
+
+            async fn count_executions(&self, namespace_id: &str) -> CellResult<i64> {
+                sqlx::query_scalar("SELECT COUNT(*) FROM visibility WHERE namespace_id = $1")
+                    .bind(namespace_id)
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(db_err)
+            }
+        }
+
+        #[async_trait]
+        impl UsageStore for $store {
+            async fn usage(&self, namespace_id: &str, since_ms: i64) -> CellResult<Vec<(String, i64)>> {
+                sqlx::query(
+                    "SELECT action, CAST(SUM(count) AS BIGINT) AS total FROM usage
+                     WHERE namespace_id = $1 AND hour_ms >= $2 GROUP BY action ORDER BY action",
+                )
+                .bind(namespace_id)
+                .bind(since_ms)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| Ok((r.try_get("action").map_err(db_err)?, r.try_get("total").map_err(db_err)?)))
+                .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

@@ -1,0 +1,139 @@
+//! One narrow trait per store. A component holds only the traits it uses.
+use async_trait::async_trait;
+use orrery_core::CellResult;
+
+use crate::records::*;
+
+#[async_trait]
+pub trait MetadataStore: Send + Sync {
+    /// Returns the stored value for `key`, storing `value` first if none is.
+    async fn get_or_insert(&self, key: &str, value: Vec<u8>) -> CellResult<Vec<u8>>;
+}
+
+#[async_trait]
+pub trait ShardStore: Send + Sync {
+    /// Takes ownership of a shard by bumping its `range_id`; every write that
+    /// still carries the old `range_id` is fenced off from now on.
+    async fn acquire_shard(&self, shard_id: i32, owner: &str) -> CellResult<i64>;
+}
+
+#[async_trait]
+pub trait NamespaceStore: Send + Sync {
+    /// Fails with `NamespaceAlreadyExists` when the name is taken.
+    async fn create_namespace(&self, ns: &NamespaceRecord) -> CellResult<()>;
+    async fn namespace_by_name(&self, name: &str) -> CellResult<Option<NamespaceRecord>>;
+    async fn namespace_by_id(&self, id: &str) -> CellResult<Option<NamespaceRecord>>;
+    async fn list_namespaces(&self) -> CellResult<Vec<NamespaceRecord>>;
+    /// Writes `ns` (with its bumped version) if the stored version is
+    /// `ns.version - 1`; `ConditionFailed` otherwise.
+    async fn update_namespace(&self, ns: &NamespaceRecord) -> CellResult<()>;
+    async fn delete_namespace(&self, id: &str) -> CellResult<()>;
+}
+
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    async fn current_execution(
+        &self,
+        shard_id: i32,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> CellResult<Option<CurrentExecution>>;
+    async fn execution(
+        &self,
+        shard_id: i32,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> CellResult<Option<ExecutionRow>>;
+    /// Events with `from <= event_id < to`, in order, at most `limit`.
+    async fn events(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> CellResult<Vec<EventRow>>;
+    /// Commits a state transition atomically: fails with
+    /// `ShardOwnershipLost` if the shard's range moved on, `ConditionFailed`
+    /// if a current pointer or execution version does not match.
+    async fn commit(&self, tx: &Transaction) -> CellResult<()>;
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Timers of the given shards due at or before `until_ms`, oldest first.
+    async fn due_timers(
+        &self,
+        shards: &[i32],
+        until_ms: i64,
+        limit: usize,
+    ) -> CellResult<Vec<TimerRow>>;
+    /// When the next timer of the given shards fires, if any.
+    async fn next_timer_ms(&self, shards: &[i32]) -> CellResult<Option<i64>>;
+    async fn delete_timer(&self, timer: &TimerRow) -> CellResult<()>;
+    async fn transfer_tasks(&self, shards: &[i32], limit: usize) -> CellResult<Vec<TransferRow>>;
+    async fn delete_transfer(&self, task: &TransferRow) -> CellResult<()>;
+}
+
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    async fn queue_tasks(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: i32,
+        limit: usize,
+    ) -> CellResult<Vec<QueueRow>>;
+    async fn delete_queue_task(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: i32,
+        task_id: i64,
+    ) -> CellResult<()>;
+}
+
+#[async_trait]
+pub trait VisibilityStore: Send + Sync {
+    /// Newest first; `after` is the (start_ms, run_id) of the last row of the
+    /// previous page.
+    async fn list_executions(
+        &self,
+        namespace_id: &str,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> CellResult<Vec<VisibilityRow>>;
+    async fn count_executions(&self, namespace_id: &str) -> CellResult<i64>;
+}
+
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Billable actions of a namespace since `since_ms`, summed per action.
+    async fn usage(&self, namespace_id: &str, since_ms: i64) -> CellResult<Vec<(String, i64)>>;
+}
+
+/// Every store of a cell, as one database implements them.
+pub trait CellStore:
+    MetadataStore
+    + ShardStore
+    + NamespaceStore
+    + ExecutionStore
+    + TaskStore
+    + QueueStore
+    + VisibilityStore
+    + UsageStore
+{
+}
+
+impl<T> CellStore for T where
+    T: MetadataStore
+        + ShardStore
+        + NamespaceStore
+        + ExecutionStore
+        + TaskStore
+        + QueueStore
+        + VisibilityStore
+        + UsageStore
+{
+}
