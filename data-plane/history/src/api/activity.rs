@@ -1,0 +1,383 @@
+//! Activity tasks: handing one to a poller, heartbeats, and the three ways
+//! an attempt ends (completed, failed, canceled), by token or by id. Retries
+//! leave no events; only the final outcome writes started + closing events.
+use orrery_core::matching::QueueTask;
+use orrery_core::time::timestamp;
+use orrery_core::token::{KIND_ACTIVITY, TaskToken};
+use orrery_core::{CellError, CellResult};
+use orrery_proto::api::common::v1::{Payloads, WorkflowExecution, WorkflowType};
+use orrery_proto::api::enums::v1::{RetryState, TimeoutType};
+use orrery_proto::api::failure::v1::failure::FailureInfo;
+use orrery_proto::api::failure::v1::{Failure, TimeoutFailureInfo};
+use orrery_proto::api::history::v1::*;
+use orrery_proto::api::workflowservice::v1::PollActivityTaskQueueResponse;
+
+use crate::engine::HistoryEngine;
+use crate::mutation::Mutation;
+use crate::retry::{RetryDecision, next_retry};
+use crate::state::ActivityInfo;
+use crate::tasks::TimerKind;
+
+fn activity_not_found() -> CellError {
+    CellError::NotFound("Activity task not found.".into())
+}
+
+/// Which activity a completion names.
+pub enum ActivityRef<'a> {
+    Token(&'a TaskToken),
+    Id(&'a str),
+}
+
+/// How an attempt ended.
+pub enum ActivityOutcome {
+    Completed(Option<Payloads>),
+    Failed {
+        failure: Option<Failure>,
+        last_heartbeat_details: Option<Payloads>,
+    },
+    Canceled(Option<Payloads>),
+}
+
+impl Mutation {
+    fn activity_index(&self, r: &ActivityRef<'_>) -> CellResult<usize> {
+        if !self.is_running() {
+            return Err(CellError::NotFound("workflow execution already completed".into()));
+        }
+        let pos = match r {
+            ActivityRef::Token(t) => self
+                .state
+                .activities
+                .iter()
+                .position(|a| a.scheduled_event_id == t.scheduled_event_id),
+            ActivityRef::Id(id) => self
+                .state
+                .activities
+                .iter()
+                .position(|a| a.scheduled.as_ref().is_some_and(|s| s.activity_id == *id)),
+        }
+        .ok_or_else(activity_not_found)?;
+        let ai = &self.state.activities[pos];
+        match r {
+            ActivityRef::Token(t) if ai.attempt != t.attempt || ai.started_time_ms == 0 => {
+                Err(activity_not_found())
+            }
+            _ => Ok(pos),
+        }
+    }
+
+    /// Writes the (deferred) started event and the closing event of an
+    /// activity's final attempt, removes it and asks for a workflow task.
+    fn close_activity(&mut self, pos: usize, closing: impl FnOnce(i64, i64) -> history_event::Attributes) {
+        let ai = self.state.activities.remove(pos);
+        let started_event_id = if ai.started_time_ms > 0 {
+            let id = self.state.next_event_id;
+            self.add_or_buffer(ActivityTaskStartedEventAttributes {
+                scheduled_event_id: ai.scheduled_event_id,
+                identity: ai.started_identity.clone(),
+                request_id: ai.request_id.clone(),
+                attempt: ai.attempt,
+                last_failure: ai.last_failure.clone(),
+                ..Default::default()
+            });
+            // Buffered events get their ids at flush; the flush rewrites this.
+            if self.workflow_task_started() { 0 } else { id }
+        } else {
+            0
+        };
+        let attributes = closing(ai.scheduled_event_id, started_event_id);
+        self.add_or_buffer(attributes);
+        self.schedule_workflow_task();
+    }
+
+    /// Ends the running attempt with `failure`: retries per the policy, or
+    /// closes the activity with a failed (or timed-out) event.
+    pub(crate) fn fail_activity_attempt(
+        &mut self,
+        pos: usize,
+        failure: Option<Failure>,
+        heartbeat_details: Option<Payloads>,
+        identity: &str,
+        timeout: Option<TimeoutType>,
+    ) {
+        let ai = self.state.activities[pos].clone();
+        let scheduled = ai.scheduled.clone().unwrap_or_default();
+        let s2c = orrery_core::time::duration_millis(scheduled.schedule_to_close_timeout.as_ref());
+        let expiration = if s2c > 0 { ai.first_scheduled_time_ms + s2c } else { 0 };
+        let mut decision = match timeout {
+            // Neither waiting too long to start nor the overall deadline is retried.
+            Some(TimeoutType::ScheduleToStart | TimeoutType::ScheduleToClose) => {
+                RetryDecision::Stop(RetryState::Timeout)
+            }
+            _ => next_retry(scheduled.retry_policy.as_ref(), ai.attempt, failure.as_ref(), self.now, expiration),
+        };
+        if let (RetryDecision::Retry { .. }, Some(FailureInfo::ApplicationFailureInfo(app))) =
+            (&decision, failure.as_ref().and_then(|f| f.failure_info.as_ref()))
+            && let delay @ 1.. = orrery_core::time::duration_millis(app.next_retry_delay.as_ref())
+        {
+            decision = RetryDecision::Retry { backoff_ms: delay };
+        }
+        if heartbeat_details.is_some() {
+            self.state.activities[pos].heartbeat_details = heartbeat_details;
+        }
+        match decision {
+            RetryDecision::Retry { backoff_ms } => {
+                let mut t = self.timer_task(TimerKind::ActivityRetry);
+                let ai = &mut self.state.activities[pos];
+                ai.attempt += 1;
+                ai.started_time_ms = 0;
+                ai.last_failure = failure;
+                ai.last_worker_identity = identity.to_string();
+                ai.scheduled_time_ms = self.now + backoff_ms;
+                ai.heartbeat_timer_ms = 0;
+                ai.last_heartbeat_ms = 0;
+                t.event_id = ai.scheduled_event_id;
+                t.attempt = ai.attempt;
+                self.dirty = true;
+                self.count("activity_retried");
+                self.timer(self.now + backoff_ms, t);
+            }
+            RetryDecision::Stop(retry_state) => {
+                let identity = identity.to_string();
+                match timeout {
+                    Some(_) => self.close_activity(pos, |scheduled_event_id, started_event_id| {
+                        ActivityTaskTimedOutEventAttributes {
+                            failure,
+                            scheduled_event_id,
+                            started_event_id,
+                            retry_state: retry_state as i32,
+                        }
+                        .into()
+                    }),
+                    None => self.close_activity(pos, |scheduled_event_id, started_event_id| {
+                        ActivityTaskFailedEventAttributes {
+                            failure,
+                            scheduled_event_id,
+                            started_event_id,
+                            identity,
+                            retry_state: retry_state as i32,
+                            ..Default::default()
+                        }
+                        .into()
+                    }),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn finish_activity(
+        &mut self,
+        r: &ActivityRef<'_>,
+        outcome: ActivityOutcome,
+        identity: &str,
+    ) -> CellResult<()> {
+        let pos = self.activity_index(r)?;
+        let identity_owned = identity.to_string();
+        match outcome {
+            ActivityOutcome::Completed(result) => {
+                self.close_activity(pos, |scheduled_event_id, started_event_id| {
+                    ActivityTaskCompletedEventAttributes {
+                        result,
+                        scheduled_event_id,
+                        started_event_id,
+                        identity: identity_owned,
+                        ..Default::default()
+                    }
+                    .into()
+                });
+            }
+            ActivityOutcome::Failed {
+                failure,
+                last_heartbeat_details,
+            } => self.fail_activity_attempt(pos, failure, last_heartbeat_details, identity, None),
+            ActivityOutcome::Canceled(details) => {
+                let latest = self.state.activities[pos].cancel_requested_event_id;
+                self.close_activity(pos, |scheduled_event_id, started_event_id| {
+                    ActivityTaskCanceledEventAttributes {
+                        details,
+                        latest_cancel_requested_event_id: latest,
+                        scheduled_event_id,
+                        started_event_id,
+                        identity: identity_owned,
+                        ..Default::default()
+                    }
+                    .into()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A timeout failure as SDKs expect it in activity results.
+    pub(crate) fn timeout_failure(ai: &ActivityInfo, timeout: TimeoutType) -> Failure {
+        Failure {
+            message: "activity timeout".into(),
+            failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
+                timeout_type: timeout as i32,
+                last_heartbeat_details: ai.heartbeat_details.clone(),
+            })),
+            ..Default::default()
+        }
+    }
+}
+
+impl HistoryEngine {
+    pub async fn record_activity_task_started(
+        &self,
+        task: &QueueTask,
+        namespace: &str,
+        identity: &str,
+        request_id: &str,
+    ) -> CellResult<PollActivityTaskQueueResponse> {
+        let (ai, info) = self
+            .update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
+                if !m.is_running() {
+                    return Err(activity_not_found());
+                }
+                let now = m.now;
+                let Some(ai) = m
+                    .state
+                    .activities
+                    .iter_mut()
+                    .find(|a| a.scheduled_event_id == task.scheduled_event_id)
+                else {
+                    return Err(activity_not_found());
+                };
+                // A retry waiting for its backoff, or an attempt already running.
+                if ai.started_time_ms > 0 || ai.scheduled_time_ms > now {
+                    return Err(activity_not_found());
+                }
+                ai.started_time_ms = now;
+                ai.started_identity = identity.to_string();
+                ai.request_id = request_id.to_string();
+                ai.last_heartbeat_ms = now;
+                let ai = ai.clone();
+                m.dirty = true;
+                m.count("activity_started");
+                let scheduled = ai.scheduled.clone().unwrap_or_default();
+                let st2c = orrery_core::time::duration_millis(scheduled.start_to_close_timeout.as_ref());
+                if st2c > 0 {
+                    let mut t = m.timer_task(TimerKind::ActivityTimeout);
+                    t.event_id = ai.scheduled_event_id;
+                    t.attempt = ai.attempt;
+                    t.timeout_type = TimeoutType::StartToClose as i32;
+                    m.timer(now + st2c, t);
+                }
+                m.arm_heartbeat_timer(ai.scheduled_event_id);
+                Ok((ai, m.info().clone()))
+            })
+            .await?;
+        let scheduled = ai.scheduled.clone().unwrap_or_default();
+        let token = TaskToken {
+            kind: KIND_ACTIVITY,
+            namespace_id: task.namespace_id.clone(),
+            workflow_id: task.workflow_id.clone(),
+            run_id: task.run_id.clone(),
+            scheduled_event_id: ai.scheduled_event_id,
+            attempt: ai.attempt,
+            activity_id: scheduled.activity_id.clone(),
+            ..Default::default()
+        };
+        Ok(PollActivityTaskQueueResponse {
+            task_token: self.signer.sign(&token),
+            workflow_namespace: namespace.to_string(),
+            workflow_type: Some(WorkflowType {
+                name: info.workflow_type.clone(),
+            }),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: info.workflow_id.clone(),
+                run_id: info.run_id.clone(),
+            }),
+            activity_type: scheduled.activity_type.clone(),
+            activity_id: scheduled.activity_id.clone(),
+            header: scheduled.header.clone(),
+            input: scheduled.input.clone(),
+            heartbeat_details: ai.heartbeat_details.clone(),
+            scheduled_time: Some(timestamp(ai.first_scheduled_time_ms)),
+            current_attempt_scheduled_time: Some(timestamp(ai.scheduled_time_ms)),
+            started_time: Some(timestamp(ai.started_time_ms)),
+            attempt: ai.attempt,
+            schedule_to_close_timeout: scheduled.schedule_to_close_timeout,
+            start_to_close_timeout: scheduled.start_to_close_timeout,
+            heartbeat_timeout: scheduled.heartbeat_timeout,
+            retry_policy: scheduled.retry_policy,
+            priority: scheduled.priority,
+            ..Default::default()
+        })
+    }
+
+    /// Completes, fails or cancels the running attempt of an activity.
+    pub async fn finish_activity(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+        r: ActivityRef<'_>,
+        outcome: ActivityOutcome,
+        identity: &str,
+    ) -> CellResult<()> {
+        let mut outcome = Some(outcome);
+        self.update(namespace_id, workflow_id, run_id, |m| {
+            let outcome = outcome.take().ok_or_else(|| CellError::internal("activity outcome reused"))?;
+            m.finish_activity(&r, outcome, identity)
+        })
+        .await
+    }
+
+    /// Records a heartbeat; answers whether cancellation was requested.
+    pub async fn heartbeat_activity(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+        r: ActivityRef<'_>,
+        details: Option<Payloads>,
+    ) -> CellResult<bool> {
+        self.update(namespace_id, workflow_id, run_id, |m| {
+            let pos = m.activity_index(&r)?;
+            let now = m.now;
+            let ai = &mut m.state.activities[pos];
+            ai.last_heartbeat_ms = now;
+            if details.is_some() {
+                ai.heartbeat_details = details.clone();
+            }
+            let cancel = ai.cancel_requested;
+            let scheduled_event_id = ai.scheduled_event_id;
+            m.dirty = true;
+            m.count("activity_heartbeat");
+            m.arm_heartbeat_timer(scheduled_event_id);
+            Ok(cancel)
+        })
+        .await
+    }
+}
+
+impl Mutation {
+    /// Arms a heartbeat timeout unless one is armed already: the timer
+    /// re-arms itself from the last heartbeat when it fires, so a busy
+    /// heartbeater costs no extra timer rows.
+    pub(crate) fn arm_heartbeat_timer(&mut self, scheduled_event_id: i64) {
+        let now = self.now;
+        let Some(ai) = self
+            .state
+            .activities
+            .iter_mut()
+            .find(|a| a.scheduled_event_id == scheduled_event_id)
+        else {
+            return;
+        };
+        let hb = orrery_core::time::duration_millis(
+            ai.scheduled.as_ref().and_then(|s| s.heartbeat_timeout.as_ref()),
+        );
+        if hb <= 0 || ai.heartbeat_timer_ms > now {
+            return;
+        }
+        let fire = ai.last_heartbeat_ms.max(now) + hb;
+        ai.heartbeat_timer_ms = fire;
+        let attempt = ai.attempt;
+        let mut t = self.timer_task(TimerKind::ActivityTimeout);
+        t.event_id = scheduled_event_id;
+        t.attempt = attempt;
+        t.timeout_type = TimeoutType::Heartbeat as i32;
+        self.timer(fire, t);
+    }
+}

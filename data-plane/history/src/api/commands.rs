@@ -1,0 +1,705 @@
+//! The commands a completed workflow task carries, each turned into events,
+//! state and tasks. A command that cannot be applied rejects the whole
+//! completion with the cause the real server uses.
+use orrery_core::limits;
+use orrery_core::matching::{QueueTask, TASK_KIND_ACTIVITY};
+use orrery_core::time::{duration, duration_millis};
+use orrery_proto::api::command::v1::command::Attributes as Cmd;
+use orrery_proto::api::command::v1::*;
+use orrery_proto::api::common::v1::*;
+use orrery_proto::api::enums::v1::*;
+use orrery_proto::api::history::v1::*;
+
+use crate::mutation::Mutation;
+use crate::retry::{RetryDecision, next_retry, with_defaults};
+use crate::start::RunSpec;
+use crate::state::{ActivityInfo, ChildInfo, ExternalRequestInfo, ParentInfo, TimerInfo};
+use crate::tasks::{TimerKind, TransferKind};
+use crate::workflow_task::task_queue;
+
+pub struct Rejection {
+    pub cause: WorkflowTaskFailedCause,
+    pub message: String,
+}
+
+fn reject(cause: WorkflowTaskFailedCause, message: impl Into<String>) -> Rejection {
+    Rejection {
+        cause,
+        message: message.into(),
+    }
+}
+
+pub struct CommandContext<'a> {
+    pub completed_event_id: i64,
+    pub identity: &'a str,
+}
+
+impl Mutation {
+    pub(crate) fn apply_command(
+        &mut self,
+        command: Command,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let Some(attributes) = command.attributes else {
+            return Err(reject(
+                WorkflowTaskFailedCause::BadBinary,
+                "command has no attributes",
+            ));
+        };
+        match attributes {
+            Cmd::ScheduleActivityTaskCommandAttributes(a) => self.schedule_activity(a, ctx),
+            Cmd::RequestCancelActivityTaskCommandAttributes(a) => self.cancel_activity(a, ctx),
+            Cmd::StartTimerCommandAttributes(a) => self.start_timer(a, ctx),
+            Cmd::CancelTimerCommandAttributes(a) => self.cancel_timer(a, ctx),
+            Cmd::CompleteWorkflowExecutionCommandAttributes(a) => {
+                let id = self.add_event(WorkflowExecutionCompletedEventAttributes {
+                    result: a.result,
+                    workflow_task_completed_event_id: ctx.completed_event_id,
+                    new_execution_run_id: String::new(),
+                });
+                self.close_run(WorkflowExecutionStatus::Completed, id);
+                Ok(())
+            }
+            Cmd::FailWorkflowExecutionCommandAttributes(a) => {
+                self.fail_workflow(a, ctx);
+                Ok(())
+            }
+            Cmd::CancelWorkflowExecutionCommandAttributes(a) => {
+                let id = self.add_event(WorkflowExecutionCanceledEventAttributes {
+                    workflow_task_completed_event_id: ctx.completed_event_id,
+                    details: a.details,
+                });
+                self.close_run(WorkflowExecutionStatus::Canceled, id);
+                Ok(())
+            }
+            Cmd::RecordMarkerCommandAttributes(a) => {
+                if a.marker_name.is_empty() {
+                    return Err(reject(
+                        WorkflowTaskFailedCause::BadRecordMarkerAttributes,
+                        "MarkerName is not set on RecordMarkerCommand.",
+                    ));
+                }
+                self.add_event(MarkerRecordedEventAttributes {
+                    marker_name: a.marker_name,
+                    details: a.details,
+                    workflow_task_completed_event_id: ctx.completed_event_id,
+                    header: a.header,
+                    failure: a.failure,
+                });
+                Ok(())
+            }
+            Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
+                let upserted = a.search_attributes.clone().unwrap_or_default();
+                let current = self
+                    .info_mut()
+                    .search_attributes
+                    .get_or_insert_with(Default::default);
+                for (k, v) in upserted.indexed_fields {
+                    current.indexed_fields.insert(k, v);
+                }
+                self.add_event(UpsertWorkflowSearchAttributesEventAttributes {
+                    workflow_task_completed_event_id: ctx.completed_event_id,
+                    search_attributes: a.search_attributes,
+                });
+                self.update_visibility();
+                Ok(())
+            }
+            Cmd::ModifyWorkflowPropertiesCommandAttributes(a) => {
+                let upserted = a.upserted_memo.clone().unwrap_or_default();
+                let memo = self.info_mut().memo.get_or_insert_with(Default::default);
+                for (k, v) in upserted.fields {
+                    memo.fields.insert(k, v);
+                }
+                self.add_event(WorkflowPropertiesModifiedEventAttributes {
+                    workflow_task_completed_event_id: ctx.completed_event_id,
+                    upserted_memo: a.upserted_memo,
+                });
+                self.update_visibility();
+                Ok(())
+            }
+            Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+                self.continue_as_new(a, ctx);
+                Ok(())
+            }
+            Cmd::StartChildWorkflowExecutionCommandAttributes(a) => self.start_child(a, ctx),
+            Cmd::SignalExternalWorkflowExecutionCommandAttributes(a) => {
+                self.signal_external(a, ctx)
+            }
+            Cmd::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
+                self.cancel_external(a, ctx)
+            }
+            Cmd::ProtocolMessageCommandAttributes(_) => Err(reject(
+                WorkflowTaskFailedCause::BadUpdateWorkflowExecutionMessage,
+                "workflow updates are not supported by Orrery yet",
+            )),
+            Cmd::ScheduleNexusOperationCommandAttributes(_)
+            | Cmd::RequestCancelNexusOperationCommandAttributes(_) => Err(reject(
+                WorkflowTaskFailedCause::FeatureDisabled,
+                "Nexus operations are not supported by Orrery",
+            )),
+        }
+    }
+
+    fn schedule_activity(
+        &mut self,
+        mut a: ScheduleActivityTaskCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let bad = |m: &str| reject(WorkflowTaskFailedCause::BadScheduleActivityAttributes, m);
+        if a.activity_id.is_empty() {
+            return Err(bad("ActivityId is not set on command."));
+        }
+        if a.activity_id.len() > limits::MAX_ID_LENGTH {
+            return Err(bad("ActivityID exceeds length limit."));
+        }
+        if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+            return Err(bad("ActivityType is not set on command."));
+        }
+        if self
+            .state
+            .activities
+            .iter()
+            .any(|x| x.scheduled.as_ref().is_some_and(|s| s.activity_id == a.activity_id))
+        {
+            return Err(reject(
+                WorkflowTaskFailedCause::BadScheduleActivityAttributes,
+                format!("Activity with ID {} is already pending.", a.activity_id),
+            ));
+        }
+        if self.state.activities.len() >= limits::PENDING_ACTIVITIES_LIMIT {
+            return Err(reject(
+                WorkflowTaskFailedCause::PendingActivitiesLimitExceeded,
+                "the number of pending activities has reached the limit",
+            ));
+        }
+        let info = self.info().clone();
+        let queue = match a.task_queue.as_ref().map(|q| q.name.as_str()) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => info.task_queue.clone(),
+        };
+        let run_timeout = info.run_timeout_ms;
+        let mut s2c = duration_millis(a.schedule_to_close_timeout.as_ref());
+        let mut s2s = duration_millis(a.schedule_to_start_timeout.as_ref());
+        let mut st2c = duration_millis(a.start_to_close_timeout.as_ref());
+        let mut hb = duration_millis(a.heartbeat_timeout.as_ref());
+        if s2c < 0 || s2s < 0 || st2c < 0 || hb < 0 {
+            return Err(bad("A valid timeout may not be negative."));
+        }
+        if s2c > 0 {
+            if run_timeout > 0 {
+                s2c = s2c.min(run_timeout);
+            }
+            s2s = if s2s == 0 { s2c } else { s2s.min(s2c) };
+            st2c = if st2c > 0 { st2c.min(s2c) } else { s2c };
+        } else if st2c > 0 {
+            s2c = run_timeout;
+            if s2s == 0 {
+                s2s = s2c;
+            }
+        } else {
+            return Err(bad(
+                "A valid StartToClose or ScheduleToCloseTimeout is not set on command.",
+            ));
+        }
+        hb = hb.min(st2c);
+        a.task_queue = Some(task_queue(&queue, false, ""));
+        a.schedule_to_close_timeout = Some(duration(s2c));
+        a.schedule_to_start_timeout = Some(duration(s2s));
+        a.start_to_close_timeout = Some(duration(st2c));
+        a.heartbeat_timeout = Some(duration(hb));
+        a.retry_policy = Some(with_defaults(a.retry_policy.take()));
+        let scheduled = ActivityTaskScheduledEventAttributes {
+            activity_id: a.activity_id,
+            activity_type: a.activity_type,
+            task_queue: a.task_queue,
+            header: a.header,
+            input: a.input,
+            schedule_to_close_timeout: a.schedule_to_close_timeout,
+            schedule_to_start_timeout: a.schedule_to_start_timeout,
+            start_to_close_timeout: a.start_to_close_timeout,
+            heartbeat_timeout: a.heartbeat_timeout,
+            workflow_task_completed_event_id: ctx.completed_event_id,
+            retry_policy: a.retry_policy,
+            use_workflow_build_id: a.use_workflow_build_id,
+            priority: a.priority,
+        };
+        let id = self.add_event(scheduled.clone());
+        self.state.activities.push(ActivityInfo {
+            scheduled_event_id: id,
+            scheduled: Some(scheduled),
+            attempt: 1,
+            first_scheduled_time_ms: self.now,
+            scheduled_time_ms: self.now,
+            ..Default::default()
+        });
+        self.count("activity_scheduled");
+        if s2c > 0 {
+            let mut t = self.timer_task(TimerKind::ActivityTimeout);
+            t.event_id = id;
+            t.timeout_type = TimeoutType::ScheduleToClose as i32;
+            self.timer(self.now + s2c, t);
+        }
+        self.dispatch_activity(id);
+        Ok(())
+    }
+
+    /// Queues the activity's current attempt and arms its schedule-to-start
+    /// timeout.
+    pub(crate) fn dispatch_activity(&mut self, scheduled_event_id: i64) {
+        let Some(ai) = self
+            .state
+            .activities
+            .iter()
+            .find(|a| a.scheduled_event_id == scheduled_event_id)
+            .cloned()
+        else {
+            return;
+        };
+        let scheduled = ai.scheduled.clone().unwrap_or_default();
+        let info = self.info().clone();
+        let queue = scheduled
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .unwrap_or_default();
+        let task_id = self.next_task_id();
+        self.queue(QueueTask {
+            namespace_id: info.namespace_id.clone(),
+            task_queue: queue,
+            kind: TASK_KIND_ACTIVITY,
+            task_id,
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+            scheduled_event_id,
+            expires_at_ms: 0,
+            normal_task_queue: String::new(),
+        });
+        let s2s = duration_millis(scheduled.schedule_to_start_timeout.as_ref());
+        let s2c = duration_millis(scheduled.schedule_to_close_timeout.as_ref());
+        // Without a schedule-to-start limit of its own, schedule-to-close covers it.
+        if s2s > 0 && (s2c == 0 || s2s < s2c) {
+            let mut t = self.timer_task(TimerKind::ActivityTimeout);
+            t.event_id = scheduled_event_id;
+            t.attempt = ai.attempt;
+            t.timeout_type = TimeoutType::ScheduleToStart as i32;
+            self.timer(self.now + s2s, t);
+        }
+    }
+
+    fn cancel_activity(
+        &mut self,
+        a: RequestCancelActivityTaskCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let Some(pos) = self
+            .state
+            .activities
+            .iter()
+            .position(|x| x.scheduled_event_id == a.scheduled_event_id)
+        else {
+            return Err(reject(
+                WorkflowTaskFailedCause::BadRequestCancelActivityAttributes,
+                format!("activity with scheduled event id {} is not pending", a.scheduled_event_id),
+            ));
+        };
+        let requested = self.add_event(ActivityTaskCancelRequestedEventAttributes {
+            scheduled_event_id: a.scheduled_event_id,
+            workflow_task_completed_event_id: ctx.completed_event_id,
+        });
+        let ai = &mut self.state.activities[pos];
+        if ai.started_time_ms == 0 {
+            self.state.activities.remove(pos);
+            self.add_event(ActivityTaskCanceledEventAttributes {
+                latest_cancel_requested_event_id: requested,
+                scheduled_event_id: a.scheduled_event_id,
+                started_event_id: 0,
+                identity: ctx.identity.to_string(),
+                ..Default::default()
+            });
+        } else {
+            ai.cancel_requested = true;
+            ai.cancel_requested_event_id = requested;
+        }
+        Ok(())
+    }
+
+    fn start_timer(
+        &mut self,
+        a: StartTimerCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        if a.timer_id.is_empty() {
+            return Err(reject(
+                WorkflowTaskFailedCause::BadStartTimerAttributes,
+                "TimerId is not set on command.",
+            ));
+        }
+        let ms = duration_millis(a.start_to_fire_timeout.as_ref());
+        if ms <= 0 {
+            return Err(reject(
+                WorkflowTaskFailedCause::BadStartTimerAttributes,
+                "A valid StartToFireTimeout is not set on command.",
+            ));
+        }
+        if self.state.timers.iter().any(|t| t.timer_id == a.timer_id) {
+            return Err(reject(
+                WorkflowTaskFailedCause::StartTimerDuplicateId,
+                format!("Timer with ID {} is already pending.", a.timer_id),
+            ));
+        }
+        let id = self.add_event(TimerStartedEventAttributes {
+            timer_id: a.timer_id.clone(),
+            start_to_fire_timeout: a.start_to_fire_timeout,
+            workflow_task_completed_event_id: ctx.completed_event_id,
+        });
+        self.state.timers.push(TimerInfo {
+            timer_id: a.timer_id.clone(),
+            started_event_id: id,
+            fire_ms: self.now + ms,
+        });
+        self.count("timer_started");
+        let mut t = self.timer_task(TimerKind::UserTimer);
+        t.event_id = id;
+        t.timer_id = a.timer_id;
+        self.timer(self.now + ms, t);
+        Ok(())
+    }
+
+    fn cancel_timer(
+        &mut self,
+        a: CancelTimerCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let Some(pos) = self.state.timers.iter().position(|t| t.timer_id == a.timer_id) else {
+            return Err(reject(
+                WorkflowTaskFailedCause::BadCancelTimerAttributes,
+                format!("Timer with ID {} is not pending.", a.timer_id),
+            ));
+        };
+        let timer = self.state.timers.remove(pos);
+        self.add_event(TimerCanceledEventAttributes {
+            timer_id: timer.timer_id,
+            started_event_id: timer.started_event_id,
+            workflow_task_completed_event_id: ctx.completed_event_id,
+            identity: ctx.identity.to_string(),
+        });
+        Ok(())
+    }
+
+    fn fail_workflow(&mut self, a: FailWorkflowExecutionCommandAttributes, ctx: &CommandContext<'_>) {
+        let info = self.info().clone();
+        let decision = next_retry(
+            info.retry_policy.as_ref(),
+            info.attempt,
+            a.failure.as_ref(),
+            self.now,
+            info.execution_expiration_ms,
+        );
+        match decision {
+            RetryDecision::Retry { backoff_ms } => {
+                let mut spec = self.next_run_spec();
+                spec.attempt = info.attempt + 1;
+                spec.backoff_ms = backoff_ms;
+                spec.initiator = ContinueAsNewInitiator::Retry as i32;
+                spec.continued_failure = a.failure.clone();
+                let id = self.add_event(WorkflowExecutionFailedEventAttributes {
+                    failure: a.failure,
+                    retry_state: RetryState::InProgress as i32,
+                    workflow_task_completed_event_id: ctx.completed_event_id,
+                    new_execution_run_id: spec.run_id.clone(),
+                });
+                self.close_run(WorkflowExecutionStatus::Failed, id);
+                self.start_next_run(spec);
+            }
+            RetryDecision::Stop(state) => {
+                let id = self.add_event(WorkflowExecutionFailedEventAttributes {
+                    failure: a.failure,
+                    retry_state: state as i32,
+                    workflow_task_completed_event_id: ctx.completed_event_id,
+                    new_execution_run_id: String::new(),
+                });
+                self.close_run(WorkflowExecutionStatus::Failed, id);
+            }
+        }
+    }
+
+    /// What a following run (continue-as-new, retry) inherits by default.
+    pub(crate) fn next_run_spec(&self) -> RunSpec {
+        let info = self.info();
+        RunSpec {
+            namespace_id: info.namespace_id.clone(),
+            namespace: info.namespace.clone(),
+            workflow_id: info.workflow_id.clone(),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            workflow_type: info.workflow_type.clone(),
+            task_queue: info.task_queue.clone(),
+            input: None,
+            execution_timeout_ms: info.execution_timeout_ms,
+            run_timeout_ms: info.run_timeout_ms,
+            task_timeout_ms: info.task_timeout_ms,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            retry_policy: info.retry_policy.clone(),
+            attempt: 1,
+            cron_schedule: info.cron_schedule.clone(),
+            memo: info.memo.clone(),
+            search_attributes: info.search_attributes.clone(),
+            header: info.header.clone(),
+            parent: info.parent.clone(),
+            continued_execution_run_id: info.run_id.clone(),
+            first_execution_run_id: info.first_execution_run_id.clone(),
+            execution_expiration_ms: info.execution_expiration_ms,
+            ..Default::default()
+        }
+    }
+
+    /// Creates the following run in the same transaction; the current
+    /// pointer moves from this run to it.
+    pub(crate) fn start_next_run(&mut self, spec: RunSpec) {
+        let mut next = Mutation::new(Default::default(), None, self.task_ids.clone());
+        next.now = self.now;
+        let input = spec.input.clone();
+        let _ = input;
+        next.init_run(spec);
+        next.schedule_first_workflow_task();
+        let info = next.info().clone();
+        // A run that continues keeps its parent waiting: only the last run
+        // of the chain reports to it.
+        self.transfers.retain(|t| t.kind != TransferKind::NotifyParent as i32);
+        self.current = Some(orrery_persistence::CurrentWrite::Set {
+            run_id: info.run_id.clone(),
+            create_request_id: info.create_request_id.clone(),
+            status: WorkflowExecutionStatus::Running as i32,
+            previous_run_id: Some(self.info().run_id.clone()),
+        });
+        next.current = None;
+        self.new_run = Some(Box::new(next));
+    }
+
+    fn continue_as_new(
+        &mut self,
+        a: ContinueAsNewWorkflowExecutionCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) {
+        let mut spec = self.next_run_spec();
+        if let Some(t) = a.workflow_type.as_ref().filter(|t| !t.name.is_empty()) {
+            spec.workflow_type = t.name.clone();
+        }
+        if let Some(q) = a.task_queue.as_ref().filter(|q| !q.name.is_empty()) {
+            spec.task_queue = q.name.clone();
+        }
+        if duration_millis(a.workflow_run_timeout.as_ref()) > 0 {
+            spec.run_timeout_ms = duration_millis(a.workflow_run_timeout.as_ref());
+        }
+        if duration_millis(a.workflow_task_timeout.as_ref()) > 0 {
+            spec.task_timeout_ms = duration_millis(a.workflow_task_timeout.as_ref());
+        }
+        spec.input = a.input.clone();
+        spec.backoff_ms = duration_millis(a.backoff_start_interval.as_ref());
+        if a.retry_policy.is_some() {
+            spec.retry_policy = a.retry_policy.clone();
+        }
+        if a.memo.is_some() {
+            spec.memo = a.memo.clone();
+        }
+        if a.search_attributes.is_some() {
+            spec.search_attributes = a.search_attributes.clone();
+        }
+        if a.header.is_some() {
+            spec.header = a.header.clone();
+        }
+        if !a.cron_schedule.is_empty() {
+            spec.cron_schedule = a.cron_schedule.clone();
+        }
+        spec.initiator = if a.initiator == 0 {
+            ContinueAsNewInitiator::Workflow as i32
+        } else {
+            a.initiator
+        };
+        spec.continued_failure = a.failure.clone();
+        spec.last_completion_result = a.last_completion_result.clone();
+        let id = self.add_event(WorkflowExecutionContinuedAsNewEventAttributes {
+            new_execution_run_id: spec.run_id.clone(),
+            workflow_type: Some(WorkflowType {
+                name: spec.workflow_type.clone(),
+            }),
+            task_queue: Some(task_queue(&spec.task_queue, false, "")),
+            input: a.input,
+            workflow_run_timeout: Some(duration(spec.run_timeout_ms)),
+            workflow_task_timeout: Some(duration(spec.task_timeout_ms)),
+            workflow_task_completed_event_id: ctx.completed_event_id,
+            backoff_start_interval: a.backoff_start_interval,
+            initiator: spec.initiator,
+            failure: a.failure,
+            last_completion_result: a.last_completion_result,
+            header: spec.header.clone(),
+            memo: spec.memo.clone(),
+            search_attributes: spec.search_attributes.clone(),
+            ..Default::default()
+        });
+        self.close_run(WorkflowExecutionStatus::ContinuedAsNew, id);
+        self.start_next_run(spec);
+    }
+
+    fn check_same_namespace(&self, namespace: &str, cause: WorkflowTaskFailedCause) -> Result<(), Rejection> {
+        if namespace.is_empty() || namespace == self.info().namespace {
+            Ok(())
+        } else {
+            Err(reject(cause, "commands across namespaces are not supported by Orrery"))
+        }
+    }
+
+    fn start_child(
+        &mut self,
+        a: StartChildWorkflowExecutionCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let cause = WorkflowTaskFailedCause::BadStartChildExecutionAttributes;
+        self.check_same_namespace(&a.namespace, cause)?;
+        if a.workflow_id.is_empty() || a.workflow_id.len() > limits::MAX_ID_LENGTH {
+            return Err(reject(cause, "WorkflowId is not set or too long on command."));
+        }
+        if a.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+            return Err(reject(cause, "WorkflowType is not set on command."));
+        }
+        if self.state.children.len() >= limits::PENDING_CHILDREN_LIMIT {
+            return Err(reject(
+                WorkflowTaskFailedCause::PendingChildWorkflowsLimitExceeded,
+                "the number of pending child workflows has reached the limit",
+            ));
+        }
+        let info = self.info().clone();
+        let queue = match a.task_queue.as_ref().map(|q| q.name.as_str()) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => info.task_queue.clone(),
+        };
+        let id = self.add_event(StartChildWorkflowExecutionInitiatedEventAttributes {
+            namespace: info.namespace.clone(),
+            namespace_id: info.namespace_id.clone(),
+            workflow_id: a.workflow_id.clone(),
+            workflow_type: a.workflow_type.clone(),
+            task_queue: Some(task_queue(&queue, false, "")),
+            input: a.input,
+            workflow_execution_timeout: a.workflow_execution_timeout,
+            workflow_run_timeout: a.workflow_run_timeout,
+            workflow_task_timeout: a.workflow_task_timeout,
+            parent_close_policy: a.parent_close_policy,
+            control: a.control,
+            workflow_task_completed_event_id: ctx.completed_event_id,
+            workflow_id_reuse_policy: a.workflow_id_reuse_policy,
+            retry_policy: a.retry_policy,
+            cron_schedule: a.cron_schedule,
+            header: a.header,
+            memo: a.memo,
+            search_attributes: a.search_attributes,
+            inherit_build_id: a.inherit_build_id,
+            priority: a.priority,
+            ..Default::default()
+        });
+        self.state.children.push(ChildInfo {
+            initiated_event_id: id,
+            started_event_id: 0,
+            workflow_id: a.workflow_id,
+            run_id: String::new(),
+            namespace: info.namespace.clone(),
+            workflow_type: a.workflow_type.map(|t| t.name).unwrap_or_default(),
+            parent_close_policy: a.parent_close_policy,
+            namespace_id: info.namespace_id.clone(),
+        });
+        self.count("child_workflow_started");
+        let task = self.transfer_task(TransferKind::StartChild, id);
+        self.transfer(task);
+        Ok(())
+    }
+
+    fn signal_external(
+        &mut self,
+        a: SignalExternalWorkflowExecutionCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let cause = WorkflowTaskFailedCause::BadSignalWorkflowExecutionAttributes;
+        self.check_same_namespace(&a.namespace, cause)?;
+        if a.execution.as_ref().is_none_or(|e| e.workflow_id.is_empty()) || a.signal_name.is_empty() {
+            return Err(reject(cause, "WorkflowId or SignalName is not set on command."));
+        }
+        if self.state.external_requests.len() >= limits::PENDING_SIGNALS_LIMIT {
+            return Err(reject(
+                WorkflowTaskFailedCause::PendingSignalsLimitExceeded,
+                "the number of pending signals to external workflows has reached the limit",
+            ));
+        }
+        let info = self.info().clone();
+        let id = self.add_event(SignalExternalWorkflowExecutionInitiatedEventAttributes {
+            workflow_task_completed_event_id: ctx.completed_event_id,
+            namespace: info.namespace.clone(),
+            namespace_id: info.namespace_id.clone(),
+            workflow_execution: a.execution,
+            signal_name: a.signal_name,
+            input: a.input,
+            control: a.control,
+            child_workflow_only: a.child_workflow_only,
+            header: a.header,
+        });
+        self.state.external_requests.push(ExternalRequestInfo {
+            initiated_event_id: id,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            is_cancel: false,
+        });
+        self.count("signal");
+        let task = self.transfer_task(TransferKind::SignalExternal, id);
+        self.transfer(task);
+        Ok(())
+    }
+
+    fn cancel_external(
+        &mut self,
+        a: RequestCancelExternalWorkflowExecutionCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let cause = WorkflowTaskFailedCause::BadRequestCancelExternalWorkflowExecutionAttributes;
+        self.check_same_namespace(&a.namespace, cause)?;
+        if a.workflow_id.is_empty() {
+            return Err(reject(cause, "WorkflowId is not set on command."));
+        }
+        if self.state.external_requests.len() >= limits::PENDING_CANCELS_LIMIT {
+            return Err(reject(
+                WorkflowTaskFailedCause::PendingRequestCancelLimitExceeded,
+                "the number of pending cancel requests has reached the limit",
+            ));
+        }
+        let info = self.info().clone();
+        let id = self.add_event(RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+            workflow_task_completed_event_id: ctx.completed_event_id,
+            namespace: info.namespace.clone(),
+            namespace_id: info.namespace_id.clone(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: a.workflow_id,
+                run_id: a.run_id,
+            }),
+            control: a.control,
+            child_workflow_only: a.child_workflow_only,
+            reason: a.reason,
+        });
+        self.state.external_requests.push(ExternalRequestInfo {
+            initiated_event_id: id,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            is_cancel: true,
+        });
+        let task = self.transfer_task(TransferKind::CancelExternal, id);
+        self.transfer(task);
+        Ok(())
+    }
+}
+
+/// Parent information a child run records.
+pub(crate) fn parent_of(m: &Mutation, initiated_event_id: i64) -> ParentInfo {
+    let info = m.info();
+    ParentInfo {
+        namespace_id: info.namespace_id.clone(),
+        namespace: info.namespace.clone(),
+        execution: Some(WorkflowExecution {
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+        }),
+        initiated_event_id,
+    }
+}

@@ -1,0 +1,135 @@
+//! RespondWorkflowTaskCompleted: the completed event, then each command, then
+//! the events buffered while the task ran, then the next task if needed.
+use orrery_core::CellResult;
+use orrery_core::time::duration_millis;
+use orrery_core::token::TaskToken;
+use orrery_proto::api::enums::v1::{EventType, WorkflowTaskFailedCause};
+use orrery_proto::api::history::v1::*;
+use orrery_proto::api::workflowservice::v1::*;
+
+use crate::commands::CommandContext;
+use crate::engine::HistoryEngine;
+use crate::workflow_task::{persist_transient, server_failure, unhandled_command_cause};
+
+fn closes_run(command: &orrery_proto::api::command::v1::Command) -> bool {
+    use orrery_proto::api::command::v1::command::Attributes as C;
+    matches!(
+        command.attributes,
+        Some(
+            C::CompleteWorkflowExecutionCommandAttributes(_)
+                | C::FailWorkflowExecutionCommandAttributes(_)
+                | C::CancelWorkflowExecutionCommandAttributes(_)
+                | C::ContinueAsNewWorkflowExecutionCommandAttributes(_)
+        )
+    )
+}
+
+impl HistoryEngine {
+    pub async fn respond_workflow_task_completed(
+        &self,
+        token: &TaskToken,
+        req: RespondWorkflowTaskCompletedRequest,
+    ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
+        self.update(&token.namespace_id, &token.workflow_id, &token.run_id, |m| {
+            let wt = Self::check_workflow_token(m, token)?;
+            // A run cannot close while events it has not seen are waiting.
+            if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
+                m.retry_workflow_task(
+                    WorkflowTaskFailedEventAttributes {
+                        scheduled_event_id: wt.scheduled_event_id,
+                        started_event_id: wt.started_event_id,
+                        cause: unhandled_command_cause(),
+                        failure: Some(server_failure(
+                            "UnhandledCommand: new events arrived while the workflow task ran",
+                        )),
+                        identity: req.identity.clone(),
+                        ..Default::default()
+                    },
+                    true,
+                );
+                // The retry of an unhandled-command failure starts over at attempt 1.
+                if let Some(next) = m.state.workflow_task.as_mut()
+                    && next.attempt > 1
+                {
+                    next.attempt = 1;
+                }
+                return Ok(());
+            }
+            persist_transient(m, &wt);
+            m.state.workflow_task = None;
+            let completed_event_id = m.add_event(WorkflowTaskCompletedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                identity: req.identity.clone(),
+                binary_checksum: req.binary_checksum.clone(),
+                worker_version: req.worker_version_stamp.clone(),
+                sdk_metadata: req.sdk_metadata.clone(),
+                metering_metadata: req.metering_metadata.clone(),
+                ..Default::default()
+            });
+            m.state.previous_started_event_id = wt.started_event_id;
+            m.state.last_completed_workflow_task_event_id = completed_event_id;
+            match &req.sticky_attributes {
+                Some(sticky) if sticky.worker_task_queue.as_ref().is_some_and(|q| !q.name.is_empty()) => {
+                    let name = sticky.worker_task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+                    let timeout = duration_millis(sticky.schedule_to_start_timeout.as_ref());
+                    let info = m.info_mut();
+                    info.sticky_task_queue = name;
+                    info.sticky_timeout_ms = timeout;
+                }
+                _ => m.info_mut().sticky_task_queue.clear(),
+            }
+            let ctx = CommandContext {
+                completed_event_id,
+                identity: &req.identity,
+            };
+            let before = m.clone();
+            for command in req.commands.iter().cloned() {
+                if !m.is_running() {
+                    break;
+                }
+                if let Err(rejection) = m.apply_command(command, &ctx) {
+                    // Nothing of this completion stands: the task fails
+                    // with the rejection's cause instead.
+                    *m = before;
+                    m.state.workflow_task = Some(wt.clone());
+                    return Self::reject_completion(m, &wt, rejection.cause, rejection.message, &req.identity);
+                }
+            }
+            let canceled_unstarted = m.events.iter().any(|e| {
+                e.event_id > completed_event_id
+                    && e.event_type == EventType::ActivityTaskCanceled as i32
+            });
+            let flushed = m.flush_buffered();
+            m.count("workflow_task_completed");
+            if m.is_running() && (flushed > 0 || canceled_unstarted || req.force_create_new_workflow_task) {
+                m.schedule_workflow_task();
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(RespondWorkflowTaskCompletedResponse::default())
+    }
+
+    fn reject_completion(
+        m: &mut crate::mutation::Mutation,
+        wt: &crate::state::WorkflowTaskInfo,
+        cause: WorkflowTaskFailedCause,
+        message: String,
+        identity: &str,
+    ) -> CellResult<()> {
+        tracing::info!(cause = cause.as_str_name(), %message, "workflow task completion rejected");
+        m.retry_workflow_task(
+            WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                cause: cause as i32,
+                failure: Some(server_failure(message)),
+                identity: identity.to_string(),
+                ..Default::default()
+            },
+            true,
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! DescribeWorkflowExecution and the read side of a run's state.
+use orrery_core::CellResult;
+use orrery_core::time::{duration, timestamp};
+use orrery_proto::api::common::v1::WorkflowExecution;
+use orrery_proto::api::enums::v1::{PendingActivityState, PendingWorkflowTaskState};
+use orrery_proto::api::workflow::v1::*;
+use orrery_proto::api::workflowservice::v1::DescribeWorkflowExecutionResponse;
+
+use crate::engine::{HistoryEngine, execution_info};
+use crate::workflow_task::task_queue;
+
+impl HistoryEngine {
+    pub async fn describe_workflow(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+    ) -> CellResult<DescribeWorkflowExecutionResponse> {
+        let state = self
+            .snapshot(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        let info = state.info.clone().unwrap_or_default();
+        let pending_activities = state
+            .activities
+            .iter()
+            .map(|a| {
+                let s = a.scheduled.clone().unwrap_or_default();
+                PendingActivityInfo {
+                    activity_id: s.activity_id,
+                    activity_type: s.activity_type,
+                    state: if a.cancel_requested {
+                        PendingActivityState::CancelRequested
+                    } else if a.started_time_ms > 0 {
+                        PendingActivityState::Started
+                    } else {
+                        PendingActivityState::Scheduled
+                    } as i32,
+                    heartbeat_details: a.heartbeat_details.clone(),
+                    last_heartbeat_time: (a.started_time_ms > 0).then(|| timestamp(a.last_heartbeat_ms)),
+                    last_started_time: (a.started_time_ms > 0).then(|| timestamp(a.started_time_ms)),
+                    attempt: a.attempt,
+                    maximum_attempts: s.retry_policy.as_ref().map(|p| p.maximum_attempts).unwrap_or(0),
+                    scheduled_time: Some(timestamp(a.scheduled_time_ms)),
+                    last_failure: a.last_failure.clone(),
+                    last_worker_identity: a.last_worker_identity.clone(),
+                    priority: s.priority,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let pending_children = state
+            .children
+            .iter()
+            .map(|c| PendingChildExecutionInfo {
+                workflow_id: c.workflow_id.clone(),
+                run_id: c.run_id.clone(),
+                workflow_type_name: c.workflow_type.clone(),
+                initiated_id: c.initiated_event_id,
+                parent_close_policy: c.parent_close_policy,
+            })
+            .collect();
+        let pending_workflow_task = state.workflow_task.as_ref().map(|wt| PendingWorkflowTaskInfo {
+            state: if wt.started_event_id > 0 {
+                PendingWorkflowTaskState::Started
+            } else {
+                PendingWorkflowTaskState::Scheduled
+            } as i32,
+            scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
+            original_scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
+            started_time: (wt.started_time_ms > 0).then(|| timestamp(wt.started_time_ms)),
+            attempt: wt.attempt,
+        });
+        Ok(DescribeWorkflowExecutionResponse {
+            execution_config: Some(WorkflowExecutionConfig {
+                task_queue: Some(task_queue(&info.task_queue, false, "")),
+                workflow_execution_timeout: Some(duration(info.execution_timeout_ms)),
+                workflow_run_timeout: Some(duration(info.run_timeout_ms)),
+                default_workflow_task_timeout: Some(duration(info.task_timeout_ms)),
+                user_metadata: None,
+            }),
+            workflow_execution_info: Some(execution_info(&state)),
+            pending_activities,
+            pending_children,
+            pending_workflow_task,
+            workflow_extended_info: Some(WorkflowExecutionExtendedInfo {
+                execution_expiration_time: (info.execution_expiration_ms > 0)
+                    .then(|| timestamp(info.execution_expiration_ms)),
+                cancel_requested: info.cancel_requested,
+                original_start_time: Some(timestamp(info.start_time_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! Client requests on a running workflow: signal, cancel request, terminate.
+use orrery_core::{CellError, CellResult};
+use orrery_proto::api::common::v1::{Payloads, WorkflowExecution};
+use orrery_proto::api::history::v1::WorkflowExecutionCancelRequestedEventAttributes;
+
+use crate::engine::HistoryEngine;
+use crate::mutation::Mutation;
+use crate::start::StartSignal;
+
+fn already_completed() -> CellError {
+    CellError::NotFound("workflow execution already completed".into())
+}
+
+impl Mutation {
+    /// Adds a signal unless its request id was seen already (a retried RPC).
+    pub(crate) fn signal(&mut self, signal: &StartSignal) -> CellResult<()> {
+        if !self.is_running() {
+            return Err(already_completed());
+        }
+        if !signal.request_id.is_empty() && self.state.signal_request_ids.contains(&signal.request_id) {
+            return Ok(());
+        }
+        if self.state.signal_count >= orrery_core::limits::PENDING_SIGNALS_LIMIT as i64 * 5 {
+            return Err(CellError::ResourceExhausted {
+                message: "signal count limit exceeded".into(),
+                cause: orrery_proto::api::enums::v1::ResourceExhaustedCause::SystemOverloaded,
+            });
+        }
+        self.add_signal(signal);
+        Ok(())
+    }
+
+    pub(crate) fn request_cancel(
+        &mut self,
+        reason: &str,
+        identity: &str,
+        external: Option<(i64, WorkflowExecution)>,
+    ) -> CellResult<()> {
+        if !self.is_running() {
+            return Err(already_completed());
+        }
+        if self.info().cancel_requested {
+            return Ok(());
+        }
+        self.info_mut().cancel_requested = true;
+        let (external_initiated_event_id, external_workflow_execution) = match external {
+            Some((id, exec)) => (id, Some(exec)),
+            None => (0, None),
+        };
+        self.add_or_buffer(WorkflowExecutionCancelRequestedEventAttributes {
+            cause: reason.to_string(),
+            external_initiated_event_id,
+            external_workflow_execution,
+            identity: identity.to_string(),
+        });
+        self.schedule_workflow_task();
+        Ok(())
+    }
+}
+
+impl HistoryEngine {
+    pub async fn signal_workflow(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        signal: StartSignal,
+    ) -> CellResult<()> {
+        self.update(namespace_id, &execution.workflow_id, &execution.run_id, |m| m.signal(&signal))
+            .await
+    }
+
+    pub async fn request_cancel_workflow(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        reason: &str,
+        identity: &str,
+    ) -> CellResult<()> {
+        self.update(namespace_id, &execution.workflow_id, &execution.run_id, |m| {
+            m.request_cancel(reason, identity, None)
+        })
+        .await
+    }
+
+    pub async fn terminate_workflow(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        reason: &str,
+        details: Option<Payloads>,
+        identity: &str,
+    ) -> CellResult<()> {
+        self.update(namespace_id, &execution.workflow_id, &execution.run_id, |m| {
+            if !m.is_running() {
+                return Err(already_completed());
+            }
+            m.terminate(reason, details.clone(), identity, None);
+            Ok(())
+        })
+        .await
+    }
+}

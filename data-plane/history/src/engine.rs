@@ -1,0 +1,362 @@
+//! The history engine: owns the cell's shards, serialises transitions per
+//! workflow, and runs every transition through one load → mutate → commit →
+//! act path (`update`).
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use orrery_core::matching::{QueueTask, TaskSink};
+use orrery_core::token::TokenSigner;
+use orrery_core::{CellError, CellResult};
+use orrery_persistence::*;
+use orrery_proto::api::common::v1::{WorkflowExecution, WorkflowType};
+use orrery_proto::api::workflow::v1::WorkflowExecutionInfo;
+use prost::Message;
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::mutation::Mutation;
+use crate::state::MutableState;
+
+pub struct Shard {
+    pub id: i32,
+    pub range_id: i64,
+    /// Task and event task ids: `range_id << 32` upward, so ids keep rising
+    /// across owners without coordination.
+    pub task_ids: Arc<AtomicI64>,
+}
+
+pub struct HistoryConfig {
+    pub shard_count: i32,
+    pub owner: String,
+}
+
+pub struct HistoryEngine {
+    pub(crate) store: Arc<dyn CellStore>,
+    pub(crate) shards: Vec<Shard>,
+    locks: Vec<Mutex<()>>,
+    pub(crate) sink: Arc<dyn TaskSink>,
+    pub(crate) signer: TokenSigner,
+    watchers: std::sync::Mutex<HashMap<String, watch::Sender<i64>>>,
+    pub(crate) timer_wake: Notify,
+    pub(crate) transfer_wake: Notify,
+}
+
+const LOCK_STRIPES: usize = 1024;
+
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+impl HistoryEngine {
+    /// Takes ownership of every shard (fencing off any previous owner) and
+    /// returns the engine; call [`crate::processors::spawn`] to run its queues.
+    pub async fn start(
+        store: Arc<dyn CellStore>,
+        sink: Arc<dyn TaskSink>,
+        signer: TokenSigner,
+        config: HistoryConfig,
+    ) -> CellResult<Arc<Self>> {
+        let mut shards = Vec::new();
+        for id in 1..=config.shard_count {
+            let range_id = store.acquire_shard(id, &config.owner).await?;
+            shards.push(Shard {
+                id,
+                range_id,
+                task_ids: Arc::new(AtomicI64::new(range_id << 32)),
+            });
+        }
+        Ok(Arc::new(Self {
+            store,
+            shards,
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            sink,
+            signer,
+            watchers: Default::default(),
+            timer_wake: Notify::new(),
+            transfer_wake: Notify::new(),
+        }))
+    }
+
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    pub(crate) fn shard(&self, namespace_id: &str, workflow_id: &str) -> &Shard {
+        let i = fnv1a(&[namespace_id, workflow_id]) % self.shards.len() as u64;
+        &self.shards[i as usize]
+    }
+
+    pub(crate) fn shard_ids(&self) -> Vec<i32> {
+        self.shards.iter().map(|s| s.id).collect()
+    }
+
+    pub(crate) async fn lock(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> tokio::sync::MutexGuard<'_, ()> {
+        let i = fnv1a(&[namespace_id, workflow_id]) as usize % LOCK_STRIPES;
+        self.locks[i].lock().await
+    }
+
+    /// The run `run_id` names, or the current run when it is empty.
+    pub(crate) async fn resolve_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> CellResult<String> {
+        if !run_id.is_empty() {
+            return Ok(run_id.to_string());
+        }
+        let shard = self.shard(namespace_id, workflow_id);
+        self.store
+            .current_execution(shard.id, namespace_id, workflow_id)
+            .await?
+            .map(|c| c.run_id)
+            .ok_or_else(|| {
+                CellError::NotFound(format!(
+                    "workflow execution not found for workflow ID \"{workflow_id}\""
+                ))
+            })
+    }
+
+    pub(crate) async fn load(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> CellResult<(MutableState, i64)> {
+        let shard = self.shard(namespace_id, workflow_id);
+        let row = self
+            .store
+            .execution(shard.id, namespace_id, workflow_id, run_id)
+            .await?
+            .ok_or_else(|| {
+                CellError::NotFound(format!(
+                    "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
+                ))
+            })?;
+        let state = MutableState::decode(row.state.as_slice()).map_err(CellError::internal)?;
+        Ok((state, row.db_version))
+    }
+
+    /// Reads a run's state without locking (descriptions, history reads).
+    pub async fn snapshot(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> CellResult<MutableState> {
+        let run_id = self.resolve_run(namespace_id, workflow_id, run_id).await?;
+        Ok(self.load(namespace_id, workflow_id, &run_id).await?.0)
+    }
+
+    /// The one path of every transition on an existing run: lock, load,
+    /// decide (`f`), commit, act. `f` may return an error to abort with
+    /// nothing written.
+    pub async fn update<R>(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+        f: impl FnMut(&mut Mutation) -> CellResult<R>,
+    ) -> CellResult<R> {
+        let _guard = self.lock(namespace_id, workflow_id).await;
+        self.update_locked(namespace_id, workflow_id, run_id, f).await
+    }
+
+    /// [`Self::update`] for a caller that already holds the workflow's lock.
+    pub(crate) async fn update_locked<R>(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+        mut f: impl FnMut(&mut Mutation) -> CellResult<R>,
+    ) -> CellResult<R> {
+        let run_id = self.resolve_run(namespace_id, workflow_id, run_id).await?;
+        let (state, db_version) = self.load(namespace_id, workflow_id, &run_id).await?;
+        let shard = self.shard(namespace_id, workflow_id);
+        let mut m = Mutation::new(state, Some(db_version), shard.task_ids.clone());
+        let out = f(&mut m)?;
+        if m.has_changes() {
+            self.commit(m).await?;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn new_mutation(&self, namespace_id: &str, workflow_id: &str) -> Mutation {
+        let shard = self.shard(namespace_id, workflow_id);
+        Mutation::new(MutableState::default(), None, shard.task_ids.clone())
+    }
+
+    fn append_writes(&self, m: &Mutation, shard_id: i32, tx: &mut Transaction) {
+        let info = m.info();
+        let run_id = info.run_id.clone();
+        let version = m.db_version.map(|v| v + 1).unwrap_or(1);
+        tx.executions.push(ExecutionWrite {
+            row: ExecutionRow {
+                run_id: run_id.clone(),
+                db_version: version,
+                next_event_id: m.state.next_event_id,
+                state: m.state.encode_to_vec(),
+            },
+            expected_db_version: m.db_version,
+        });
+        tx.events.extend(m.events.iter().map(|e| EventRow {
+            run_id: run_id.clone(),
+            event_id: e.event_id,
+            data: e.encode_to_vec(),
+        }));
+        for (fire_ms, task) in &m.timers {
+            tx.timers.push(TimerRow {
+                shard_id,
+                fire_ms: *fire_ms,
+                task_id: m.next_task_id(),
+                data: task.encode_to_vec(),
+            });
+        }
+        for task in &m.transfers {
+            tx.transfers.push(TransferRow {
+                shard_id,
+                task_id: m.next_task_id(),
+                data: task.encode_to_vec(),
+            });
+        }
+        for task in &m.queue_tasks {
+            tx.queue_tasks.push(QueueRow {
+                namespace_id: task.namespace_id.clone(),
+                task_queue: task.task_queue.clone(),
+                kind: task.kind,
+                task_id: task.task_id,
+                data: task.encode_to_vec(),
+            });
+        }
+        if m.visibility || m.db_version.is_none() {
+            tx.visibility.push(visibility_row(m));
+        }
+        tx.usage.extend(m.usage.iter().map(|action| UsageDelta {
+            namespace_id: info.namespace_id.clone(),
+            action,
+            count: 1,
+        }));
+    }
+
+    /// Commits a transition (and the run it starts, if any) in one
+    /// transaction, then tells matching, the timer queue, the transfer queue
+    /// and history waiters.
+    pub(crate) async fn commit(&self, m: Mutation) -> CellResult<()> {
+        let info = m.info().clone();
+        let shard = self.shard(&info.namespace_id, &info.workflow_id);
+        let mut tx = Transaction {
+            shard_id: shard.id,
+            range_id: shard.range_id,
+            namespace_id: info.namespace_id.clone(),
+            workflow_id: info.workflow_id.clone(),
+            current: m.current.clone(),
+            ..Default::default()
+        };
+        self.append_writes(&m, shard.id, &mut tx);
+        if let Some(new_run) = &m.new_run {
+            self.append_writes(new_run, shard.id, &mut tx);
+            if tx.current.is_none() {
+                tx.current = new_run.current.clone();
+            }
+        }
+        self.store.commit(&tx).await?;
+
+        let mut runs = vec![(info.run_id.clone(), m.state.next_event_id)];
+        let mut queue_tasks: Vec<QueueTask> = m.queue_tasks;
+        if let Some(new_run) = m.new_run {
+            runs.push((new_run.info().run_id.clone(), new_run.state.next_event_id));
+            queue_tasks.extend(new_run.queue_tasks);
+        }
+        if !queue_tasks.is_empty() {
+            self.sink.tasks_added(queue_tasks);
+        }
+        if !tx.timers.is_empty() {
+            self.timer_wake.notify_one();
+        }
+        if !tx.transfers.is_empty() {
+            self.transfer_wake.notify_one();
+        }
+        self.notify_watchers(&runs);
+        Ok(())
+    }
+
+    fn notify_watchers(&self, runs: &[(String, i64)]) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        for (run_id, next_event_id) in runs {
+            if let Some(tx) = watchers.get(run_id) {
+                if tx.receiver_count() == 0 {
+                    watchers.remove(run_id);
+                } else {
+                    tx.send_replace(*next_event_id);
+                }
+            }
+        }
+    }
+
+    /// A receiver that changes whenever the run commits a transition.
+    pub(crate) fn watch_run(&self, run_id: &str) -> watch::Receiver<i64> {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers
+            .entry(run_id.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+}
+
+/// The visibility record of a run, as ListWorkflowExecutions returns it.
+pub(crate) fn visibility_row(m: &Mutation) -> VisibilityRow {
+    let info = m.info();
+    VisibilityRow {
+        namespace_id: info.namespace_id.clone(),
+        run_id: info.run_id.clone(),
+        workflow_id: info.workflow_id.clone(),
+        workflow_type: info.workflow_type.clone(),
+        status: info.status,
+        start_ms: info.start_time_ms,
+        close_ms: (info.close_time_ms > 0).then_some(info.close_time_ms),
+        data: execution_info(&m.state).encode_to_vec(),
+    }
+}
+
+pub(crate) fn execution_info(state: &MutableState) -> WorkflowExecutionInfo {
+    use orrery_core::time::timestamp;
+    let info = state.info.clone().unwrap_or_default();
+    WorkflowExecutionInfo {
+        execution: Some(WorkflowExecution {
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+        }),
+        r#type: Some(WorkflowType {
+            name: info.workflow_type.clone(),
+        }),
+        start_time: Some(timestamp(info.start_time_ms)),
+        close_time: (info.close_time_ms > 0).then(|| timestamp(info.close_time_ms)),
+        status: info.status,
+        history_length: state.next_event_id - 1,
+        execution_time: Some(timestamp(info.execution_time_ms)),
+        memo: info.memo.clone(),
+        search_attributes: info.search_attributes.clone(),
+        task_queue: info.task_queue.clone(),
+        state_transition_count: 0,
+        history_size_bytes: state.history_size_bytes,
+        first_run_id: info.first_execution_run_id.clone(),
+        parent_execution: info.parent.as_ref().and_then(|p| p.execution.clone()),
+        parent_namespace_id: info
+            .parent
+            .as_ref()
+            .map(|p| p.namespace_id.clone())
+            .unwrap_or_default(),
+        ..Default::default()
+    }
+}

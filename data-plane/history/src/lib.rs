@@ -1,0 +1,22 @@
+//! The history role of a cell. Every RPC that changes a workflow goes
+//! through [`HistoryEngine::update`] (load → decide → commit → act); the
+//! modules under `api/` hold one concern each.
+// Deprecated proto fields (e.g. `control`) are still copied through.
+#![allow(deprecated)]
+
+mod api;
+pub mod engine;
+mod events;
+mod mutation;
+pub mod processors;
+mod retry;
+pub mod state;
+mod tasks;
+mod timers;
+mod transfer;
+
+pub(crate) use api::{commands, start, workflow_task};
+pub use api::activity::{ActivityOutcome, ActivityRef};
+pub use api::history::HistoryRead;
+pub use api::start::{RunSpec, StartOutcome, StartSignal};
+pub use engine::{HistoryConfig, HistoryEngine};

@@ -1,0 +1,319 @@
+//! Transfer tasks: work one run asks of another (start a child, signal or
+//! cancel an external workflow, tell a parent its child closed, apply parent
+//! close policies). Each runs in the other run's transaction first, then
+//! records the outcome in the asking run; both steps are idempotent.
+use orrery_core::time::duration_millis;
+use orrery_core::{CellError, CellResult};
+use orrery_proto::api::common::v1::{WorkflowExecution, WorkflowType};
+use orrery_proto::api::enums::v1::*;
+use orrery_proto::api::history::v1::history_event::Attributes;
+use orrery_proto::api::history::v1::*;
+
+use crate::commands::parent_of;
+use crate::engine::HistoryEngine;
+use crate::start::{RunSpec, StartSignal};
+use crate::tasks::{TransferKind, TransferTask};
+
+impl HistoryEngine {
+    pub(crate) async fn handle_transfer(&self, task: &TransferTask) -> CellResult<()> {
+        match task.kind {
+            k if k == TransferKind::StartChild as i32 => self.start_child(task).await,
+            k if k == TransferKind::SignalExternal as i32 => self.signal_external(task, false).await,
+            k if k == TransferKind::CancelExternal as i32 => self.signal_external(task, true).await,
+            k if k == TransferKind::NotifyParent as i32 => self.notify_parent(task).await,
+            k if k == TransferKind::ParentClosePolicy as i32 => self.apply_parent_close_policy(task).await,
+            other => {
+                tracing::error!(kind = other, "unknown transfer kind");
+                Ok(())
+            }
+        }
+    }
+
+    async fn event(&self, namespace_id: &str, run_id: &str, event_id: i64) -> CellResult<Attributes> {
+        let (events, _) = self
+            .history_page(namespace_id, run_id, event_id, event_id + 1, 1)
+            .await?;
+        events
+            .into_iter()
+            .next()
+            .and_then(|e| e.attributes)
+            .ok_or_else(|| CellError::internal(format!("event {event_id} of run {run_id} is missing")))
+    }
+
+    async fn start_child(&self, task: &TransferTask) -> CellResult<()> {
+        let parent = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        let Some(child) = parent
+            .children
+            .iter()
+            .find(|c| c.initiated_event_id == task.initiated_event_id)
+        else {
+            return Ok(());
+        };
+        if child.started_event_id != 0 || parent.info.as_ref().is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32) {
+            return Ok(());
+        }
+        let Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a) =
+            self.event(&task.namespace_id, &task.run_id, task.initiated_event_id).await?
+        else {
+            return Err(CellError::internal("initiated event has the wrong type"));
+        };
+        let parent_m = {
+            let mut m = self.new_mutation(&task.namespace_id, &task.workflow_id);
+            m.state = parent.clone();
+            m
+        };
+        let spec = RunSpec {
+            namespace_id: a.namespace_id.clone(),
+            namespace: a.namespace.clone(),
+            workflow_id: a.workflow_id.clone(),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            workflow_type: a.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+            task_queue: a.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default(),
+            input: a.input.clone(),
+            execution_timeout_ms: duration_millis(a.workflow_execution_timeout.as_ref()),
+            run_timeout_ms: duration_millis(a.workflow_run_timeout.as_ref()),
+            task_timeout_ms: duration_millis(a.workflow_task_timeout.as_ref()),
+            request_id: format!("{}:{}", task.run_id, task.initiated_event_id),
+            retry_policy: a.retry_policy.clone(),
+            attempt: 1,
+            cron_schedule: a.cron_schedule.clone(),
+            memo: a.memo.clone(),
+            search_attributes: a.search_attributes.clone(),
+            header: a.header.clone(),
+            parent: Some(parent_of(&parent_m, task.initiated_event_id)),
+            ..Default::default()
+        };
+        let started = self
+            .start_workflow(spec, a.workflow_id_reuse_policy, WorkflowIdConflictPolicy::Fail as i32, None)
+            .await;
+        let namespace = a.namespace.clone();
+        let namespace_id = a.namespace_id.clone();
+        let workflow_type = a.workflow_type.clone();
+        self.update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
+            if !m.is_running() {
+                return Ok(());
+            }
+            let Some(pos) = m
+                .state
+                .children
+                .iter()
+                .position(|c| c.initiated_event_id == task.initiated_event_id && c.started_event_id == 0)
+            else {
+                return Ok(());
+            };
+            match &started {
+                Ok(outcome) => {
+                    let buffered = m.workflow_task_started();
+                    let id = m.state.next_event_id;
+                    m.add_or_buffer(ChildWorkflowExecutionStartedEventAttributes {
+                        namespace: namespace.clone(),
+                        namespace_id: namespace_id.clone(),
+                        initiated_event_id: task.initiated_event_id,
+                        workflow_execution: Some(WorkflowExecution {
+                            workflow_id: a.workflow_id.clone(),
+                            run_id: outcome.run_id.clone(),
+                        }),
+                        workflow_type: workflow_type.clone(),
+                        header: a.header.clone(),
+                    });
+                    let child = &mut m.state.children[pos];
+                    child.run_id = outcome.run_id.clone();
+                    // A buffered started event gets its id at flush.
+                    child.started_event_id = if buffered { -1 } else { id };
+                }
+                Err(CellError::WorkflowAlreadyStarted { .. }) => {
+                    m.state.children.remove(pos);
+                    m.add_or_buffer(StartChildWorkflowExecutionFailedEventAttributes {
+                        namespace: namespace.clone(),
+                        namespace_id: namespace_id.clone(),
+                        workflow_id: a.workflow_id.clone(),
+                        workflow_type: workflow_type.clone(),
+                        cause: StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists as i32,
+                        control: a.control.clone(),
+                        initiated_event_id: task.initiated_event_id,
+                        workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+                    });
+                }
+                Err(err) => return Err(CellError::Unavailable(format!("starting child failed: {err}"))),
+            }
+            m.dirty = true;
+            m.schedule_workflow_task();
+            Ok(())
+        })
+        .await
+    }
+
+    async fn notify_parent(&self, task: &TransferTask) -> CellResult<()> {
+        let child = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        let info = child.info.clone().unwrap_or_default();
+        let Some(parent) = info.parent.clone() else {
+            return Ok(());
+        };
+        let Some(parent_exec) = parent.execution.clone() else {
+            return Ok(());
+        };
+        let close = self
+            .event(&task.namespace_id, &task.run_id, info.completion_event_id)
+            .await?;
+        let execution = Some(WorkflowExecution {
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+        });
+        let workflow_type = Some(WorkflowType { name: info.workflow_type.clone() });
+        self.update(&parent.namespace_id, &parent_exec.workflow_id, &parent_exec.run_id, |m| {
+            if !m.is_running() {
+                return Ok(());
+            }
+            let Some(pos) = m.state.children.iter().position(|c| {
+                c.initiated_event_id == parent.initiated_event_id && c.workflow_id == info.workflow_id
+            }) else {
+                return Ok(());
+            };
+            let started_event_id = m.state.children[pos].started_event_id;
+            if started_event_id == 0 {
+                // The start is not recorded yet; its transfer task will be.
+                return Err(CellError::Unavailable("child start not recorded yet".into()));
+            }
+            let (namespace, namespace_id, initiated_event_id) =
+                (info.namespace.clone(), info.namespace_id.clone(), parent.initiated_event_id);
+            let started_event_id = started_event_id.max(0);
+            let attributes: Attributes = match &close {
+                Attributes::WorkflowExecutionCompletedEventAttributes(c) => ChildWorkflowExecutionCompletedEventAttributes {
+                    result: c.result.clone(),
+                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
+                    initiated_event_id, started_event_id,
+                }.into(),
+                Attributes::WorkflowExecutionFailedEventAttributes(c) => ChildWorkflowExecutionFailedEventAttributes {
+                    failure: c.failure.clone(),
+                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
+                    initiated_event_id, started_event_id, retry_state: c.retry_state,
+                }.into(),
+                Attributes::WorkflowExecutionCanceledEventAttributes(c) => ChildWorkflowExecutionCanceledEventAttributes {
+                    details: c.details.clone(),
+                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
+                    initiated_event_id, started_event_id,
+                }.into(),
+                Attributes::WorkflowExecutionTimedOutEventAttributes(c) => ChildWorkflowExecutionTimedOutEventAttributes {
+                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
+                    initiated_event_id, started_event_id, retry_state: c.retry_state,
+                }.into(),
+                Attributes::WorkflowExecutionTerminatedEventAttributes(_) => ChildWorkflowExecutionTerminatedEventAttributes {
+                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
+                    initiated_event_id, started_event_id,
+                }.into(),
+                _ => return Ok(()),
+            };
+            m.state.children.remove(pos);
+            m.add_or_buffer(attributes);
+            m.schedule_workflow_task();
+            Ok(())
+        })
+        .await
+    }
+
+    async fn apply_parent_close_policy(&self, task: &TransferTask) -> CellResult<()> {
+        let parent = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        for child in &parent.children {
+            let execution = WorkflowExecution {
+                workflow_id: child.workflow_id.clone(),
+                run_id: String::new(),
+            };
+            let policy = ParentClosePolicy::try_from(child.parent_close_policy).unwrap_or(ParentClosePolicy::Unspecified);
+            let result = match policy {
+                ParentClosePolicy::Abandon => Ok(()),
+                ParentClosePolicy::RequestCancel => {
+                    self.request_cancel_workflow(&child.namespace_id, &execution, "by parent close policy", "history-service")
+                        .await
+                }
+                _ => {
+                    self.terminate_workflow(&child.namespace_id, &execution, "by parent close policy", None, "history-service")
+                        .await
+                }
+            };
+            match result {
+                Ok(()) | Err(CellError::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    async fn signal_external(&self, task: &TransferTask, cancel: bool) -> CellResult<()> {
+        let source = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        let Some(request) = source
+            .external_requests
+            .iter()
+            .find(|r| r.initiated_event_id == task.initiated_event_id)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let event = self.event(&task.namespace_id, &task.run_id, task.initiated_event_id).await?;
+        let source_exec = WorkflowExecution {
+            workflow_id: task.workflow_id.clone(),
+            run_id: task.run_id.clone(),
+        };
+        let (target, namespace, namespace_id, control, outcome) = match event {
+            Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
+                let target = a.workflow_execution.clone().unwrap_or_default();
+                let signal = StartSignal {
+                    name: a.signal_name.clone(),
+                    input: a.input.clone(),
+                    header: a.header.clone(),
+                    identity: String::new(),
+                    request_id: request.request_id.clone(),
+                };
+                let outcome = self.signal_workflow(&a.namespace_id, &target, signal).await;
+                (target, a.namespace, a.namespace_id, a.control, outcome)
+            }
+            Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => {
+                let target = a.workflow_execution.clone().unwrap_or_default();
+                let outcome = self
+                    .update(&a.namespace_id, &target.workflow_id, &target.run_id, |m| {
+                        m.request_cancel(&a.reason, "", Some((task.initiated_event_id, source_exec.clone())))
+                    })
+                    .await;
+                (target, a.namespace, a.namespace_id, a.control, outcome)
+            }
+            _ => return Err(CellError::internal("initiated event has the wrong type")),
+        };
+        let failed = match outcome {
+            Ok(()) => false,
+            Err(CellError::NotFound(_)) => true,
+            Err(err) => return Err(err),
+        };
+        self.update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
+            if !m.is_running() {
+                return Ok(());
+            }
+            let Some(pos) = m.state.external_requests.iter().position(|r| r.initiated_event_id == task.initiated_event_id) else {
+                return Ok(());
+            };
+            m.state.external_requests.remove(pos);
+            let (namespace, namespace_id, workflow_execution, initiated_event_id) =
+                (namespace.clone(), namespace_id.clone(), Some(target.clone()), task.initiated_event_id);
+            let attributes: Attributes = match (cancel, failed) {
+                (false, false) => ExternalWorkflowExecutionSignaledEventAttributes {
+                    initiated_event_id, namespace, namespace_id, workflow_execution, control: control.clone(),
+                }.into(),
+                (false, true) => SignalExternalWorkflowExecutionFailedEventAttributes {
+                    cause: SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound as i32,
+                    workflow_task_completed_event_id: 0,
+                    namespace, namespace_id, workflow_execution, initiated_event_id, control: control.clone(),
+                }.into(),
+                (true, false) => ExternalWorkflowExecutionCancelRequestedEventAttributes {
+                    initiated_event_id, namespace, namespace_id, workflow_execution,
+                }.into(),
+                (true, true) => RequestCancelExternalWorkflowExecutionFailedEventAttributes {
+                    cause: CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound as i32,
+                    workflow_task_completed_event_id: 0,
+                    namespace, namespace_id, workflow_execution, initiated_event_id, control: control.clone(),
+                }.into(),
+            };
+            m.add_or_buffer(attributes);
+            m.schedule_workflow_task();
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,76 @@
+"""Helpers shared by the end-to-end tests (importable as `helpers`)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+
+def new_id(prefix: str = "wf") -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+@asynccontextmanager
+async def run_worker(
+    client: Client,
+    *,
+    workflows: Sequence[type] = (),
+    activities: Sequence[Callable[..., Any]] = (),
+    task_queue: str | None = None,
+    **kwargs: Any,
+) -> AsyncIterator[Worker]:
+    """Run a Worker on a unique task queue (or the one given) for the block.
+
+    Yields the Worker; its task queue is `worker.task_queue`. Workflows run
+    unsandboxed (faster to start, and module-level state is shared with the
+    tests, which some tests use to count attempts); the server cannot tell the
+    difference.
+    """
+    kwargs.setdefault("workflow_runner", UnsandboxedWorkflowRunner())
+    kwargs.setdefault("graceful_shutdown_timeout", timedelta(seconds=0))
+    async with Worker(
+        client,
+        task_queue=task_queue or new_id("tq"),
+        workflows=list(workflows),
+        activities=list(activities),
+        **kwargs,
+    ) as worker:
+        yield worker
+
+
+def event_type_name(event: HistoryEvent) -> str:
+    return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+
+
+async def history_events(handle: WorkflowHandle) -> list[HistoryEvent]:
+    history = await handle.fetch_history()
+    return list(history.events)
+
+
+async def event_types(handle: WorkflowHandle) -> list[str]:
+    return [event_type_name(e) for e in await history_events(handle)]
+
+
+async def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05
+) -> Any:
+    """Poll an (async or sync) predicate until it returns a truthy value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
