@@ -156,7 +156,9 @@ class Server:
                     f"server exited with {self._proc.returncode} during start\n{self.log_tail()}"
                 )
             try:
-                client = await Client.connect(self.address, namespace="default")
+                client = await asyncio.wait_for(
+                    Client.connect(self.address, namespace="default"), 5
+                )
                 try:
                     await client.workflow_service.describe_namespace(
                         _describe_default(), timeout=_td(2)

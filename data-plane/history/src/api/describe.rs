@@ -92,3 +92,19 @@ impl HistoryEngine {
         })
     }
 }
+
+impl HistoryEngine {
+    /// Visibility rows of a namespace, newest first (see `VisibilityStore`).
+    pub async fn list_visibility(
+        &self,
+        namespace_id: &str,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> CellResult<Vec<orrery_persistence::VisibilityRow>> {
+        self.store.list_executions(namespace_id, after, limit).await
+    }
+
+    pub async fn count_visibility(&self, namespace_id: &str) -> CellResult<i64> {
+        self.store.count_executions(namespace_id).await
+    }
+}

@@ -1,0 +1,117 @@
+//! A cell: one process serving Temporal's frontend, history and matching
+//! roles over one database. `run` wires the pieces together and serves until
+//! the shutdown future resolves.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use orrery_core::CellResult;
+use orrery_core::dynamic_config::DynamicConfig;
+use orrery_core::token::TokenSigner;
+use orrery_frontend::{Frontend, Namespaces, NewNamespace};
+use orrery_history::{HistoryConfig, HistoryEngine};
+use orrery_matching::Matching;
+use orrery_persistence::CellStore;
+use tokio::net::TcpListener;
+
+mod status_mapping;
+
+pub struct CellConfig {
+    pub database_url: String,
+    pub grpc_addr: SocketAddr,
+    pub shard_count: i32,
+    /// Namespaces created at start if missing (`orrery dev` creates `default`).
+    pub default_namespaces: Vec<String>,
+    pub dynamic_config: DynamicConfig,
+}
+
+/// A cell whose listener is bound, ready to serve.
+pub struct Cell {
+    pub local_addr: SocketAddr,
+    listener: TcpListener,
+    frontend: Arc<Frontend>,
+}
+
+const TOKEN_KEY: &str = "task_token_hmac_key";
+
+impl Cell {
+    /// Opens the database (migrating it), takes the shards, starts the
+    /// queues and binds the gRPC listener.
+    pub async fn start(config: CellConfig) -> CellResult<Self> {
+        let store: Arc<dyn CellStore> = orrery_persistence::open(&config.database_url).await?;
+        let key: [u8; 32] = rand::random();
+        let key = store.get_or_insert(TOKEN_KEY, key.to_vec()).await?;
+        let matching = Matching::new(store.clone());
+        let history = HistoryEngine::start(
+            store.clone(),
+            matching.clone(),
+            TokenSigner::new(key),
+            HistoryConfig {
+                shard_count: config.shard_count,
+                owner: format!("cell-{}", uuid::Uuid::new_v4()),
+            },
+        )
+        .await?;
+        orrery_history::processors::spawn(history.clone());
+        let namespaces = Arc::new(Namespaces::new(store.clone()));
+        for name in &config.default_namespaces {
+            if namespaces.by_name(name).await.is_err() {
+                let created = namespaces
+                    .create(NewNamespace {
+                        name: name.clone(),
+                        description: "Default namespace".into(),
+                        owner_email: String::new(),
+                        retention_ms: orrery_core::limits::DEFAULT_RETENTION_SECS * 1000,
+                        data: Default::default(),
+                    })
+                    .await;
+                match created {
+                    Ok(_) | Err(orrery_core::CellError::NamespaceAlreadyExists) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        let persistence = if config.database_url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        let frontend = Frontend::new(history, matching, namespaces, config.shard_count, persistence);
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|e| orrery_core::CellError::Unavailable(format!("binding {}: {e}", config.grpc_addr)))?;
+        let local_addr = listener.local_addr().map_err(orrery_core::CellError::internal)?;
+        let _ = &config.dynamic_config;
+        Ok(Self {
+            local_addr,
+            listener,
+            frontend,
+        })
+    }
+
+    /// Serves gRPC until `shutdown` resolves, then drains in-flight calls.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send) -> CellResult<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        health
+            .set_service_status(
+                "temporal.api.workflowservice.v1.WorkflowService",
+                tonic_health::ServingStatus::Serving,
+            )
+            .await;
+        let incoming = tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        tonic::transport::Server::builder()
+            .layer(status_mapping::layer())
+            .add_service(
+                health_service
+                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                    .send_compressed(tonic::codec::CompressionEncoding::Gzip),
+            )
+            .add_service(self.frontend.workflow_service())
+            .add_service(self.frontend.operator_service())
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+            .map_err(|e| orrery_core::CellError::Internal(format!("grpc server: {e}")))
+    }
+}

@@ -1,0 +1,162 @@
+//! Activity workers' RPCs: polling, heartbeats, and completion by token or
+//! by id.
+use std::time::Duration;
+
+use orrery_core::matching::TASK_KIND_ACTIVITY;
+use orrery_core::token::KIND_ACTIVITY;
+use orrery_core::{CellError, CellResult};
+use orrery_history::{ActivityOutcome, ActivityRef};
+use orrery_matching::Polled;
+use orrery_proto::api::workflowservice::v1::*;
+
+use crate::{Frontend, validate};
+
+/// Which activity a request names: its token, or namespace + ids.
+struct Target {
+    namespace_id: String,
+    workflow_id: String,
+    run_id: String,
+    token: Option<orrery_core::token::TaskToken>,
+    activity_id: String,
+}
+
+impl Target {
+    fn activity(&self) -> ActivityRef<'_> {
+        match &self.token {
+            Some(t) => ActivityRef::Token(t),
+            None => ActivityRef::Id(&self.activity_id),
+        }
+    }
+}
+
+impl Frontend {
+    pub(crate) async fn poll_activity_task(
+        &self,
+        req: PollActivityTaskQueueRequest,
+        wait: Duration,
+    ) -> CellResult<PollActivityTaskQueueResponse> {
+        let queue = validate::task_queue(req.task_queue.as_ref())?;
+        validate::optional_id(&req.identity, "Identity")?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self
+                .matching
+                .poll(&ns.id, &queue, TASK_KIND_ACTIVITY, &req.identity, remaining)
+                .await?
+            {
+                None => return Ok(PollActivityTaskQueueResponse::default()),
+                Some(Polled::Query(_)) => continue,
+                Some(Polled::Task(lease)) => {
+                    let request_id = uuid::Uuid::new_v4().to_string();
+                    match self
+                        .history
+                        .record_activity_task_started(lease.task(), &ns.name, &req.identity, &request_id)
+                        .await
+                    {
+                        Ok(resp) => {
+                            lease.done();
+                            return Ok(resp);
+                        }
+                        Err(CellError::NotFound(_)) => lease.done(),
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn by_token(&self, token: &[u8], namespace: &str) -> CellResult<Target> {
+        let t = self.token(token, namespace, KIND_ACTIVITY).await?;
+        Ok(Target {
+            namespace_id: t.namespace_id.clone(),
+            workflow_id: t.workflow_id.clone(),
+            run_id: t.run_id.clone(),
+            activity_id: t.activity_id.clone(),
+            token: Some(t),
+        })
+    }
+
+    async fn by_id(&self, namespace: &str, workflow_id: &str, run_id: &str, activity_id: &str) -> CellResult<Target> {
+        validate::required_id(workflow_id, "WorkflowId")?;
+        validate::required_id(activity_id, "ActivityId")?;
+        validate::run_id(run_id)?;
+        let ns = self.namespaces.by_name(namespace).await?;
+        Ok(Target {
+            namespace_id: ns.id,
+            workflow_id: workflow_id.to_string(),
+            run_id: run_id.to_string(),
+            token: None,
+            activity_id: activity_id.to_string(),
+        })
+    }
+
+    async fn finish(&self, t: Target, outcome: ActivityOutcome, identity: &str) -> CellResult<()> {
+        self.history
+            .finish_activity(&t.namespace_id, &t.workflow_id, &t.run_id, t.activity(), outcome, identity)
+            .await
+    }
+
+    async fn heartbeat(&self, t: Target, details: Option<orrery_proto::api::common::v1::Payloads>) -> CellResult<RecordActivityTaskHeartbeatResponse> {
+        validate::payloads(details.as_ref())?;
+        let cancel_requested = self
+            .history
+            .heartbeat_activity(&t.namespace_id, &t.workflow_id, &t.run_id, t.activity(), details)
+            .await?;
+        Ok(RecordActivityTaskHeartbeatResponse {
+            cancel_requested,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn activity_completed(&self, req: RespondActivityTaskCompletedRequest) -> CellResult<()> {
+        validate::payloads(req.result.as_ref())?;
+        let t = self.by_token(&req.task_token, &req.namespace).await?;
+        self.finish(t, ActivityOutcome::Completed(req.result), &req.identity).await
+    }
+
+    pub(crate) async fn activity_completed_by_id(&self, req: RespondActivityTaskCompletedByIdRequest) -> CellResult<()> {
+        validate::payloads(req.result.as_ref())?;
+        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
+        self.finish(t, ActivityOutcome::Completed(req.result), &req.identity).await
+    }
+
+    pub(crate) async fn activity_failed(&self, req: RespondActivityTaskFailedRequest) -> CellResult<()> {
+        let t = self.by_token(&req.task_token, &req.namespace).await?;
+        let outcome = ActivityOutcome::Failed {
+            failure: req.failure,
+            last_heartbeat_details: req.last_heartbeat_details,
+        };
+        self.finish(t, outcome, &req.identity).await
+    }
+
+    pub(crate) async fn activity_failed_by_id(&self, req: RespondActivityTaskFailedByIdRequest) -> CellResult<()> {
+        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
+        let outcome = ActivityOutcome::Failed {
+            failure: req.failure,
+            last_heartbeat_details: req.last_heartbeat_details,
+        };
+        self.finish(t, outcome, &req.identity).await
+    }
+
+    pub(crate) async fn activity_canceled(&self, req: RespondActivityTaskCanceledRequest) -> CellResult<()> {
+        let t = self.by_token(&req.task_token, &req.namespace).await?;
+        self.finish(t, ActivityOutcome::Canceled(req.details), &req.identity).await
+    }
+
+    pub(crate) async fn activity_canceled_by_id(&self, req: RespondActivityTaskCanceledByIdRequest) -> CellResult<()> {
+        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
+        self.finish(t, ActivityOutcome::Canceled(req.details), &req.identity).await
+    }
+
+    pub(crate) async fn activity_heartbeat(&self, req: RecordActivityTaskHeartbeatRequest) -> CellResult<RecordActivityTaskHeartbeatResponse> {
+        let t = self.by_token(&req.task_token, &req.namespace).await?;
+        self.heartbeat(t, req.details).await
+    }
+
+    pub(crate) async fn activity_heartbeat_by_id(&self, req: RecordActivityTaskHeartbeatByIdRequest) -> CellResult<RecordActivityTaskHeartbeatResponse> {
+        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
+        self.heartbeat(t, req.details).await
+    }
+}

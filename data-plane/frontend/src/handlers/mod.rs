@@ -1,0 +1,7 @@
+//! The frontend's handlers, by concern; `workflow_service.rs` wires them to
+//! the generated trait.
+mod activities;
+mod namespaces;
+mod system;
+mod workflow_tasks;
+mod workflows;

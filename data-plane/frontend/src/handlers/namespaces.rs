@@ -1,0 +1,102 @@
+use orrery_core::time::duration_millis;
+use orrery_core::{CellError, CellResult};
+use orrery_proto::api::workflowservice::v1::*;
+
+use crate::namespaces::{Namespace, NewNamespace};
+use crate::{Frontend, validate};
+
+fn describe(ns: Namespace) -> DescribeNamespaceResponse {
+    ns.detail
+}
+
+impl Frontend {
+    pub(crate) async fn register_namespace(
+        &self,
+        req: RegisterNamespaceRequest,
+    ) -> CellResult<RegisterNamespaceResponse> {
+        validate::required_id(&req.namespace, "Namespace")?;
+        validate::non_negative(req.workflow_execution_retention_period.as_ref(), "WorkflowExecutionRetentionPeriod")?;
+        let retention = duration_millis(req.workflow_execution_retention_period.as_ref());
+        self.namespaces
+            .create(NewNamespace {
+                name: req.namespace,
+                description: req.description,
+                owner_email: req.owner_email,
+                retention_ms: if retention > 0 {
+                    retention
+                } else {
+                    orrery_core::limits::DEFAULT_RETENTION_SECS * 1000
+                },
+                data: req.data,
+            })
+            .await?;
+        Ok(RegisterNamespaceResponse::default())
+    }
+
+    pub(crate) async fn describe_namespace(
+        &self,
+        req: DescribeNamespaceRequest,
+    ) -> CellResult<DescribeNamespaceResponse> {
+        let ns = match (req.namespace.is_empty(), req.id.is_empty()) {
+            (false, _) => self.namespaces.by_name(&req.namespace).await?,
+            (true, false) => self.namespaces.by_id(&req.id).await?,
+            (true, true) => return Err(CellError::invalid("Namespace is not set on request.")),
+        };
+        Ok(describe(ns))
+    }
+
+    pub(crate) async fn list_namespaces(
+        &self,
+        _req: ListNamespacesRequest,
+    ) -> CellResult<ListNamespacesResponse> {
+        Ok(ListNamespacesResponse {
+            namespaces: self.namespaces.list().await?.into_iter().map(describe).collect(),
+            next_page_token: Vec::new(),
+        })
+    }
+
+    pub(crate) async fn update_namespace(
+        &self,
+        req: UpdateNamespaceRequest,
+    ) -> CellResult<UpdateNamespaceResponse> {
+        validate::required_id(&req.namespace, "Namespace")?;
+        if let Some(config) = &req.config {
+            validate::non_negative(config.workflow_execution_retention_ttl.as_ref(), "WorkflowExecutionRetentionTtl")?;
+        }
+        let ns = self
+            .namespaces
+            .update(&req.namespace, |detail| {
+                let info = detail.namespace_info.get_or_insert_with(Default::default);
+                if let Some(update) = &req.update_info {
+                    if !update.description.is_empty() {
+                        info.description = update.description.clone();
+                    }
+                    if !update.owner_email.is_empty() {
+                        info.owner_email = update.owner_email.clone();
+                    }
+                    for (k, v) in &update.data {
+                        info.data.insert(k.clone(), v.clone());
+                    }
+                }
+                if let Some(new) = &req.config {
+                    let config = detail.config.get_or_insert_with(Default::default);
+                    if duration_millis(new.workflow_execution_retention_ttl.as_ref()) > 0 {
+                        config.workflow_execution_retention_ttl = new.workflow_execution_retention_ttl;
+                    }
+                    for (k, v) in &new.custom_search_attribute_aliases {
+                        config.custom_search_attribute_aliases.insert(k.clone(), v.clone());
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        let detail = ns.detail;
+        Ok(UpdateNamespaceResponse {
+            namespace_info: detail.namespace_info,
+            config: detail.config,
+            replication_config: detail.replication_config,
+            failover_version: 0,
+            is_global_namespace: false,
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! Workflow workers' RPCs: polling for workflow tasks (and queries),
+//! completing and failing them, answering queries.
+use std::time::Duration;
+
+use orrery_core::matching::TASK_KIND_WORKFLOW;
+use orrery_core::token::{KIND_QUERY, KIND_WORKFLOW, TaskToken};
+use orrery_core::{CellError, CellResult};
+use orrery_matching::{Polled, QueryTask};
+use orrery_proto::api::common::v1::{WorkflowExecution, WorkflowType};
+use orrery_proto::api::enums::v1::QueryResultType;
+use orrery_proto::api::workflowservice::v1::*;
+
+use crate::{Frontend, validate};
+
+impl Frontend {
+    /// Verifies a task token and that it belongs to the namespace the
+    /// request names: a token never crosses namespaces.
+    pub(crate) async fn token(&self, bytes: &[u8], namespace: &str, kind: i32) -> CellResult<TaskToken> {
+        if bytes.is_empty() {
+            return Err(CellError::invalid("Task token not set on request."));
+        }
+        let token = self.history.signer().verify(bytes)?;
+        if token.kind != kind {
+            return Err(CellError::invalid("Task token is of the wrong kind for this request."));
+        }
+        if !namespace.is_empty() {
+            let ns = self.namespaces.by_name(namespace).await?;
+            if ns.id != token.namespace_id {
+                return Err(CellError::invalid("Operation requested with a token from a different namespace."));
+            }
+        }
+        Ok(token)
+    }
+
+    pub(crate) async fn poll_workflow_task(
+        &self,
+        req: PollWorkflowTaskQueueRequest,
+        wait: Duration,
+    ) -> CellResult<PollWorkflowTaskQueueResponse> {
+        let queue = validate::task_queue(req.task_queue.as_ref())?;
+        validate::optional_id(&req.identity, "Identity")?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let polled = self
+                .matching
+                .poll(&ns.id, &queue, TASK_KIND_WORKFLOW, &req.identity, remaining)
+                .await?;
+            match polled {
+                None => return Ok(PollWorkflowTaskQueueResponse::default()),
+                Some(Polled::Query(q)) => match self.query_task_response(&ns.name, &queue, q).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(err) => tracing::info!(error = %err, "dropping query task"),
+                },
+                Some(Polled::Task(lease)) => {
+                    let request_id = uuid::Uuid::new_v4().to_string();
+                    match self
+                        .history
+                        .record_workflow_task_started(lease.task(), &ns.name, &req.identity, &request_id)
+                        .await
+                    {
+                        Ok(resp) => {
+                            lease.done();
+                            return Ok(resp);
+                        }
+                        Err(CellError::NotFound(_)) => lease.done(),
+                        // The lease puts the task back when dropped.
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A query delivered as a workflow task of its own ("legacy" query):
+    /// full history on the normal queue, none on a sticky one.
+    async fn query_task_response(
+        &self,
+        namespace: &str,
+        queue: &str,
+        q: QueryTask,
+    ) -> CellResult<PollWorkflowTaskQueueResponse> {
+        let state = self.history.snapshot(&q.namespace_id, &q.workflow_id, &q.run_id).await?;
+        let info = state.info.clone().unwrap_or_default();
+        let execution = WorkflowExecution {
+            workflow_id: q.workflow_id.clone(),
+            run_id: q.run_id.clone(),
+        };
+        let sticky = queue != info.task_queue;
+        let (history, next_page_token) = if sticky {
+            (Some(Default::default()), Vec::new())
+        } else {
+            let read = self
+                .history
+                .read_history(&q.namespace_id, &execution, 0, &[], false, false, Duration::ZERO)
+                .await?;
+            (Some(read.history), read.next_page_token)
+        };
+        let token = TaskToken {
+            kind: KIND_QUERY,
+            namespace_id: q.namespace_id.clone(),
+            workflow_id: q.workflow_id.clone(),
+            run_id: q.run_id.clone(),
+            query_id: q.id.clone(),
+            ..Default::default()
+        };
+        let _ = namespace;
+        Ok(PollWorkflowTaskQueueResponse {
+            task_token: self.history.signer().sign(&token),
+            workflow_execution: Some(execution),
+            workflow_type: Some(WorkflowType { name: info.workflow_type.clone() }),
+            previous_started_event_id: state.previous_started_event_id,
+            started_event_id: state.previous_started_event_id,
+            history,
+            next_page_token,
+            query: Some(q.query),
+            workflow_execution_task_queue: Some(orrery_proto::api::taskqueue::v1::TaskQueue {
+                name: info.task_queue.clone(),
+                kind: orrery_proto::api::enums::v1::TaskQueueKind::Normal as i32,
+                normal_name: String::new(),
+            }),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn respond_workflow_task_completed(
+        &self,
+        req: RespondWorkflowTaskCompletedRequest,
+    ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
+        let token = self.token(&req.task_token, &req.namespace, KIND_WORKFLOW).await?;
+        for command in &req.commands {
+            check_command_payloads(command)?;
+        }
+        // Queries answered alongside the task (not used by legacy queries).
+        for (id, result) in &req.query_results {
+            self.matching.answer_query(id, query_answer(result.result_type, result.answer.clone(), &result.error_message));
+        }
+        self.history.respond_workflow_task_completed(&token, req).await
+    }
+
+    pub(crate) async fn respond_workflow_task_failed(
+        &self,
+        req: RespondWorkflowTaskFailedRequest,
+    ) -> CellResult<RespondWorkflowTaskFailedResponse> {
+        let token = self.token(&req.task_token, &req.namespace, KIND_WORKFLOW).await?;
+        self.history.respond_workflow_task_failed(&token, req).await?;
+        Ok(RespondWorkflowTaskFailedResponse::default())
+    }
+
+    pub(crate) async fn respond_query_task_completed(
+        &self,
+        req: RespondQueryTaskCompletedRequest,
+    ) -> CellResult<RespondQueryTaskCompletedResponse> {
+        let token = self.token(&req.task_token, &req.namespace, KIND_QUERY).await?;
+        let message = if req.error_message.is_empty() {
+            req.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()
+        } else {
+            req.error_message.clone()
+        };
+        let answer = query_answer(req.completed_type, req.query_result, &message);
+        if !self.matching.answer_query(&token.query_id, answer) {
+            return Err(CellError::NotFound("query not found or already timed out".into()));
+        }
+        Ok(RespondQueryTaskCompletedResponse::default())
+    }
+}
+
+fn query_answer(
+    result_type: i32,
+    answer: Option<orrery_proto::api::common::v1::Payloads>,
+    error: &str,
+) -> orrery_matching::QueryAnswer {
+    if result_type == QueryResultType::Answered as i32 {
+        Ok(answer)
+    } else {
+        Err(error.to_string())
+    }
+}
+
+/// Payload limits apply to what a workflow hands back in commands too.
+fn check_command_payloads(command: &orrery_proto::api::command::v1::Command) -> CellResult<()> {
+    use orrery_proto::api::command::v1::command::Attributes as C;
+    match &command.attributes {
+        Some(C::ScheduleActivityTaskCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
+        Some(C::CompleteWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.result.as_ref()),
+        Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
+        Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
+        Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
+        _ => Ok(()),
+    }
+}

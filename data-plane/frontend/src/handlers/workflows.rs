@@ -1,0 +1,341 @@
+//! Client RPCs on workflows: start, signal, cancel, terminate, describe,
+//! history, list, query.
+use std::time::Duration;
+
+use orrery_core::{CellError, CellResult};
+use orrery_history::{RunSpec, StartSignal};
+use orrery_matching::QueryTask;
+use orrery_proto::api::common::v1::WorkflowExecution;
+use orrery_proto::api::enums::v1::{HistoryEventFilterType, QueryRejectCondition, WorkflowExecutionStatus};
+use orrery_proto::api::query::v1::QueryRejected;
+use orrery_proto::api::workflow::v1::WorkflowExecutionInfo;
+use orrery_proto::api::workflowservice::v1::*;
+use prost::Message;
+
+use crate::{Frontend, validate};
+
+fn execution(e: Option<&WorkflowExecution>) -> CellResult<WorkflowExecution> {
+    let e = e.cloned().unwrap_or_default();
+    validate::required_id(&e.workflow_id, "WorkflowId")?;
+    validate::run_id(&e.run_id)?;
+    Ok(e)
+}
+
+/// The query of a List/Count call. The filter language comes later; until
+/// then only an empty query (everything) is served.
+fn require_empty_query(query: &str) -> CellResult<()> {
+    if query.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(CellError::Unimplemented(
+            "list filters are not implemented by Orrery yet; use an empty query".into(),
+        ))
+    }
+}
+
+fn validate_start(req: &StartWorkflowExecutionRequest) -> CellResult<()> {
+    validate::required_id(&req.workflow_id, "WorkflowId")?;
+    let workflow_type = req.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+    validate::required_id(workflow_type, "WorkflowType")?;
+    validate::task_queue(req.task_queue.as_ref())?;
+    validate::optional_id(&req.request_id, "RequestId")?;
+    validate::non_negative(req.workflow_execution_timeout.as_ref(), "WorkflowExecutionTimeout")?;
+    validate::non_negative(req.workflow_run_timeout.as_ref(), "WorkflowRunTimeout")?;
+    validate::non_negative(req.workflow_task_timeout.as_ref(), "WorkflowTaskTimeout")?;
+    validate::non_negative(req.workflow_start_delay.as_ref(), "WorkflowStartDelay")?;
+    validate::payloads(req.input.as_ref())?;
+    validate::memo(req.memo.as_ref())?;
+    if !req.cron_schedule.is_empty() {
+        return Err(CellError::Unimplemented("cron schedules are not implemented by Orrery yet".into()));
+    }
+    if let Some(p) = &req.retry_policy {
+        if p.maximum_attempts < 0 {
+            return Err(CellError::invalid("MaximumAttempts cannot be negative on retry policy."));
+        }
+        if p.backoff_coefficient != 0.0 && p.backoff_coefficient < 1.0 {
+            return Err(CellError::invalid("BackoffCoefficient cannot be less than 1 on retry policy."));
+        }
+    }
+    Ok(())
+}
+
+impl Frontend {
+    pub(crate) async fn start_workflow(
+        &self,
+        req: StartWorkflowExecutionRequest,
+    ) -> CellResult<StartWorkflowExecutionResponse> {
+        validate_start(&req)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let mut spec = RunSpec::from_request(&ns.id, &ns.name, &req);
+        spec.continued_failure = req.continued_failure.clone();
+        spec.last_completion_result = req.last_completion_result.clone();
+        let outcome = self
+            .history
+            .start_workflow(spec, req.workflow_id_reuse_policy, req.workflow_id_conflict_policy, None)
+            .await?;
+        Ok(StartWorkflowExecutionResponse {
+            run_id: outcome.run_id,
+            started: outcome.started,
+            status: WorkflowExecutionStatus::Running as i32,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn signal_with_start(
+        &self,
+        req: SignalWithStartWorkflowExecutionRequest,
+    ) -> CellResult<SignalWithStartWorkflowExecutionResponse> {
+        validate::required_id(&req.signal_name, "SignalName")?;
+        validate::payloads(req.signal_input.as_ref())?;
+        let start = StartWorkflowExecutionRequest {
+            namespace: req.namespace.clone(),
+            workflow_id: req.workflow_id.clone(),
+            workflow_type: req.workflow_type.clone(),
+            task_queue: req.task_queue.clone(),
+            input: req.input.clone(),
+            workflow_execution_timeout: req.workflow_execution_timeout,
+            workflow_run_timeout: req.workflow_run_timeout,
+            workflow_task_timeout: req.workflow_task_timeout,
+            identity: req.identity.clone(),
+            request_id: req.request_id.clone(),
+            workflow_id_reuse_policy: req.workflow_id_reuse_policy,
+            workflow_id_conflict_policy: req.workflow_id_conflict_policy,
+            retry_policy: req.retry_policy.clone(),
+            cron_schedule: req.cron_schedule.clone(),
+            memo: req.memo.clone(),
+            search_attributes: req.search_attributes.clone(),
+            header: req.header.clone(),
+            workflow_start_delay: req.workflow_start_delay,
+            ..Default::default()
+        };
+        validate_start(&start)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let spec = RunSpec::from_request(&ns.id, &ns.name, &start);
+        let signal = StartSignal {
+            name: req.signal_name,
+            input: req.signal_input,
+            header: req.header,
+            identity: req.identity,
+            request_id: req.request_id,
+        };
+        let outcome = self
+            .history
+            .start_workflow(spec, req.workflow_id_reuse_policy, req.workflow_id_conflict_policy, Some(signal))
+            .await?;
+        Ok(SignalWithStartWorkflowExecutionResponse {
+            run_id: outcome.run_id,
+            started: outcome.started,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn signal_workflow(
+        &self,
+        req: SignalWorkflowExecutionRequest,
+    ) -> CellResult<SignalWorkflowExecutionResponse> {
+        let exec = execution(req.workflow_execution.as_ref())?;
+        validate::required_id(&req.signal_name, "SignalName")?;
+        validate::payloads(req.input.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .signal_workflow(
+                &ns.id,
+                &exec,
+                StartSignal {
+                    name: req.signal_name,
+                    input: req.input,
+                    header: req.header,
+                    identity: req.identity,
+                    request_id: req.request_id,
+                },
+            )
+            .await?;
+        Ok(SignalWorkflowExecutionResponse::default())
+    }
+
+    pub(crate) async fn request_cancel_workflow(
+        &self,
+        req: RequestCancelWorkflowExecutionRequest,
+    ) -> CellResult<RequestCancelWorkflowExecutionResponse> {
+        let exec = execution(req.workflow_execution.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .request_cancel_workflow(&ns.id, &exec, &req.reason, &req.identity)
+            .await?;
+        Ok(RequestCancelWorkflowExecutionResponse::default())
+    }
+
+    pub(crate) async fn terminate_workflow(
+        &self,
+        req: TerminateWorkflowExecutionRequest,
+    ) -> CellResult<TerminateWorkflowExecutionResponse> {
+        let exec = execution(req.workflow_execution.as_ref())?;
+        validate::payloads(req.details.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .terminate_workflow(&ns.id, &exec, &req.reason, req.details, &req.identity)
+            .await?;
+        Ok(TerminateWorkflowExecutionResponse::default())
+    }
+
+    pub(crate) async fn describe_workflow(
+        &self,
+        req: DescribeWorkflowExecutionRequest,
+    ) -> CellResult<DescribeWorkflowExecutionResponse> {
+        let exec = execution(req.execution.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history.describe_workflow(&ns.id, &exec).await
+    }
+
+    pub(crate) async fn get_history(
+        &self,
+        req: GetWorkflowExecutionHistoryRequest,
+        wait: Duration,
+    ) -> CellResult<GetWorkflowExecutionHistoryResponse> {
+        let exec = execution(req.execution.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let close_only = req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let read = self
+            .history
+            .read_history(
+                &ns.id,
+                &exec,
+                req.maximum_page_size.max(0) as usize,
+                &req.next_page_token,
+                req.wait_new_event,
+                close_only,
+                wait,
+            )
+            .await?;
+        Ok(GetWorkflowExecutionHistoryResponse {
+            history: Some(read.history),
+            next_page_token: read.next_page_token,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn get_history_reverse(
+        &self,
+        req: GetWorkflowExecutionHistoryReverseRequest,
+    ) -> CellResult<GetWorkflowExecutionHistoryReverseResponse> {
+        let exec = execution(req.execution.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let read = self
+            .history
+            .read_history_reverse(&ns.id, &exec, req.maximum_page_size.max(0) as usize, &req.next_page_token)
+            .await?;
+        Ok(GetWorkflowExecutionHistoryReverseResponse {
+            history: Some(read.history),
+            next_page_token: read.next_page_token,
+        })
+    }
+
+    pub(crate) async fn list_workflows(
+        &self,
+        req: ListWorkflowExecutionsRequest,
+    ) -> CellResult<ListWorkflowExecutionsResponse> {
+        require_empty_query(&req.query)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let page_size = if req.page_size <= 0 { 1000 } else { req.page_size.min(1000) } as usize;
+        let after = if req.next_page_token.is_empty() {
+            None
+        } else {
+            let token = ListToken::decode(req.next_page_token.as_slice())
+                .map_err(|_| CellError::invalid("Invalid NextPageToken."))?;
+            Some((token.start_ms, token.run_id))
+        };
+        let rows = self.history.list_visibility(&ns.id, after, page_size).await?;
+        let next_page_token = match rows.last() {
+            Some(last) if rows.len() == page_size => ListToken {
+                start_ms: last.start_ms,
+                run_id: last.run_id.clone(),
+            }
+            .encode_to_vec(),
+            _ => Vec::new(),
+        };
+        let executions = rows
+            .iter()
+            .map(|r| WorkflowExecutionInfo::decode(r.data.as_slice()).map_err(CellError::internal))
+            .collect::<CellResult<Vec<_>>>()?;
+        Ok(ListWorkflowExecutionsResponse {
+            executions,
+            next_page_token,
+        })
+    }
+
+    pub(crate) async fn count_workflows(
+        &self,
+        req: CountWorkflowExecutionsRequest,
+    ) -> CellResult<CountWorkflowExecutionsResponse> {
+        require_empty_query(&req.query)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        Ok(CountWorkflowExecutionsResponse {
+            count: self.history.count_visibility(&ns.id).await?,
+            groups: Vec::new(),
+        })
+    }
+
+    pub(crate) async fn query_workflow(
+        &self,
+        req: QueryWorkflowRequest,
+        wait: Duration,
+    ) -> CellResult<QueryWorkflowResponse> {
+        let exec = execution(req.execution.as_ref())?;
+        let query = req.query.clone().unwrap_or_default();
+        validate::required_id(&query.query_type, "QueryType")?;
+        validate::payloads(query.query_args.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let state = self.history.snapshot(&ns.id, &exec.workflow_id, &exec.run_id).await?;
+        let info = state.info.clone().unwrap_or_default();
+        let status = info.status;
+        let running = status == WorkflowExecutionStatus::Running as i32;
+        let reject = match QueryRejectCondition::try_from(req.query_reject_condition) {
+            Ok(QueryRejectCondition::NotOpen) => !running,
+            Ok(QueryRejectCondition::NotCompletedCleanly) => {
+                status != WorkflowExecutionStatus::Running as i32 && status != WorkflowExecutionStatus::Completed as i32
+            }
+            _ => false,
+        };
+        if reject {
+            return Ok(QueryWorkflowResponse {
+                query_rejected: Some(QueryRejected { status }),
+                ..Default::default()
+            });
+        }
+        if state.previous_started_event_id == 0 {
+            return Err(CellError::FailedPrecondition(
+                "Cannot query workflow due to Workflow Task in failed state.".into(),
+            ));
+        }
+        let kind = orrery_core::matching::TASK_KIND_WORKFLOW;
+        let sticky_alive = running
+            && !info.sticky_task_queue.is_empty()
+            && self
+                .matching
+                .has_recent_poller(&ns.id, &info.sticky_task_queue, kind, Duration::from_secs(10));
+        let queue = if sticky_alive { &info.sticky_task_queue } else { &info.task_queue };
+        let task = QueryTask {
+            id: uuid::Uuid::new_v4().to_string(),
+            namespace_id: ns.id.clone(),
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+            query,
+        };
+        match self.matching.query(queue, task, wait).await? {
+            Ok(result) => Ok(QueryWorkflowResponse {
+                query_result: result,
+                ..Default::default()
+            }),
+            Err(message) => Err(CellError::QueryFailed(message)),
+        }
+    }
+}
+
+/// Where the next page of a List call starts.
+#[derive(Clone, PartialEq, Message)]
+struct ListToken {
+    #[prost(int64, tag = "1")]
+    start_ms: i64,
+    #[prost(string, tag = "2")]
+    run_id: String,
+}

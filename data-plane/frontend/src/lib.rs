@@ -1,0 +1,114 @@
+//! The frontend role: Temporal's WorkflowService and OperatorService. It
+//! validates, resolves the namespace, and routes to history and matching;
+//! every error leaves through `CellError` → `tonic::Status` once.
+mod handlers;
+pub mod namespaces;
+mod operator_service;
+mod validate;
+mod workflow_service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orrery_history::HistoryEngine;
+use orrery_matching::Matching;
+
+pub use namespaces::{Namespaces, NewNamespace};
+
+pub struct Frontend {
+    pub(crate) history: Arc<HistoryEngine>,
+    pub(crate) matching: Arc<Matching>,
+    pub(crate) namespaces: Arc<Namespaces>,
+    pub(crate) shard_count: i32,
+    pub(crate) persistence: &'static str,
+}
+
+/// The longest a long poll waits before answering empty.
+const LONG_POLL: Duration = Duration::from_secs(orrery_core::limits::LONG_POLL_TIMEOUT_SECS);
+
+impl Frontend {
+    pub fn new(
+        history: Arc<HistoryEngine>,
+        matching: Arc<Matching>,
+        namespaces: Arc<Namespaces>,
+        shard_count: i32,
+        persistence: &'static str,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            history,
+            matching,
+            namespaces,
+            shard_count,
+            persistence,
+        })
+    }
+
+    pub fn workflow_service(
+        self: &Arc<Self>,
+    ) -> orrery_proto::workflowservice::workflow_service_server::WorkflowServiceServer<FrontendService> {
+        orrery_proto::workflowservice::workflow_service_server::WorkflowServiceServer::new(FrontendService(self.clone()))
+            .max_decoding_message_size(orrery_core::limits::MAX_GRPC_MESSAGE_SIZE)
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+    }
+
+    pub fn operator_service(
+        self: &Arc<Self>,
+    ) -> orrery_proto::operatorservice::operator_service_server::OperatorServiceServer<FrontendService> {
+        orrery_proto::operatorservice::operator_service_server::OperatorServiceServer::new(FrontendService(self.clone()))
+            .max_decoding_message_size(orrery_core::limits::MAX_GRPC_MESSAGE_SIZE)
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+    }
+}
+
+/// The gRPC face of a [`Frontend`].
+#[derive(Clone)]
+pub struct FrontendService(pub(crate) Arc<Frontend>);
+
+/// How long a long poll may wait: the caller's deadline less a margin, so
+/// the empty answer arrives before the caller gives up, at most [`LONG_POLL`].
+pub(crate) fn long_poll_wait(metadata: &tonic::metadata::MetadataMap) -> Duration {
+    let deadline = metadata
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout);
+    match deadline {
+        Some(d) => d.saturating_sub(Duration::from_secs(1)).min(LONG_POLL),
+        None => LONG_POLL,
+    }
+}
+
+fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    if v.len() < 2 {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
+        assert_eq!(parse_grpc_timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        let mut md = tonic::metadata::MetadataMap::new();
+        md.insert("grpc-timeout", "70S".parse().unwrap());
+        assert_eq!(long_poll_wait(&md), LONG_POLL);
+        md.insert("grpc-timeout", "5S".parse().unwrap());
+        assert_eq!(long_poll_wait(&md), Duration::from_secs(4));
+    }
+}

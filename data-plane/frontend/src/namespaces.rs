@@ -1,0 +1,197 @@
+//! The namespace registry: stored records, cached by name and id. A record's
+//! body is the `DescribeNamespaceResponse` the API returns.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use orrery_core::time::duration;
+use orrery_core::{CellError, CellResult};
+use orrery_persistence::{NamespaceRecord, NamespaceStore};
+use orrery_proto::api::enums::v1::{ArchivalState, NamespaceState};
+use orrery_proto::api::namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info};
+use orrery_proto::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
+use orrery_proto::api::workflowservice::v1::DescribeNamespaceResponse;
+use prost::Message;
+
+pub const CLUSTER_NAME: &str = "active";
+
+#[derive(Clone, Debug)]
+pub struct Namespace {
+    pub id: String,
+    pub name: String,
+    pub version: i64,
+    pub detail: DescribeNamespaceResponse,
+}
+
+impl Namespace {
+    fn from_record(r: NamespaceRecord) -> CellResult<Self> {
+        Ok(Self {
+            detail: DescribeNamespaceResponse::decode(r.data.as_slice()).map_err(CellError::internal)?,
+            id: r.id,
+            name: r.name,
+            version: r.version,
+        })
+    }
+
+    fn record(&self) -> NamespaceRecord {
+        NamespaceRecord {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            version: self.version,
+            data: self.detail.encode_to_vec(),
+        }
+    }
+}
+
+pub struct Namespaces {
+    store: Arc<dyn NamespaceStore>,
+    cache: RwLock<HashMap<String, Namespace>>,
+}
+
+/// What a new namespace is made of.
+pub struct NewNamespace {
+    pub name: String,
+    pub description: String,
+    pub owner_email: String,
+    pub retention_ms: i64,
+    pub data: HashMap<String, String>,
+}
+
+impl Namespaces {
+    pub fn new(store: Arc<dyn NamespaceStore>) -> Self {
+        Self {
+            store,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub async fn create(&self, new: NewNamespace) -> CellResult<Namespace> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let ns = Namespace {
+            id: id.clone(),
+            name: new.name.clone(),
+            version: 1,
+            detail: DescribeNamespaceResponse {
+                namespace_info: Some(NamespaceInfo {
+                    name: new.name.clone(),
+                    state: NamespaceState::Registered as i32,
+                    description: new.description,
+                    owner_email: new.owner_email,
+                    data: new.data,
+                    id,
+                    capabilities: Some(namespace_info::Capabilities {
+                        eager_workflow_start: false,
+                        sync_update: false,
+                        async_update: false,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                config: Some(NamespaceConfig {
+                    workflow_execution_retention_ttl: Some(duration(new.retention_ms)),
+                    history_archival_state: ArchivalState::Disabled as i32,
+                    visibility_archival_state: ArchivalState::Disabled as i32,
+                    ..Default::default()
+                }),
+                replication_config: Some(NamespaceReplicationConfig {
+                    active_cluster_name: CLUSTER_NAME.into(),
+                    clusters: vec![ClusterReplicationConfig {
+                        cluster_name: CLUSTER_NAME.into(),
+                        ..Default::default()
+                    }],
+                    state: 0,
+                }),
+                ..Default::default()
+            },
+        };
+        self.store.create_namespace(&ns.record()).await?;
+        self.remember(&ns);
+        Ok(ns)
+    }
+
+    fn remember(&self, ns: &Namespace) {
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ns.name.clone(), ns.clone());
+    }
+
+    /// The namespace called `name`; NamespaceNotFound otherwise.
+    pub async fn by_name(&self, name: &str) -> CellResult<Namespace> {
+        if let Some(ns) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(ns.clone());
+        }
+        let record = self
+            .store
+            .namespace_by_name(name)
+            .await?
+            .ok_or_else(|| CellError::NamespaceNotFound(name.to_string()))?;
+        let ns = Namespace::from_record(record)?;
+        self.remember(&ns);
+        Ok(ns)
+    }
+
+    pub async fn by_id(&self, id: &str) -> CellResult<Namespace> {
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|n| n.id == id)
+            .cloned();
+        if let Some(ns) = cached {
+            return Ok(ns);
+        }
+        let record = self
+            .store
+            .namespace_by_id(id)
+            .await?
+            .ok_or_else(|| CellError::NamespaceNotFound(id.to_string()))?;
+        let ns = Namespace::from_record(record)?;
+        self.remember(&ns);
+        Ok(ns)
+    }
+
+    pub async fn list(&self) -> CellResult<Vec<Namespace>> {
+        self.store
+            .list_namespaces()
+            .await?
+            .into_iter()
+            .map(Namespace::from_record)
+            .collect()
+    }
+
+    /// Applies `change` to the stored namespace and writes it back if no one
+    /// else changed it meanwhile.
+    pub async fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut DescribeNamespaceResponse) -> CellResult<()>,
+    ) -> CellResult<Namespace> {
+        let record = self
+            .store
+            .namespace_by_name(name)
+            .await?
+            .ok_or_else(|| CellError::NamespaceNotFound(name.to_string()))?;
+        let mut ns = Namespace::from_record(record)?;
+        change(&mut ns.detail)?;
+        ns.version += 1;
+        self.store.update_namespace(&ns.record()).await.map_err(|e| match e {
+            CellError::ConditionFailed => {
+                CellError::Unavailable("namespace was updated concurrently; retry".into())
+            }
+            other => other,
+        })?;
+        self.remember(&ns);
+        Ok(ns)
+    }
+
+    pub async fn delete(&self, name: &str) -> CellResult<Namespace> {
+        let ns = self.by_name(name).await?;
+        self.store.delete_namespace(&ns.id).await?;
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        Ok(ns)
+    }
+}

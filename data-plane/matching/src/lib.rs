@@ -1,0 +1,229 @@
+//! Task queues. History stores a task in its transaction and tells matching
+//! after commit ([`TaskSink`]); a waiting poller gets it at once, otherwise it
+//! waits in memory in id order. The stored copy is deleted only once a poller
+//! has started the task, so a crash loses nothing: a restarted cell reloads
+//! each queue's backlog the first time the queue is used.
+//!
+//! Queries are not durable (as in Temporal): they wait in memory for a
+//! workflow poller and their answer comes back through [`Matching::answer_query`].
+mod queue;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use orrery_core::matching::{QueueTask, TaskSink};
+use orrery_core::{CellError, CellResult};
+use orrery_persistence::QueueStore;
+use orrery_proto::api::query::v1::WorkflowQuery;
+use tokio::sync::oneshot;
+
+use queue::{Queue, QueueKey};
+
+/// A query waiting for a workflow worker.
+#[derive(Clone, Debug)]
+pub struct QueryTask {
+    pub id: String,
+    pub namespace_id: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub query: WorkflowQuery,
+}
+
+/// What a poller receives.
+pub enum Polled {
+    Task(TaskLease),
+    Query(QueryTask),
+}
+
+/// The worker's answer to a query: `Ok(result)` or `Err(error message)`.
+pub type QueryAnswer = Result<Option<orrery_proto::api::common::v1::Payloads>, String>;
+
+pub struct Matching {
+    store: Arc<dyn QueueStore>,
+    queues: Mutex<HashMap<QueueKey, Arc<Queue>>>,
+    queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
+}
+
+/// A task handed to a poller. Unless [`TaskLease::done`] is called (the task
+/// was started, or turned out stale), dropping it puts the task back, so a
+/// poller that vanishes mid-hand-over loses nothing.
+pub struct TaskLease {
+    matching: Arc<Matching>,
+    task: Option<QueueTask>,
+}
+
+impl TaskLease {
+    pub fn task(&self) -> &QueueTask {
+        self.task.as_ref().expect("lease holds its task until done")
+    }
+
+    /// The task is settled: delete its stored copy.
+    pub fn done(mut self) {
+        if let Some(task) = self.task.take() {
+            let store = self.matching.store.clone();
+            tokio::spawn(async move {
+                if let Err(err) = store
+                    .delete_queue_task(&task.namespace_id, &task.task_queue, task.kind, task.task_id)
+                    .await
+                {
+                    tracing::warn!(error = %err, "deleting a started queue task failed");
+                }
+            });
+        }
+    }
+}
+
+impl Drop for TaskLease {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            self.matching.clone().tasks_added(vec![task]);
+        }
+    }
+}
+
+/// A poller seen on a queue, for DescribeTaskQueue.
+#[derive(Clone, Debug)]
+pub struct PollerSeen {
+    pub identity: String,
+    pub last_access: std::time::SystemTime,
+}
+
+impl Matching {
+    pub fn new(store: Arc<dyn QueueStore>) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            queues: Mutex::new(HashMap::new()),
+            queries: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn queue(&self, namespace_id: &str, name: &str, kind: i32) -> Arc<Queue> {
+        let key = QueueKey {
+            namespace_id: namespace_id.to_string(),
+            name: name.to_string(),
+            kind,
+        };
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Queue::new(key)))
+            .clone()
+    }
+
+    /// Waits up to `wait` for a task (or, on workflow queues, a query).
+    /// `None` means the poll expired empty.
+    pub async fn poll(
+        self: &Arc<Self>,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: i32,
+        identity: &str,
+        wait: Duration,
+    ) -> CellResult<Option<Polled>> {
+        let queue = self.queue(namespace_id, task_queue, kind);
+        queue.ensure_loaded(self.store.as_ref()).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let receiver = match queue.take_or_wait(identity) {
+                queue::Taken::Task(task) => return Ok(Some(self.lease(task))),
+                queue::Taken::Query(q) => return Ok(Some(Polled::Query(q))),
+                queue::Taken::Wait(rx) => rx,
+            };
+            match tokio::time::timeout_at(deadline, receiver).await {
+                Ok(Ok(queue::Handed::Task(task))) => return Ok(Some(self.lease(task))),
+                Ok(Ok(queue::Handed::Query(q))) => return Ok(Some(Polled::Query(q))),
+                Ok(Ok(queue::Handed::Shutdown)) => return Ok(None),
+                // The queue reloaded from the store; look again.
+                Ok(Err(_)) => continue,
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    fn lease(self: &Arc<Self>, task: QueueTask) -> Polled {
+        Polled::Task(TaskLease {
+            matching: self.clone(),
+            task: Some(task),
+        })
+    }
+
+    /// Sends a query to a workflow queue and waits for the worker's answer.
+    pub async fn query(
+        &self,
+        task_queue: &str,
+        task: QueryTask,
+        wait: Duration,
+    ) -> CellResult<QueryAnswer> {
+        let (tx, rx) = oneshot::channel();
+        let id = task.id.clone();
+        self.queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), tx);
+        let queue = self.queue(
+            &task.namespace_id,
+            task_queue,
+            orrery_core::matching::TASK_KIND_WORKFLOW,
+        );
+        queue.add_query(task);
+        let answer = tokio::time::timeout(wait, rx).await;
+        self.queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        queue.remove_query(&id);
+        match answer {
+            Ok(Ok(answer)) => Ok(answer),
+            _ => Err(CellError::DeadlineExceeded(
+                "query timed out: no worker answered".into(),
+            )),
+        }
+    }
+
+    /// Delivers a worker's answer; false if nobody waits for it any more.
+    pub fn answer_query(&self, id: &str, answer: QueryAnswer) -> bool {
+        let sender = self
+            .queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        sender.is_some_and(|s| s.send(answer).is_ok())
+    }
+
+    /// Whether a worker polled this queue within `within`.
+    pub fn has_recent_poller(&self, namespace_id: &str, task_queue: &str, kind: i32, within: Duration) -> bool {
+        self.queue(namespace_id, task_queue, kind)
+            .last_poll()
+            .is_some_and(|t| t.elapsed() < within)
+    }
+
+    pub fn pollers(&self, namespace_id: &str, task_queue: &str, kind: i32) -> Vec<PollerSeen> {
+        self.queue(namespace_id, task_queue, kind).pollers()
+    }
+
+    /// Ends the polls waiting on a queue (a worker shutting down its sticky
+    /// queue): they return empty at once.
+    pub fn release_pollers(&self, namespace_id: &str, task_queue: &str, kind: i32) {
+        self.queue(namespace_id, task_queue, kind).release_pollers();
+    }
+
+    pub fn backlog(&self, namespace_id: &str, task_queue: &str, kind: i32) -> usize {
+        self.queue(namespace_id, task_queue, kind).backlog()
+    }
+}
+
+impl TaskSink for Matching {
+    fn tasks_added(&self, tasks: Vec<QueueTask>) {
+        let now = orrery_core::time::now_millis();
+        for task in tasks {
+            if task.expires_at_ms > 0 && task.expires_at_ms < now {
+                continue;
+            }
+            self.queue(&task.namespace_id, &task.task_queue, task.kind).add(task);
+        }
+    }
+}
+
+/// Instant of the last poll, kept per queue.
+pub(crate) type LastPoll = Option<Instant>;

@@ -1,0 +1,118 @@
+//! `orrery`: the one binary. `dev` runs everything on the embedded default;
+//! `cell` runs a data-plane cell against a database URL.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use orrery_cell::{Cell, CellConfig};
+use orrery_core::dynamic_config::DynamicConfig;
+
+#[derive(Parser)]
+#[command(name = "orrery", version, about = "Durable workflows that speak Temporal's API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One cell on SQLite with namespace `default`, no auth, for development.
+    Dev {
+        #[arg(long, default_value = "./.orrery")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:7233")]
+        grpc_addr: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8233")]
+        http_addr: SocketAddr,
+        /// Temporal dynamic config, KEY=VALUE (repeatable).
+        #[arg(long = "dynamic-config")]
+        dynamic_config: Vec<String>,
+    },
+    /// A data-plane cell on `sqlite://…` or `postgres://…` (migrated at start).
+    Cell {
+        #[arg(long, env = "ORRERY_DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value = "127.0.0.1:7233")]
+        grpc_addr: SocketAddr,
+        #[arg(long, default_value_t = 16)]
+        shards: i32,
+        /// Namespaces to create at start if missing (repeatable).
+        #[arg(long = "namespace")]
+        namespaces: Vec<String>,
+        #[arg(long = "dynamic-config")]
+        dynamic_config: Vec<String>,
+    },
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("orrery: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let (config, http_addr) = match cli.command {
+        Command::Dev { data_dir, grpc_addr, http_addr, dynamic_config } => {
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| format!("creating data dir {}: {e}", data_dir.display()))?;
+            let db = data_dir.join("cell.db");
+            (
+                CellConfig {
+                    database_url: format!("sqlite://{}", db.display()),
+                    grpc_addr,
+                    shard_count: 4,
+                    default_namespaces: vec!["default".into()],
+                    dynamic_config: DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?,
+                },
+                Some(http_addr),
+            )
+        }
+        Command::Cell { database_url, grpc_addr, shards, namespaces, dynamic_config } => (
+            CellConfig {
+                database_url,
+                grpc_addr,
+                shard_count: shards,
+                default_namespaces: namespaces,
+                dynamic_config: DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?,
+            },
+            None,
+        ),
+    };
+    let cell = Cell::start(config).await.map_err(|e| e.to_string())?;
+    match http_addr {
+        Some(http) => tracing::info!(
+            "orrery dev listening: gRPC (Temporal API) on {}, namespace \"default\"; console on {http} is not served yet",
+            cell.local_addr
+        ),
+        None => tracing::info!("orrery cell listening: gRPC (Temporal API) on {}", cell.local_addr),
+    }
+    cell.serve(shutdown_signal()).await.map_err(|e| e.to_string())
+}
