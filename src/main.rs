@@ -8,7 +8,11 @@ use orrery_cell::{Cell, CellConfig};
 use orrery_core::dynamic_config::DynamicConfig;
 
 #[derive(Parser)]
-#[command(name = "orrery", version, about = "Durable workflows that speak Temporal's API")]
+#[command(
+    name = "orrery",
+    version,
+    about = "Durable workflows that speak Temporal's API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -80,7 +84,12 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let (config, http_addr) = match cli.command {
-        Command::Dev { data_dir, grpc_addr, http_addr, dynamic_config } => {
+        Command::Dev {
+            data_dir,
+            grpc_addr,
+            http_addr,
+            dynamic_config,
+        } => {
             std::fs::create_dir_all(&data_dir)
                 .map_err(|e| format!("creating data dir {}: {e}", data_dir.display()))?;
             let db = data_dir.join("cell.db");
@@ -90,12 +99,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                     grpc_addr,
                     shard_count: 4,
                     default_namespaces: vec!["default".into()],
-                    dynamic_config: DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?,
+                    dynamic_config: DynamicConfig::parse(
+                        dynamic_config.iter().map(String::as_str),
+                    )?,
                 },
                 Some(http_addr),
             )
         }
-        Command::Cell { database_url, grpc_addr, shards, namespaces, dynamic_config } => (
+        Command::Cell {
+            database_url,
+            grpc_addr,
+            shards,
+            namespaces,
+            dynamic_config,
+        } => (
             CellConfig {
                 database_url,
                 grpc_addr,
@@ -112,7 +129,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             "orrery dev listening: gRPC (Temporal API) on {}, namespace \"default\"; console on {http} is not served yet",
             cell.local_addr
         ),
-        None => tracing::info!("orrery cell listening: gRPC (Temporal API) on {}", cell.local_addr),
+        None => tracing::info!(
+            "orrery cell listening: gRPC (Temporal API) on {}",
+            cell.local_addr
+        ),
     }
-    cell.serve(shutdown_signal()).await.map_err(|e| e.to_string())
+    cell.serve(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }

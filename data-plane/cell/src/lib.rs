@@ -75,11 +75,19 @@ impl Cell {
         } else {
             "postgres"
         };
-        let frontend = Frontend::new(history, matching, namespaces, config.shard_count, persistence);
-        let listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|e| orrery_core::CellError::Unavailable(format!("binding {}: {e}", config.grpc_addr)))?;
-        let local_addr = listener.local_addr().map_err(orrery_core::CellError::internal)?;
+        let frontend = Frontend::new(
+            history,
+            matching,
+            namespaces,
+            config.shard_count,
+            persistence,
+        );
+        let listener = TcpListener::bind(config.grpc_addr).await.map_err(|e| {
+            orrery_core::CellError::Unavailable(format!("binding {}: {e}", config.grpc_addr))
+        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(orrery_core::CellError::internal)?;
         let _ = &config.dynamic_config;
         Ok(Self {
             local_addr,
@@ -89,7 +97,10 @@ impl Cell {
     }
 
     /// Serves gRPC until `shutdown` resolves, then drains in-flight calls.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send) -> CellResult<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> CellResult<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
@@ -100,7 +111,8 @@ impl Cell {
                 tonic_health::ServingStatus::Serving,
             )
             .await;
-        let incoming = tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
             .layer(status_mapping::layer())
             .add_service(

@@ -11,12 +11,18 @@ const RESOURCE_EXHAUSTED: &str = "8";
 type Resp = http::Response<tonic::body::Body>;
 
 pub fn layer() -> tower::layer::util::Stack<MapResponseLayer<fn(Resp) -> Resp>, Identity> {
-    tower::layer::util::Stack::new(MapResponseLayer::new(map as fn(Resp) -> Resp), Identity::new())
+    tower::layer::util::Stack::new(
+        MapResponseLayer::new(map as fn(Resp) -> Resp),
+        Identity::new(),
+    )
 }
 
 fn map(mut response: Resp) -> Resp {
     let headers = response.headers_mut();
-    if headers.get("grpc-status").is_some_and(|v| v == OUT_OF_RANGE) {
+    if headers
+        .get("grpc-status")
+        .is_some_and(|v| v == OUT_OF_RANGE)
+    {
         headers.insert("grpc-status", HeaderValue::from_static(RESOURCE_EXHAUSTED));
     }
     response

@@ -45,20 +45,28 @@ impl Frontend {
 
     pub fn workflow_service(
         self: &Arc<Self>,
-    ) -> orrery_proto::workflowservice::workflow_service_server::WorkflowServiceServer<FrontendService> {
-        orrery_proto::workflowservice::workflow_service_server::WorkflowServiceServer::new(FrontendService(self.clone()))
-            .max_decoding_message_size(orrery_core::limits::MAX_GRPC_MESSAGE_SIZE)
-            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-            .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+    ) -> orrery_proto::workflowservice::workflow_service_server::WorkflowServiceServer<
+        FrontendService,
+    > {
+        orrery_proto::workflowservice::workflow_service_server::WorkflowServiceServer::new(
+            FrontendService(self.clone()),
+        )
+        .max_decoding_message_size(orrery_core::limits::MAX_GRPC_MESSAGE_SIZE)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
     }
 
     pub fn operator_service(
         self: &Arc<Self>,
-    ) -> orrery_proto::operatorservice::operator_service_server::OperatorServiceServer<FrontendService> {
-        orrery_proto::operatorservice::operator_service_server::OperatorServiceServer::new(FrontendService(self.clone()))
-            .max_decoding_message_size(orrery_core::limits::MAX_GRPC_MESSAGE_SIZE)
-            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-            .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+    ) -> orrery_proto::operatorservice::operator_service_server::OperatorServiceServer<
+        FrontendService,
+    > {
+        orrery_proto::operatorservice::operator_service_server::OperatorServiceServer::new(
+            FrontendService(self.clone()),
+        )
+        .max_decoding_message_size(orrery_core::limits::MAX_GRPC_MESSAGE_SIZE)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
     }
 }
 
@@ -103,7 +111,10 @@ mod tests {
     #[test]
     fn grpc_timeouts_parse() {
         assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
-        assert_eq!(parse_grpc_timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_grpc_timeout("1500m"),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(parse_grpc_timeout("x"), None);
         let mut md = tonic::metadata::MetadataMap::new();
         md.insert("grpc-timeout", "70S".parse().unwrap());

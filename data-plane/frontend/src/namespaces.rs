@@ -25,7 +25,8 @@ pub struct Namespace {
 impl Namespace {
     fn from_record(r: NamespaceRecord) -> CellResult<Self> {
         Ok(Self {
-            detail: DescribeNamespaceResponse::decode(r.data.as_slice()).map_err(CellError::internal)?,
+            detail: DescribeNamespaceResponse::decode(r.data.as_slice())
+                .map_err(CellError::internal)?,
             id: r.id,
             name: r.name,
             version: r.version,
@@ -117,7 +118,12 @@ impl Namespaces {
 
     /// The namespace called `name`; NamespaceNotFound otherwise.
     pub async fn by_name(&self, name: &str) -> CellResult<Namespace> {
-        if let Some(ns) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(ns) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return Ok(ns.clone());
         }
         let record = self
@@ -175,12 +181,15 @@ impl Namespaces {
         let mut ns = Namespace::from_record(record)?;
         change(&mut ns.detail)?;
         ns.version += 1;
-        self.store.update_namespace(&ns.record()).await.map_err(|e| match e {
-            CellError::ConditionFailed => {
-                CellError::Unavailable("namespace was updated concurrently; retry".into())
-            }
-            other => other,
-        })?;
+        self.store
+            .update_namespace(&ns.record())
+            .await
+            .map_err(|e| match e {
+                CellError::ConditionFailed => {
+                    CellError::Unavailable("namespace was updated concurrently; retry".into())
+                }
+                other => other,
+            })?;
         self.remember(&ns);
         Ok(ns)
     }

@@ -8,7 +8,9 @@ use prost::Message;
 
 pub fn required_id(value: &str, field: &str) -> CellResult<()> {
     if value.trim().is_empty() {
-        return Err(CellError::invalid(format!("{field} is not set on request.")));
+        return Err(CellError::invalid(format!(
+            "{field} is not set on request."
+        )));
     }
     if value.len() > MAX_ID_LENGTH {
         return Err(CellError::invalid(format!("{field} exceeds length limit.")));
@@ -73,7 +75,11 @@ mod tests {
         assert!(required_id(&"x".repeat(1000), "WorkflowId").is_ok());
         assert!(task_queue(None).is_err());
         assert_eq!(
-            task_queue(Some(&TaskQueue { name: "q".into(), ..Default::default() })).unwrap(),
+            task_queue(Some(&TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }))
+            .unwrap(),
             "q"
         );
         assert!(run_id("not-a-uuid").is_err());

@@ -27,169 +27,389 @@ async fn serve<T>(
 
 #[tonic::async_trait]
 impl WorkflowService for FrontendService {
-    async fn register_namespace(&self, r: Request<RegisterNamespaceRequest>) -> Result<Response<RegisterNamespaceResponse>, Status> {
+    async fn register_namespace(
+        &self,
+        r: Request<RegisterNamespaceRequest>,
+    ) -> Result<Response<RegisterNamespaceResponse>, Status> {
         let f = &self.0;
-        serve("RegisterNamespace", async { f.register_namespace(r.into_inner()).await }).await
+        serve("RegisterNamespace", async {
+            f.register_namespace(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn describe_namespace(&self, r: Request<DescribeNamespaceRequest>) -> Result<Response<DescribeNamespaceResponse>, Status> {
+    async fn describe_namespace(
+        &self,
+        r: Request<DescribeNamespaceRequest>,
+    ) -> Result<Response<DescribeNamespaceResponse>, Status> {
         let f = &self.0;
-        serve("DescribeNamespace", async { f.describe_namespace(r.into_inner()).await }).await
+        serve("DescribeNamespace", async {
+            f.describe_namespace(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn list_namespaces(&self, r: Request<ListNamespacesRequest>) -> Result<Response<ListNamespacesResponse>, Status> {
+    async fn list_namespaces(
+        &self,
+        r: Request<ListNamespacesRequest>,
+    ) -> Result<Response<ListNamespacesResponse>, Status> {
         let f = &self.0;
-        serve("ListNamespaces", async { f.list_namespaces(r.into_inner()).await }).await
+        serve("ListNamespaces", async {
+            f.list_namespaces(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn update_namespace(&self, r: Request<UpdateNamespaceRequest>) -> Result<Response<UpdateNamespaceResponse>, Status> {
+    async fn update_namespace(
+        &self,
+        r: Request<UpdateNamespaceRequest>,
+    ) -> Result<Response<UpdateNamespaceResponse>, Status> {
         let f = &self.0;
-        serve("UpdateNamespace", async { f.update_namespace(r.into_inner()).await }).await
+        serve("UpdateNamespace", async {
+            f.update_namespace(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn start_workflow_execution(&self, r: Request<StartWorkflowExecutionRequest>) -> Result<Response<StartWorkflowExecutionResponse>, Status> {
+    async fn start_workflow_execution(
+        &self,
+        r: Request<StartWorkflowExecutionRequest>,
+    ) -> Result<Response<StartWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("StartWorkflowExecution", async { f.start_workflow(r.into_inner()).await }).await
+        serve("StartWorkflowExecution", async {
+            f.start_workflow(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn signal_with_start_workflow_execution(&self, r: Request<SignalWithStartWorkflowExecutionRequest>) -> Result<Response<SignalWithStartWorkflowExecutionResponse>, Status> {
+    async fn signal_with_start_workflow_execution(
+        &self,
+        r: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> Result<Response<SignalWithStartWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("SignalWithStartWorkflowExecution", async { f.signal_with_start(r.into_inner()).await }).await
+        serve("SignalWithStartWorkflowExecution", async {
+            f.signal_with_start(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn signal_workflow_execution(&self, r: Request<SignalWorkflowExecutionRequest>) -> Result<Response<SignalWorkflowExecutionResponse>, Status> {
+    async fn signal_workflow_execution(
+        &self,
+        r: Request<SignalWorkflowExecutionRequest>,
+    ) -> Result<Response<SignalWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("SignalWorkflowExecution", async { f.signal_workflow(r.into_inner()).await }).await
+        serve("SignalWorkflowExecution", async {
+            f.signal_workflow(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn request_cancel_workflow_execution(&self, r: Request<RequestCancelWorkflowExecutionRequest>) -> Result<Response<RequestCancelWorkflowExecutionResponse>, Status> {
+    async fn request_cancel_workflow_execution(
+        &self,
+        r: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> Result<Response<RequestCancelWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("RequestCancelWorkflowExecution", async { f.request_cancel_workflow(r.into_inner()).await }).await
+        serve("RequestCancelWorkflowExecution", async {
+            f.request_cancel_workflow(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn terminate_workflow_execution(&self, r: Request<TerminateWorkflowExecutionRequest>) -> Result<Response<TerminateWorkflowExecutionResponse>, Status> {
+    async fn terminate_workflow_execution(
+        &self,
+        r: Request<TerminateWorkflowExecutionRequest>,
+    ) -> Result<Response<TerminateWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("TerminateWorkflowExecution", async { f.terminate_workflow(r.into_inner()).await }).await
+        serve("TerminateWorkflowExecution", async {
+            f.terminate_workflow(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn describe_workflow_execution(&self, r: Request<DescribeWorkflowExecutionRequest>) -> Result<Response<DescribeWorkflowExecutionResponse>, Status> {
+    async fn describe_workflow_execution(
+        &self,
+        r: Request<DescribeWorkflowExecutionRequest>,
+    ) -> Result<Response<DescribeWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("DescribeWorkflowExecution", async { f.describe_workflow(r.into_inner()).await }).await
+        serve("DescribeWorkflowExecution", async {
+            f.describe_workflow(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn get_workflow_execution_history(&self, r: Request<GetWorkflowExecutionHistoryRequest>) -> Result<Response<GetWorkflowExecutionHistoryResponse>, Status> {
+    async fn get_workflow_execution_history(
+        &self,
+        r: Request<GetWorkflowExecutionHistoryRequest>,
+    ) -> Result<Response<GetWorkflowExecutionHistoryResponse>, Status> {
         let f = &self.0;
-        serve("GetWorkflowExecutionHistory", async { { let wait = long_poll_wait(r.metadata()); f.get_history(r.into_inner(), wait).await } }).await
+        serve("GetWorkflowExecutionHistory", async {
+            {
+                let wait = long_poll_wait(r.metadata());
+                f.get_history(r.into_inner(), wait).await
+            }
+        })
+        .await
     }
 
-    async fn get_workflow_execution_history_reverse(&self, r: Request<GetWorkflowExecutionHistoryReverseRequest>) -> Result<Response<GetWorkflowExecutionHistoryReverseResponse>, Status> {
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        r: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> Result<Response<GetWorkflowExecutionHistoryReverseResponse>, Status> {
         let f = &self.0;
-        serve("GetWorkflowExecutionHistoryReverse", async { f.get_history_reverse(r.into_inner()).await }).await
+        serve("GetWorkflowExecutionHistoryReverse", async {
+            f.get_history_reverse(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn list_workflow_executions(&self, r: Request<ListWorkflowExecutionsRequest>) -> Result<Response<ListWorkflowExecutionsResponse>, Status> {
+    async fn list_workflow_executions(
+        &self,
+        r: Request<ListWorkflowExecutionsRequest>,
+    ) -> Result<Response<ListWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("ListWorkflowExecutions", async { f.list_workflows(r.into_inner()).await }).await
+        serve("ListWorkflowExecutions", async {
+            f.list_workflows(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn count_workflow_executions(&self, r: Request<CountWorkflowExecutionsRequest>) -> Result<Response<CountWorkflowExecutionsResponse>, Status> {
+    async fn count_workflow_executions(
+        &self,
+        r: Request<CountWorkflowExecutionsRequest>,
+    ) -> Result<Response<CountWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("CountWorkflowExecutions", async { f.count_workflows(r.into_inner()).await }).await
+        serve("CountWorkflowExecutions", async {
+            f.count_workflows(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn query_workflow(&self, r: Request<QueryWorkflowRequest>) -> Result<Response<QueryWorkflowResponse>, Status> {
+    async fn query_workflow(
+        &self,
+        r: Request<QueryWorkflowRequest>,
+    ) -> Result<Response<QueryWorkflowResponse>, Status> {
         let f = &self.0;
-        serve("QueryWorkflow", async { { let wait = long_poll_wait(r.metadata()); f.query_workflow(r.into_inner(), wait).await } }).await
+        serve("QueryWorkflow", async {
+            {
+                let wait = long_poll_wait(r.metadata());
+                f.query_workflow(r.into_inner(), wait).await
+            }
+        })
+        .await
     }
 
-    async fn poll_workflow_task_queue(&self, r: Request<PollWorkflowTaskQueueRequest>) -> Result<Response<PollWorkflowTaskQueueResponse>, Status> {
+    async fn poll_workflow_task_queue(
+        &self,
+        r: Request<PollWorkflowTaskQueueRequest>,
+    ) -> Result<Response<PollWorkflowTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve("PollWorkflowTaskQueue", async { { let wait = long_poll_wait(r.metadata()); f.poll_workflow_task(r.into_inner(), wait).await } }).await
+        serve("PollWorkflowTaskQueue", async {
+            {
+                let wait = long_poll_wait(r.metadata());
+                f.poll_workflow_task(r.into_inner(), wait).await
+            }
+        })
+        .await
     }
 
-    async fn respond_workflow_task_completed(&self, r: Request<RespondWorkflowTaskCompletedRequest>) -> Result<Response<RespondWorkflowTaskCompletedResponse>, Status> {
+    async fn respond_workflow_task_completed(
+        &self,
+        r: Request<RespondWorkflowTaskCompletedRequest>,
+    ) -> Result<Response<RespondWorkflowTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve("RespondWorkflowTaskCompleted", async { f.respond_workflow_task_completed(r.into_inner()).await }).await
+        serve("RespondWorkflowTaskCompleted", async {
+            f.respond_workflow_task_completed(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn respond_workflow_task_failed(&self, r: Request<RespondWorkflowTaskFailedRequest>) -> Result<Response<RespondWorkflowTaskFailedResponse>, Status> {
+    async fn respond_workflow_task_failed(
+        &self,
+        r: Request<RespondWorkflowTaskFailedRequest>,
+    ) -> Result<Response<RespondWorkflowTaskFailedResponse>, Status> {
         let f = &self.0;
-        serve("RespondWorkflowTaskFailed", async { f.respond_workflow_task_failed(r.into_inner()).await }).await
+        serve("RespondWorkflowTaskFailed", async {
+            f.respond_workflow_task_failed(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn respond_query_task_completed(&self, r: Request<RespondQueryTaskCompletedRequest>) -> Result<Response<RespondQueryTaskCompletedResponse>, Status> {
+    async fn respond_query_task_completed(
+        &self,
+        r: Request<RespondQueryTaskCompletedRequest>,
+    ) -> Result<Response<RespondQueryTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve("RespondQueryTaskCompleted", async { f.respond_query_task_completed(r.into_inner()).await }).await
+        serve("RespondQueryTaskCompleted", async {
+            f.respond_query_task_completed(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn poll_activity_task_queue(&self, r: Request<PollActivityTaskQueueRequest>) -> Result<Response<PollActivityTaskQueueResponse>, Status> {
+    async fn poll_activity_task_queue(
+        &self,
+        r: Request<PollActivityTaskQueueRequest>,
+    ) -> Result<Response<PollActivityTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve("PollActivityTaskQueue", async { { let wait = long_poll_wait(r.metadata()); f.poll_activity_task(r.into_inner(), wait).await } }).await
+        serve("PollActivityTaskQueue", async {
+            {
+                let wait = long_poll_wait(r.metadata());
+                f.poll_activity_task(r.into_inner(), wait).await
+            }
+        })
+        .await
     }
 
-    async fn respond_activity_task_completed(&self, r: Request<RespondActivityTaskCompletedRequest>) -> Result<Response<RespondActivityTaskCompletedResponse>, Status> {
+    async fn respond_activity_task_completed(
+        &self,
+        r: Request<RespondActivityTaskCompletedRequest>,
+    ) -> Result<Response<RespondActivityTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCompleted", async { f.activity_completed(r.into_inner()).await.map(|()| Default::default()) }).await
+        serve("RespondActivityTaskCompleted", async {
+            f.activity_completed(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
+        .await
     }
 
-    async fn respond_activity_task_completed_by_id(&self, r: Request<RespondActivityTaskCompletedByIdRequest>) -> Result<Response<RespondActivityTaskCompletedByIdResponse>, Status> {
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        r: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> Result<Response<RespondActivityTaskCompletedByIdResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCompletedById", async { f.activity_completed_by_id(r.into_inner()).await.map(|()| Default::default()) }).await
+        serve("RespondActivityTaskCompletedById", async {
+            f.activity_completed_by_id(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
+        .await
     }
 
-    async fn respond_activity_task_failed(&self, r: Request<RespondActivityTaskFailedRequest>) -> Result<Response<RespondActivityTaskFailedResponse>, Status> {
+    async fn respond_activity_task_failed(
+        &self,
+        r: Request<RespondActivityTaskFailedRequest>,
+    ) -> Result<Response<RespondActivityTaskFailedResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskFailed", async { f.activity_failed(r.into_inner()).await.map(|()| Default::default()) }).await
+        serve("RespondActivityTaskFailed", async {
+            f.activity_failed(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
+        .await
     }
 
-    async fn respond_activity_task_failed_by_id(&self, r: Request<RespondActivityTaskFailedByIdRequest>) -> Result<Response<RespondActivityTaskFailedByIdResponse>, Status> {
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        r: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> Result<Response<RespondActivityTaskFailedByIdResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskFailedById", async { f.activity_failed_by_id(r.into_inner()).await.map(|()| Default::default()) }).await
+        serve("RespondActivityTaskFailedById", async {
+            f.activity_failed_by_id(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
+        .await
     }
 
-    async fn respond_activity_task_canceled(&self, r: Request<RespondActivityTaskCanceledRequest>) -> Result<Response<RespondActivityTaskCanceledResponse>, Status> {
+    async fn respond_activity_task_canceled(
+        &self,
+        r: Request<RespondActivityTaskCanceledRequest>,
+    ) -> Result<Response<RespondActivityTaskCanceledResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCanceled", async { f.activity_canceled(r.into_inner()).await.map(|()| Default::default()) }).await
+        serve("RespondActivityTaskCanceled", async {
+            f.activity_canceled(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
+        .await
     }
 
-    async fn respond_activity_task_canceled_by_id(&self, r: Request<RespondActivityTaskCanceledByIdRequest>) -> Result<Response<RespondActivityTaskCanceledByIdResponse>, Status> {
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        r: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> Result<Response<RespondActivityTaskCanceledByIdResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCanceledById", async { f.activity_canceled_by_id(r.into_inner()).await.map(|()| Default::default()) }).await
+        serve("RespondActivityTaskCanceledById", async {
+            f.activity_canceled_by_id(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
+        .await
     }
 
-    async fn record_activity_task_heartbeat(&self, r: Request<RecordActivityTaskHeartbeatRequest>) -> Result<Response<RecordActivityTaskHeartbeatResponse>, Status> {
+    async fn record_activity_task_heartbeat(
+        &self,
+        r: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> Result<Response<RecordActivityTaskHeartbeatResponse>, Status> {
         let f = &self.0;
-        serve("RecordActivityTaskHeartbeat", async { f.activity_heartbeat(r.into_inner()).await }).await
+        serve("RecordActivityTaskHeartbeat", async {
+            f.activity_heartbeat(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn record_activity_task_heartbeat_by_id(&self, r: Request<RecordActivityTaskHeartbeatByIdRequest>) -> Result<Response<RecordActivityTaskHeartbeatByIdResponse>, Status> {
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        r: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Result<Response<RecordActivityTaskHeartbeatByIdResponse>, Status> {
         let f = &self.0;
-        serve("RecordActivityTaskHeartbeatById", async { f.activity_heartbeat_by_id(r.into_inner()).await.map(|x| RecordActivityTaskHeartbeatByIdResponse { cancel_requested: x.cancel_requested, ..Default::default() }) }).await
+        serve("RecordActivityTaskHeartbeatById", async {
+            f.activity_heartbeat_by_id(r.into_inner()).await.map(|x| {
+                RecordActivityTaskHeartbeatByIdResponse {
+                    cancel_requested: x.cancel_requested,
+                    ..Default::default()
+                }
+            })
+        })
+        .await
     }
 
-    async fn get_system_info(&self, _r: Request<GetSystemInfoRequest>) -> Result<Response<GetSystemInfoResponse>, Status> {
+    async fn get_system_info(
+        &self,
+        _r: Request<GetSystemInfoRequest>,
+    ) -> Result<Response<GetSystemInfoResponse>, Status> {
         let f = &self.0;
         serve("GetSystemInfo", async { Ok(f.system_info()) }).await
     }
 
-    async fn get_cluster_info(&self, _r: Request<GetClusterInfoRequest>) -> Result<Response<GetClusterInfoResponse>, Status> {
+    async fn get_cluster_info(
+        &self,
+        _r: Request<GetClusterInfoRequest>,
+    ) -> Result<Response<GetClusterInfoResponse>, Status> {
         let f = &self.0;
         serve("GetClusterInfo", async { Ok(f.cluster_info()) }).await
     }
 
-    async fn describe_task_queue(&self, r: Request<DescribeTaskQueueRequest>) -> Result<Response<DescribeTaskQueueResponse>, Status> {
+    async fn describe_task_queue(
+        &self,
+        r: Request<DescribeTaskQueueRequest>,
+    ) -> Result<Response<DescribeTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve("DescribeTaskQueue", async { f.describe_task_queue(r.into_inner()).await }).await
+        serve("DescribeTaskQueue", async {
+            f.describe_task_queue(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn shutdown_worker(&self, r: Request<ShutdownWorkerRequest>) -> Result<Response<ShutdownWorkerResponse>, Status> {
+    async fn shutdown_worker(
+        &self,
+        r: Request<ShutdownWorkerRequest>,
+    ) -> Result<Response<ShutdownWorkerResponse>, Status> {
         let f = &self.0;
-        serve("ShutdownWorker", async { f.shutdown_worker(r.into_inner()).await }).await
+        serve("ShutdownWorker", async {
+            f.shutdown_worker(r.into_inner()).await
+        })
+        .await
     }
 
-    async fn record_worker_heartbeat(&self, r: Request<RecordWorkerHeartbeatRequest>) -> Result<Response<RecordWorkerHeartbeatResponse>, Status> {
+    async fn record_worker_heartbeat(
+        &self,
+        r: Request<RecordWorkerHeartbeatRequest>,
+    ) -> Result<Response<RecordWorkerHeartbeatResponse>, Status> {
         let f = &self.0;
-        serve("RecordWorkerHeartbeat", async { f.record_worker_heartbeat(r.into_inner()).await }).await
+        serve("RecordWorkerHeartbeat", async {
+            f.record_worker_heartbeat(r.into_inner()).await
+        })
+        .await
     }
-
 }

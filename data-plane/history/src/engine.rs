@@ -20,8 +20,9 @@ use crate::state::MutableState;
 pub struct Shard {
     pub id: i32,
     pub range_id: i64,
-    /// Task and event task ids: `range_id << 32` upward, so ids keep rising
-    /// across owners without coordination.
+    /// Task and event task ids: `range_id << 40 | shard_id << 32` upward, so
+    /// ids are unique across shards (queue tasks of many shards share a task
+    /// queue) and keep rising across owners without coordination.
     pub task_ids: Arc<AtomicI64>,
 }
 
@@ -64,12 +65,15 @@ impl HistoryEngine {
         config: HistoryConfig,
     ) -> CellResult<Arc<Self>> {
         let mut shards = Vec::new();
+        if !(1..=255).contains(&config.shard_count) {
+            return Err(CellError::invalid("shard count must be between 1 and 255"));
+        }
         for id in 1..=config.shard_count {
             let range_id = store.acquire_shard(id, &config.owner).await?;
             shards.push(Shard {
                 id,
                 range_id,
-                task_ids: Arc::new(AtomicI64::new(range_id << 32)),
+                task_ids: Arc::new(AtomicI64::new((range_id << 40) | (i64::from(id) << 32))),
             });
         }
         Ok(Arc::new(Self {
@@ -170,7 +174,8 @@ impl HistoryEngine {
         f: impl FnMut(&mut Mutation) -> CellResult<R>,
     ) -> CellResult<R> {
         let _guard = self.lock(namespace_id, workflow_id).await;
-        self.update_locked(namespace_id, workflow_id, run_id, f).await
+        self.update_locked(namespace_id, workflow_id, run_id, f)
+            .await
     }
 
     /// [`Self::update`] for a caller that already holds the workflow's lock.

@@ -15,8 +15,8 @@ mod tasks;
 mod timers;
 mod transfer;
 
-pub(crate) use api::{commands, start, workflow_task};
 pub use api::activity::{ActivityOutcome, ActivityRef};
 pub use api::history::HistoryRead;
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
+pub(crate) use api::{commands, start, workflow_task};
 pub use engine::{HistoryConfig, HistoryEngine};

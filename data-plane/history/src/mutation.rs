@@ -59,7 +59,10 @@ impl Mutation {
     }
 
     pub fn info(&self) -> &ExecutionInfo {
-        self.state.info.as_ref().expect("mutable state has execution info")
+        self.state
+            .info
+            .as_ref()
+            .expect("mutable state has execution info")
     }
 
     pub fn info_mut(&mut self) -> &mut ExecutionInfo {

@@ -23,7 +23,8 @@ const RETRY_DELAY: Duration = Duration::from_millis(200);
 pub fn spawn(engine: Arc<HistoryEngine>) {
     let timers = engine.clone();
     tokio::spawn(
-        async move { timers.run_timer_queue().await }.instrument(tracing::info_span!("timer_queue")),
+        async move { timers.run_timer_queue().await }
+            .instrument(tracing::info_span!("timer_queue")),
     );
     tokio::spawn(
         async move { engine.run_transfer_queue().await }
@@ -65,7 +66,9 @@ impl HistoryEngine {
                 continue;
             }
             let wait = match self.store.next_timer_ms(&shards).await {
-                Ok(Some(next)) => Duration::from_millis((next - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64),
+                Ok(Some(next)) => Duration::from_millis(
+                    (next - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
+                ),
                 _ => IDLE_POLL,
             };
             if wait.is_zero() {
@@ -82,7 +85,9 @@ impl HistoryEngine {
                 let span = tracing::debug_span!("timer", kind = task.kind, workflow_id = %task.workflow_id);
                 self.handle_timer(&task).instrument(span).await
             }
-            Err(err) => Err(CellError::internal(format!("undecodable timer task: {err}"))),
+            Err(err) => Err(CellError::internal(format!(
+                "undecodable timer task: {err}"
+            ))),
         };
         match result {
             Ok(()) => {}

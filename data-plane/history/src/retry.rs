@@ -76,11 +76,13 @@ mod tests {
 
     fn app_failure(r#type: &str, non_retryable: bool) -> Failure {
         Failure {
-            failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-                r#type: r#type.into(),
-                non_retryable,
-                ..Default::default()
-            })),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    r#type: r#type.into(),
+                    non_retryable,
+                    ..Default::default()
+                },
+            )),
             ..Default::default()
         }
     }

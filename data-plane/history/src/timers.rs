@@ -17,12 +17,11 @@ impl HistoryEngine {
                 k if k == TimerKind::UserTimer as i32 => m.fire_user_timer(task),
                 k if k == TimerKind::ActivityTimeout as i32 => m.activity_timeout(task),
                 k if k == TimerKind::ActivityRetry as i32 => {
-                    if m
-                        .state
-                        .activities
-                        .iter()
-                        .any(|a| a.scheduled_event_id == task.event_id && a.attempt == task.attempt && a.started_time_ms == 0)
-                    {
+                    if m.state.activities.iter().any(|a| {
+                        a.scheduled_event_id == task.event_id
+                            && a.attempt == task.attempt
+                            && a.started_time_ms == 0
+                    }) {
                         m.dispatch_activity(task.event_id);
                     }
                 }
@@ -77,7 +76,9 @@ impl Mutation {
                     false
                 } else {
                     let hb = orrery_core::time::duration_millis(
-                        ai.scheduled.as_ref().and_then(|s| s.heartbeat_timeout.as_ref()),
+                        ai.scheduled
+                            .as_ref()
+                            .and_then(|s| s.heartbeat_timeout.as_ref()),
                     );
                     if ai.last_heartbeat_ms + hb > self.now {
                         // Heartbeats came in since this timer was armed.
@@ -107,7 +108,9 @@ impl Mutation {
         }
         let timeout = TimeoutType::try_from(task.timeout_type).unwrap_or(TimeoutType::Unspecified);
         match timeout {
-            TimeoutType::StartToClose if wt.started_event_id > 0 && wt.scheduled_event_id == task.event_id => {
+            TimeoutType::StartToClose
+                if wt.started_event_id > 0 && wt.scheduled_event_id == task.event_id =>
+            {
                 self.retry_workflow_task(
                     WorkflowTaskTimedOutEventAttributes {
                         scheduled_event_id: wt.scheduled_event_id,
@@ -117,7 +120,9 @@ impl Mutation {
                     true,
                 );
             }
-            TimeoutType::ScheduleToStart if wt.started_event_id == 0 && wt.scheduled_event_id == task.event_id => {
+            TimeoutType::ScheduleToStart
+                if wt.started_event_id == 0 && wt.scheduled_event_id == task.event_id =>
+            {
                 self.retry_workflow_task(
                     WorkflowTaskTimedOutEventAttributes {
                         scheduled_event_id: wt.scheduled_event_id,

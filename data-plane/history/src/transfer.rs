@@ -18,10 +18,14 @@ impl HistoryEngine {
     pub(crate) async fn handle_transfer(&self, task: &TransferTask) -> CellResult<()> {
         match task.kind {
             k if k == TransferKind::StartChild as i32 => self.start_child(task).await,
-            k if k == TransferKind::SignalExternal as i32 => self.signal_external(task, false).await,
+            k if k == TransferKind::SignalExternal as i32 => {
+                self.signal_external(task, false).await
+            }
             k if k == TransferKind::CancelExternal as i32 => self.signal_external(task, true).await,
             k if k == TransferKind::NotifyParent as i32 => self.notify_parent(task).await,
-            k if k == TransferKind::ParentClosePolicy as i32 => self.apply_parent_close_policy(task).await,
+            k if k == TransferKind::ParentClosePolicy as i32 => {
+                self.apply_parent_close_policy(task).await
+            }
             other => {
                 tracing::error!(kind = other, "unknown transfer kind");
                 Ok(())
@@ -29,7 +33,12 @@ impl HistoryEngine {
         }
     }
 
-    async fn event(&self, namespace_id: &str, run_id: &str, event_id: i64) -> CellResult<Attributes> {
+    async fn event(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+        event_id: i64,
+    ) -> CellResult<Attributes> {
         let (events, _) = self
             .history_page(namespace_id, run_id, event_id, event_id + 1, 1)
             .await?;
@@ -37,11 +46,15 @@ impl HistoryEngine {
             .into_iter()
             .next()
             .and_then(|e| e.attributes)
-            .ok_or_else(|| CellError::internal(format!("event {event_id} of run {run_id} is missing")))
+            .ok_or_else(|| {
+                CellError::internal(format!("event {event_id} of run {run_id} is missing"))
+            })
     }
 
     async fn start_child(&self, task: &TransferTask) -> CellResult<()> {
-        let parent = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        let parent = self
+            .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
+            .await?;
         let Some(child) = parent
             .children
             .iter()
@@ -49,11 +62,17 @@ impl HistoryEngine {
         else {
             return Ok(());
         };
-        if child.started_event_id != 0 || parent.info.as_ref().is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32) {
+        if child.started_event_id != 0
+            || parent
+                .info
+                .as_ref()
+                .is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32)
+        {
             return Ok(());
         }
-        let Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a) =
-            self.event(&task.namespace_id, &task.run_id, task.initiated_event_id).await?
+        let Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a) = self
+            .event(&task.namespace_id, &task.run_id, task.initiated_event_id)
+            .await?
         else {
             return Err(CellError::internal("initiated event has the wrong type"));
         };
@@ -67,8 +86,16 @@ impl HistoryEngine {
             namespace: a.namespace.clone(),
             workflow_id: a.workflow_id.clone(),
             run_id: uuid::Uuid::new_v4().to_string(),
-            workflow_type: a.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
-            task_queue: a.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default(),
+            workflow_type: a
+                .workflow_type
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            task_queue: a
+                .task_queue
+                .as_ref()
+                .map(|q| q.name.clone())
+                .unwrap_or_default(),
             input: a.input.clone(),
             execution_timeout_ms: duration_millis(a.workflow_execution_timeout.as_ref()),
             run_timeout_ms: duration_millis(a.workflow_run_timeout.as_ref()),
@@ -84,7 +111,12 @@ impl HistoryEngine {
             ..Default::default()
         };
         let started = self
-            .start_workflow(spec, a.workflow_id_reuse_policy, WorkflowIdConflictPolicy::Fail as i32, None)
+            .start_workflow(
+                spec,
+                a.workflow_id_reuse_policy,
+                WorkflowIdConflictPolicy::Fail as i32,
+                None,
+            )
             .await;
         let namespace = a.namespace.clone();
         let namespace_id = a.namespace_id.clone();
@@ -93,12 +125,9 @@ impl HistoryEngine {
             if !m.is_running() {
                 return Ok(());
             }
-            let Some(pos) = m
-                .state
-                .children
-                .iter()
-                .position(|c| c.initiated_event_id == task.initiated_event_id && c.started_event_id == 0)
-            else {
+            let Some(pos) = m.state.children.iter().position(|c| {
+                c.initiated_event_id == task.initiated_event_id && c.started_event_id == 0
+            }) else {
                 return Ok(());
             };
             match &started {
@@ -134,7 +163,11 @@ impl HistoryEngine {
                         workflow_task_completed_event_id: a.workflow_task_completed_event_id,
                     });
                 }
-                Err(err) => return Err(CellError::Unavailable(format!("starting child failed: {err}"))),
+                Err(err) => {
+                    return Err(CellError::Unavailable(format!(
+                        "starting child failed: {err}"
+                    )));
+                }
             }
             m.dirty = true;
             m.schedule_workflow_task();
@@ -144,7 +177,9 @@ impl HistoryEngine {
     }
 
     async fn notify_parent(&self, task: &TransferTask) -> CellResult<()> {
-        let child = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        let child = self
+            .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
+            .await?;
         let info = child.info.clone().unwrap_or_default();
         let Some(parent) = info.parent.clone() else {
             return Ok(());
@@ -159,75 +194,139 @@ impl HistoryEngine {
             workflow_id: info.workflow_id.clone(),
             run_id: info.run_id.clone(),
         });
-        let workflow_type = Some(WorkflowType { name: info.workflow_type.clone() });
-        self.update(&parent.namespace_id, &parent_exec.workflow_id, &parent_exec.run_id, |m| {
-            if !m.is_running() {
-                return Ok(());
-            }
-            let Some(pos) = m.state.children.iter().position(|c| {
-                c.initiated_event_id == parent.initiated_event_id && c.workflow_id == info.workflow_id
-            }) else {
-                return Ok(());
-            };
-            let started_event_id = m.state.children[pos].started_event_id;
-            if started_event_id == 0 {
-                // The start is not recorded yet; its transfer task will be.
-                return Err(CellError::Unavailable("child start not recorded yet".into()));
-            }
-            let (namespace, namespace_id, initiated_event_id) =
-                (info.namespace.clone(), info.namespace_id.clone(), parent.initiated_event_id);
-            let started_event_id = started_event_id.max(0);
-            let attributes: Attributes = match &close {
-                Attributes::WorkflowExecutionCompletedEventAttributes(c) => ChildWorkflowExecutionCompletedEventAttributes {
-                    result: c.result.clone(),
-                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
-                    initiated_event_id, started_event_id,
-                }.into(),
-                Attributes::WorkflowExecutionFailedEventAttributes(c) => ChildWorkflowExecutionFailedEventAttributes {
-                    failure: c.failure.clone(),
-                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
-                    initiated_event_id, started_event_id, retry_state: c.retry_state,
-                }.into(),
-                Attributes::WorkflowExecutionCanceledEventAttributes(c) => ChildWorkflowExecutionCanceledEventAttributes {
-                    details: c.details.clone(),
-                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
-                    initiated_event_id, started_event_id,
-                }.into(),
-                Attributes::WorkflowExecutionTimedOutEventAttributes(c) => ChildWorkflowExecutionTimedOutEventAttributes {
-                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
-                    initiated_event_id, started_event_id, retry_state: c.retry_state,
-                }.into(),
-                Attributes::WorkflowExecutionTerminatedEventAttributes(_) => ChildWorkflowExecutionTerminatedEventAttributes {
-                    namespace, namespace_id, workflow_execution: execution.clone(), workflow_type: workflow_type.clone(),
-                    initiated_event_id, started_event_id,
-                }.into(),
-                _ => return Ok(()),
-            };
-            m.state.children.remove(pos);
-            m.add_or_buffer(attributes);
-            m.schedule_workflow_task();
-            Ok(())
-        })
+        let workflow_type = Some(WorkflowType {
+            name: info.workflow_type.clone(),
+        });
+        self.update(
+            &parent.namespace_id,
+            &parent_exec.workflow_id,
+            &parent_exec.run_id,
+            |m| {
+                if !m.is_running() {
+                    return Ok(());
+                }
+                let Some(pos) = m.state.children.iter().position(|c| {
+                    c.initiated_event_id == parent.initiated_event_id
+                        && c.workflow_id == info.workflow_id
+                }) else {
+                    return Ok(());
+                };
+                let started_event_id = m.state.children[pos].started_event_id;
+                if started_event_id == 0 {
+                    // The start is not recorded yet; its transfer task will be.
+                    return Err(CellError::Unavailable(
+                        "child start not recorded yet".into(),
+                    ));
+                }
+                let (namespace, namespace_id, initiated_event_id) = (
+                    info.namespace.clone(),
+                    info.namespace_id.clone(),
+                    parent.initiated_event_id,
+                );
+                let started_event_id = started_event_id.max(0);
+                let attributes: Attributes = match &close {
+                    Attributes::WorkflowExecutionCompletedEventAttributes(c) => {
+                        ChildWorkflowExecutionCompletedEventAttributes {
+                            result: c.result.clone(),
+                            namespace,
+                            namespace_id,
+                            workflow_execution: execution.clone(),
+                            workflow_type: workflow_type.clone(),
+                            initiated_event_id,
+                            started_event_id,
+                        }
+                        .into()
+                    }
+                    Attributes::WorkflowExecutionFailedEventAttributes(c) => {
+                        ChildWorkflowExecutionFailedEventAttributes {
+                            failure: c.failure.clone(),
+                            namespace,
+                            namespace_id,
+                            workflow_execution: execution.clone(),
+                            workflow_type: workflow_type.clone(),
+                            initiated_event_id,
+                            started_event_id,
+                            retry_state: c.retry_state,
+                        }
+                        .into()
+                    }
+                    Attributes::WorkflowExecutionCanceledEventAttributes(c) => {
+                        ChildWorkflowExecutionCanceledEventAttributes {
+                            details: c.details.clone(),
+                            namespace,
+                            namespace_id,
+                            workflow_execution: execution.clone(),
+                            workflow_type: workflow_type.clone(),
+                            initiated_event_id,
+                            started_event_id,
+                        }
+                        .into()
+                    }
+                    Attributes::WorkflowExecutionTimedOutEventAttributes(c) => {
+                        ChildWorkflowExecutionTimedOutEventAttributes {
+                            namespace,
+                            namespace_id,
+                            workflow_execution: execution.clone(),
+                            workflow_type: workflow_type.clone(),
+                            initiated_event_id,
+                            started_event_id,
+                            retry_state: c.retry_state,
+                        }
+                        .into()
+                    }
+                    Attributes::WorkflowExecutionTerminatedEventAttributes(_) => {
+                        ChildWorkflowExecutionTerminatedEventAttributes {
+                            namespace,
+                            namespace_id,
+                            workflow_execution: execution.clone(),
+                            workflow_type: workflow_type.clone(),
+                            initiated_event_id,
+                            started_event_id,
+                        }
+                        .into()
+                    }
+                    _ => return Ok(()),
+                };
+                m.state.children.remove(pos);
+                m.add_or_buffer(attributes);
+                m.schedule_workflow_task();
+                Ok(())
+            },
+        )
         .await
     }
 
     async fn apply_parent_close_policy(&self, task: &TransferTask) -> CellResult<()> {
-        let parent = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        let parent = self
+            .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
+            .await?;
         for child in &parent.children {
             let execution = WorkflowExecution {
                 workflow_id: child.workflow_id.clone(),
                 run_id: String::new(),
             };
-            let policy = ParentClosePolicy::try_from(child.parent_close_policy).unwrap_or(ParentClosePolicy::Unspecified);
+            let policy = ParentClosePolicy::try_from(child.parent_close_policy)
+                .unwrap_or(ParentClosePolicy::Unspecified);
             let result = match policy {
                 ParentClosePolicy::Abandon => Ok(()),
                 ParentClosePolicy::RequestCancel => {
-                    self.request_cancel_workflow(&child.namespace_id, &execution, "by parent close policy", "history-service")
-                        .await
+                    self.request_cancel_workflow(
+                        &child.namespace_id,
+                        &execution,
+                        "by parent close policy",
+                        "history-service",
+                    )
+                    .await
                 }
                 _ => {
-                    self.terminate_workflow(&child.namespace_id, &execution, "by parent close policy", None, "history-service")
-                        .await
+                    self.terminate_workflow(
+                        &child.namespace_id,
+                        &execution,
+                        "by parent close policy",
+                        None,
+                        "history-service",
+                    )
+                    .await
                 }
             };
             match result {
@@ -239,7 +338,9 @@ impl HistoryEngine {
     }
 
     async fn signal_external(&self, task: &TransferTask, cancel: bool) -> CellResult<()> {
-        let source = self.snapshot(&task.namespace_id, &task.workflow_id, &task.run_id).await?;
+        let source = self
+            .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
+            .await?;
         let Some(request) = source
             .external_requests
             .iter()
@@ -248,7 +349,9 @@ impl HistoryEngine {
         else {
             return Ok(());
         };
-        let event = self.event(&task.namespace_id, &task.run_id, task.initiated_event_id).await?;
+        let event = self
+            .event(&task.namespace_id, &task.run_id, task.initiated_event_id)
+            .await?;
         let source_exec = WorkflowExecution {
             workflow_id: task.workflow_id.clone(),
             run_id: task.run_id.clone(),
@@ -262,6 +365,7 @@ impl HistoryEngine {
                     header: a.header.clone(),
                     identity: String::new(),
                     request_id: request.request_id.clone(),
+                    external: Some(source_exec.clone()),
                 };
                 let outcome = self.signal_workflow(&a.namespace_id, &target, signal).await;
                 (target, a.namespace, a.namespace_id, a.control, outcome)
@@ -270,7 +374,11 @@ impl HistoryEngine {
                 let target = a.workflow_execution.clone().unwrap_or_default();
                 let outcome = self
                     .update(&a.namespace_id, &target.workflow_id, &target.run_id, |m| {
-                        m.request_cancel(&a.reason, "", Some((task.initiated_event_id, source_exec.clone())))
+                        m.request_cancel(
+                            &a.reason,
+                            "",
+                            Some((task.initiated_event_id, source_exec.clone())),
+                        )
                     })
                     .await;
                 (target, a.namespace, a.namespace_id, a.control, outcome)

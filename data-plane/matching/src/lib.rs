@@ -64,7 +64,12 @@ impl TaskLease {
             let store = self.matching.store.clone();
             tokio::spawn(async move {
                 if let Err(err) = store
-                    .delete_queue_task(&task.namespace_id, &task.task_queue, task.kind, task.task_id)
+                    .delete_queue_task(
+                        &task.namespace_id,
+                        &task.task_queue,
+                        task.kind,
+                        task.task_id,
+                    )
                     .await
                 {
                     tracing::warn!(error = %err, "deleting a started queue task failed");
@@ -192,7 +197,13 @@ impl Matching {
     }
 
     /// Whether a worker polled this queue within `within`.
-    pub fn has_recent_poller(&self, namespace_id: &str, task_queue: &str, kind: i32, within: Duration) -> bool {
+    pub fn has_recent_poller(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: i32,
+        within: Duration,
+    ) -> bool {
         self.queue(namespace_id, task_queue, kind)
             .last_poll()
             .is_some_and(|t| t.elapsed() < within)
@@ -220,7 +231,8 @@ impl TaskSink for Matching {
             if task.expires_at_ms > 0 && task.expires_at_ms < now {
                 continue;
             }
-            self.queue(&task.namespace_id, &task.task_queue, task.kind).add(task);
+            self.queue(&task.namespace_id, &task.task_queue, task.kind)
+                .add(task);
         }
     }
 }

@@ -81,7 +81,12 @@ impl Queue {
             }
         }
         let rows = store
-            .queue_tasks(&self.key.namespace_id, &self.key.name, self.key.kind, LOAD_BATCH)
+            .queue_tasks(
+                &self.key.namespace_id,
+                &self.key.name,
+                self.key.kind,
+                LOAD_BATCH,
+            )
             .await?;
         let mut s = self.state();
         s.more_stored = rows.len() == LOAD_BATCH;

@@ -52,7 +52,12 @@ impl Frontend {
                     let request_id = uuid::Uuid::new_v4().to_string();
                     match self
                         .history
-                        .record_activity_task_started(lease.task(), &ns.name, &req.identity, &request_id)
+                        .record_activity_task_started(
+                            lease.task(),
+                            &ns.name,
+                            &req.identity,
+                            &request_id,
+                        )
                         .await
                     {
                         Ok(resp) => {
@@ -78,7 +83,13 @@ impl Frontend {
         })
     }
 
-    async fn by_id(&self, namespace: &str, workflow_id: &str, run_id: &str, activity_id: &str) -> CellResult<Target> {
+    async fn by_id(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        activity_id: &str,
+    ) -> CellResult<Target> {
         validate::required_id(workflow_id, "WorkflowId")?;
         validate::required_id(activity_id, "ActivityId")?;
         validate::run_id(run_id)?;
@@ -94,15 +105,32 @@ impl Frontend {
 
     async fn finish(&self, t: Target, outcome: ActivityOutcome, identity: &str) -> CellResult<()> {
         self.history
-            .finish_activity(&t.namespace_id, &t.workflow_id, &t.run_id, t.activity(), outcome, identity)
+            .finish_activity(
+                &t.namespace_id,
+                &t.workflow_id,
+                &t.run_id,
+                t.activity(),
+                outcome,
+                identity,
+            )
             .await
     }
 
-    async fn heartbeat(&self, t: Target, details: Option<orrery_proto::api::common::v1::Payloads>) -> CellResult<RecordActivityTaskHeartbeatResponse> {
+    async fn heartbeat(
+        &self,
+        t: Target,
+        details: Option<orrery_proto::api::common::v1::Payloads>,
+    ) -> CellResult<RecordActivityTaskHeartbeatResponse> {
         validate::payloads(details.as_ref())?;
         let cancel_requested = self
             .history
-            .heartbeat_activity(&t.namespace_id, &t.workflow_id, &t.run_id, t.activity(), details)
+            .heartbeat_activity(
+                &t.namespace_id,
+                &t.workflow_id,
+                &t.run_id,
+                t.activity(),
+                details,
+            )
             .await?;
         Ok(RecordActivityTaskHeartbeatResponse {
             cancel_requested,
@@ -110,19 +138,37 @@ impl Frontend {
         })
     }
 
-    pub(crate) async fn activity_completed(&self, req: RespondActivityTaskCompletedRequest) -> CellResult<()> {
+    pub(crate) async fn activity_completed(
+        &self,
+        req: RespondActivityTaskCompletedRequest,
+    ) -> CellResult<()> {
         validate::payloads(req.result.as_ref())?;
         let t = self.by_token(&req.task_token, &req.namespace).await?;
-        self.finish(t, ActivityOutcome::Completed(req.result), &req.identity).await
+        self.finish(t, ActivityOutcome::Completed(req.result), &req.identity)
+            .await
     }
 
-    pub(crate) async fn activity_completed_by_id(&self, req: RespondActivityTaskCompletedByIdRequest) -> CellResult<()> {
+    pub(crate) async fn activity_completed_by_id(
+        &self,
+        req: RespondActivityTaskCompletedByIdRequest,
+    ) -> CellResult<()> {
         validate::payloads(req.result.as_ref())?;
-        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
-        self.finish(t, ActivityOutcome::Completed(req.result), &req.identity).await
+        let t = self
+            .by_id(
+                &req.namespace,
+                &req.workflow_id,
+                &req.run_id,
+                &req.activity_id,
+            )
+            .await?;
+        self.finish(t, ActivityOutcome::Completed(req.result), &req.identity)
+            .await
     }
 
-    pub(crate) async fn activity_failed(&self, req: RespondActivityTaskFailedRequest) -> CellResult<()> {
+    pub(crate) async fn activity_failed(
+        &self,
+        req: RespondActivityTaskFailedRequest,
+    ) -> CellResult<()> {
         let t = self.by_token(&req.task_token, &req.namespace).await?;
         let outcome = ActivityOutcome::Failed {
             failure: req.failure,
@@ -131,8 +177,18 @@ impl Frontend {
         self.finish(t, outcome, &req.identity).await
     }
 
-    pub(crate) async fn activity_failed_by_id(&self, req: RespondActivityTaskFailedByIdRequest) -> CellResult<()> {
-        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
+    pub(crate) async fn activity_failed_by_id(
+        &self,
+        req: RespondActivityTaskFailedByIdRequest,
+    ) -> CellResult<()> {
+        let t = self
+            .by_id(
+                &req.namespace,
+                &req.workflow_id,
+                &req.run_id,
+                &req.activity_id,
+            )
+            .await?;
         let outcome = ActivityOutcome::Failed {
             failure: req.failure,
             last_heartbeat_details: req.last_heartbeat_details,
@@ -140,23 +196,51 @@ impl Frontend {
         self.finish(t, outcome, &req.identity).await
     }
 
-    pub(crate) async fn activity_canceled(&self, req: RespondActivityTaskCanceledRequest) -> CellResult<()> {
+    pub(crate) async fn activity_canceled(
+        &self,
+        req: RespondActivityTaskCanceledRequest,
+    ) -> CellResult<()> {
         let t = self.by_token(&req.task_token, &req.namespace).await?;
-        self.finish(t, ActivityOutcome::Canceled(req.details), &req.identity).await
+        self.finish(t, ActivityOutcome::Canceled(req.details), &req.identity)
+            .await
     }
 
-    pub(crate) async fn activity_canceled_by_id(&self, req: RespondActivityTaskCanceledByIdRequest) -> CellResult<()> {
-        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
-        self.finish(t, ActivityOutcome::Canceled(req.details), &req.identity).await
+    pub(crate) async fn activity_canceled_by_id(
+        &self,
+        req: RespondActivityTaskCanceledByIdRequest,
+    ) -> CellResult<()> {
+        let t = self
+            .by_id(
+                &req.namespace,
+                &req.workflow_id,
+                &req.run_id,
+                &req.activity_id,
+            )
+            .await?;
+        self.finish(t, ActivityOutcome::Canceled(req.details), &req.identity)
+            .await
     }
 
-    pub(crate) async fn activity_heartbeat(&self, req: RecordActivityTaskHeartbeatRequest) -> CellResult<RecordActivityTaskHeartbeatResponse> {
+    pub(crate) async fn activity_heartbeat(
+        &self,
+        req: RecordActivityTaskHeartbeatRequest,
+    ) -> CellResult<RecordActivityTaskHeartbeatResponse> {
         let t = self.by_token(&req.task_token, &req.namespace).await?;
         self.heartbeat(t, req.details).await
     }
 
-    pub(crate) async fn activity_heartbeat_by_id(&self, req: RecordActivityTaskHeartbeatByIdRequest) -> CellResult<RecordActivityTaskHeartbeatResponse> {
-        let t = self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id).await?;
+    pub(crate) async fn activity_heartbeat_by_id(
+        &self,
+        req: RecordActivityTaskHeartbeatByIdRequest,
+    ) -> CellResult<RecordActivityTaskHeartbeatResponse> {
+        let t = self
+            .by_id(
+                &req.namespace,
+                &req.workflow_id,
+                &req.run_id,
+                &req.activity_id,
+            )
+            .await?;
         self.heartbeat(t, req.details).await
     }
 }

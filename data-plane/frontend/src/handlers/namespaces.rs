@@ -15,7 +15,10 @@ impl Frontend {
         req: RegisterNamespaceRequest,
     ) -> CellResult<RegisterNamespaceResponse> {
         validate::required_id(&req.namespace, "Namespace")?;
-        validate::non_negative(req.workflow_execution_retention_period.as_ref(), "WorkflowExecutionRetentionPeriod")?;
+        validate::non_negative(
+            req.workflow_execution_retention_period.as_ref(),
+            "WorkflowExecutionRetentionPeriod",
+        )?;
         let retention = duration_millis(req.workflow_execution_retention_period.as_ref());
         self.namespaces
             .create(NewNamespace {
@@ -50,7 +53,13 @@ impl Frontend {
         _req: ListNamespacesRequest,
     ) -> CellResult<ListNamespacesResponse> {
         Ok(ListNamespacesResponse {
-            namespaces: self.namespaces.list().await?.into_iter().map(describe).collect(),
+            namespaces: self
+                .namespaces
+                .list()
+                .await?
+                .into_iter()
+                .map(describe)
+                .collect(),
             next_page_token: Vec::new(),
         })
     }
@@ -61,7 +70,10 @@ impl Frontend {
     ) -> CellResult<UpdateNamespaceResponse> {
         validate::required_id(&req.namespace, "Namespace")?;
         if let Some(config) = &req.config {
-            validate::non_negative(config.workflow_execution_retention_ttl.as_ref(), "WorkflowExecutionRetentionTtl")?;
+            validate::non_negative(
+                config.workflow_execution_retention_ttl.as_ref(),
+                "WorkflowExecutionRetentionTtl",
+            )?;
         }
         let ns = self
             .namespaces
@@ -81,10 +93,13 @@ impl Frontend {
                 if let Some(new) = &req.config {
                     let config = detail.config.get_or_insert_with(Default::default);
                     if duration_millis(new.workflow_execution_retention_ttl.as_ref()) > 0 {
-                        config.workflow_execution_retention_ttl = new.workflow_execution_retention_ttl;
+                        config.workflow_execution_retention_ttl =
+                            new.workflow_execution_retention_ttl;
                     }
                     for (k, v) in &new.custom_search_attribute_aliases {
-                        config.custom_search_attribute_aliases.insert(k.clone(), v.clone());
+                        config
+                            .custom_search_attribute_aliases
+                            .insert(k.clone(), v.clone());
                     }
                 }
                 Ok(())

@@ -79,7 +79,10 @@ impl Frontend {
         })
     }
 
-    pub(crate) async fn shutdown_worker(&self, req: ShutdownWorkerRequest) -> CellResult<ShutdownWorkerResponse> {
+    pub(crate) async fn shutdown_worker(
+        &self,
+        req: ShutdownWorkerRequest,
+    ) -> CellResult<ShutdownWorkerResponse> {
         let ns = self.namespaces.by_name(&req.namespace).await?;
         if !req.sticky_task_queue.is_empty() {
             self.matching

@@ -15,18 +15,27 @@ use crate::{Frontend, validate};
 impl Frontend {
     /// Verifies a task token and that it belongs to the namespace the
     /// request names: a token never crosses namespaces.
-    pub(crate) async fn token(&self, bytes: &[u8], namespace: &str, kind: i32) -> CellResult<TaskToken> {
+    pub(crate) async fn token(
+        &self,
+        bytes: &[u8],
+        namespace: &str,
+        kind: i32,
+    ) -> CellResult<TaskToken> {
         if bytes.is_empty() {
             return Err(CellError::invalid("Task token not set on request."));
         }
         let token = self.history.signer().verify(bytes)?;
         if token.kind != kind {
-            return Err(CellError::invalid("Task token is of the wrong kind for this request."));
+            return Err(CellError::invalid(
+                "Task token is of the wrong kind for this request.",
+            ));
         }
         if !namespace.is_empty() {
             let ns = self.namespaces.by_name(namespace).await?;
             if ns.id != token.namespace_id {
-                return Err(CellError::invalid("Operation requested with a token from a different namespace."));
+                return Err(CellError::invalid(
+                    "Operation requested with a token from a different namespace.",
+                ));
             }
         }
         Ok(token)
@@ -49,7 +58,8 @@ impl Frontend {
                 .await?;
             match polled {
                 None => return Ok(PollWorkflowTaskQueueResponse::default()),
-                Some(Polled::Query(q)) => match self.query_task_response(&ns.name, &queue, q).await {
+                Some(Polled::Query(q)) => match self.query_task_response(&ns.name, &queue, q).await
+                {
                     Ok(resp) => return Ok(resp),
                     Err(err) => tracing::info!(error = %err, "dropping query task"),
                 },
@@ -57,7 +67,12 @@ impl Frontend {
                     let request_id = uuid::Uuid::new_v4().to_string();
                     match self
                         .history
-                        .record_workflow_task_started(lease.task(), &ns.name, &req.identity, &request_id)
+                        .record_workflow_task_started(
+                            lease.task(),
+                            &ns.name,
+                            &req.identity,
+                            &request_id,
+                        )
                         .await
                     {
                         Ok(resp) => {
@@ -81,7 +96,10 @@ impl Frontend {
         queue: &str,
         q: QueryTask,
     ) -> CellResult<PollWorkflowTaskQueueResponse> {
-        let state = self.history.snapshot(&q.namespace_id, &q.workflow_id, &q.run_id).await?;
+        let state = self
+            .history
+            .snapshot(&q.namespace_id, &q.workflow_id, &q.run_id)
+            .await?;
         let info = state.info.clone().unwrap_or_default();
         let execution = WorkflowExecution {
             workflow_id: q.workflow_id.clone(),
@@ -93,7 +111,15 @@ impl Frontend {
         } else {
             let read = self
                 .history
-                .read_history(&q.namespace_id, &execution, 0, &[], false, false, Duration::ZERO)
+                .read_history(
+                    &q.namespace_id,
+                    &execution,
+                    0,
+                    &[],
+                    false,
+                    false,
+                    Duration::ZERO,
+                )
                 .await?;
             (Some(read.history), read.next_page_token)
         };
@@ -109,7 +135,9 @@ impl Frontend {
         Ok(PollWorkflowTaskQueueResponse {
             task_token: self.history.signer().sign(&token),
             workflow_execution: Some(execution),
-            workflow_type: Some(WorkflowType { name: info.workflow_type.clone() }),
+            workflow_type: Some(WorkflowType {
+                name: info.workflow_type.clone(),
+            }),
             previous_started_event_id: state.previous_started_event_id,
             started_event_id: state.previous_started_event_id,
             history,
@@ -128,23 +156,38 @@ impl Frontend {
         &self,
         req: RespondWorkflowTaskCompletedRequest,
     ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
-        let token = self.token(&req.task_token, &req.namespace, KIND_WORKFLOW).await?;
+        let token = self
+            .token(&req.task_token, &req.namespace, KIND_WORKFLOW)
+            .await?;
         for command in &req.commands {
             check_command_payloads(command)?;
         }
         // Queries answered alongside the task (not used by legacy queries).
         for (id, result) in &req.query_results {
-            self.matching.answer_query(id, query_answer(result.result_type, result.answer.clone(), &result.error_message));
+            self.matching.answer_query(
+                id,
+                query_answer(
+                    result.result_type,
+                    result.answer.clone(),
+                    &result.error_message,
+                ),
+            );
         }
-        self.history.respond_workflow_task_completed(&token, req).await
+        self.history
+            .respond_workflow_task_completed(&token, req)
+            .await
     }
 
     pub(crate) async fn respond_workflow_task_failed(
         &self,
         req: RespondWorkflowTaskFailedRequest,
     ) -> CellResult<RespondWorkflowTaskFailedResponse> {
-        let token = self.token(&req.task_token, &req.namespace, KIND_WORKFLOW).await?;
-        self.history.respond_workflow_task_failed(&token, req).await?;
+        let token = self
+            .token(&req.task_token, &req.namespace, KIND_WORKFLOW)
+            .await?;
+        self.history
+            .respond_workflow_task_failed(&token, req)
+            .await?;
         Ok(RespondWorkflowTaskFailedResponse::default())
     }
 
@@ -152,15 +195,22 @@ impl Frontend {
         &self,
         req: RespondQueryTaskCompletedRequest,
     ) -> CellResult<RespondQueryTaskCompletedResponse> {
-        let token = self.token(&req.task_token, &req.namespace, KIND_QUERY).await?;
+        let token = self
+            .token(&req.task_token, &req.namespace, KIND_QUERY)
+            .await?;
         let message = if req.error_message.is_empty() {
-            req.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()
+            req.failure
+                .as_ref()
+                .map(|f| f.message.clone())
+                .unwrap_or_default()
         } else {
             req.error_message.clone()
         };
         let answer = query_answer(req.completed_type, req.query_result, &message);
         if !self.matching.answer_query(&token.query_id, answer) {
-            return Err(CellError::NotFound("query not found or already timed out".into()));
+            return Err(CellError::NotFound(
+                "query not found or already timed out".into(),
+            ));
         }
         Ok(RespondQueryTaskCompletedResponse::default())
     }
@@ -183,10 +233,18 @@ fn check_command_payloads(command: &orrery_proto::api::command::v1::Command) -> 
     use orrery_proto::api::command::v1::command::Attributes as C;
     match &command.attributes {
         Some(C::ScheduleActivityTaskCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
-        Some(C::CompleteWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.result.as_ref()),
-        Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
-        Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
-        Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
+        Some(C::CompleteWorkflowExecutionCommandAttributes(a)) => {
+            validate::payloads(a.result.as_ref())
+        }
+        Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+            validate::payloads(a.input.as_ref())
+        }
+        Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => {
+            validate::payloads(a.input.as_ref())
+        }
+        Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
+            validate::payloads(a.input.as_ref())
+        }
         _ => Ok(()),
     }
 }

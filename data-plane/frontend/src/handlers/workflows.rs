@@ -6,7 +6,9 @@ use orrery_core::{CellError, CellResult};
 use orrery_history::{RunSpec, StartSignal};
 use orrery_matching::QueryTask;
 use orrery_proto::api::common::v1::WorkflowExecution;
-use orrery_proto::api::enums::v1::{HistoryEventFilterType, QueryRejectCondition, WorkflowExecutionStatus};
+use orrery_proto::api::enums::v1::{
+    HistoryEventFilterType, QueryRejectCondition, WorkflowExecutionStatus,
+};
 use orrery_proto::api::query::v1::QueryRejected;
 use orrery_proto::api::workflow::v1::WorkflowExecutionInfo;
 use orrery_proto::api::workflowservice::v1::*;
@@ -35,25 +37,38 @@ fn require_empty_query(query: &str) -> CellResult<()> {
 
 fn validate_start(req: &StartWorkflowExecutionRequest) -> CellResult<()> {
     validate::required_id(&req.workflow_id, "WorkflowId")?;
-    let workflow_type = req.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+    let workflow_type = req
+        .workflow_type
+        .as_ref()
+        .map(|t| t.name.as_str())
+        .unwrap_or_default();
     validate::required_id(workflow_type, "WorkflowType")?;
     validate::task_queue(req.task_queue.as_ref())?;
     validate::optional_id(&req.request_id, "RequestId")?;
-    validate::non_negative(req.workflow_execution_timeout.as_ref(), "WorkflowExecutionTimeout")?;
+    validate::non_negative(
+        req.workflow_execution_timeout.as_ref(),
+        "WorkflowExecutionTimeout",
+    )?;
     validate::non_negative(req.workflow_run_timeout.as_ref(), "WorkflowRunTimeout")?;
     validate::non_negative(req.workflow_task_timeout.as_ref(), "WorkflowTaskTimeout")?;
     validate::non_negative(req.workflow_start_delay.as_ref(), "WorkflowStartDelay")?;
     validate::payloads(req.input.as_ref())?;
     validate::memo(req.memo.as_ref())?;
     if !req.cron_schedule.is_empty() {
-        return Err(CellError::Unimplemented("cron schedules are not implemented by Orrery yet".into()));
+        return Err(CellError::Unimplemented(
+            "cron schedules are not implemented by Orrery yet".into(),
+        ));
     }
     if let Some(p) = &req.retry_policy {
         if p.maximum_attempts < 0 {
-            return Err(CellError::invalid("MaximumAttempts cannot be negative on retry policy."));
+            return Err(CellError::invalid(
+                "MaximumAttempts cannot be negative on retry policy.",
+            ));
         }
         if p.backoff_coefficient != 0.0 && p.backoff_coefficient < 1.0 {
-            return Err(CellError::invalid("BackoffCoefficient cannot be less than 1 on retry policy."));
+            return Err(CellError::invalid(
+                "BackoffCoefficient cannot be less than 1 on retry policy.",
+            ));
         }
     }
     Ok(())
@@ -71,7 +86,12 @@ impl Frontend {
         spec.last_completion_result = req.last_completion_result.clone();
         let outcome = self
             .history
-            .start_workflow(spec, req.workflow_id_reuse_policy, req.workflow_id_conflict_policy, None)
+            .start_workflow(
+                spec,
+                req.workflow_id_reuse_policy,
+                req.workflow_id_conflict_policy,
+                None,
+            )
             .await?;
         Ok(StartWorkflowExecutionResponse {
             run_id: outcome.run_id,
@@ -117,10 +137,16 @@ impl Frontend {
             header: req.header,
             identity: req.identity,
             request_id: req.request_id,
+            external: None,
         };
         let outcome = self
             .history
-            .start_workflow(spec, req.workflow_id_reuse_policy, req.workflow_id_conflict_policy, Some(signal))
+            .start_workflow(
+                spec,
+                req.workflow_id_reuse_policy,
+                req.workflow_id_conflict_policy,
+                Some(signal),
+            )
             .await?;
         Ok(SignalWithStartWorkflowExecutionResponse {
             run_id: outcome.run_id,
@@ -147,6 +173,7 @@ impl Frontend {
                     header: req.header,
                     identity: req.identity,
                     request_id: req.request_id,
+                    external: None,
                 },
             )
             .await?;
@@ -222,7 +249,12 @@ impl Frontend {
         let ns = self.namespaces.by_name(&req.namespace).await?;
         let read = self
             .history
-            .read_history_reverse(&ns.id, &exec, req.maximum_page_size.max(0) as usize, &req.next_page_token)
+            .read_history_reverse(
+                &ns.id,
+                &exec,
+                req.maximum_page_size.max(0) as usize,
+                &req.next_page_token,
+            )
             .await?;
         Ok(GetWorkflowExecutionHistoryReverseResponse {
             history: Some(read.history),
@@ -236,7 +268,11 @@ impl Frontend {
     ) -> CellResult<ListWorkflowExecutionsResponse> {
         require_empty_query(&req.query)?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
-        let page_size = if req.page_size <= 0 { 1000 } else { req.page_size.min(1000) } as usize;
+        let page_size = if req.page_size <= 0 {
+            1000
+        } else {
+            req.page_size.min(1000)
+        } as usize;
         let after = if req.next_page_token.is_empty() {
             None
         } else {
@@ -244,7 +280,10 @@ impl Frontend {
                 .map_err(|_| CellError::invalid("Invalid NextPageToken."))?;
             Some((token.start_ms, token.run_id))
         };
-        let rows = self.history.list_visibility(&ns.id, after, page_size).await?;
+        let rows = self
+            .history
+            .list_visibility(&ns.id, after, page_size)
+            .await?;
         let next_page_token = match rows.last() {
             Some(last) if rows.len() == page_size => ListToken {
                 start_ms: last.start_ms,
@@ -285,14 +324,25 @@ impl Frontend {
         validate::required_id(&query.query_type, "QueryType")?;
         validate::payloads(query.query_args.as_ref())?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
-        let state = self.history.snapshot(&ns.id, &exec.workflow_id, &exec.run_id).await?;
+        // A query before the first workflow task completed waits for it, as
+        // on the real server: there is no workflow state to ask yet.
+        let state = self
+            .history
+            .wait_for_state(&ns.id, &exec.workflow_id, &exec.run_id, wait, |s| {
+                s.previous_started_event_id > 0
+                    || s.info
+                        .as_ref()
+                        .is_some_and(|i| i.status != WorkflowExecutionStatus::Running as i32)
+            })
+            .await?;
         let info = state.info.clone().unwrap_or_default();
         let status = info.status;
         let running = status == WorkflowExecutionStatus::Running as i32;
         let reject = match QueryRejectCondition::try_from(req.query_reject_condition) {
             Ok(QueryRejectCondition::NotOpen) => !running,
             Ok(QueryRejectCondition::NotCompletedCleanly) => {
-                status != WorkflowExecutionStatus::Running as i32 && status != WorkflowExecutionStatus::Completed as i32
+                status != WorkflowExecutionStatus::Running as i32
+                    && status != WorkflowExecutionStatus::Completed as i32
             }
             _ => false,
         };
@@ -310,10 +360,17 @@ impl Frontend {
         let kind = orrery_core::matching::TASK_KIND_WORKFLOW;
         let sticky_alive = running
             && !info.sticky_task_queue.is_empty()
-            && self
-                .matching
-                .has_recent_poller(&ns.id, &info.sticky_task_queue, kind, Duration::from_secs(10));
-        let queue = if sticky_alive { &info.sticky_task_queue } else { &info.task_queue };
+            && self.matching.has_recent_poller(
+                &ns.id,
+                &info.sticky_task_queue,
+                kind,
+                Duration::from_secs(10),
+            );
+        let queue = if sticky_alive {
+            &info.sticky_task_queue
+        } else {
+            &info.task_queue
+        };
         let task = QueryTask {
             id: uuid::Uuid::new_v4().to_string(),
             namespace_id: ns.id.clone(),

@@ -41,7 +41,9 @@ pub enum ActivityOutcome {
 impl Mutation {
     fn activity_index(&self, r: &ActivityRef<'_>) -> CellResult<usize> {
         if !self.is_running() {
-            return Err(CellError::NotFound("workflow execution already completed".into()));
+            return Err(CellError::NotFound(
+                "workflow execution already completed".into(),
+            ));
         }
         let pos = match r {
             ActivityRef::Token(t) => self
@@ -67,7 +69,11 @@ impl Mutation {
 
     /// Writes the (deferred) started event and the closing event of an
     /// activity's final attempt, removes it and asks for a workflow task.
-    fn close_activity(&mut self, pos: usize, closing: impl FnOnce(i64, i64) -> history_event::Attributes) {
+    fn close_activity(
+        &mut self,
+        pos: usize,
+        closing: impl FnOnce(i64, i64) -> history_event::Attributes,
+    ) {
         let ai = self.state.activities.remove(pos);
         let started_event_id = if ai.started_time_ms > 0 {
             let id = self.state.next_event_id;
@@ -102,17 +108,28 @@ impl Mutation {
         let ai = self.state.activities[pos].clone();
         let scheduled = ai.scheduled.clone().unwrap_or_default();
         let s2c = orrery_core::time::duration_millis(scheduled.schedule_to_close_timeout.as_ref());
-        let expiration = if s2c > 0 { ai.first_scheduled_time_ms + s2c } else { 0 };
+        let expiration = if s2c > 0 {
+            ai.first_scheduled_time_ms + s2c
+        } else {
+            0
+        };
         let mut decision = match timeout {
             // Neither waiting too long to start nor the overall deadline is retried.
             Some(TimeoutType::ScheduleToStart | TimeoutType::ScheduleToClose) => {
                 RetryDecision::Stop(RetryState::Timeout)
             }
-            _ => next_retry(scheduled.retry_policy.as_ref(), ai.attempt, failure.as_ref(), self.now, expiration),
+            _ => next_retry(
+                scheduled.retry_policy.as_ref(),
+                ai.attempt,
+                failure.as_ref(),
+                self.now,
+                expiration,
+            ),
         };
-        if let (RetryDecision::Retry { .. }, Some(FailureInfo::ApplicationFailureInfo(app))) =
-            (&decision, failure.as_ref().and_then(|f| f.failure_info.as_ref()))
-            && let delay @ 1.. = orrery_core::time::duration_millis(app.next_retry_delay.as_ref())
+        if let (RetryDecision::Retry { .. }, Some(FailureInfo::ApplicationFailureInfo(app))) = (
+            &decision,
+            failure.as_ref().and_then(|f| f.failure_info.as_ref()),
+        ) && let delay @ 1.. = orrery_core::time::duration_millis(app.next_retry_delay.as_ref())
         {
             decision = RetryDecision::Retry { backoff_ms: delay };
         }
@@ -254,7 +271,8 @@ impl HistoryEngine {
                 m.dirty = true;
                 m.count("activity_started");
                 let scheduled = ai.scheduled.clone().unwrap_or_default();
-                let st2c = orrery_core::time::duration_millis(scheduled.start_to_close_timeout.as_ref());
+                let st2c =
+                    orrery_core::time::duration_millis(scheduled.start_to_close_timeout.as_ref());
                 if st2c > 0 {
                     let mut t = m.timer_task(TimerKind::ActivityTimeout);
                     t.event_id = ai.scheduled_event_id;
@@ -317,7 +335,9 @@ impl HistoryEngine {
     ) -> CellResult<()> {
         let mut outcome = Some(outcome);
         self.update(namespace_id, workflow_id, run_id, |m| {
-            let outcome = outcome.take().ok_or_else(|| CellError::internal("activity outcome reused"))?;
+            let outcome = outcome
+                .take()
+                .ok_or_else(|| CellError::internal("activity outcome reused"))?;
             m.finish_activity(&r, outcome, identity)
         })
         .await
@@ -366,7 +386,9 @@ impl Mutation {
             return;
         };
         let hb = orrery_core::time::duration_millis(
-            ai.scheduled.as_ref().and_then(|s| s.heartbeat_timeout.as_ref()),
+            ai.scheduled
+                .as_ref()
+                .and_then(|s| s.heartbeat_timeout.as_ref()),
         );
         if hb <= 0 || ai.heartbeat_timer_ms > now {
             return;

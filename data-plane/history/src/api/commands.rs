@@ -155,12 +155,11 @@ impl Mutation {
         if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
             return Err(bad("ActivityType is not set on command."));
         }
-        if self
-            .state
-            .activities
-            .iter()
-            .any(|x| x.scheduled.as_ref().is_some_and(|s| s.activity_id == a.activity_id))
-        {
+        if self.state.activities.iter().any(|x| {
+            x.scheduled
+                .as_ref()
+                .is_some_and(|s| s.activity_id == a.activity_id)
+        }) {
             return Err(reject(
                 WorkflowTaskFailedCause::BadScheduleActivityAttributes,
                 format!("Activity with ID {} is already pending.", a.activity_id),
@@ -299,7 +298,10 @@ impl Mutation {
         else {
             return Err(reject(
                 WorkflowTaskFailedCause::BadRequestCancelActivityAttributes,
-                format!("activity with scheduled event id {} is not pending", a.scheduled_event_id),
+                format!(
+                    "activity with scheduled event id {} is not pending",
+                    a.scheduled_event_id
+                ),
             ));
         };
         let requested = self.add_event(ActivityTaskCancelRequestedEventAttributes {
@@ -370,7 +372,12 @@ impl Mutation {
         a: CancelTimerCommandAttributes,
         ctx: &CommandContext<'_>,
     ) -> Result<(), Rejection> {
-        let Some(pos) = self.state.timers.iter().position(|t| t.timer_id == a.timer_id) else {
+        let Some(pos) = self
+            .state
+            .timers
+            .iter()
+            .position(|t| t.timer_id == a.timer_id)
+        else {
             return Err(reject(
                 WorkflowTaskFailedCause::BadCancelTimerAttributes,
                 format!("Timer with ID {} is not pending.", a.timer_id),
@@ -386,7 +393,11 @@ impl Mutation {
         Ok(())
     }
 
-    fn fail_workflow(&mut self, a: FailWorkflowExecutionCommandAttributes, ctx: &CommandContext<'_>) {
+    fn fail_workflow(
+        &mut self,
+        a: FailWorkflowExecutionCommandAttributes,
+        ctx: &CommandContext<'_>,
+    ) {
         let info = self.info().clone();
         let decision = next_retry(
             info.retry_policy.as_ref(),
@@ -464,7 +475,8 @@ impl Mutation {
         let info = next.info().clone();
         // A run that continues keeps its parent waiting: only the last run
         // of the chain reports to it.
-        self.transfers.retain(|t| t.kind != TransferKind::NotifyParent as i32);
+        self.transfers
+            .retain(|t| t.kind != TransferKind::NotifyParent as i32);
         self.current = Some(orrery_persistence::CurrentWrite::Set {
             run_id: info.run_id.clone(),
             create_request_id: info.create_request_id.clone(),
@@ -540,11 +552,18 @@ impl Mutation {
         self.start_next_run(spec);
     }
 
-    fn check_same_namespace(&self, namespace: &str, cause: WorkflowTaskFailedCause) -> Result<(), Rejection> {
+    fn check_same_namespace(
+        &self,
+        namespace: &str,
+        cause: WorkflowTaskFailedCause,
+    ) -> Result<(), Rejection> {
         if namespace.is_empty() || namespace == self.info().namespace {
             Ok(())
         } else {
-            Err(reject(cause, "commands across namespaces are not supported by Orrery"))
+            Err(reject(
+                cause,
+                "commands across namespaces are not supported by Orrery",
+            ))
         }
     }
 
@@ -556,7 +575,10 @@ impl Mutation {
         let cause = WorkflowTaskFailedCause::BadStartChildExecutionAttributes;
         self.check_same_namespace(&a.namespace, cause)?;
         if a.workflow_id.is_empty() || a.workflow_id.len() > limits::MAX_ID_LENGTH {
-            return Err(reject(cause, "WorkflowId is not set or too long on command."));
+            return Err(reject(
+                cause,
+                "WorkflowId is not set or too long on command.",
+            ));
         }
         if a.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
             return Err(reject(cause, "WorkflowType is not set on command."));
@@ -618,8 +640,15 @@ impl Mutation {
     ) -> Result<(), Rejection> {
         let cause = WorkflowTaskFailedCause::BadSignalWorkflowExecutionAttributes;
         self.check_same_namespace(&a.namespace, cause)?;
-        if a.execution.as_ref().is_none_or(|e| e.workflow_id.is_empty()) || a.signal_name.is_empty() {
-            return Err(reject(cause, "WorkflowId or SignalName is not set on command."));
+        if a.execution
+            .as_ref()
+            .is_none_or(|e| e.workflow_id.is_empty())
+            || a.signal_name.is_empty()
+        {
+            return Err(reject(
+                cause,
+                "WorkflowId or SignalName is not set on command.",
+            ));
         }
         if self.state.external_requests.len() >= limits::PENDING_SIGNALS_LIMIT {
             return Err(reject(
@@ -667,18 +696,20 @@ impl Mutation {
             ));
         }
         let info = self.info().clone();
-        let id = self.add_event(RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
-            workflow_task_completed_event_id: ctx.completed_event_id,
-            namespace: info.namespace.clone(),
-            namespace_id: info.namespace_id.clone(),
-            workflow_execution: Some(WorkflowExecution {
-                workflow_id: a.workflow_id,
-                run_id: a.run_id,
-            }),
-            control: a.control,
-            child_workflow_only: a.child_workflow_only,
-            reason: a.reason,
-        });
+        let id = self.add_event(
+            RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+                workflow_task_completed_event_id: ctx.completed_event_id,
+                namespace: info.namespace.clone(),
+                namespace_id: info.namespace_id.clone(),
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: a.workflow_id,
+                    run_id: a.run_id,
+                }),
+                control: a.control,
+                child_workflow_only: a.child_workflow_only,
+                reason: a.reason,
+            },
+        );
         self.state.external_requests.push(ExternalRequestInfo {
             initiated_event_id: id,
             request_id: uuid::Uuid::new_v4().to_string(),

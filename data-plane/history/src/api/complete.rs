@@ -30,83 +30,105 @@ impl HistoryEngine {
         token: &TaskToken,
         req: RespondWorkflowTaskCompletedRequest,
     ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
-        self.update(&token.namespace_id, &token.workflow_id, &token.run_id, |m| {
-            let wt = Self::check_workflow_token(m, token)?;
-            // A run cannot close while events it has not seen are waiting.
-            if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
-                m.retry_workflow_task(
-                    WorkflowTaskFailedEventAttributes {
-                        scheduled_event_id: wt.scheduled_event_id,
-                        started_event_id: wt.started_event_id,
-                        cause: unhandled_command_cause(),
-                        failure: Some(server_failure(
-                            "UnhandledCommand: new events arrived while the workflow task ran",
-                        )),
-                        identity: req.identity.clone(),
-                        ..Default::default()
-                    },
-                    true,
-                );
-                // The retry of an unhandled-command failure starts over at attempt 1.
-                if let Some(next) = m.state.workflow_task.as_mut()
-                    && next.attempt > 1
+        self.update(
+            &token.namespace_id,
+            &token.workflow_id,
+            &token.run_id,
+            |m| {
+                let wt = Self::check_workflow_token(m, token)?;
+                // A run cannot close while events it has not seen are waiting.
+                if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
+                    m.retry_workflow_task(
+                        WorkflowTaskFailedEventAttributes {
+                            scheduled_event_id: wt.scheduled_event_id,
+                            started_event_id: wt.started_event_id,
+                            cause: unhandled_command_cause(),
+                            failure: Some(server_failure(
+                                "UnhandledCommand: new events arrived while the workflow task ran",
+                            )),
+                            identity: req.identity.clone(),
+                            ..Default::default()
+                        },
+                        true,
+                    );
+                    // The retry of an unhandled-command failure starts over at attempt 1.
+                    if let Some(next) = m.state.workflow_task.as_mut()
+                        && next.attempt > 1
+                    {
+                        next.attempt = 1;
+                    }
+                    return Ok(());
+                }
+                persist_transient(m, &wt);
+                m.state.workflow_task = None;
+                let completed_event_id = m.add_event(WorkflowTaskCompletedEventAttributes {
+                    scheduled_event_id: wt.scheduled_event_id,
+                    started_event_id: wt.started_event_id,
+                    identity: req.identity.clone(),
+                    binary_checksum: req.binary_checksum.clone(),
+                    worker_version: req.worker_version_stamp.clone(),
+                    sdk_metadata: req.sdk_metadata.clone(),
+                    metering_metadata: req.metering_metadata.clone(),
+                    ..Default::default()
+                });
+                m.state.previous_started_event_id = wt.started_event_id;
+                m.state.last_completed_workflow_task_event_id = completed_event_id;
+                match &req.sticky_attributes {
+                    Some(sticky)
+                        if sticky
+                            .worker_task_queue
+                            .as_ref()
+                            .is_some_and(|q| !q.name.is_empty()) =>
+                    {
+                        let name = sticky
+                            .worker_task_queue
+                            .as_ref()
+                            .map(|q| q.name.clone())
+                            .unwrap_or_default();
+                        let timeout = duration_millis(sticky.schedule_to_start_timeout.as_ref());
+                        let info = m.info_mut();
+                        info.sticky_task_queue = name;
+                        info.sticky_timeout_ms = timeout;
+                    }
+                    _ => m.info_mut().sticky_task_queue.clear(),
+                }
+                let ctx = CommandContext {
+                    completed_event_id,
+                    identity: &req.identity,
+                };
+                let before = m.clone();
+                for command in req.commands.iter().cloned() {
+                    if !m.is_running() {
+                        break;
+                    }
+                    if let Err(rejection) = m.apply_command(command, &ctx) {
+                        // Nothing of this completion stands: the task fails
+                        // with the rejection's cause instead.
+                        *m = before;
+                        m.state.workflow_task = Some(wt.clone());
+                        return Self::reject_completion(
+                            m,
+                            &wt,
+                            rejection.cause,
+                            rejection.message,
+                            &req.identity,
+                        );
+                    }
+                }
+                let canceled_unstarted = m.events.iter().any(|e| {
+                    e.event_id > completed_event_id
+                        && e.event_type == EventType::ActivityTaskCanceled as i32
+                });
+                let flushed = m.flush_buffered();
+                m.count("workflow_task_completed");
+                if m.is_running()
+                    && (flushed > 0 || canceled_unstarted || req.force_create_new_workflow_task)
                 {
-                    next.attempt = 1;
+                    m.schedule_workflow_task();
                 }
-                return Ok(());
-            }
-            persist_transient(m, &wt);
-            m.state.workflow_task = None;
-            let completed_event_id = m.add_event(WorkflowTaskCompletedEventAttributes {
-                scheduled_event_id: wt.scheduled_event_id,
-                started_event_id: wt.started_event_id,
-                identity: req.identity.clone(),
-                binary_checksum: req.binary_checksum.clone(),
-                worker_version: req.worker_version_stamp.clone(),
-                sdk_metadata: req.sdk_metadata.clone(),
-                metering_metadata: req.metering_metadata.clone(),
-                ..Default::default()
-            });
-            m.state.previous_started_event_id = wt.started_event_id;
-            m.state.last_completed_workflow_task_event_id = completed_event_id;
-            match &req.sticky_attributes {
-                Some(sticky) if sticky.worker_task_queue.as_ref().is_some_and(|q| !q.name.is_empty()) => {
-                    let name = sticky.worker_task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
-                    let timeout = duration_millis(sticky.schedule_to_start_timeout.as_ref());
-                    let info = m.info_mut();
-                    info.sticky_task_queue = name;
-                    info.sticky_timeout_ms = timeout;
-                }
-                _ => m.info_mut().sticky_task_queue.clear(),
-            }
-            let ctx = CommandContext {
-                completed_event_id,
-                identity: &req.identity,
-            };
-            let before = m.clone();
-            for command in req.commands.iter().cloned() {
-                if !m.is_running() {
-                    break;
-                }
-                if let Err(rejection) = m.apply_command(command, &ctx) {
-                    // Nothing of this completion stands: the task fails
-                    // with the rejection's cause instead.
-                    *m = before;
-                    m.state.workflow_task = Some(wt.clone());
-                    return Self::reject_completion(m, &wt, rejection.cause, rejection.message, &req.identity);
-                }
-            }
-            let canceled_unstarted = m.events.iter().any(|e| {
-                e.event_id > completed_event_id
-                    && e.event_type == EventType::ActivityTaskCanceled as i32
-            });
-            let flushed = m.flush_buffered();
-            m.count("workflow_task_completed");
-            if m.is_running() && (flushed > 0 || canceled_unstarted || req.force_create_new_workflow_task) {
-                m.schedule_workflow_task();
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await?;
         Ok(RespondWorkflowTaskCompletedResponse::default())
     }

@@ -35,10 +35,16 @@ impl HistoryEngine {
                         PendingActivityState::Scheduled
                     } as i32,
                     heartbeat_details: a.heartbeat_details.clone(),
-                    last_heartbeat_time: (a.started_time_ms > 0).then(|| timestamp(a.last_heartbeat_ms)),
-                    last_started_time: (a.started_time_ms > 0).then(|| timestamp(a.started_time_ms)),
+                    last_heartbeat_time: (a.started_time_ms > 0)
+                        .then(|| timestamp(a.last_heartbeat_ms)),
+                    last_started_time: (a.started_time_ms > 0)
+                        .then(|| timestamp(a.started_time_ms)),
                     attempt: a.attempt,
-                    maximum_attempts: s.retry_policy.as_ref().map(|p| p.maximum_attempts).unwrap_or(0),
+                    maximum_attempts: s
+                        .retry_policy
+                        .as_ref()
+                        .map(|p| p.maximum_attempts)
+                        .unwrap_or(0),
                     scheduled_time: Some(timestamp(a.scheduled_time_ms)),
                     last_failure: a.last_failure.clone(),
                     last_worker_identity: a.last_worker_identity.clone(),
@@ -58,17 +64,21 @@ impl HistoryEngine {
                 parent_close_policy: c.parent_close_policy,
             })
             .collect();
-        let pending_workflow_task = state.workflow_task.as_ref().map(|wt| PendingWorkflowTaskInfo {
-            state: if wt.started_event_id > 0 {
-                PendingWorkflowTaskState::Started
-            } else {
-                PendingWorkflowTaskState::Scheduled
-            } as i32,
-            scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
-            original_scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
-            started_time: (wt.started_time_ms > 0).then(|| timestamp(wt.started_time_ms)),
-            attempt: wt.attempt,
-        });
+        let pending_workflow_task =
+            state
+                .workflow_task
+                .as_ref()
+                .map(|wt| PendingWorkflowTaskInfo {
+                    state: if wt.started_event_id > 0 {
+                        PendingWorkflowTaskState::Started
+                    } else {
+                        PendingWorkflowTaskState::Scheduled
+                    } as i32,
+                    scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
+                    original_scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
+                    started_time: (wt.started_time_ms > 0).then(|| timestamp(wt.started_time_ms)),
+                    attempt: wt.attempt,
+                });
         Ok(DescribeWorkflowExecutionResponse {
             execution_config: Some(WorkflowExecutionConfig {
                 task_queue: Some(task_queue(&info.task_queue, false, "")),
@@ -106,5 +116,32 @@ impl HistoryEngine {
 
     pub async fn count_visibility(&self, namespace_id: &str) -> CellResult<i64> {
         self.store.count_executions(namespace_id).await
+    }
+}
+
+impl HistoryEngine {
+    /// The run's state once `ready` holds for it, waiting up to `wait` for
+    /// commits; after that, the state as it is.
+    pub async fn wait_for_state(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+        wait: std::time::Duration,
+        ready: impl Fn(&crate::state::MutableState) -> bool,
+    ) -> CellResult<crate::state::MutableState> {
+        let run_id = self.resolve_run(namespace_id, workflow_id, run_id).await?;
+        let mut changes = self.watch_run(&run_id);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let (state, _) = self.load(namespace_id, workflow_id, &run_id).await?;
+            if ready(&state) {
+                return Ok(state);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(state),
+            }
+        }
     }
 }

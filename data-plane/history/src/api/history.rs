@@ -41,8 +41,15 @@ impl HistoryEngine {
         to: i64,
         page_size: usize,
     ) -> CellResult<(Vec<HistoryEvent>, Vec<u8>)> {
-        let limit = if page_size == 0 { DEFAULT_PAGE_SIZE } else { page_size };
-        let rows = self.store.events(namespace_id, run_id, from, to, limit).await?;
+        let limit = if page_size == 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            page_size
+        };
+        let rows = self
+            .store
+            .events(namespace_id, run_id, from, to, limit)
+            .await?;
         let events = rows
             .iter()
             .map(|r| HistoryEvent::decode(r.data.as_slice()).map_err(CellError::internal))
@@ -79,7 +86,9 @@ impl HistoryEngine {
             Some(PageToken::decode(token).map_err(|_| bad_token())?)
         };
         let run_id = match &token {
-            Some(t) if execution.run_id.is_empty() || execution.run_id == t.run_id => t.run_id.clone(),
+            Some(t) if execution.run_id.is_empty() || execution.run_id == t.run_id => {
+                t.run_id.clone()
+            }
             Some(_) => return Err(bad_token()),
             None => {
                 self.resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
@@ -90,19 +99,37 @@ impl HistoryEngine {
         let deadline = tokio::time::Instant::now() + max_wait;
         let mut changes = self.watch_run(&run_id);
         loop {
-            let (state, _) = self.load(namespace_id, &execution.workflow_id, &run_id).await?;
+            let (state, _) = self
+                .load(namespace_id, &execution.workflow_id, &run_id)
+                .await?;
             let info = state.info.clone().unwrap_or_default();
             let running = info.status == WorkflowExecutionStatus::Running as i32;
-            let ready = if close_only { !running } else { !running || from < state.next_event_id };
+            let ready = if close_only {
+                !running
+            } else {
+                !running || from < state.next_event_id
+            };
             if ready || !wait_new_event {
                 if close_only {
                     if running {
-                        return Ok(HistoryRead { history: History::default(), next_page_token: Vec::new() });
+                        return Ok(HistoryRead {
+                            history: History::default(),
+                            next_page_token: Vec::new(),
+                        });
                     }
                     let (events, _) = self
-                        .history_page(namespace_id, &run_id, info.completion_event_id, info.completion_event_id + 1, 1)
+                        .history_page(
+                            namespace_id,
+                            &run_id,
+                            info.completion_event_id,
+                            info.completion_event_id + 1,
+                            1,
+                        )
                         .await?;
-                    return Ok(HistoryRead { history: History { events }, next_page_token: Vec::new() });
+                    return Ok(HistoryRead {
+                        history: History { events },
+                        next_page_token: Vec::new(),
+                    });
                 }
                 let (events, mut next_page_token) = self
                     .history_page(namespace_id, &run_id, from, state.next_event_id, page_size)
@@ -110,9 +137,16 @@ impl HistoryEngine {
                 // A long poll on a running workflow always continues from here.
                 if next_page_token.is_empty() && running && wait_new_event {
                     let next = events.last().map(|e| e.event_id + 1).unwrap_or(from);
-                    next_page_token = PageToken { run_id: run_id.clone(), next_event_id: next }.encode_to_vec();
+                    next_page_token = PageToken {
+                        run_id: run_id.clone(),
+                        next_event_id: next,
+                    }
+                    .encode_to_vec();
                 }
-                return Ok(HistoryRead { history: History { events }, next_page_token });
+                return Ok(HistoryRead {
+                    history: History { events },
+                    next_page_token,
+                });
             }
             // Wait for the run's next commit, or give up at the deadline
             // with an empty page the caller can continue from.
@@ -122,9 +156,16 @@ impl HistoryEngine {
                     let next_page_token = if close_only {
                         Vec::new()
                     } else {
-                        PageToken { run_id: run_id.clone(), next_event_id: from }.encode_to_vec()
+                        PageToken {
+                            run_id: run_id.clone(),
+                            next_event_id: from,
+                        }
+                        .encode_to_vec()
                     };
-                    return Ok(HistoryRead { history: History::default(), next_page_token });
+                    return Ok(HistoryRead {
+                        history: History::default(),
+                        next_page_token,
+                    });
                 }
             }
         }
@@ -138,12 +179,18 @@ impl HistoryEngine {
         page_size: usize,
         token: &[u8],
     ) -> CellResult<HistoryRead> {
-        let page_size = if page_size == 0 { DEFAULT_PAGE_SIZE } else { page_size } as i64;
+        let page_size = if page_size == 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            page_size
+        } as i64;
         let (run_id, end) = if token.is_empty() {
             let run_id = self
                 .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
                 .await?;
-            let (state, _) = self.load(namespace_id, &execution.workflow_id, &run_id).await?;
+            let (state, _) = self
+                .load(namespace_id, &execution.workflow_id, &run_id)
+                .await?;
             (run_id, state.next_event_id)
         } else {
             let t = PageToken::decode(token).map_err(|_| bad_token())?;
@@ -155,10 +202,17 @@ impl HistoryEngine {
             .await?;
         events.reverse();
         let next_page_token = if from > 1 {
-            PageToken { run_id, next_event_id: from }.encode_to_vec()
+            PageToken {
+                run_id,
+                next_event_id: from,
+            }
+            .encode_to_vec()
         } else {
             Vec::new()
         };
-        Ok(HistoryRead { history: History { events }, next_page_token })
+        Ok(HistoryRead {
+            history: History { events },
+            next_page_token,
+        })
     }
 }

@@ -17,7 +17,9 @@ impl Mutation {
         if !self.is_running() {
             return Err(already_completed());
         }
-        if !signal.request_id.is_empty() && self.state.signal_request_ids.contains(&signal.request_id) {
+        if !signal.request_id.is_empty()
+            && self.state.signal_request_ids.contains(&signal.request_id)
+        {
             return Ok(());
         }
         if self.state.signal_count >= orrery_core::limits::PENDING_SIGNALS_LIMIT as i64 * 5 {
@@ -65,8 +67,13 @@ impl HistoryEngine {
         execution: &WorkflowExecution,
         signal: StartSignal,
     ) -> CellResult<()> {
-        self.update(namespace_id, &execution.workflow_id, &execution.run_id, |m| m.signal(&signal))
-            .await
+        self.update(
+            namespace_id,
+            &execution.workflow_id,
+            &execution.run_id,
+            |m| m.signal(&signal),
+        )
+        .await
     }
 
     pub async fn request_cancel_workflow(
@@ -76,9 +83,12 @@ impl HistoryEngine {
         reason: &str,
         identity: &str,
     ) -> CellResult<()> {
-        self.update(namespace_id, &execution.workflow_id, &execution.run_id, |m| {
-            m.request_cancel(reason, identity, None)
-        })
+        self.update(
+            namespace_id,
+            &execution.workflow_id,
+            &execution.run_id,
+            |m| m.request_cancel(reason, identity, None),
+        )
         .await
     }
 
@@ -90,13 +100,18 @@ impl HistoryEngine {
         details: Option<Payloads>,
         identity: &str,
     ) -> CellResult<()> {
-        self.update(namespace_id, &execution.workflow_id, &execution.run_id, |m| {
-            if !m.is_running() {
-                return Err(already_completed());
-            }
-            m.terminate(reason, details.clone(), identity, None);
-            Ok(())
-        })
+        self.update(
+            namespace_id,
+            &execution.workflow_id,
+            &execution.run_id,
+            |m| {
+                if !m.is_running() {
+                    return Err(already_completed());
+                }
+                m.terminate(reason, details.clone(), identity, None);
+                Ok(())
+            },
+        )
         .await
     }
 }

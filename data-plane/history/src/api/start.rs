@@ -57,6 +57,8 @@ pub struct StartSignal {
     pub header: Option<Header>,
     pub identity: String,
     pub request_id: String,
+    /// The workflow that sent the signal, when one did.
+    pub external: Option<WorkflowExecution>,
 }
 
 pub struct StartOutcome {
@@ -107,7 +109,9 @@ impl Mutation {
     /// Writes a new run's started event and its timers; the caller adds any
     /// signal and then calls [`Mutation::schedule_first_workflow_task`].
     pub(crate) fn init_run(&mut self, mut spec: RunSpec) {
-        if spec.run_timeout_ms == 0 || (spec.execution_timeout_ms > 0 && spec.run_timeout_ms > spec.execution_timeout_ms) {
+        if spec.run_timeout_ms == 0
+            || (spec.execution_timeout_ms > 0 && spec.run_timeout_ms > spec.execution_timeout_ms)
+        {
             spec.run_timeout_ms = spec.execution_timeout_ms;
         }
         if spec.task_timeout_ms <= 0 {
@@ -125,7 +129,10 @@ impl Mutation {
         if spec.first_execution_run_id.is_empty() {
             spec.first_execution_run_id = spec.run_id.clone();
         }
-        let retry_policy = spec.retry_policy.clone().map(|p| crate::retry::with_defaults(Some(p)));
+        let retry_policy = spec
+            .retry_policy
+            .clone()
+            .map(|p| crate::retry::with_defaults(Some(p)));
         self.state.next_event_id = 1;
         self.state.info = Some(ExecutionInfo {
             namespace_id: spec.namespace_id.clone(),
@@ -194,7 +201,9 @@ impl Mutation {
         } else {
             0
         };
-        if spec.execution_expiration_ms > 0 && (deadline == 0 || spec.execution_expiration_ms < deadline) {
+        if spec.execution_expiration_ms > 0
+            && (deadline == 0 || spec.execution_expiration_ms < deadline)
+        {
             deadline = spec.execution_expiration_ms;
         }
         if deadline > 0 {
@@ -227,11 +236,14 @@ impl Mutation {
             identity: signal.identity.clone(),
             header: signal.header.clone(),
             request_id: signal.request_id.clone(),
+            external_workflow_execution: signal.external.clone(),
             ..Default::default()
         });
         self.state.signal_count += 1;
         if !signal.request_id.is_empty() {
-            self.state.signal_request_ids.push(signal.request_id.clone());
+            self.state
+                .signal_request_ids
+                .push(signal.request_id.clone());
         }
         self.count("signal");
         self.schedule_workflow_task();
@@ -276,19 +288,32 @@ impl HistoryEngine {
         let mut terminate: Option<Mutation> = None;
         if let Some(cur) = &current {
             let running = cur.status == WorkflowExecutionStatus::Running as i32;
-            if signal.is_none() && !spec.request_id.is_empty() && cur.create_request_id == spec.request_id {
-                return Ok(StartOutcome { run_id: cur.run_id.clone(), started: true });
+            if signal.is_none()
+                && !spec.request_id.is_empty()
+                && cur.create_request_id == spec.request_id
+            {
+                return Ok(StartOutcome {
+                    run_id: cur.run_id.clone(),
+                    started: true,
+                });
             }
             if running {
                 let conflict = WorkflowIdConflictPolicy::try_from(conflict_policy)
                     .unwrap_or(WorkflowIdConflictPolicy::Unspecified);
-                let terminate_if_running = reuse_policy == WorkflowIdReusePolicy::TerminateIfRunning as i32;
+                let terminate_if_running =
+                    reuse_policy == WorkflowIdReusePolicy::TerminateIfRunning as i32;
                 match conflict {
                     WorkflowIdConflictPolicy::UseExisting => {
-                        return self.use_existing(&namespace_id, &workflow_id, cur, signal).await;
+                        return self
+                            .use_existing(&namespace_id, &workflow_id, cur, signal)
+                            .await;
                     }
-                    WorkflowIdConflictPolicy::Unspecified if signal.is_some() && !terminate_if_running => {
-                        return self.use_existing(&namespace_id, &workflow_id, cur, signal).await;
+                    WorkflowIdConflictPolicy::Unspecified
+                        if signal.is_some() && !terminate_if_running =>
+                    {
+                        return self
+                            .use_existing(&namespace_id, &workflow_id, cur, signal)
+                            .await;
                     }
                     WorkflowIdConflictPolicy::TerminateExisting => {}
                     _ if terminate_if_running => {}
@@ -303,7 +328,9 @@ impl HistoryEngine {
                     .unwrap_or(WorkflowIdReusePolicy::Unspecified)
                 {
                     WorkflowIdReusePolicy::RejectDuplicate => false,
-                    WorkflowIdReusePolicy::AllowDuplicateFailedOnly => closed_unsuccessfully(cur.status),
+                    WorkflowIdReusePolicy::AllowDuplicateFailedOnly => {
+                        closed_unsuccessfully(cur.status)
+                    }
                     _ => true,
                 };
                 if !allowed {
@@ -318,7 +345,10 @@ impl HistoryEngine {
             m.add_signal(signal);
         }
         m.schedule_first_workflow_task();
-        if let Some(CurrentWrite::Set { previous_run_id, .. }) = m.current.as_mut() {
+        if let Some(CurrentWrite::Set {
+            previous_run_id, ..
+        }) = m.current.as_mut()
+        {
             *previous_run_id = current.map(|c| c.run_id);
         }
         match terminate {
@@ -329,7 +359,10 @@ impl HistoryEngine {
             }
             None => self.commit(m).await?,
         }
-        Ok(StartOutcome { run_id, started: true })
+        Ok(StartOutcome {
+            run_id,
+            started: true,
+        })
     }
 
     async fn use_existing(

@@ -92,7 +92,11 @@ impl Mutation {
         if !wt.is_transient() {
             self.add_event(closing);
         }
-        let next_attempt = if count_attempt { wt.attempt + 1 } else { wt.attempt };
+        let next_attempt = if count_attempt {
+            wt.attempt + 1
+        } else {
+            wt.attempt
+        };
         self.flush_buffered();
         self.info_mut().sticky_task_queue.clear();
         self.schedule_workflow_task_attempt(next_attempt);
@@ -107,7 +111,11 @@ pub(crate) fn task_queue(name: &str, sticky: bool, normal: &str) -> TaskQueue {
         } else {
             TaskQueueKind::Normal
         } as i32,
-        normal_name: if sticky { normal.to_string() } else { String::new() },
+        normal_name: if sticky {
+            normal.to_string()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -215,7 +223,10 @@ impl HistoryEngine {
     }
 
     /// Checks a workflow task token against the pending task.
-    pub(crate) fn check_workflow_token(m: &Mutation, token: &TaskToken) -> CellResult<WorkflowTaskInfo> {
+    pub(crate) fn check_workflow_token(
+        m: &Mutation,
+        token: &TaskToken,
+    ) -> CellResult<WorkflowTaskInfo> {
         let wt = m.state.workflow_task.clone().ok_or_else(stale_task)?;
         if !m.is_running()
             || wt.scheduled_event_id != token.scheduled_event_id
@@ -233,22 +244,27 @@ impl HistoryEngine {
         token: &TaskToken,
         req: RespondWorkflowTaskFailedRequest,
     ) -> CellResult<()> {
-        self.update(&token.namespace_id, &token.workflow_id, &token.run_id, |m| {
-            let wt = Self::check_workflow_token(m, token)?;
-            m.retry_workflow_task(
-                WorkflowTaskFailedEventAttributes {
-                    scheduled_event_id: wt.scheduled_event_id,
-                    started_event_id: wt.started_event_id,
-                    cause: req.cause,
-                    failure: req.failure.clone(),
-                    identity: req.identity.clone(),
-                    binary_checksum: req.binary_checksum.clone(),
-                    ..Default::default()
-                },
-                true,
-            );
-            Ok(())
-        })
+        self.update(
+            &token.namespace_id,
+            &token.workflow_id,
+            &token.run_id,
+            |m| {
+                let wt = Self::check_workflow_token(m, token)?;
+                m.retry_workflow_task(
+                    WorkflowTaskFailedEventAttributes {
+                        scheduled_event_id: wt.scheduled_event_id,
+                        started_event_id: wt.started_event_id,
+                        cause: req.cause,
+                        failure: req.failure.clone(),
+                        identity: req.identity.clone(),
+                        binary_checksum: req.binary_checksum.clone(),
+                        ..Default::default()
+                    },
+                    true,
+                );
+                Ok(())
+            },
+        )
         .await
     }
 }
@@ -314,7 +330,9 @@ pub(crate) fn server_failure(message: impl Into<String>) -> Failure {
         source: String::new(),
         failure_info: Some(
             orrery_proto::api::failure::v1::failure::FailureInfo::ServerFailureInfo(
-                orrery_proto::api::failure::v1::ServerFailureInfo { non_retryable: true },
+                orrery_proto::api::failure::v1::ServerFailureInfo {
+                    non_retryable: true,
+                },
             ),
         ),
         ..Default::default()
