@@ -102,7 +102,7 @@ class Server:
         binary = os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
         db_url = os.environ.get("ORRERY_DATABASE_URL")
         if db_url:
-            return [binary, "cell", "--database-url", db_url, "--grpc-addr", self.address]
+            return [binary, "cell", "--database-url", db_url, "--grpc-addr", self.address, "--namespace", "default"]
         return [
             binary,
             "dev",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -362,3 +363,7 @@ if __name__ == "__main__":
     if not args:
         sys.exit(__doc__)
     asyncio.run(main(args[0], args[1:], "--json" in sys.argv))
+    sys.stdout.flush()
+    # Skip interpreter finalization: the SDK's native threads can abort it
+    # ("PyGILState_Release ... must be current") after all the output is out.
+    os._exit(0)

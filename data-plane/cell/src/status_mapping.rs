@@ -2,7 +2,6 @@
 //! server (and SDKs' retry logic) use RESOURCE_EXHAUSTED. Rewritten here, at
 //! the edge, for every service.
 use http::HeaderValue;
-use tower::layer::util::Identity;
 use tower::util::MapResponseLayer;
 
 const OUT_OF_RANGE: &str = "11";
@@ -10,11 +9,8 @@ const RESOURCE_EXHAUSTED: &str = "8";
 
 type Resp = http::Response<tonic::body::Body>;
 
-pub fn layer() -> tower::layer::util::Stack<MapResponseLayer<fn(Resp) -> Resp>, Identity> {
-    tower::layer::util::Stack::new(
-        MapResponseLayer::new(map as fn(Resp) -> Resp),
-        Identity::new(),
-    )
+pub fn layer() -> MapResponseLayer<fn(Resp) -> Resp> {
+    MapResponseLayer::new(map as fn(Resp) -> Resp)
 }
 
 fn map(mut response: Resp) -> Resp {

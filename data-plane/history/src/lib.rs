@@ -16,7 +16,7 @@ mod timers;
 mod transfer;
 
 pub use api::activity::{ActivityOutcome, ActivityRef};
-pub use api::history::HistoryRead;
+pub use api::history::{HistoryQuery, HistoryRead};
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
 pub(crate) use api::{commands, start, workflow_task};
 pub use engine::{HistoryConfig, HistoryEngine};

@@ -171,7 +171,7 @@ impl Frontend {
     ) -> CellResult<()> {
         let t = self.by_token(&req.task_token, &req.namespace).await?;
         let outcome = ActivityOutcome::Failed {
-            failure: req.failure,
+            failure: Box::new(req.failure),
             last_heartbeat_details: req.last_heartbeat_details,
         };
         self.finish(t, outcome, &req.identity).await
@@ -190,7 +190,7 @@ impl Frontend {
             )
             .await?;
         let outcome = ActivityOutcome::Failed {
-            failure: req.failure,
+            failure: Box::new(req.failure),
             last_heartbeat_details: req.last_heartbeat_details,
         };
         self.finish(t, outcome, &req.identity).await

@@ -114,11 +114,13 @@ impl Frontend {
                 .read_history(
                     &q.namespace_id,
                     &execution,
-                    0,
-                    &[],
-                    false,
-                    false,
-                    Duration::ZERO,
+                    orrery_history::HistoryQuery {
+                        page_size: 0,
+                        token: &[],
+                        wait_new_event: false,
+                        close_only: false,
+                        max_wait: Duration::ZERO,
+                    },
                 )
                 .await?;
             (Some(read.history), read.next_page_token)

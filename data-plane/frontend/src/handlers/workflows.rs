@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use orrery_core::{CellError, CellResult};
-use orrery_history::{RunSpec, StartSignal};
+use orrery_history::{HistoryQuery, RunSpec, StartSignal};
 use orrery_matching::QueryTask;
 use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::enums::v1::{
@@ -227,11 +227,13 @@ impl Frontend {
             .read_history(
                 &ns.id,
                 &exec,
-                req.maximum_page_size.max(0) as usize,
-                &req.next_page_token,
-                req.wait_new_event,
-                close_only,
-                wait,
+                HistoryQuery {
+                    page_size: req.maximum_page_size.max(0) as usize,
+                    token: &req.next_page_token,
+                    wait_new_event: req.wait_new_event,
+                    close_only,
+                    max_wait: wait,
+                },
             )
             .await?;
         Ok(GetWorkflowExecutionHistoryResponse {

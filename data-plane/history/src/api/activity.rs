@@ -32,7 +32,7 @@ pub enum ActivityRef<'a> {
 pub enum ActivityOutcome {
     Completed(Option<Payloads>),
     Failed {
-        failure: Option<Failure>,
+        failure: Box<Option<Failure>>,
         last_heartbeat_details: Option<Payloads>,
     },
     Canceled(Option<Payloads>),
@@ -205,7 +205,7 @@ impl Mutation {
             ActivityOutcome::Failed {
                 failure,
                 last_heartbeat_details,
-            } => self.fail_activity_attempt(pos, failure, last_heartbeat_details, identity, None),
+            } => self.fail_activity_attempt(pos, *failure, last_heartbeat_details, identity, None),
             ActivityOutcome::Canceled(details) => {
                 let latest = self.state.activities[pos].cancel_requested_event_id;
                 self.close_activity(pos, |scheduled_event_id, started_event_id| {

@@ -68,7 +68,7 @@ impl HistoryEngine {
                     binary_checksum: req.binary_checksum.clone(),
                     worker_version: req.worker_version_stamp.clone(),
                     sdk_metadata: req.sdk_metadata.clone(),
-                    metering_metadata: req.metering_metadata.clone(),
+                    metering_metadata: req.metering_metadata,
                     ..Default::default()
                 });
                 m.state.previous_started_event_id = wt.started_event_id;

@@ -19,6 +19,16 @@ struct PageToken {
     next_event_id: i64,
 }
 
+/// How to read: page size (0: default), where to continue, and whether to
+/// wait for new events or for the close event only.
+pub struct HistoryQuery<'a> {
+    pub page_size: usize,
+    pub token: &'a [u8],
+    pub wait_new_event: bool,
+    pub close_only: bool,
+    pub max_wait: Duration,
+}
+
 pub struct HistoryRead {
     pub history: History,
     pub next_page_token: Vec<u8>,
@@ -74,12 +84,15 @@ impl HistoryEngine {
         &self,
         namespace_id: &str,
         execution: &WorkflowExecution,
-        page_size: usize,
-        token: &[u8],
-        wait_new_event: bool,
-        close_only: bool,
-        max_wait: Duration,
+        query: HistoryQuery<'_>,
     ) -> CellResult<HistoryRead> {
+        let HistoryQuery {
+            page_size,
+            token,
+            wait_new_event,
+            close_only,
+            max_wait,
+        } = query;
         let token = if token.is_empty() {
             None
         } else {
