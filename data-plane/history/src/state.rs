@@ -99,6 +99,9 @@ pub struct ExecutionInfo {
     pub namespace: String,
     #[prost(string, tag = "27")]
     pub cron_schedule: String,
+    /// The top of this run's tree of parents (children only).
+    #[prost(message, optional, tag = "28")]
+    pub root: Option<WorkflowExecution>,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -108,6 +108,16 @@ impl HistoryEngine {
             search_attributes: a.search_attributes.clone(),
             header: a.header.clone(),
             parent: Some(parent_of(&parent_m, task.initiated_event_id)),
+            root: parent
+                .info
+                .as_ref()
+                .and_then(|i| i.root.clone())
+                .or_else(|| {
+                    Some(WorkflowExecution {
+                        workflow_id: task.workflow_id.clone(),
+                        run_id: task.run_id.clone(),
+                    })
+                }),
             ..Default::default()
         };
         let started = self

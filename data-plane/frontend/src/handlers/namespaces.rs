@@ -20,16 +20,17 @@ impl Frontend {
             "WorkflowExecutionRetentionPeriod",
         )?;
         let retention = duration_millis(req.workflow_execution_retention_period.as_ref());
+        if retention <= 0 {
+            return Err(CellError::invalid(
+                "A valid retention period is not set on request.",
+            ));
+        }
         self.namespaces
             .create(NewNamespace {
                 name: req.namespace,
                 description: req.description,
                 owner_email: req.owner_email,
-                retention_ms: if retention > 0 {
-                    retention
-                } else {
-                    orrery_core::limits::DEFAULT_RETENTION_SECS * 1000
-                },
+                retention_ms: retention,
                 data: req.data,
             })
             .await?;

@@ -224,10 +224,20 @@ impl Mutation {
         Ok(())
     }
 
-    /// A timeout failure as SDKs expect it in activity results.
+    /// A timeout failure as the real server writes it: named after the
+    /// timeout, from "Server", with the previous attempt's failure as cause.
     pub(crate) fn timeout_failure(ai: &ActivityInfo, timeout: TimeoutType) -> Failure {
+        let name = match timeout {
+            TimeoutType::StartToClose => "StartToClose",
+            TimeoutType::ScheduleToStart => "ScheduleToStart",
+            TimeoutType::ScheduleToClose => "ScheduleToClose",
+            TimeoutType::Heartbeat => "Heartbeat",
+            TimeoutType::Unspecified => "Unspecified",
+        };
         Failure {
-            message: "activity timeout".into(),
+            message: format!("activity {name} timeout"),
+            source: "Server".into(),
+            cause: ai.last_failure.clone().map(Box::new),
             failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
                 timeout_type: timeout as i32,
                 last_heartbeat_details: ai.heartbeat_details.clone(),

@@ -459,6 +459,7 @@ impl Mutation {
             continued_execution_run_id: info.run_id.clone(),
             first_execution_run_id: info.first_execution_run_id.clone(),
             execution_expiration_ms: info.execution_expiration_ms,
+            root: info.root.clone(),
             ..Default::default()
         }
     }
@@ -540,8 +541,8 @@ impl Mutation {
             workflow_task_timeout: Some(duration(spec.task_timeout_ms)),
             workflow_task_completed_event_id: ctx.completed_event_id,
             backoff_start_interval: a.backoff_start_interval,
-            initiator: spec.initiator,
             failure: a.failure,
+            inherit_build_id: a.inherit_build_id,
             last_completion_result: a.last_completion_result,
             header: spec.header.clone(),
             memo: spec.memo.clone(),
@@ -594,6 +595,19 @@ impl Mutation {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => info.task_queue.clone(),
         };
+        // The real server records the child's effective timeouts.
+        let execution_timeout = duration_millis(a.workflow_execution_timeout.as_ref());
+        let mut run_timeout = duration_millis(a.workflow_run_timeout.as_ref());
+        if run_timeout == 0 || (execution_timeout > 0 && run_timeout > execution_timeout) {
+            run_timeout = execution_timeout;
+        }
+        let mut task_timeout = match duration_millis(a.workflow_task_timeout.as_ref()) {
+            0 => limits::DEFAULT_WORKFLOW_TASK_TIMEOUT_SECS * 1000,
+            ms => ms.min(limits::MAX_WORKFLOW_TASK_TIMEOUT_SECS * 1000),
+        };
+        if run_timeout > 0 {
+            task_timeout = task_timeout.min(run_timeout);
+        }
         let id = self.add_event(StartChildWorkflowExecutionInitiatedEventAttributes {
             namespace: info.namespace.clone(),
             namespace_id: info.namespace_id.clone(),
@@ -602,8 +616,8 @@ impl Mutation {
             task_queue: Some(task_queue(&queue, false, "")),
             input: a.input,
             workflow_execution_timeout: a.workflow_execution_timeout,
-            workflow_run_timeout: a.workflow_run_timeout,
-            workflow_task_timeout: a.workflow_task_timeout,
+            workflow_run_timeout: Some(duration(run_timeout)),
+            workflow_task_timeout: Some(duration(task_timeout)),
             parent_close_policy: a.parent_close_policy,
             control: a.control,
             workflow_task_completed_event_id: ctx.completed_event_id,

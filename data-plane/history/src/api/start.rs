@@ -47,6 +47,8 @@ pub struct RunSpec {
     /// Absolute deadline of the chain of runs (0: none); set from the
     /// execution timeout by the first run.
     pub execution_expiration_ms: i64,
+    /// The top of the run's tree of parents (children only).
+    pub root: Option<WorkflowExecution>,
 }
 
 /// A signal delivered together with the start.
@@ -157,6 +159,7 @@ impl Mutation {
             execution_expiration_ms: spec.execution_expiration_ms,
             header: spec.header.clone(),
             cron_schedule: spec.cron_schedule.clone(),
+            root: spec.root.clone(),
             ..Default::default()
         });
         let parent = spec.parent.as_ref();
@@ -172,8 +175,11 @@ impl Mutation {
             parent_initiated_event_id: parent.map(|p| p.initiated_event_id).unwrap_or_default(),
             task_queue: Some(task_queue(&spec.task_queue, false, "")),
             input: spec.input.clone(),
-            workflow_execution_timeout: Some(duration(spec.execution_timeout_ms)),
-            workflow_run_timeout: Some(duration(spec.run_timeout_ms)),
+            workflow_execution_timeout: (spec.execution_timeout_ms > 0)
+                .then(|| duration(spec.execution_timeout_ms)),
+            // A child's run timeout is shown even when unlimited, as on the real server.
+            workflow_run_timeout: (spec.run_timeout_ms > 0 || parent.is_some())
+                .then(|| duration(spec.run_timeout_ms)),
             workflow_task_timeout: Some(duration(spec.task_timeout_ms)),
             continued_execution_run_id: spec.continued_execution_run_id.clone(),
             initiator: spec.initiator,
@@ -187,7 +193,9 @@ impl Mutation {
             workflow_execution_expiration_time: (spec.execution_expiration_ms > 0)
                 .then(|| timestamp(spec.execution_expiration_ms)),
             cron_schedule: spec.cron_schedule.clone(),
-            first_workflow_task_backoff: (spec.backoff_ms > 0).then(|| duration(spec.backoff_ms)),
+            first_workflow_task_backoff: Some(duration(spec.backoff_ms)),
+            root_workflow_execution: spec.root.clone(),
+            priority: Some(Default::default()),
             memo: spec.memo.clone(),
             search_attributes: spec.search_attributes.clone(),
             header: spec.header.clone(),
