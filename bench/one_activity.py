@@ -17,7 +17,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import UnrestrictedSandboxedWorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 
 @activity.defn
@@ -56,7 +56,7 @@ async def main() -> None:
         task_queue=tq,
         workflows=[OneActivity],
         activities=[noop],
-        workflow_runner=UnrestrictedSandboxedWorkflowRunner(),
+        workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_workflow_tasks=100,
         max_concurrent_activities=100,
     ):

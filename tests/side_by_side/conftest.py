@@ -17,12 +17,15 @@ Fixtures:
     outcomes  {scenario name: {"real": Ctx, "orrery": Ctx}}: every scenario
               selected for this session, run once on each server, all
               concurrently (see scenarios.py); tests only compare them.
+              With SBS_DUMP_DIR=DIR each scenario's normalised recordings
+              are also written to DIR/<scenario>.json.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -122,6 +125,12 @@ async def outcomes(request, clients, servers):
         for server_name, ctx in result[name].items():
             if ctx.error:
                 ctx.error += "\n" + servers[server_name].log_tail(20)
+    dump_dir = os.environ.get("SBS_DUMP_DIR")
+    if dump_dir:
+        Path(dump_dir).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            doc = {s: compare.normalized_recording(ctx) for s, ctx in result[name].items()}
+            (Path(dump_dir) / f"{name}.json").write_text(json.dumps(doc, indent=1, default=str))
     return result
 
 

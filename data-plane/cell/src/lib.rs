@@ -32,6 +32,8 @@ pub struct Cell {
 }
 
 const TOKEN_KEY: &str = "task_token_hmac_key";
+/// How long in-flight calls may finish after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Cell {
     /// Opens the database (migrating it), takes the shards, starts the
@@ -111,9 +113,16 @@ impl Cell {
                 tonic_health::ServingStatus::Serving,
             )
             .await;
+        let frontend = self.frontend.clone();
+        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            frontend.begin_shutdown();
+            let _ = stopping_tx.send(());
+        };
         let incoming =
             tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
+        let serve = tonic::transport::Server::builder()
             .layer(status_mapping::layer())
             .add_service(
                 health_service
@@ -122,8 +131,22 @@ impl Cell {
             )
             .add_service(self.frontend.workflow_service())
             .add_service(self.frontend.operator_service())
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
-            .map_err(|e| orrery_core::CellError::Internal(format!("grpc server: {e}")))
+            .serve_with_incoming_shutdown(incoming, shutdown);
+        // Clients keep idle connections open after the drain; past a short
+        // grace period the server stops waiting for them.
+        let grace = async {
+            if stopping.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = serve => served.map_err(|e| orrery_core::CellError::Internal(format!("grpc server: {e}"))),
+            () = grace => {
+                tracing::info!("closing connections still open after the drain");
+                Ok(())
+            }
+        }
     }
 }

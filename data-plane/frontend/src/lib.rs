@@ -43,6 +43,12 @@ impl Frontend {
         })
     }
 
+    /// Ends long polls so a stopping server drains in moments, not minutes.
+    pub fn begin_shutdown(&self) {
+        self.matching.shutdown();
+        self.history.shutdown();
+    }
+
     pub fn workflow_service(
         self: &Arc<Self>,
     ) -> orrery_proto::workflowservice::workflow_service_server::WorkflowServiceServer<

@@ -40,6 +40,8 @@ pub struct HistoryEngine {
     watchers: std::sync::Mutex<HashMap<String, watch::Sender<i64>>>,
     pub(crate) timer_wake: Notify,
     pub(crate) transfer_wake: Notify,
+    /// Flips to true at shutdown so long polls on history return at once.
+    closing: watch::Sender<bool>,
 }
 
 const LOCK_STRIPES: usize = 1024;
@@ -85,6 +87,7 @@ impl HistoryEngine {
             watchers: Default::default(),
             timer_wake: Notify::new(),
             transfer_wake: Notify::new(),
+            closing: watch::channel(false).0,
         }))
     }
 
@@ -306,6 +309,28 @@ impl HistoryEngine {
                     tx.send_replace(*next_event_id);
                 }
             }
+        }
+    }
+
+    /// Ends history long polls now and from now on.
+    pub fn shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Waits for the run's next commit; false if the wait should end instead
+    /// (deadline passed, or the process is stopping).
+    pub(crate) async fn wait_change(
+        &self,
+        changes: &mut watch::Receiver<i64>,
+        deadline: tokio::time::Instant,
+    ) -> bool {
+        let mut closing = self.closing.subscribe();
+        if *closing.borrow_and_update() {
+            return false;
+        }
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, changes.changed()) => matches!(changed, Ok(Ok(()))),
+            _ = closing.changed() => false,
         }
     }
 

@@ -41,6 +41,8 @@ pub type QueryAnswer = Result<Option<orrery_proto::api::common::v1::Payloads>, S
 
 pub struct Matching {
     store: Arc<dyn QueueStore>,
+    /// Set at shutdown: polls answer empty at once so the server can drain.
+    closing: std::sync::atomic::AtomicBool,
     queues: Mutex<HashMap<QueueKey, Arc<Queue>>>,
     queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
 }
@@ -98,6 +100,7 @@ impl Matching {
     pub fn new(store: Arc<dyn QueueStore>) -> Arc<Self> {
         Arc::new(Self {
             store,
+            closing: Default::default(),
             queues: Mutex::new(HashMap::new()),
             queries: Mutex::new(HashMap::new()),
         })
@@ -126,6 +129,9 @@ impl Matching {
         identity: &str,
         wait: Duration,
     ) -> CellResult<Option<Polled>> {
+        if self.closing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
         let queue = self.queue(namespace_id, task_queue, kind);
         queue.ensure_loaded(self.store.as_ref()).await?;
         let deadline = tokio::time::Instant::now() + wait;
@@ -217,6 +223,23 @@ impl Matching {
     /// queue): they return empty at once.
     pub fn release_pollers(&self, namespace_id: &str, task_queue: &str, kind: i32) {
         self.queue(namespace_id, task_queue, kind).release_pollers();
+    }
+
+    /// Ends every waiting poll and answers later ones empty at once: the
+    /// process is stopping and must not wait out minute-long polls.
+    pub fn shutdown(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let queues: Vec<_> = self
+            .queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for queue in queues {
+            queue.release_pollers();
+        }
     }
 
     pub fn backlog(&self, namespace_id: &str, task_queue: &str, kind: i32) -> usize {

@@ -138,9 +138,8 @@ impl HistoryEngine {
             if ready(&state) {
                 return Ok(state);
             }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => return Ok(state),
+            if !self.wait_change(&mut changes, deadline).await {
+                return Ok(state);
             }
         }
     }

@@ -163,9 +163,9 @@ impl HistoryEngine {
             }
             // Wait for the run's next commit, or give up at the deadline
             // with an empty page the caller can continue from.
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => {
+            match self.wait_change(&mut changes, deadline).await {
+                true => continue,
+                false => {
                     let next_page_token = if close_only {
                         Vec::new()
                     } else {
