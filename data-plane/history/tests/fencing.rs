@@ -1,0 +1,104 @@
+//! Two engines on one database: the one that took the shards last writes;
+//! the other is fenced off and writes nothing.
+use std::sync::{Arc, Mutex};
+
+use orrery_core::CellError;
+use orrery_core::matching::{QueueTask, TaskSink};
+use orrery_core::token::TokenSigner;
+use orrery_history::{HistoryConfig, HistoryEngine, RunSpec, StartSignal};
+use orrery_persistence::{CellStore, SqliteStore};
+use orrery_proto::api::common::v1::WorkflowExecution;
+
+/// Collects what history hands to matching after each commit.
+#[derive(Default)]
+struct Collect(Mutex<Vec<QueueTask>>);
+
+impl TaskSink for Collect {
+    fn tasks_added(&self, tasks: Vec<QueueTask>) {
+        self.0.lock().unwrap().extend(tasks);
+    }
+}
+
+async fn engine(store: Arc<dyn CellStore>, sink: Arc<Collect>, owner: &str) -> Arc<HistoryEngine> {
+    HistoryEngine::start(
+        store,
+        sink,
+        TokenSigner::new(b"k".to_vec()),
+        HistoryConfig {
+            shard_count: 4,
+            owner: owner.into(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn spec(workflow_id: &str) -> RunSpec {
+    RunSpec {
+        namespace_id: "ns-id".into(),
+        namespace: "ns".into(),
+        workflow_id: workflow_id.into(),
+        run_id: uuid::Uuid::new_v4().to_string(),
+        workflow_type: "T".into(),
+        task_queue: "q".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        attempt: 1,
+        ..Default::default()
+    }
+}
+
+fn signal(name: &str) -> StartSignal {
+    StartSignal {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_new_owner_fences_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/h.db", dir.path().display());
+    let store: Arc<dyn CellStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let sink_a = Arc::new(Collect::default());
+    let a = engine(store.clone(), sink_a.clone(), "a").await;
+    let started = a.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    assert!(started.started);
+    // The first workflow task went to matching after the commit.
+    assert_eq!(sink_a.0.lock().unwrap().len(), 1);
+
+    let b = engine(store.clone(), Arc::new(Collect::default()), "b").await;
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id.clone(),
+    };
+    let fenced = a.signal_workflow("ns-id", &exec, signal("from-a")).await;
+    assert!(
+        matches!(fenced, Err(CellError::ShardOwnershipLost(_))),
+        "{fenced:?}"
+    );
+    b.signal_workflow("ns-id", &exec, signal("from-b"))
+        .await
+        .unwrap();
+
+    // History holds b's signal and nothing of a's.
+    let state = b.snapshot("ns-id", "wf", "").await.unwrap();
+    assert_eq!(state.signal_count, 1);
+    let described = b.describe_workflow("ns-id", &exec).await.unwrap();
+    assert_eq!(described.workflow_execution_info.unwrap().history_length, 3);
+}
+
+#[tokio::test]
+async fn duplicate_start_is_refused_with_the_running_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/h.db", dir.path().display());
+    let store: Arc<dyn CellStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let e = engine(store, Arc::new(Collect::default()), "a").await;
+    let first = e.start_workflow(spec("dup"), 0, 0, None).await.unwrap();
+    match e.start_workflow(spec("dup"), 0, 0, None).await {
+        Err(CellError::WorkflowAlreadyStarted { run_id, .. }) => assert_eq!(run_id, first.run_id),
+        other => panic!(
+            "expected WorkflowAlreadyStarted, got {:?}",
+            other.map(|o| o.run_id)
+        ),
+    }
+}
