@@ -184,7 +184,8 @@ WHITELIST: dict[str, list[str]] = {
         "cause",
         "workflow_task_completed_event_id",
     ],
-    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": ["workflow_task_completed_event_id"],
+    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": ["workflow_task_completed_event_id", "search_attributes"],
+    "WORKFLOW_PROPERTIES_MODIFIED": ["workflow_task_completed_event_id", "upserted_memo"],
 }
 
 # Never compared, not even in the informational report: noise by nature

@@ -109,9 +109,31 @@ class LocalActivityWorkflow:
 
 
 @workflow.defn
+class CancellableChildWorkflow:
+    """Runs until cancelled; then waits for `finish` before ending cancelled,
+    so the test decides when the cancellation completes."""
+
+    def __init__(self) -> None:
+        self.finish = False
+
+    @workflow.signal
+    def finish_cancel(self) -> None:
+        self.finish = True
+
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.wait_condition(lambda: False)
+        except asyncio.CancelledError:
+            await workflow.wait_condition(lambda: self.finish)
+            raise
+        return "not cancelled"
+
+
+@workflow.defn
 class CancelChildWorkflow:
-    """Starts a child that runs forever, cancels it (TRY_CANCEL) when
-    signalled; the child is abandoned so only the cancel request reaches it."""
+    """Starts a child and cancels it (WAIT_CANCELLATION_COMPLETED) when
+    signalled."""
 
     def __init__(self) -> None:
         self.go = False
@@ -123,10 +145,9 @@ class CancelChildWorkflow:
     @workflow.run
     async def run(self) -> str:
         child = await workflow.start_child_workflow(
-            tb.ForeverWorkflow.run,
+            CancellableChildWorkflow.run,
             id=f"{workflow.info().workflow_id}-child",
-            cancellation_type=ChildWorkflowCancellationType.TRY_CANCEL,
-            parent_close_policy=ParentClosePolicy.ABANDON,
+            cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         await workflow.wait_condition(lambda: self.go)
         child.cancel()
@@ -192,6 +213,28 @@ class LongActivityWorkflow:
         )
 
 
+@workflow.defn
+class UpsertMemoWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        workflow.upsert_memo({"added": "yes", "count": 2})
+        await workflow.sleep(0.1)
+        workflow.upsert_memo({"added": None, "other": [1, 2]})
+        return "memo upserted"
+
+
+@workflow.defn
+class LocalActivityFailureWorkflow:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_local_activity(
+            ta.fail_with_type,
+            "LocalBoom",
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+
+
 WORKFLOWS = [
     *dh.WORKFLOWS,
     te.EchoWorkflow,
@@ -199,11 +242,14 @@ WORKFLOWS = [
     GatedParentWorkflow,
     CancelTimerWorkflow,
     LocalActivityWorkflow,
+    CancellableChildWorkflow,
     CancelChildWorkflow,
     ParentOfForeverChildWorkflow,
     StartExistingChildWorkflow,
     ScheduleToStartWorkflow,
     LongActivityWorkflow,
+    UpsertMemoWorkflow,
+    LocalActivityFailureWorkflow,
 ]
 ACTIVITIES = list(dh.ACTIVITIES)
 
@@ -272,6 +318,32 @@ class Ctx:
                 "parent_run_id": desc.parent_run_id,
                 "closed": desc.close_time is not None,
             }
+
+
+async def describe_pending(handle: WorkflowHandle) -> dict:
+    """What DescribeWorkflowExecution says is pending (no times, no ids)."""
+    raw = (await handle.describe()).raw_description
+    return {
+        "activities": [
+            {
+                "activity_id": a.activity_id,
+                "activity_type": a.activity_type.name,
+                "state": a.state,
+                "attempt": a.attempt,
+            }
+            for a in raw.pending_activities
+        ],
+        "children": [
+            {
+                "workflow_id": c.workflow_id,
+                "run_id": c.run_id,
+                "workflow_type_name": c.workflow_type_name,
+                "initiated_id": c.initiated_id,
+                "parent_close_policy": c.parent_close_policy,
+            }
+            for c in raw.pending_children
+        ],
+    }
 
 
 def error_chain(e: BaseException | None) -> list[dict]:
@@ -526,6 +598,7 @@ async def _gated_child(ctx: Ctx, *, fail: bool) -> None:
     # Parent: initiated, child started, and the task for that completed.
     await settled(parent, 2)
     await settled(child, 1)
+    ctx.results["describe parent while child runs"] = {"value": await describe_pending(parent)}
     await child.signal(GatedChildWorkflow.release)
     await ctx.outcome("parent", parent)
     await ctx.outcome("child", child)
@@ -620,9 +693,9 @@ async def _terminate_no_worker(ctx: Ctx) -> None:
     ctx.collect("wf", h.id, h.result_run_id)
 
 
-@scenario("run_timeout", "workflow run timeout 2 s")
+@scenario("run_timeout", "workflow run timeout 1 s (no worker: the timeout cannot race a task)")
 async def _run_timeout(ctx: Ctx) -> None:
-    await _simple(ctx, tb.ForeverWorkflow.run, run_timeout=timedelta(seconds=2))
+    await _simple(ctx, "ForeverWorkflow", task_queue=ctx.nobody_tq, run_timeout=timedelta(seconds=1))
 
 
 @scenario("signal", "signal a waiting workflow")
@@ -734,13 +807,16 @@ async def _start_delay(ctx: Ctx) -> None:
     await _simple(ctx, te.EchoWorkflow.run, "late", start_delay=timedelta(seconds=1))
 
 
-@scenario("child_cancel", "parent cancels its child (TRY_CANCEL, child abandoned)")
+@scenario("child_cancel", "parent cancels its child (WAIT_CANCELLATION_COMPLETED)")
 async def _child_cancel(ctx: Ctx) -> None:
     parent = await ctx.start(CancelChildWorkflow.run, label="parent")
     child = ctx.client.get_workflow_handle(f"{parent.id}-child")
-    await settled(parent, 2)
+    await settled(parent, 2)  # child initiated, started, task completed
     await settled(child, 1)
     await parent.signal(CancelChildWorkflow.cancel_child)
+    await settled(parent, 4)  # signal task (cancel request), cancel-requested task
+    await settled(child, 2)  # cancel request seen, child waits for finish_cancel
+    await child.signal(CancellableChildWorkflow.finish_cancel)
     await ctx.outcome("parent", parent)
     await ctx.outcome("child", child)
     ctx.collect("parent", parent.id, parent.result_run_id)
@@ -785,20 +861,21 @@ async def _activity_schedule_to_start(ctx: Ctx) -> None:
 async def _workflow_cancel_with_activity(ctx: Ctx) -> None:
     h = await ctx.start(LongActivityWorkflow.run)
     await asyncio.wait_for(ta.activity_started[h.id].wait(), 30)
+    ctx.results["describe while activity runs"] = {"value": await describe_pending(h)}
     await h.cancel()
     await ctx.outcome("wf", h)
     ctx.collect("wf", h.id, h.result_run_id)
 
 
-@scenario("list_by_workflow_id", "visibility: list a completed workflow by id")
-async def _list_by_workflow_id(ctx: Ctx) -> None:
+@scenario("list_workflows", "visibility: a completed workflow in the (unfiltered) list")
+async def _list_workflows(ctx: Ctx) -> None:
+    # Unfiltered: Orrery does not implement list queries yet (UNIMPLEMENTED).
     h = await _simple(ctx, te.EchoWorkflow.run, "listed")
-    query = f'WorkflowId = "{h.id}"'
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 15
     rows: list = []
     while loop.time() < deadline:
-        rows = [w async for w in ctx.client.list_workflows(query)]
+        rows = [w async for w in ctx.client.list_workflows() if w.id == h.id]
         if rows and all(w.status and w.close_time for w in rows):
             break
         await asyncio.sleep(0.2)
@@ -809,6 +886,64 @@ async def _list_by_workflow_id(ctx: Ctx) -> None:
             for w in rows
         ]
     }
+
+
+@scenario("signal_with_start_closed", "signal-with-start on a closed workflow starts a new run")
+async def _signal_with_start_closed(ctx: Ctx) -> None:
+    first = await ctx.start(tb.WaitSignalWorkflow.run, start_signal="deliver", start_signal_args=["a"])
+    await ctx.outcome("first", first)
+    second = await ctx.client.start_workflow(
+        tb.WaitSignalWorkflow.run,
+        id=first.id,
+        task_queue=ctx.tq,
+        start_signal="deliver",
+        start_signal_args=["b"],
+    )
+    ctx.results["new run"] = {"value": second.result_run_id != first.result_run_id}
+    await ctx.outcome("second", second)
+    ctx.collect("first", first.id, first.result_run_id)
+    ctx.collect("second", second.id, second.result_run_id)
+
+
+@scenario("execution_timeout", "workflow execution timeout 1 s (no worker)")
+async def _execution_timeout(ctx: Ctx) -> None:
+    await _simple(ctx, "ForeverWorkflow", task_queue=ctx.nobody_tq, execution_timeout=timedelta(seconds=1))
+
+
+@scenario("workflow_retry_exhausted", "workflow fails on every attempt, maximum_attempts=2")
+async def _workflow_retry_exhausted(ctx: Ctx) -> None:
+    h = await ctx.start(
+        tb.FailingWorkflow.run,
+        retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=2),
+    )
+    await ctx.outcome("wf", h)
+    ctx.collect("attempt 1", h.id, h.result_run_id)
+    ctx.collect("attempt 2", h.id)
+
+
+@scenario("workflow_retry_non_retryable", "workflow fails with a non-retryable error type")
+async def _workflow_retry_non_retryable(ctx: Ctx) -> None:
+    await _simple(
+        ctx,
+        tb.FailingWorkflow.run,
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(milliseconds=100),
+            maximum_attempts=5,
+            non_retryable_error_types=["MyBusinessError"],
+        ),
+    )
+
+
+@scenario("upsert_memo", "workflow upserts its memo twice")
+async def _upsert_memo(ctx: Ctx) -> None:
+    h = await _simple(ctx, UpsertMemoWorkflow.run, memo={"initial": 1})
+    desc = await h.describe()
+    ctx.results["memo after"] = {"value": await desc.memo()}
+
+
+@scenario("local_activity_failure", "a local activity fails, 1 attempt")
+async def _local_activity_failure(ctx: Ctx) -> None:
+    await _simple(ctx, LocalActivityFailureWorkflow.run)
 
 
 NAMES = list(SCENARIOS)

@@ -33,7 +33,17 @@ Probe = Callable[[Client, str], Awaitable[Any]]
 PROBES: dict[str, Probe] = {}
 
 # Genuine Orrery differences (probe -> precise difference); strict xfails.
-KNOWN_DIFFERENCES: dict[str, str] = {}
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "cancel_closed_workflow": (
+        "RequestCancelWorkflowExecution on a closed workflow answers NOT_FOUND "
+        "('workflow execution already completed'); the real server answers OK (a no-op)"
+    ),
+    "terminate_if_running_with_conflict_policy": (
+        "StartWorkflowExecution with WorkflowIdReusePolicy TERMINATE_IF_RUNNING and a "
+        "WorkflowIdConflictPolicy (FAIL) is accepted; the real server answers INVALID_ARGUMENT "
+        "('... TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy')"
+    ),
+}
 
 
 def probe(name: str) -> Callable[[Probe], Probe]:
@@ -111,6 +121,34 @@ async def _reject_duplicate(client: Client, server_address: str) -> Any:
         task_queue=NOBODY_TQ,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
+
+
+@probe("allow_duplicate_failed_only_after_terminated")
+async def _allow_dup_failed_only(client: Client, server_address: str) -> Any:
+    wid = _wid()
+    first = await _park(client, wid)
+    await client.get_workflow_handle(wid).terminate(reason="closed")
+    second = await client.start_workflow(
+        "ParkedWorkflow",
+        id=wid,
+        task_queue=NOBODY_TQ,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    )
+    await _terminate_quietly(client, wid)
+    return {"new run": second.result_run_id != first.result_run_id}
+
+
+@probe("conflict_use_existing")
+async def _use_existing(client: Client, server_address: str) -> Any:
+    wid = _wid()
+    first = await client.workflow_service.start_workflow_execution(_raw_start(wid))
+    try:
+        req = _raw_start(wid)
+        req.workflow_id_conflict_policy = WorkflowIDConflictPolicy.USE_EXISTING.value
+        second = await client.workflow_service.start_workflow_execution(req)
+        return {"same run": second.run_id == first.run_id, "started": second.started}
+    finally:
+        await _terminate_quietly(client, wid)
 
 
 @probe("same_request_id_is_idempotent")

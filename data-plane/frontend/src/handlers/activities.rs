@@ -2,13 +2,13 @@
 //! by id.
 use std::time::Duration;
 
+use orrery_core::CellResult;
 use orrery_core::matching::TASK_KIND_ACTIVITY;
 use orrery_core::token::KIND_ACTIVITY;
-use orrery_core::{CellError, CellResult};
 use orrery_history::{ActivityOutcome, ActivityRef};
-use orrery_matching::Polled;
 use orrery_proto::api::workflowservice::v1::*;
 
+use crate::handlers::poll::Started;
 use crate::{Frontend, validate};
 
 /// Which activity a request names: its token, or namespace + ids.
@@ -38,37 +38,29 @@ impl Frontend {
         let queue = validate::task_queue(req.task_queue.as_ref())?;
         validate::optional_id(&req.identity, "Identity")?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self
-                .matching
-                .poll(&ns.id, &queue, TASK_KIND_ACTIVITY, &req.identity, remaining)
-                .await?
-            {
-                None => return Ok(PollActivityTaskQueueResponse::default()),
-                Some(Polled::Query(_)) => continue,
-                Some(Polled::Task(lease)) => {
+        let started = self
+            .poll_and_start(
+                &ns.id,
+                &queue,
+                TASK_KIND_ACTIVITY,
+                &req.identity,
+                wait,
+                |task| {
                     let request_id = uuid::Uuid::new_v4().to_string();
-                    match self
-                        .history
-                        .record_activity_task_started(
-                            lease.task(),
-                            &ns.name,
-                            &req.identity,
-                            &request_id,
-                        )
-                        .await
-                    {
-                        Ok(resp) => {
-                            lease.done();
-                            return Ok(resp);
-                        }
-                        Err(CellError::NotFound(_)) => lease.done(),
-                        Err(err) => return Err(err),
+                    let (history, namespace, identity) =
+                        (self.history.clone(), ns.name.clone(), req.identity.clone());
+                    async move {
+                        history
+                            .record_activity_task_started(&task, &namespace, &identity, &request_id)
+                            .await
                     }
-                }
-            }
+                },
+            )
+            .await?;
+        match started {
+            Started::Task(resp) => Ok(resp),
+            // Queries only ever wait on workflow queues.
+            Started::Empty | Started::Query(_) => Ok(PollActivityTaskQueueResponse::default()),
         }
     }
 

@@ -2,6 +2,7 @@
 //! the generated trait.
 mod activities;
 mod namespaces;
+mod poll;
 mod system;
 mod workflow_tasks;
 mod workflows;

@@ -5,11 +5,12 @@ use std::time::Duration;
 use orrery_core::matching::TASK_KIND_WORKFLOW;
 use orrery_core::token::{KIND_QUERY, KIND_WORKFLOW, TaskToken};
 use orrery_core::{CellError, CellResult};
-use orrery_matching::{Polled, QueryTask};
+use orrery_matching::QueryTask;
 use orrery_proto::api::common::v1::{WorkflowExecution, WorkflowType};
 use orrery_proto::api::enums::v1::QueryResultType;
 use orrery_proto::api::workflowservice::v1::*;
 
+use crate::handlers::poll::Started;
 use crate::{Frontend, validate};
 
 impl Frontend {
@@ -52,38 +53,37 @@ impl Frontend {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let polled = self
-                .matching
-                .poll(&ns.id, &queue, TASK_KIND_WORKFLOW, &req.identity, remaining)
+            let started = self
+                .poll_and_start(
+                    &ns.id,
+                    &queue,
+                    TASK_KIND_WORKFLOW,
+                    &req.identity,
+                    remaining,
+                    |task| {
+                        let request_id = uuid::Uuid::new_v4().to_string();
+                        let (history, namespace, identity) =
+                            (self.history.clone(), ns.name.clone(), req.identity.clone());
+                        async move {
+                            history
+                                .record_workflow_task_started(
+                                    &task,
+                                    &namespace,
+                                    &identity,
+                                    &request_id,
+                                )
+                                .await
+                        }
+                    },
+                )
                 .await?;
-            match polled {
-                None => return Ok(PollWorkflowTaskQueueResponse::default()),
-                Some(Polled::Query(q)) => match self.query_task_response(&ns.name, &queue, q).await
-                {
+            match started {
+                Started::Task(resp) => return Ok(resp),
+                Started::Empty => return Ok(PollWorkflowTaskQueueResponse::default()),
+                Started::Query(q) => match self.query_task_response(&queue, q).await {
                     Ok(resp) => return Ok(resp),
                     Err(err) => tracing::info!(error = %err, "dropping query task"),
                 },
-                Some(Polled::Task(lease)) => {
-                    let request_id = uuid::Uuid::new_v4().to_string();
-                    match self
-                        .history
-                        .record_workflow_task_started(
-                            lease.task(),
-                            &ns.name,
-                            &req.identity,
-                            &request_id,
-                        )
-                        .await
-                    {
-                        Ok(resp) => {
-                            lease.done();
-                            return Ok(resp);
-                        }
-                        Err(CellError::NotFound(_)) => lease.done(),
-                        // The lease puts the task back when dropped.
-                        Err(err) => return Err(err),
-                    }
-                }
             }
         }
     }
@@ -92,7 +92,6 @@ impl Frontend {
     /// full history on the normal queue, none on a sticky one.
     async fn query_task_response(
         &self,
-        namespace: &str,
         queue: &str,
         q: QueryTask,
     ) -> CellResult<PollWorkflowTaskQueueResponse> {
@@ -133,7 +132,6 @@ impl Frontend {
             query_id: q.id.clone(),
             ..Default::default()
         };
-        let _ = namespace;
         Ok(PollWorkflowTaskQueueResponse {
             task_token: self.history.signer().sign(&token),
             workflow_execution: Some(execution),

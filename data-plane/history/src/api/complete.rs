@@ -9,7 +9,7 @@ use orrery_proto::api::workflowservice::v1::*;
 
 use crate::commands::CommandContext;
 use crate::engine::HistoryEngine;
-use crate::workflow_task::{persist_transient, server_failure, unhandled_command_cause};
+use crate::workflow_task::{persist_transient, server_failure};
 
 fn closes_run(command: &orrery_proto::api::command::v1::Command) -> bool {
     use orrery_proto::api::command::v1::command::Attributes as C;
@@ -38,25 +38,15 @@ impl HistoryEngine {
                 let wt = Self::check_workflow_token(m, token)?;
                 // A run cannot close while events it has not seen are waiting.
                 if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
-                    m.retry_workflow_task(
-                        WorkflowTaskFailedEventAttributes {
-                            scheduled_event_id: wt.scheduled_event_id,
-                            started_event_id: wt.started_event_id,
-                            cause: unhandled_command_cause(),
-                            failure: Some(server_failure(
-                                "UnhandledCommand: new events arrived while the workflow task ran",
-                            )),
-                            identity: req.identity.clone(),
-                            ..Default::default()
-                        },
-                        true,
-                    );
-                    // The retry of an unhandled-command failure starts over at attempt 1.
-                    if let Some(next) = m.state.workflow_task.as_mut()
-                        && next.attempt > 1
-                    {
-                        next.attempt = 1;
-                    }
+                    Self::reject_completion(
+                        m,
+                        &wt,
+                        WorkflowTaskFailedCause::UnhandledCommand,
+                        "UnhandledCommand: new events arrived while the workflow task ran".into(),
+                        &req.identity,
+                        // The worker did nothing wrong: this is not a failed attempt.
+                        false,
+                    )?;
                     return Ok(());
                 }
                 persist_transient(m, &wt);
@@ -112,6 +102,7 @@ impl HistoryEngine {
                             rejection.cause,
                             rejection.message,
                             &req.identity,
+                            true,
                         );
                     }
                 }
@@ -139,6 +130,7 @@ impl HistoryEngine {
         cause: WorkflowTaskFailedCause,
         message: String,
         identity: &str,
+        count_attempt: bool,
     ) -> CellResult<()> {
         tracing::info!(cause = cause.as_str_name(), %message, "workflow task completion rejected");
         m.retry_workflow_task(
@@ -150,7 +142,7 @@ impl HistoryEngine {
                 identity: identity.to_string(),
                 ..Default::default()
             },
-            true,
+            count_attempt,
         );
         Ok(())
     }

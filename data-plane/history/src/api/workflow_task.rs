@@ -5,7 +5,7 @@ use orrery_core::time::{duration, timestamp};
 use orrery_core::token::{KIND_WORKFLOW, TaskToken};
 use orrery_core::{CellError, CellResult};
 use orrery_proto::api::common::v1::{WorkflowExecution, WorkflowType};
-use orrery_proto::api::enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause};
+use orrery_proto::api::enums::v1::{TaskQueueKind, TimeoutType};
 use orrery_proto::api::failure::v1::Failure;
 use orrery_proto::api::history::v1::*;
 use orrery_proto::api::taskqueue::v1::TaskQueue;
@@ -337,8 +337,4 @@ pub(crate) fn server_failure(message: impl Into<String>) -> Failure {
         ),
         ..Default::default()
     }
-}
-
-pub(crate) fn unhandled_command_cause() -> i32 {
-    WorkflowTaskFailedCause::UnhandledCommand as i32
 }
