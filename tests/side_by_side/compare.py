@@ -256,10 +256,13 @@ class Normalizer:
 
     # -- protobuf ------------------------------------------------------------
     def payload(self, p: Message) -> Any:
+        encoding = p.metadata.get("encoding", b"").decode(errors="replace")
+        if encoding == "binary/null":
+            return None
         try:
             return self.value(json.loads(p.data))
         except Exception:  # noqa: BLE001
-            return f"<payload {base64.b64encode(p.data).decode()[:40]}>"
+            return f"<payload {encoding} {base64.b64encode(p.data).decode()[:40]}>"
 
     def failure(self, f: Message) -> list[dict]:
         chain: list[dict] = []

@@ -27,7 +27,8 @@ from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from temporalio import workflow
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.enums.v1 import ParentClosePolicy as ParentClosePolicyEnum
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -328,7 +329,7 @@ async def describe_pending(handle: WorkflowHandle) -> dict:
             {
                 "activity_id": a.activity_id,
                 "activity_type": a.activity_type.name,
-                "state": a.state,
+                "state": PendingActivityState.Name(a.state),
                 "attempt": a.attempt,
             }
             for a in raw.pending_activities
@@ -339,7 +340,7 @@ async def describe_pending(handle: WorkflowHandle) -> dict:
                 "run_id": c.run_id,
                 "workflow_type_name": c.workflow_type_name,
                 "initiated_id": c.initiated_id,
-                "parent_close_policy": c.parent_close_policy,
+                "parent_close_policy": ParentClosePolicyEnum.Name(c.parent_close_policy),
             }
             for c in raw.pending_children
         ],

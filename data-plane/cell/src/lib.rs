@@ -40,8 +40,12 @@ impl Cell {
     /// queues and binds the gRPC listener.
     pub async fn start(config: CellConfig) -> CellResult<Self> {
         let store: Arc<dyn CellStore> = orrery_persistence::open(&config.database_url).await?;
-        let key: [u8; 32] = rand::random();
-        let key = store.get_or_insert(TOKEN_KEY, key.to_vec()).await?;
+        // 244 random bits from two v4 UUIDs: the key never leaves the cell.
+        let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| *u.as_bytes())
+            .collect();
+        let key = store.get_or_insert(TOKEN_KEY, key).await?;
         let matching = Matching::new(store.clone());
         let history = HistoryEngine::start(
             store.clone(),
