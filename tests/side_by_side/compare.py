@@ -440,6 +440,11 @@ def normalized_recording(ctx) -> dict:
                     {
                         "id": e.event_id,
                         "type": type_name(e),
+                        # not compared: for reading dumps only
+                        "t_ms": round(
+                            (e.event_time.ToDatetime() - events[0].event_time.ToDatetime()).total_seconds()
+                            * 1000
+                        ),
                         "attrs": n.message(a) if (a := attributes(e)) is not None else {},
                     }
                     for e in events

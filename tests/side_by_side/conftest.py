@@ -30,7 +30,6 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 from temporalio.client import Client
 

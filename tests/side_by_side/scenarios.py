@@ -21,6 +21,7 @@ continued-as-new, retry, external sender) are compared structurally.
 from __future__ import annotations
 
 import asyncio
+import os
 import traceback
 import uuid
 from datetime import timedelta
@@ -30,9 +31,18 @@ from temporalio import workflow
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.enums.v1 import ParentClosePolicy as ParentClosePolicyEnum
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TerminatedError,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.service import RPCError
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 import dump_histories as dh
@@ -322,7 +332,8 @@ class Ctx:
 
 
 async def describe_pending(handle: WorkflowHandle) -> dict:
-    """What DescribeWorkflowExecution says is pending (no times, no ids)."""
+    """What DescribeWorkflowExecution says is pending (ids are aliased when
+    compared; times are left out)."""
     raw = (await handle.describe()).raw_description
     return {
         "activities": [
@@ -349,17 +360,6 @@ async def describe_pending(handle: WorkflowHandle) -> dict:
 
 def error_chain(e: BaseException | None) -> list[dict]:
     """The exception and its causes, as the SDK presents them to callers."""
-    from temporalio.client import WorkflowFailureError
-    from temporalio.exceptions import (
-        ActivityError,
-        CancelledError,
-        ChildWorkflowError,
-        TerminatedError,
-        TimeoutError,
-        WorkflowAlreadyStartedError,
-    )
-    from temporalio.service import RPCError
-
     chain: list[dict] = []
     seen: set[int] = set()
     while e is not None and id(e) not in seen and len(chain) < 10:
@@ -379,7 +379,7 @@ def error_chain(e: BaseException | None) -> list[dict]:
                 workflow_id=e.workflow_id,
                 retry_state=e.retry_state.name if e.retry_state is not None else None,
             )
-        if isinstance(e, TimeoutError):
+        if isinstance(e, TemporalTimeoutError):
             d.update(
                 timeout_type=e.type.name if e.type is not None else None,
                 last_heartbeat_details=list(e.last_heartbeat_details),
@@ -424,7 +424,7 @@ async def settled(handle: WorkflowHandle, completed_tasks: int = 1, timeout: flo
                 f"{handle.id}: history did not settle after {completed_tasks} workflow task(s) "
                 f"within {timeout}s: {[EventType.Name(t) for t in types]}"
             )
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
 
 
 async def wait_value(get: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -967,8 +967,16 @@ async def _run_one(name: str, server: str, client: Client, tq: str) -> Ctx:
 
 
 async def _run_server(server: str, client: Client, names: list[str]) -> dict[str, Ctx]:
+    # Bounded concurrency: a burst of ~50 first workflow tasks at once makes
+    # the (shared, 2-core) machine slow enough for workflow tasks to time out.
+    limit = asyncio.Semaphore(int(os.environ.get("SBS_CONCURRENCY", "12")))
+
+    async def one(name: str, tq: str) -> Ctx:
+        async with limit:
+            return await _run_one(name, server, client, tq)
+
     async with run_worker(client, workflows=WORKFLOWS, activities=ACTIVITIES) as worker:
-        ctxs = await asyncio.gather(*(_run_one(n, server, client, worker.task_queue) for n in names))
+        ctxs = await asyncio.gather(*(one(n, worker.task_queue) for n in names))
     return dict(zip(names, ctxs))
 
 

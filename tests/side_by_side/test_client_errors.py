@@ -33,17 +33,7 @@ Probe = Callable[[Client, str], Awaitable[Any]]
 PROBES: dict[str, Probe] = {}
 
 # Genuine Orrery differences (probe -> precise difference); strict xfails.
-KNOWN_DIFFERENCES: dict[str, str] = {
-    "cancel_closed_workflow": (
-        "RequestCancelWorkflowExecution on a closed workflow answers NOT_FOUND "
-        "('workflow execution already completed'); the real server answers OK (a no-op)"
-    ),
-    "terminate_if_running_with_conflict_policy": (
-        "StartWorkflowExecution with WorkflowIdReusePolicy TERMINATE_IF_RUNNING and a "
-        "WorkflowIdConflictPolicy (FAIL) is accepted; the real server answers INVALID_ARGUMENT "
-        "('... TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy')"
-    ),
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def probe(name: str) -> Callable[[Probe], Probe]:

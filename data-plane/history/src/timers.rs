@@ -1,10 +1,13 @@
 //! What each kind of timer does when it fires.
 use orrery_core::CellResult;
-use orrery_proto::api::enums::v1::{RetryState, TimeoutType, WorkflowExecutionStatus};
+use orrery_proto::api::enums::v1::{
+    ContinueAsNewInitiator, RetryState, TimeoutType, WorkflowExecutionStatus,
+};
 use orrery_proto::api::history::v1::*;
 
 use crate::engine::HistoryEngine;
 use crate::mutation::Mutation;
+use crate::retry::{RetryDecision, next_retry};
 use crate::tasks::{TimerKind, TimerTask};
 
 impl HistoryEngine {
@@ -136,13 +139,58 @@ impl Mutation {
         }
     }
 
+    /// The run (or the whole execution) ran out of time. A run timeout is
+    /// retried per the workflow's retry policy, as on the real server; the
+    /// execution deadline is final.
     fn run_timeout(&mut self) {
         self.flush_buffered();
         self.state.workflow_task = None;
-        let id = self.add_event(WorkflowExecutionTimedOutEventAttributes {
-            retry_state: RetryState::Timeout as i32,
-            new_execution_run_id: String::new(),
-        });
-        self.close_run(WorkflowExecutionStatus::TimedOut, id);
+        let info = self.info().clone();
+        let expired = info.execution_expiration_ms > 0 && self.now >= info.execution_expiration_ms;
+        let decision = if expired {
+            RetryDecision::Stop(RetryState::Timeout)
+        } else {
+            let failure = orrery_proto::api::failure::v1::Failure {
+                message: "workflow timeout".into(),
+                source: "Server".into(),
+                failure_info: Some(
+                    orrery_proto::api::failure::v1::failure::FailureInfo::TimeoutFailureInfo(
+                        orrery_proto::api::failure::v1::TimeoutFailureInfo {
+                            timeout_type: TimeoutType::StartToClose as i32,
+                            last_heartbeat_details: None,
+                        },
+                    ),
+                ),
+                ..Default::default()
+            };
+            next_retry(
+                info.retry_policy.as_ref(),
+                info.attempt,
+                Some(&failure),
+                self.now,
+                info.execution_expiration_ms,
+            )
+        };
+        match decision {
+            RetryDecision::Retry { backoff_ms } => {
+                let mut spec = self.next_run_spec();
+                spec.attempt = info.attempt + 1;
+                spec.backoff_ms = backoff_ms;
+                spec.initiator = ContinueAsNewInitiator::Retry as i32;
+                let id = self.add_event(WorkflowExecutionTimedOutEventAttributes {
+                    retry_state: RetryState::InProgress as i32,
+                    new_execution_run_id: spec.run_id.clone(),
+                });
+                self.close_run(WorkflowExecutionStatus::TimedOut, id);
+                self.start_next_run(spec);
+            }
+            RetryDecision::Stop(retry_state) => {
+                let id = self.add_event(WorkflowExecutionTimedOutEventAttributes {
+                    retry_state: retry_state as i32,
+                    new_execution_run_id: String::new(),
+                });
+                self.close_run(WorkflowExecutionStatus::TimedOut, id);
+            }
+        }
     }
 }

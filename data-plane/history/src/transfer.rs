@@ -170,7 +170,7 @@ impl HistoryEngine {
                         cause: StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists as i32,
                         control: a.control.clone(),
                         initiated_event_id: task.initiated_event_id,
-                        workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+                        workflow_task_completed_event_id: 0,
                     });
                 }
                 Err(err) => {
@@ -320,12 +320,15 @@ impl HistoryEngine {
             let result = match policy {
                 ParentClosePolicy::Abandon => Ok(()),
                 ParentClosePolicy::RequestCancel => {
-                    self.request_cancel_workflow(
-                        &child.namespace_id,
-                        &execution,
-                        "by parent close policy",
-                        "history-service",
-                    )
+                    // As the real server records it: no cause, the parent as
+                    // the external requester.
+                    let parent_exec = WorkflowExecution {
+                        workflow_id: task.workflow_id.clone(),
+                        run_id: task.run_id.clone(),
+                    };
+                    self.update(&child.namespace_id, &execution.workflow_id, "", |m| {
+                        m.request_cancel("", "", Some((0, parent_exec.clone())))
+                    })
                     .await
                 }
                 _ => {

@@ -8,6 +8,7 @@ use orrery_matching::QueryTask;
 use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::enums::v1::{
     HistoryEventFilterType, QueryRejectCondition, WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
 };
 use orrery_proto::api::query::v1::QueryRejected;
 use orrery_proto::api::workflow::v1::WorkflowExecutionInfo;
@@ -35,6 +36,8 @@ fn require_empty_query(query: &str) -> CellResult<()> {
     }
 }
 
+// TERMINATE_IF_RUNNING is deprecated but still sent by older clients.
+#[allow(deprecated)]
 fn validate_start(req: &StartWorkflowExecutionRequest) -> CellResult<()> {
     validate::required_id(&req.workflow_id, "WorkflowId")?;
     let workflow_type = req
@@ -54,6 +57,13 @@ fn validate_start(req: &StartWorkflowExecutionRequest) -> CellResult<()> {
     validate::non_negative(req.workflow_start_delay.as_ref(), "WorkflowStartDelay")?;
     validate::payloads(req.input.as_ref())?;
     validate::memo(req.memo.as_ref())?;
+    if req.workflow_id_reuse_policy == WorkflowIdReusePolicy::TerminateIfRunning as i32
+        && req.workflow_id_conflict_policy != WorkflowIdConflictPolicy::Unspecified as i32
+    {
+        return Err(CellError::invalid(
+            "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy.",
+        ));
+    }
     if !req.cron_schedule.is_empty() {
         return Err(CellError::Unimplemented(
             "cron schedules are not implemented by Orrery yet".into(),

@@ -94,9 +94,7 @@ impl Mutation {
                     .info_mut()
                     .search_attributes
                     .get_or_insert_with(Default::default);
-                for (k, v) in upserted.indexed_fields {
-                    current.indexed_fields.insert(k, v);
-                }
+                merge_removing_empty(&mut current.indexed_fields, upserted.indexed_fields);
                 self.add_event(UpsertWorkflowSearchAttributesEventAttributes {
                     workflow_task_completed_event_id: ctx.completed_event_id,
                     search_attributes: a.search_attributes,
@@ -107,9 +105,7 @@ impl Mutation {
             Cmd::ModifyWorkflowPropertiesCommandAttributes(a) => {
                 let upserted = a.upserted_memo.clone().unwrap_or_default();
                 let memo = self.info_mut().memo.get_or_insert_with(Default::default);
-                for (k, v) in upserted.fields {
-                    memo.fields.insert(k, v);
-                }
+                merge_removing_empty(&mut memo.fields, upserted.fields);
                 self.add_event(WorkflowPropertiesModifiedEventAttributes {
                     workflow_task_completed_event_id: ctx.completed_event_id,
                     upserted_memo: a.upserted_memo,
@@ -746,5 +742,20 @@ pub(crate) fn parent_of(m: &Mutation, initiated_event_id: i64) -> ParentInfo {
             run_id: info.run_id.clone(),
         }),
         initiated_event_id,
+    }
+}
+
+/// Upserts as the real server applies them: a value with no data (an
+/// encoded null) removes the key.
+fn merge_removing_empty(
+    into: &mut std::collections::HashMap<String, Payload>,
+    upserted: std::collections::HashMap<String, Payload>,
+) {
+    for (k, v) in upserted {
+        if v.data.is_empty() {
+            into.remove(&k);
+        } else {
+            into.insert(k, v);
+        }
     }
 }

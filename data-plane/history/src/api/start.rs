@@ -329,7 +329,20 @@ impl HistoryEngine {
                 }
                 let (state, version) = self.load(&namespace_id, &workflow_id, &cur.run_id).await?;
                 let mut old = Mutation::new(state, Some(version), shard.task_ids.clone());
-                old.terminate("", None, &spec.identity, Some(&spec.run_id));
+                // The real server's words, which SDKs show as the termination reason.
+                let details = Payloads {
+                    payloads: vec![Payload {
+                        metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+                        data: format!("\"terminated by new runID: {}\"", spec.run_id).into_bytes(),
+                        ..Default::default()
+                    }],
+                };
+                old.terminate(
+                    "TerminateIfRunning WorkflowIdReusePolicy",
+                    Some(details),
+                    &spec.identity,
+                    Some(&spec.run_id),
+                );
                 terminate = Some(old);
             } else {
                 let allowed = match WorkflowIdReusePolicy::try_from(reuse_policy)
