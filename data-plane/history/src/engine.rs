@@ -10,6 +10,7 @@ use orrery_core::token::TokenSigner;
 use orrery_core::{CellError, CellResult};
 use orrery_persistence::*;
 use orrery_proto::api::common::v1::{WorkflowExecution, WorkflowType};
+use orrery_proto::api::enums::v1::WorkflowExecutionStatus;
 use orrery_proto::api::workflow::v1::WorkflowExecutionInfo;
 use prost::Message;
 use tokio::sync::{Mutex, Notify, watch};
@@ -42,6 +43,7 @@ pub struct HistoryEngine {
     pub(crate) transfer_wake: Notify,
     /// Flips to true at shutdown so long polls on history return at once.
     closing: watch::Sender<bool>,
+    pub(crate) queries: crate::queries::QueryBuffer,
 }
 
 const LOCK_STRIPES: usize = 1024;
@@ -88,6 +90,7 @@ impl HistoryEngine {
             timer_wake: Notify::new(),
             transfer_wake: Notify::new(),
             closing: watch::channel(false).0,
+            queries: Default::default(),
         }))
     }
 
@@ -294,6 +297,14 @@ impl HistoryEngine {
         }
         if !tx.transfers.is_empty() {
             self.transfer_wake.notify_one();
+        }
+        if !m
+            .state
+            .info
+            .as_ref()
+            .is_some_and(|i| i.status == WorkflowExecutionStatus::Running as i32)
+        {
+            self.queries.settle(&info.run_id, &[], false);
         }
         self.notify_watchers(&runs);
         Ok(())

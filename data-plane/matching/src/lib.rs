@@ -159,6 +159,42 @@ impl Matching {
         })
     }
 
+    /// Registers interest in the answer to query `id` (which may arrive
+    /// through a query task or attached to a workflow task).
+    pub fn expect_answer(&self, id: &str) -> oneshot::Receiver<QueryAnswer> {
+        let (tx, rx) = oneshot::channel();
+        self.queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), tx);
+        rx
+    }
+
+    /// Forgets a query nobody waits for any more (answered or timed out).
+    pub fn forget_query(&self, namespace_id: &str, task_queue: &str, id: &str) {
+        self.queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.queue(
+            namespace_id,
+            task_queue,
+            orrery_core::matching::TASK_KIND_WORKFLOW,
+        )
+        .remove_query(id);
+    }
+
+    /// Puts a query task on a workflow queue; its answer arrives on the
+    /// receiver [`Matching::expect_answer`] returned for its id.
+    pub fn dispatch_query(&self, task_queue: &str, task: QueryTask) {
+        self.queue(
+            &task.namespace_id,
+            task_queue,
+            orrery_core::matching::TASK_KIND_WORKFLOW,
+        )
+        .add_query(task);
+    }
+
     /// Sends a query to a workflow queue and waits for the worker's answer.
     pub async fn query(
         &self,
@@ -166,29 +202,14 @@ impl Matching {
         task: QueryTask,
         wait: Duration,
     ) -> CellResult<QueryAnswer> {
-        let (tx, rx) = oneshot::channel();
-        let id = task.id.clone();
-        self.queries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), tx);
-        let queue = self.queue(
-            &task.namespace_id,
-            task_queue,
-            orrery_core::matching::TASK_KIND_WORKFLOW,
-        );
-        queue.add_query(task);
+        let (namespace_id, id) = (task.namespace_id.clone(), task.id.clone());
+        let rx = self.expect_answer(&id);
+        self.dispatch_query(task_queue, task);
         let answer = tokio::time::timeout(wait, rx).await;
-        self.queries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
-        queue.remove_query(&id);
+        self.forget_query(&namespace_id, task_queue, &id);
         match answer {
             Ok(Ok(answer)) => Ok(answer),
-            _ => Err(CellError::DeadlineExceeded(
-                "query timed out: no worker answered".into(),
-            )),
+            _ => Err(query_timeout()),
         }
     }
 
@@ -258,6 +279,10 @@ impl TaskSink for Matching {
                 .add(task);
         }
     }
+}
+
+pub fn query_timeout() -> CellError {
+    CellError::DeadlineExceeded("query timed out: no worker answered".into())
 }
 
 /// Instant of the last poll, kept per queue.

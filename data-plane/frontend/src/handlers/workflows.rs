@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use orrery_core::{CellError, CellResult};
-use orrery_history::{HistoryQuery, RunSpec, StartSignal};
+use orrery_history::{HistoryQuery, QueryRoute, RunSpec, StartSignal};
 use orrery_matching::QueryTask;
 use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::enums::v1::{
@@ -369,33 +369,74 @@ impl Frontend {
                 "Cannot query workflow due to Workflow Task in failed state.".into(),
             ));
         }
-        let kind = orrery_core::matching::TASK_KIND_WORKFLOW;
-        let sticky_alive = running
-            && !info.sticky_task_queue.is_empty()
-            && self.matching.has_recent_poller(
-                &ns.id,
-                &info.sticky_task_queue,
-                kind,
-                Duration::from_secs(10),
-            );
-        let queue = if sticky_alive {
-            &info.sticky_task_queue
-        } else {
-            &info.task_queue
+        let exec = WorkflowExecution {
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
         };
+        let id = uuid::Uuid::new_v4().to_string();
+        let deadline = tokio::time::Instant::now() + wait;
+        let answer = self.matching.expect_answer(&id);
+        let (route, state) = self.history.route_query(&ns.id, &exec, &id, &query).await?;
+        let info = state.info.clone().unwrap_or_default();
+        let queue = self.direct_query_queue(&ns.id, &info);
         let task = QueryTask {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: id.clone(),
             namespace_id: ns.id.clone(),
             workflow_id: info.workflow_id.clone(),
             run_id: info.run_id.clone(),
             query,
         };
-        match self.matching.query(queue, task, wait).await? {
-            Ok(result) => Ok(QueryWorkflowResponse {
+        let answered = match route {
+            QueryRoute::Direct => {
+                self.matching.dispatch_query(&queue, task);
+                tokio::time::timeout_at(deadline, answer).await
+            }
+            QueryRoute::Buffered(released) => {
+                tokio::pin!(answer);
+                tokio::select! {
+                    a = tokio::time::timeout_at(deadline, &mut answer) => a,
+                    r = released => {
+                        if r.is_ok() {
+                            // No workflow task will carry it: ask directly.
+                            self.matching.dispatch_query(&self.direct_query_queue(&ns.id, &info), task);
+                        }
+                        tokio::time::timeout_at(deadline, &mut answer).await
+                    }
+                }
+            }
+        };
+        self.history.forget_query(&info.run_id, &id);
+        self.matching.forget_query(&ns.id, &queue, &id);
+        match answered {
+            Ok(Ok(Ok(result))) => Ok(QueryWorkflowResponse {
                 query_result: result,
                 ..Default::default()
             }),
-            Err(message) => Err(CellError::QueryFailed(message)),
+            Ok(Ok(Err(message))) => Err(CellError::QueryFailed(message)),
+            _ => Err(orrery_matching::query_timeout()),
+        }
+    }
+
+    /// The queue a query task goes to: the worker holding the workflow in
+    /// its cache (sticky) if it is alive, else the workflow's queue.
+    fn direct_query_queue(
+        &self,
+        namespace_id: &str,
+        info: &orrery_history::state::ExecutionInfo,
+    ) -> String {
+        let running = info.status == WorkflowExecutionStatus::Running as i32;
+        let sticky_alive = running
+            && !info.sticky_task_queue.is_empty()
+            && self.matching.has_recent_poller(
+                namespace_id,
+                &info.sticky_task_queue,
+                orrery_core::matching::TASK_KIND_WORKFLOW,
+                Duration::from_secs(10),
+            );
+        if sticky_alive {
+            info.sticky_task_queue.clone()
+        } else {
+            info.task_queue.clone()
         }
     }
 }

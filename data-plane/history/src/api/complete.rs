@@ -30,98 +30,112 @@ impl HistoryEngine {
         token: &TaskToken,
         req: RespondWorkflowTaskCompletedRequest,
     ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
-        self.update(
-            &token.namespace_id,
-            &token.workflow_id,
-            &token.run_id,
-            |m| {
-                let wt = Self::check_workflow_token(m, token)?;
-                // A run cannot close while events it has not seen are waiting.
-                if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
-                    Self::reject_completion(
-                        m,
-                        &wt,
-                        WorkflowTaskFailedCause::UnhandledCommand,
-                        "UnhandledCommand: new events arrived while the workflow task ran".into(),
-                        &req.identity,
-                        // The worker did nothing wrong: this is not a failed attempt.
-                        false,
-                    )?;
-                    return Ok(());
-                }
-                persist_transient(m, &wt);
-                m.state.workflow_task = None;
-                let completed_event_id = m.add_event(WorkflowTaskCompletedEventAttributes {
-                    scheduled_event_id: wt.scheduled_event_id,
-                    started_event_id: wt.started_event_id,
-                    identity: req.identity.clone(),
-                    binary_checksum: req.binary_checksum.clone(),
-                    worker_version: req.worker_version_stamp.clone(),
-                    sdk_metadata: req.sdk_metadata.clone(),
-                    metering_metadata: req.metering_metadata,
-                    ..Default::default()
-                });
-                m.state.previous_started_event_id = wt.started_event_id;
-                m.state.last_completed_workflow_task_event_id = completed_event_id;
-                match &req.sticky_attributes {
-                    Some(sticky)
-                        if sticky
-                            .worker_task_queue
-                            .as_ref()
-                            .is_some_and(|q| !q.name.is_empty()) =>
-                    {
-                        let name = sticky
-                            .worker_task_queue
-                            .as_ref()
-                            .map(|q| q.name.clone())
-                            .unwrap_or_default();
-                        let timeout = duration_millis(sticky.schedule_to_start_timeout.as_ref());
-                        let info = m.info_mut();
-                        info.sticky_task_queue = name;
-                        info.sticky_timeout_ms = timeout;
-                    }
-                    _ => m.info_mut().sticky_task_queue.clear(),
-                }
-                let ctx = CommandContext {
-                    completed_event_id,
-                    identity: &req.identity,
-                };
-                let before = m.clone();
-                for command in req.commands.iter().cloned() {
-                    if !m.is_running() {
-                        break;
-                    }
-                    if let Err(rejection) = m.apply_command(command, &ctx) {
-                        // Nothing of this completion stands: the task fails
-                        // with the rejection's cause instead.
-                        *m = before;
-                        m.state.workflow_task = Some(wt.clone());
-                        return Self::reject_completion(
-                            m,
-                            &wt,
-                            rejection.cause,
-                            rejection.message,
-                            &req.identity,
-                            true,
-                        );
-                    }
-                }
-                let canceled_unstarted = m.events.iter().any(|e| {
-                    e.event_id > completed_event_id
-                        && e.event_type == EventType::ActivityTaskCanceled as i32
-                });
-                let flushed = m.flush_buffered();
-                m.count("workflow_task_completed");
-                if m.is_running()
-                    && (flushed > 0 || canceled_unstarted || req.force_create_new_workflow_task)
-                {
-                    m.schedule_workflow_task();
-                }
-                Ok(())
-            },
-        )
-        .await?;
+        let answered: Vec<String> = req.query_results.keys().cloned().collect();
+        let next_task = self
+            .update(
+                &token.namespace_id,
+                &token.workflow_id,
+                &token.run_id,
+                |m| {
+                    Self::apply_completion(m, token, &req)?;
+                    Ok(m.is_running() && m.state.workflow_task.is_some())
+                },
+            )
+            .await?;
+        // Queries attached to this task were answered with it; the others
+        // wait for the next task or, if none follows, are asked directly.
+        self.queries.settle(&token.run_id, &answered, next_task);
         Ok(RespondWorkflowTaskCompletedResponse::default())
+    }
+
+    fn apply_completion(
+        m: &mut crate::mutation::Mutation,
+        token: &TaskToken,
+        req: &RespondWorkflowTaskCompletedRequest,
+    ) -> CellResult<()> {
+        let wt = Self::check_workflow_token(m, token)?;
+        // A run cannot close while events it has not seen are waiting.
+        if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
+            Self::reject_completion(
+                m,
+                &wt,
+                WorkflowTaskFailedCause::UnhandledCommand,
+                "UnhandledCommand: new events arrived while the workflow task ran".into(),
+                &req.identity,
+                // The worker did nothing wrong: this is not a failed attempt.
+                false,
+            )?;
+            return Ok(());
+        }
+        persist_transient(m, &wt);
+        m.state.workflow_task = None;
+        let completed_event_id = m.add_event(WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            identity: req.identity.clone(),
+            binary_checksum: req.binary_checksum.clone(),
+            worker_version: req.worker_version_stamp.clone(),
+            sdk_metadata: req.sdk_metadata.clone(),
+            metering_metadata: req.metering_metadata,
+            ..Default::default()
+        });
+        m.state.previous_started_event_id = wt.started_event_id;
+        m.state.last_completed_workflow_task_event_id = completed_event_id;
+        match &req.sticky_attributes {
+            Some(sticky)
+                if sticky
+                    .worker_task_queue
+                    .as_ref()
+                    .is_some_and(|q| !q.name.is_empty()) =>
+            {
+                let name = sticky
+                    .worker_task_queue
+                    .as_ref()
+                    .map(|q| q.name.clone())
+                    .unwrap_or_default();
+                let timeout = duration_millis(sticky.schedule_to_start_timeout.as_ref());
+                let info = m.info_mut();
+                info.sticky_task_queue = name;
+                info.sticky_timeout_ms = timeout;
+            }
+            _ => m.info_mut().sticky_task_queue.clear(),
+        }
+        let ctx = CommandContext {
+            completed_event_id,
+            identity: &req.identity,
+        };
+        let before = m.clone();
+        for command in req.commands.iter().cloned() {
+            if !m.is_running() {
+                break;
+            }
+            if let Err(rejection) = m.apply_command(command, &ctx) {
+                // Nothing of this completion stands: the task fails
+                // with the rejection's cause instead.
+                *m = before;
+                m.state.workflow_task = Some(wt.clone());
+                return Self::reject_completion(
+                    m,
+                    &wt,
+                    rejection.cause,
+                    rejection.message,
+                    &req.identity,
+                    true,
+                );
+            }
+        }
+        let canceled_unstarted = m.events.iter().any(|e| {
+            e.event_id > completed_event_id
+                && e.event_type == EventType::ActivityTaskCanceled as i32
+        });
+        let flushed = m.flush_buffered();
+        m.count("workflow_task_completed");
+        if m.is_running()
+            && (flushed > 0 || canceled_unstarted || req.force_create_new_workflow_task)
+        {
+            m.schedule_workflow_task();
+        }
+        Ok(())
     }
 
     fn reject_completion(

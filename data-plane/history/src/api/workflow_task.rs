@@ -218,6 +218,7 @@ impl HistoryEngine {
             workflow_execution_task_queue: Some(task_queue(&info.task_queue, false, "")),
             scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
             started_time: Some(timestamp(wt.started_time_ms)),
+            queries: self.queries.pending(&info.run_id),
             ..Default::default()
         })
     }
