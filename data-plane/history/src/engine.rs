@@ -298,11 +298,10 @@ impl HistoryEngine {
         if !tx.transfers.is_empty() {
             self.transfer_wake.notify_one();
         }
-        if !m
-            .state
+        if m.state
             .info
             .as_ref()
-            .is_some_and(|i| i.status == WorkflowExecutionStatus::Running as i32)
+            .is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32)
         {
             self.queries.settle(&info.run_id, &[], false);
         }
