@@ -13,9 +13,12 @@ from conftest import Server, e2e_target
 from helpers import run_worker
 
 
-async def test_sigterm_drains_long_polls_and_exits_cleanly() -> None:
+async def test_sigterm_drains_long_polls_and_exits_cleanly(monkeypatch) -> None:
     if e2e_target() != "orrery":
         pytest.skip("checks Orrery's own shutdown path")
+    # A server of its own on its own SQLite file: a second cell on the
+    # suite's PostgreSQL database would take its shards and fence it.
+    monkeypatch.delenv("ORRERY_DATABASE_URL", raising=False)
     server = Server("orrery")
     await server.start()
     try:

@@ -40,6 +40,13 @@ pub enum CellError {
     DeadlineExceeded(String),
     #[error("{0}")]
     Unavailable(String),
+    /// ExecuteMultiOperation: one status per operation, the failing one(s)
+    /// with their own code and details, the others aborted.
+    #[error("MultiOperation could not be executed.")]
+    MultiOperation {
+        code: tonic::Code,
+        statuses: Vec<details::multi_operation_execution_failure::OperationStatus>,
+    },
     /// Another process owns the shard now: the write was fenced off.
     #[error("shard {0} ownership lost")]
     ShardOwnershipLost(i32),
@@ -132,6 +139,12 @@ impl From<CellError> for tonic::Status {
                     scope: ResourceExhaustedScope::Namespace as i32,
                 },
             ),
+            CellError::MultiOperation { code, statuses } => status_with_detail(
+                code,
+                message,
+                "MultiOperationExecutionFailure",
+                &details::MultiOperationExecutionFailure { statuses },
+            ),
             CellError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             CellError::QueryFailed(_) => status_with_detail(
                 Code::InvalidArgument,
@@ -145,6 +158,30 @@ impl From<CellError> for tonic::Status {
             | CellError::ShardOwnershipLost(_)
             | CellError::ConditionFailed => tonic::Status::unavailable(message),
             CellError::Internal(_) => tonic::Status::internal("internal error"),
+        }
+    }
+}
+
+impl CellError {
+    /// This error as one operation's status inside a multi-operation failure.
+    pub fn operation_status(self) -> details::multi_operation_execution_failure::OperationStatus {
+        let status = tonic::Status::from(self);
+        let details = orrery_proto::google::rpc::Status::decode(status.details())
+            .map(|s| s.details)
+            .unwrap_or_default();
+        details::multi_operation_execution_failure::OperationStatus {
+            code: status.code() as i32,
+            message: status.message().to_string(),
+            details,
+        }
+    }
+
+    /// The status of an operation not run because another one failed.
+    pub fn aborted_operation() -> details::multi_operation_execution_failure::OperationStatus {
+        details::multi_operation_execution_failure::OperationStatus {
+            code: tonic::Code::Aborted as i32,
+            message: "Operation was aborted.".into(),
+            details: Vec::new(),
         }
     }
 }

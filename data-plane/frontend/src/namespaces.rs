@@ -81,8 +81,8 @@ impl Namespaces {
                     id,
                     capabilities: Some(namespace_info::Capabilities {
                         eager_workflow_start: false,
-                        sync_update: false,
-                        async_update: false,
+                        sync_update: true,
+                        async_update: true,
                         ..Default::default()
                     }),
                     ..Default::default()

@@ -1,6 +1,8 @@
 //! Input checks, with the real server's messages where SDKs or users rely on
 //! them. Every check runs before anything is written.
-use orrery_core::limits::{BLOB_SIZE_LIMIT_ERROR, MAX_ID_LENGTH, MEMO_SIZE_LIMIT_ERROR};
+use orrery_core::limits::{
+    BLOB_SIZE_LIMIT_ERROR, BLOB_SIZE_LIMIT_WARN, MAX_ID_LENGTH, MEMO_SIZE_LIMIT_ERROR,
+};
 use orrery_core::{CellError, CellResult};
 use orrery_proto::api::common::v1::{Memo, Payloads};
 use orrery_proto::api::taskqueue::v1::TaskQueue;
@@ -44,8 +46,12 @@ pub fn run_id(run_id: &str) -> CellResult<()> {
 }
 
 pub fn payloads(p: Option<&Payloads>) -> CellResult<()> {
-    if p.is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT_ERROR) {
+    let size = p.map(|p| p.encoded_len()).unwrap_or(0);
+    if size > BLOB_SIZE_LIMIT_ERROR {
         return Err(CellError::invalid("Blob data size exceeds limit."));
+    }
+    if size > BLOB_SIZE_LIMIT_WARN {
+        tracing::warn!(size, limit = BLOB_SIZE_LIMIT_WARN, "large payload");
     }
     Ok(())
 }

@@ -27,6 +27,42 @@ async fn serve<T>(
 
 #[tonic::async_trait]
 impl WorkflowService for FrontendService {
+    async fn update_workflow_execution(
+        &self,
+        r: Request<UpdateWorkflowExecutionRequest>,
+    ) -> Result<Response<UpdateWorkflowExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("UpdateWorkflowExecution", async {
+            let wait = long_poll_wait(r.metadata());
+            f.update_workflow(r.into_inner(), wait).await
+        })
+        .await
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        r: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> Result<Response<PollWorkflowExecutionUpdateResponse>, Status> {
+        let f = &self.0;
+        serve("PollWorkflowExecutionUpdate", async {
+            let wait = long_poll_wait(r.metadata());
+            f.poll_update(r.into_inner(), wait).await
+        })
+        .await
+    }
+
+    async fn execute_multi_operation(
+        &self,
+        r: Request<ExecuteMultiOperationRequest>,
+    ) -> Result<Response<ExecuteMultiOperationResponse>, Status> {
+        let f = &self.0;
+        serve("ExecuteMultiOperation", async {
+            let wait = long_poll_wait(r.metadata());
+            f.execute_multi_operation(r.into_inner(), wait).await
+        })
+        .await
+    }
+
     async fn register_namespace(
         &self,
         r: Request<RegisterNamespaceRequest>,

@@ -44,6 +44,7 @@ pub struct HistoryEngine {
     /// Flips to true at shutdown so long polls on history return at once.
     closing: watch::Sender<bool>,
     pub(crate) queries: crate::queries::QueryBuffer,
+    pub(crate) updates: crate::api::update::UpdateRegistry,
 }
 
 const LOCK_STRIPES: usize = 1024;
@@ -91,6 +92,7 @@ impl HistoryEngine {
             transfer_wake: Notify::new(),
             closing: watch::channel(false).0,
             queries: Default::default(),
+            updates: Default::default(),
         }))
     }
 
@@ -304,6 +306,16 @@ impl HistoryEngine {
             .is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32)
         {
             self.queries.settle(&info.run_id, &[], false);
+        }
+        for (update_id, state) in m.update_effects {
+            self.updates.set(&info.run_id, &update_id, state);
+        }
+        if m.state
+            .info
+            .as_ref()
+            .is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32)
+        {
+            self.updates.abort_run(&info.run_id);
         }
         self.notify_watchers(&runs);
         Ok(())

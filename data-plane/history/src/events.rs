@@ -70,6 +70,10 @@ event_types!(
     ExternalWorkflowExecutionSignaledEventAttributes,
     UpsertWorkflowSearchAttributesEventAttributes,
     WorkflowPropertiesModifiedEventAttributes,
+    WorkflowExecutionUpdateAcceptedEventAttributes,
+    WorkflowExecutionUpdateCompletedEventAttributes,
+    WorkflowExecutionUpdateRejectedEventAttributes,
+    WorkflowExecutionUpdateAdmittedEventAttributes,
 );
 
 /// For a buffered activity/child "started" event: the initiating event id it
@@ -137,5 +141,7 @@ mod tests {
             WorkflowPropertiesModifiedEventAttributes::default(),
         );
         assert_eq!(event_type(&a), EventType::WorkflowPropertiesModified);
+        let a = Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(Default::default());
+        assert_eq!(event_type(&a), EventType::WorkflowExecutionUpdateAccepted);
     }
 }

@@ -33,6 +33,8 @@ pub struct Mutation {
     /// Set by anything that changes the stored state.
     pub(crate) dirty: bool,
     pub(crate) task_ids: Arc<AtomicI64>,
+    /// Update transitions to publish to waiters once committed.
+    pub(crate) update_effects: Vec<(String, crate::api::update::UpdateState)>,
 }
 
 impl Mutation {
@@ -55,6 +57,7 @@ impl Mutation {
             new_run: None,
             dirty: false,
             task_ids,
+            update_effects: Vec::new(),
         }
     }
 

@@ -39,6 +39,24 @@ pub struct MutableState {
     pub history_size_bytes: i64,
     #[prost(int64, tag = "13")]
     pub signal_count: i64,
+    /// Accepted (and completed) updates: pointers to their events.
+    #[prost(message, repeated, tag = "14")]
+    pub updates: Vec<UpdateInfo>,
+    /// Next event id right after the last completion's command events:
+    /// history up to here is what the worker has already acted on.
+    #[prost(int64, tag = "15")]
+    pub checkpoint_event_id: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct UpdateInfo {
+    #[prost(string, tag = "1")]
+    pub update_id: String,
+    #[prost(int64, tag = "2")]
+    pub accepted_event_id: i64,
+    /// 0 while the update runs.
+    #[prost(int64, tag = "3")]
+    pub completed_event_id: i64,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -141,6 +159,10 @@ pub struct WorkflowTaskInfo {
     /// The queue task that dispatches this attempt; a poller's task must match.
     #[prost(int64, tag = "10")]
     pub queue_task_id: i64,
+    /// Created only to carry updates: its events are written only if its
+    /// completion changes something, so a rejected update leaves no trace.
+    #[prost(bool, tag = "11")]
+    pub speculative: bool,
 }
 
 impl WorkflowTaskInfo {
@@ -148,6 +170,12 @@ impl WorkflowTaskInfo {
     /// events are not written unless the attempt completes.
     pub fn is_transient(&self) -> bool {
         self.attempt > 1
+    }
+
+    /// Whether the scheduled/started events exist only in pollers' pages
+    /// until the task completes (transient and speculative tasks).
+    pub fn has_virtual_events(&self) -> bool {
+        self.is_transient() || self.speculative
     }
 }
 

@@ -4,5 +4,6 @@ mod activities;
 mod namespaces;
 mod poll;
 mod system;
+mod updates;
 mod workflow_tasks;
 mod workflows;

@@ -44,7 +44,7 @@ impl Mutation {
         if let Some(wt) = self.state.workflow_task.clone()
             && wt.started_event_id > 0
         {
-            if wt.is_transient() {
+            if wt.has_virtual_events() {
                 crate::workflow_task::persist_transient(self, &wt);
             }
             self.state.workflow_task = None;

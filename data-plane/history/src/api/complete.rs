@@ -7,9 +7,11 @@ use orrery_proto::api::enums::v1::{EventType, WorkflowTaskFailedCause};
 use orrery_proto::api::history::v1::*;
 use orrery_proto::api::workflowservice::v1::*;
 
+use crate::api::update::{Verdict, verdict};
 use crate::commands::CommandContext;
 use crate::engine::HistoryEngine;
 use crate::workflow_task::{persist_transient, server_failure};
+use orrery_proto::api::command::v1::command::Attributes::ProtocolMessageCommandAttributes;
 
 fn closes_run(command: &orrery_proto::api::command::v1::Command) -> bool {
     use orrery_proto::api::command::v1::command::Attributes as C;
@@ -31,56 +33,65 @@ impl HistoryEngine {
         req: RespondWorkflowTaskCompletedRequest,
     ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
         let answered: Vec<String> = req.query_results.keys().cloned().collect();
-        let next_task = self
+        let (next_task, reset_history_event_id) = self
             .update(
                 &token.namespace_id,
                 &token.workflow_id,
                 &token.run_id,
                 |m| {
-                    Self::apply_completion(m, token, &req)?;
-                    Ok(m.is_running() && m.state.workflow_task.is_some())
+                    let reset = self.apply_completion(m, token, &req)?;
+                    Ok((m.is_running() && m.state.workflow_task.is_some(), reset))
                 },
             )
             .await?;
         // Queries attached to this task were answered with it; the others
         // wait for the next task or, if none follows, are asked directly.
         self.queries.settle(&token.run_id, &answered, next_task);
-        Ok(RespondWorkflowTaskCompletedResponse::default())
+        Ok(RespondWorkflowTaskCompletedResponse {
+            reset_history_event_id: reset_history_event_id.unwrap_or_default(),
+            ..Default::default()
+        })
     }
 
-    fn apply_completion(
+    /// A speculative task whose completion changes nothing (no commands,
+    /// only update rejections, nothing new in history since the worker last
+    /// acted) is discarded: no events, and the worker is told to roll back
+    /// to its last completed task. Returns that event id when discarded.
+    fn discard_speculative(
         m: &mut crate::mutation::Mutation,
-        token: &TaskToken,
+        wt: &crate::state::WorkflowTaskInfo,
         req: &RespondWorkflowTaskCompletedRequest,
-    ) -> CellResult<()> {
-        let wt = Self::check_workflow_token(m, token)?;
-        // A run cannot close while events it has not seen are waiting.
-        if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
-            Self::reject_completion(
-                m,
-                &wt,
-                WorkflowTaskFailedCause::UnhandledCommand,
-                "UnhandledCommand: new events arrived while the workflow task ran".into(),
-                &req.identity,
-                // The worker did nothing wrong: this is not a failed attempt.
-                false,
-            )?;
-            return Ok(());
+    ) -> Option<i64> {
+        let only_rejections = req
+            .messages
+            .iter()
+            .all(|msg| matches!(verdict(msg), Some(Verdict::Rejected(_))));
+        let with_events_ok = req
+            .capabilities
+            .as_ref()
+            .is_some_and(|c| c.discard_speculative_workflow_task_with_events);
+        let command_events =
+            m.state.checkpoint_event_id > m.state.last_completed_workflow_task_event_id + 1;
+        let discard = wt.speculative
+            && req.commands.is_empty()
+            && !req.force_create_new_workflow_task
+            && m.state.buffered_events.is_empty()
+            && only_rejections
+            && wt.scheduled_event_id == m.state.checkpoint_event_id
+            && (!command_events || with_events_ok);
+        if !discard {
+            return None;
         }
-        persist_transient(m, &wt);
+        for message in &req.messages {
+            m.apply_update_message(message, None);
+        }
         m.state.workflow_task = None;
-        let completed_event_id = m.add_event(WorkflowTaskCompletedEventAttributes {
-            scheduled_event_id: wt.scheduled_event_id,
-            started_event_id: wt.started_event_id,
-            identity: req.identity.clone(),
-            binary_checksum: req.binary_checksum.clone(),
-            worker_version: req.worker_version_stamp.clone(),
-            sdk_metadata: req.sdk_metadata.clone(),
-            metering_metadata: req.metering_metadata,
-            ..Default::default()
-        });
-        m.state.previous_started_event_id = wt.started_event_id;
-        m.state.last_completed_workflow_task_event_id = completed_event_id;
+        m.dirty = true;
+        Self::apply_sticky(m, req);
+        Some(m.state.previous_started_event_id)
+    }
+
+    fn apply_sticky(m: &mut crate::mutation::Mutation, req: &RespondWorkflowTaskCompletedRequest) {
         match &req.sticky_attributes {
             Some(sticky)
                 if sticky
@@ -100,16 +111,82 @@ impl HistoryEngine {
             }
             _ => m.info_mut().sticky_task_queue.clear(),
         }
+    }
+
+    fn apply_completion(
+        &self,
+        m: &mut crate::mutation::Mutation,
+        token: &TaskToken,
+        req: &RespondWorkflowTaskCompletedRequest,
+    ) -> CellResult<Option<i64>> {
+        let wt = Self::check_workflow_token(m, token)?;
+        if let Some(reset) = Self::discard_speculative(m, &wt, req) {
+            return Ok(Some(reset));
+        }
+        // A run cannot close while events it has not seen are waiting.
+        if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
+            Self::reject_completion(
+                m,
+                &wt,
+                WorkflowTaskFailedCause::UnhandledCommand,
+                "UnhandledCommand: new events arrived while the workflow task ran".into(),
+                &req.identity,
+                // The worker did nothing wrong: this is not a failed attempt.
+                false,
+            )?;
+            return Ok(None);
+        }
+        persist_transient(m, &wt);
+        m.state.workflow_task = None;
+        let completed_event_id = m.add_event(WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            identity: req.identity.clone(),
+            binary_checksum: req.binary_checksum.clone(),
+            worker_version: req.worker_version_stamp.clone(),
+            sdk_metadata: req.sdk_metadata.clone(),
+            metering_metadata: req.metering_metadata,
+            ..Default::default()
+        });
+        m.state.previous_started_event_id = wt.started_event_id;
+        m.state.last_completed_workflow_task_event_id = completed_event_id;
+        Self::apply_sticky(m, req);
         let ctx = CommandContext {
             completed_event_id,
             identity: &req.identity,
         };
         let before = m.clone();
+        let run_id = token.run_id.as_str();
+        let mut handled_messages = Vec::new();
         for command in req.commands.iter().cloned() {
             if !m.is_running() {
                 break;
             }
-            if let Err(rejection) = m.apply_command(command, &ctx) {
+            // A protocol-message command places a worker message (an update
+            // acceptance or response) at this point of the command sequence.
+            let applied = match &command.attributes {
+                Some(ProtocolMessageCommandAttributes(p)) => {
+                    match req.messages.iter().find(|msg| msg.id == p.message_id) {
+                        Some(msg) => {
+                            m.apply_update_message(
+                                msg,
+                                self.updates.request(run_id, &msg.protocol_instance_id),
+                            );
+                            handled_messages.push(msg.id.clone());
+                            Ok(())
+                        }
+                        None => Err(crate::commands::Rejection {
+                            cause: WorkflowTaskFailedCause::BadUpdateWorkflowExecutionMessage,
+                            message: format!(
+                                "protocol message {} is not in the completion",
+                                p.message_id
+                            ),
+                        }),
+                    }
+                }
+                _ => m.apply_command(command, &ctx),
+            };
+            if let Err(rejection) = applied {
                 // Nothing of this completion stands: the task fails
                 // with the rejection's cause instead.
                 *m = before;
@@ -121,9 +198,21 @@ impl HistoryEngine {
                     rejection.message,
                     &req.identity,
                     true,
+                )
+                .map(|()| None);
+            }
+        }
+        // Messages no command placed (rejections, mostly) come after the
+        // commands, in the order they arrived.
+        for msg in &req.messages {
+            if !handled_messages.contains(&msg.id) && m.is_running() {
+                m.apply_update_message(
+                    msg,
+                    self.updates.request(run_id, &msg.protocol_instance_id),
                 );
             }
         }
+        m.state.checkpoint_event_id = m.state.next_event_id;
         let canceled_unstarted = m.events.iter().any(|e| {
             e.event_id > completed_event_id
                 && e.event_type == EventType::ActivityTaskCanceled as i32
@@ -135,7 +224,17 @@ impl HistoryEngine {
         {
             m.schedule_workflow_task();
         }
-        Ok(())
+        // Updates the worker has not answered yet need another task.
+        let answered: Vec<&String> = m.update_effects.iter().map(|(id, _)| id).collect();
+        let waiting = self.updates.unanswered(run_id).iter().any(|r| {
+            r.meta
+                .as_ref()
+                .is_some_and(|meta| !answered.contains(&&meta.update_id))
+        });
+        if waiting && m.is_running() {
+            m.schedule_speculative_workflow_task();
+        }
+        Ok(None)
     }
 
     fn reject_completion(

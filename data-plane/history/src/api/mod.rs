@@ -6,4 +6,5 @@ mod describe;
 pub mod history;
 mod signal;
 pub mod start;
+pub mod update;
 pub mod workflow_task;

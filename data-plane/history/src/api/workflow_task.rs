@@ -23,6 +23,16 @@ impl Mutation {
     }
 
     pub(crate) fn schedule_workflow_task_attempt(&mut self, attempt: i32) {
+        self.schedule_workflow_task_of(attempt, false);
+    }
+
+    /// A task that only carries updates to the worker; see
+    /// [`WorkflowTaskInfo::speculative`].
+    pub(crate) fn schedule_speculative_workflow_task(&mut self) {
+        self.schedule_workflow_task_of(1, true);
+    }
+
+    fn schedule_workflow_task_of(&mut self, attempt: i32, speculative: bool) {
         if self.state.workflow_task.is_some() || !self.is_running() {
             return;
         }
@@ -33,8 +43,8 @@ impl Mutation {
         } else {
             info.task_queue.clone()
         };
-        let scheduled_event_id = if attempt > 1 {
-            // Transient: written only if this attempt completes.
+        let scheduled_event_id = if attempt > 1 || speculative {
+            // Transient or speculative: written only if this attempt completes.
             self.state.next_event_id
         } else {
             self.add_event(WorkflowTaskScheduledEventAttributes {
@@ -52,6 +62,7 @@ impl Mutation {
             scheduled_time_ms: self.now,
             timeout_ms: info.task_timeout_ms,
             queue_task_id: task_id,
+            speculative,
             ..Default::default()
         });
         self.dirty = true;
@@ -89,7 +100,12 @@ impl Mutation {
             return;
         };
         self.dirty = true;
-        if !wt.is_transient() {
+        if wt.speculative {
+            // A failing speculative task must be visible: its events are
+            // written, then the failure.
+            persist_transient(self, &wt);
+            self.add_event(closing);
+        } else if !wt.is_transient() {
             self.add_event(closing);
         }
         let next_attempt = if count_attempt {
@@ -145,7 +161,7 @@ impl HistoryEngine {
                 if wt.queue_task_id != task.task_id || wt.started_event_id > 0 {
                     return Err(stale_task());
                 }
-                if wt.is_transient() {
+                if wt.has_virtual_events() {
                     wt.scheduled_event_id = m.state.next_event_id;
                     wt.started_event_id = m.state.next_event_id + 1;
                 } else {
@@ -190,7 +206,7 @@ impl HistoryEngine {
         } else {
             1
         };
-        let persisted_end = if wt.is_transient() {
+        let persisted_end = if wt.has_virtual_events() {
             wt.scheduled_event_id
         } else {
             wt.started_event_id + 1
@@ -198,7 +214,7 @@ impl HistoryEngine {
         let (mut events, next_page_token) = self
             .history_page(&info.namespace_id, &info.run_id, first, persisted_end, 0)
             .await?;
-        if wt.is_transient() && next_page_token.is_empty() {
+        if wt.has_virtual_events() && next_page_token.is_empty() {
             events.extend(transient_events(&wt, &info.task_queue, &task.task_queue));
         }
         Ok(PollWorkflowTaskQueueResponse {
@@ -219,6 +235,10 @@ impl HistoryEngine {
             scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
             started_time: Some(timestamp(wt.started_time_ms)),
             queries: self.queries.pending(&info.run_id),
+            messages: crate::api::update::request_messages(
+                self.updates.unanswered(&info.run_id),
+                wt.started_event_id,
+            ),
             ..Default::default()
         })
     }
@@ -306,7 +326,7 @@ fn transient_events(wt: &WorkflowTaskInfo, normal: &str, queue: &str) -> Vec<His
 /// Writes the scheduled and started events of a transient attempt that is
 /// about to complete, at the ids the poller was shown.
 pub(crate) fn persist_transient(m: &mut Mutation, wt: &WorkflowTaskInfo) {
-    if !wt.is_transient() {
+    if !wt.has_virtual_events() {
         return;
     }
     let info = m.info().clone();

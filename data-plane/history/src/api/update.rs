@@ -1,0 +1,461 @@
+//! Workflow updates. An admitted update lives only in memory (the registry
+//! below) until the workflow accepts it: it rides to the worker as a protocol
+//! message on the next workflow task — a speculative one if none is pending —
+//! and a rejection leaves no trace in history. Acceptance and completion are
+//! events, and mutable state keeps pointers to them so duplicates and polls
+//! find them after a restart. As in Temporal, admitted-but-unaccepted
+//! updates do not survive a restart; the client retries them.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use orrery_core::{CellError, CellResult};
+use orrery_proto::api::common::v1::WorkflowExecution;
+use orrery_proto::api::enums::v1::{
+    UpdateWorkflowExecutionLifecycleStage as Stage, WorkflowExecutionStatus,
+};
+use orrery_proto::api::failure::v1::Failure;
+use orrery_proto::api::history::v1::history_event::Attributes;
+use orrery_proto::api::history::v1::*;
+use orrery_proto::api::protocol::v1::{Message, message::SequencingId};
+use orrery_proto::api::update::v1::{
+    Acceptance, Outcome, Rejection, Request, Response, UpdateRef, outcome,
+};
+use orrery_proto::api::workflowservice::v1::UpdateWorkflowExecutionResponse;
+use prost::Message as _;
+use tokio::sync::watch;
+
+use crate::engine::HistoryEngine;
+use crate::mutation::Mutation;
+use crate::state::UpdateInfo;
+
+/// Where an update stands, as waiters see it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateState {
+    Admitted,
+    Accepted,
+    Completed(Box<Outcome>),
+    /// The run closed (or the update was lost) before it completed.
+    Aborted(String),
+}
+
+impl UpdateState {
+    fn stage(&self) -> Stage {
+        match self {
+            Self::Admitted => Stage::Admitted,
+            Self::Accepted => Stage::Accepted,
+            Self::Completed(_) | Self::Aborted(_) => Stage::Completed,
+        }
+    }
+}
+
+struct Entry {
+    /// The request, until the workflow accepted (or rejected) it.
+    request: Option<Request>,
+    seq: u64,
+    state: watch::Sender<UpdateState>,
+}
+
+/// Entries by (run id, update id), and the admission counter that orders them.
+type Entries = (u64, HashMap<(String, String), Entry>);
+
+/// In-flight updates by run and update id.
+#[derive(Default)]
+pub(crate) struct UpdateRegistry {
+    inner: std::sync::Mutex<Entries>,
+}
+
+impl UpdateRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(run_id: &str, update_id: &str) -> (String, String) {
+        (run_id.to_string(), update_id.to_string())
+    }
+
+    fn subscribe(&self, run_id: &str, update_id: &str) -> Option<watch::Receiver<UpdateState>> {
+        self.lock()
+            .1
+            .get(&Self::key(run_id, update_id))
+            .map(|e| e.state.subscribe())
+    }
+
+    /// Registers an update (or, with no request, an accepted one a waiter
+    /// wants to follow) unless it is there already.
+    fn register(
+        &self,
+        run_id: &str,
+        update_id: &str,
+        request: Option<Request>,
+    ) -> watch::Receiver<UpdateState> {
+        let mut guard = self.lock();
+        let (seq, map) = &mut *guard;
+        *seq += 1;
+        let state = if request.is_some() {
+            UpdateState::Admitted
+        } else {
+            UpdateState::Accepted
+        };
+        map.entry(Self::key(run_id, update_id))
+            .or_insert_with(|| Entry {
+                request,
+                seq: *seq,
+                state: watch::channel(state).0,
+            })
+            .state
+            .subscribe()
+    }
+
+    /// Requests still waiting for the workflow's verdict, oldest first.
+    pub(crate) fn unanswered(&self, run_id: &str) -> Vec<Request> {
+        let guard = self.lock();
+        let mut pending: Vec<_> = guard
+            .1
+            .iter()
+            .filter(|((run, _), e)| run == run_id && e.request.is_some())
+            .map(|(_, e)| (e.seq, e.request.clone().unwrap_or_default()))
+            .collect();
+        pending.sort_by_key(|(seq, _)| *seq);
+        pending.into_iter().map(|(_, r)| r).collect()
+    }
+
+    pub(crate) fn request(&self, run_id: &str, update_id: &str) -> Option<Request> {
+        self.lock()
+            .1
+            .get(&Self::key(run_id, update_id))
+            .and_then(|e| e.request.clone())
+    }
+
+    /// Publishes a committed transition of an update.
+    pub(crate) fn set(&self, run_id: &str, update_id: &str, state: UpdateState) {
+        let mut guard = self.lock();
+        let key = Self::key(run_id, update_id);
+        let done = matches!(state, UpdateState::Completed(_) | UpdateState::Aborted(_));
+        if let Some(entry) = guard.1.get_mut(&key) {
+            entry.request = None;
+            entry.state.send_replace(state);
+            if done {
+                guard.1.remove(&key);
+            }
+        }
+    }
+
+    /// The run closed: nothing in flight will complete.
+    pub(crate) fn abort_run(&self, run_id: &str) {
+        let mut guard = self.lock();
+        guard.1.retain(|(run, _), e| {
+            if run == run_id {
+                e.state.send_replace(UpdateState::Aborted(
+                    "workflow execution already completed".into(),
+                ));
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+const REQUEST_TYPE: &str = "type.googleapis.com/temporal.api.update.v1.Request";
+
+/// Protocol messages carrying the run's unanswered updates to a worker.
+pub(crate) fn request_messages(requests: Vec<Request>, started_event_id: i64) -> Vec<Message> {
+    requests
+        .into_iter()
+        .map(|r| {
+            let id = r
+                .meta
+                .as_ref()
+                .map(|m| m.update_id.clone())
+                .unwrap_or_default();
+            Message {
+                id: format!("{id}/request"),
+                protocol_instance_id: id,
+                sequencing_id: Some(SequencingId::EventId(started_event_id - 1)),
+                body: Some(prost_wkt_types::Any {
+                    type_url: REQUEST_TYPE.into(),
+                    value: r.encode_to_vec(),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// What a worker's protocol message says.
+pub(crate) enum Verdict {
+    Accepted(Acceptance),
+    Rejected(Rejection),
+    Responded(Response),
+}
+
+pub(crate) fn verdict(message: &Message) -> Option<Verdict> {
+    let body = message.body.as_ref()?;
+    let name = body.type_url.rsplit('/').next().unwrap_or_default();
+    match name {
+        "temporal.api.update.v1.Acceptance" => Acceptance::decode(body.value.as_slice())
+            .ok()
+            .map(Verdict::Accepted),
+        "temporal.api.update.v1.Rejection" => Rejection::decode(body.value.as_slice())
+            .ok()
+            .map(Verdict::Rejected),
+        "temporal.api.update.v1.Response" => Response::decode(body.value.as_slice())
+            .ok()
+            .map(Verdict::Responded),
+        _ => None,
+    }
+}
+
+impl Mutation {
+    /// Applies one worker message: acceptance and response write events;
+    /// a rejection only tells the caller.
+    pub(crate) fn apply_update_message(
+        &mut self,
+        message: &Message,
+        registry_request: Option<Request>,
+    ) {
+        let update_id = message.protocol_instance_id.clone();
+        match verdict(message) {
+            Some(Verdict::Accepted(a)) => {
+                if self.state.updates.iter().any(|u| u.update_id == update_id) {
+                    return;
+                }
+                let id = self.add_event(WorkflowExecutionUpdateAcceptedEventAttributes {
+                    protocol_instance_id: update_id.clone(),
+                    accepted_request_message_id: a.accepted_request_message_id,
+                    accepted_request_sequencing_event_id: a.accepted_request_sequencing_event_id,
+                    accepted_request: a.accepted_request.or(registry_request),
+                });
+                self.state.updates.push(UpdateInfo {
+                    update_id: update_id.clone(),
+                    accepted_event_id: id,
+                    completed_event_id: 0,
+                });
+                self.count("update_accepted");
+                self.update_effects.push((update_id, UpdateState::Accepted));
+            }
+            Some(Verdict::Responded(r)) => {
+                let Some(info) = self
+                    .state
+                    .updates
+                    .iter()
+                    .find(|u| u.update_id == update_id && u.completed_event_id == 0)
+                    .cloned()
+                else {
+                    return;
+                };
+                let outcome = r.outcome.clone().unwrap_or_default();
+                let id = self.add_event(WorkflowExecutionUpdateCompletedEventAttributes {
+                    meta: r.meta,
+                    accepted_event_id: info.accepted_event_id,
+                    outcome: Some(outcome.clone()),
+                });
+                if let Some(u) = self
+                    .state
+                    .updates
+                    .iter_mut()
+                    .find(|u| u.update_id == update_id)
+                {
+                    u.completed_event_id = id;
+                }
+                self.update_effects
+                    .push((update_id, UpdateState::Completed(Box::new(outcome))));
+            }
+            Some(Verdict::Rejected(r)) => {
+                let failure = r.failure.unwrap_or_else(|| Failure {
+                    message: "update rejected".into(),
+                    ..Default::default()
+                });
+                self.update_effects.push((
+                    update_id,
+                    UpdateState::Completed(Box::new(Outcome {
+                        value: Some(outcome::Value::Failure(failure)),
+                    })),
+                ));
+            }
+            None => {
+                tracing::warn!(message_id = %message.id, "ignoring an unknown protocol message")
+            }
+        }
+    }
+}
+
+fn closed() -> CellError {
+    CellError::NotFound("workflow execution already completed".into())
+}
+
+impl HistoryEngine {
+    async fn completed_outcome(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+        event_id: i64,
+    ) -> CellResult<Outcome> {
+        let (events, _) = self
+            .history_page(namespace_id, run_id, event_id, event_id + 1, 1)
+            .await?;
+        match events.into_iter().next().and_then(|e| e.attributes) {
+            Some(Attributes::WorkflowExecutionUpdateCompletedEventAttributes(c)) => {
+                Ok(c.outcome.unwrap_or_default())
+            }
+            _ => Err(CellError::internal("update completed event missing")),
+        }
+    }
+
+    /// The state of an update the run already knows, and a receiver to
+    /// follow it if it is still in flight.
+    async fn known_update(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+        info: &UpdateInfo,
+    ) -> CellResult<(UpdateState, Option<watch::Receiver<UpdateState>>)> {
+        if info.completed_event_id > 0 {
+            let outcome = self
+                .completed_outcome(namespace_id, run_id, info.completed_event_id)
+                .await?;
+            return Ok((UpdateState::Completed(Box::new(outcome)), None));
+        }
+        let rx = self.updates.register(run_id, &info.update_id, None);
+        let state = rx.borrow().clone();
+        Ok((state, Some(rx)))
+    }
+
+    /// UpdateWorkflowExecution: admits (or finds) the update and waits up to
+    /// `wait` for it to reach `wait_stage`.
+    pub async fn update_workflow(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        request: Request,
+        wait_stage: Stage,
+        wait: Duration,
+    ) -> CellResult<UpdateWorkflowExecutionResponse> {
+        let update_id = request
+            .meta
+            .as_ref()
+            .map(|m| m.update_id.clone())
+            .unwrap_or_default();
+        let (run_id, state, rx) = {
+            let _guard = self.lock(namespace_id, &execution.workflow_id).await;
+            let run_id = self
+                .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+                .await?;
+            let (ms, version) = self
+                .load(namespace_id, &execution.workflow_id, &run_id)
+                .await?;
+            let running = ms
+                .info
+                .as_ref()
+                .is_some_and(|i| i.status == WorkflowExecutionStatus::Running as i32);
+            if let Some(info) = ms.updates.iter().find(|u| u.update_id == update_id) {
+                let (state, rx) = self.known_update(namespace_id, &run_id, info).await?;
+                (run_id, state, rx)
+            } else if let Some(rx) = self.updates.subscribe(&run_id, &update_id) {
+                let state = rx.borrow().clone();
+                (run_id, state, Some(rx))
+            } else {
+                if !running {
+                    return Err(closed());
+                }
+                let rx = self.updates.register(&run_id, &update_id, Some(request));
+                if ms.workflow_task.is_none() {
+                    let shard = self.shard(namespace_id, &execution.workflow_id);
+                    let mut m = Mutation::new(ms, Some(version), shard.task_ids.clone());
+                    m.schedule_speculative_workflow_task();
+                    if let Err(err) = self.commit(m).await {
+                        self.updates.set(
+                            &run_id,
+                            &update_id,
+                            UpdateState::Aborted(err.to_string()),
+                        );
+                        return Err(err);
+                    }
+                }
+                (run_id, UpdateState::Admitted, Some(rx))
+            }
+        };
+        let state = match rx {
+            Some(rx) => self.wait_update(rx, wait_stage, wait).await,
+            None => state,
+        };
+        update_response(execution, &run_id, &update_id, state)
+    }
+
+    async fn wait_update(
+        &self,
+        mut rx: watch::Receiver<UpdateState>,
+        wait_stage: Stage,
+        wait: Duration,
+    ) -> UpdateState {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let state = rx.borrow_and_update().clone();
+            if state.stage() as i32 >= wait_stage as i32 {
+                return state;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                // The entry left the registry: it completed or was aborted.
+                Ok(Err(_)) => return rx.borrow().clone(),
+                Err(_) => return state,
+            }
+        }
+    }
+
+    /// PollWorkflowExecutionUpdate.
+    pub async fn poll_update(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        update_id: &str,
+        wait_stage: Stage,
+        wait: Duration,
+    ) -> CellResult<UpdateWorkflowExecutionResponse> {
+        let run_id = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        let rx = match self.updates.subscribe(&run_id, update_id) {
+            Some(rx) => rx,
+            None => {
+                let (ms, _) = self
+                    .load(namespace_id, &execution.workflow_id, &run_id)
+                    .await?;
+                let Some(info) = ms.updates.iter().find(|u| u.update_id == update_id) else {
+                    return Err(CellError::NotFound(format!("update {update_id} not found")));
+                };
+                match self.known_update(namespace_id, &run_id, info).await? {
+                    (state, None) => return update_response(execution, &run_id, update_id, state),
+                    (_, Some(rx)) => rx,
+                }
+            }
+        };
+        let state = self.wait_update(rx, wait_stage, wait).await;
+        update_response(execution, &run_id, update_id, state)
+    }
+}
+
+fn update_response(
+    execution: &WorkflowExecution,
+    run_id: &str,
+    update_id: &str,
+    state: UpdateState,
+) -> CellResult<UpdateWorkflowExecutionResponse> {
+    let stage = state.stage() as i32;
+    let outcome = match state {
+        UpdateState::Completed(outcome) => Some(*outcome),
+        UpdateState::Aborted(message) => return Err(CellError::NotFound(message)),
+        _ => None,
+    };
+    Ok(UpdateWorkflowExecutionResponse {
+        update_ref: Some(UpdateRef {
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: execution.workflow_id.clone(),
+                run_id: run_id.to_string(),
+            }),
+            update_id: update_id.to_string(),
+        }),
+        outcome,
+        stage,
+        ..Default::default()
+    })
+}
