@@ -15,9 +15,13 @@ use orrery_proto::api::workflowservice::v1::*;
 
 use crate::{Frontend, validate};
 
-fn wait_stage(policy: Option<&orrery_proto::api::update::v1::WaitPolicy>) -> CellResult<Stage> {
+/// The stage to wait for; `unset` applies when the caller names none.
+fn wait_stage(
+    policy: Option<&orrery_proto::api::update::v1::WaitPolicy>,
+    unset: Stage,
+) -> CellResult<Stage> {
     match policy.map(|p| p.lifecycle_stage).unwrap_or_default() {
-        0 => Ok(Stage::Accepted),
+        0 => Ok(unset),
         s => {
             Stage::try_from(s).map_err(|_| CellError::invalid("Invalid WaitPolicy.LifecycleStage."))
         }
@@ -55,10 +59,17 @@ impl Frontend {
         wait: Duration,
     ) -> CellResult<UpdateWorkflowExecutionResponse> {
         let exec = validate_update(&req)?;
-        let stage = wait_stage(req.wait_policy.as_ref())?;
+        let stage = wait_stage(req.wait_policy.as_ref(), Stage::Accepted)?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
         self.history
-            .update_workflow(&ns.id, &exec, req.request.unwrap_or_default(), stage, wait)
+            .update_workflow(
+                &ns.id,
+                &exec,
+                &req.first_execution_run_id,
+                req.request.unwrap_or_default(),
+                stage,
+                wait,
+            )
             .await
     }
 
@@ -72,7 +83,8 @@ impl Frontend {
         validate::required_id(&exec.workflow_id, "WorkflowId")?;
         validate::run_id(&exec.run_id)?;
         validate::required_id(&update_ref.update_id, "UpdateId")?;
-        let stage = wait_stage(req.wait_policy.as_ref())?;
+        // Without a wait policy a poll answers at once with where the update is.
+        let stage = wait_stage(req.wait_policy.as_ref(), Stage::Admitted)?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
         let resp = self
             .history

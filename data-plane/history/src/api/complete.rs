@@ -120,6 +120,12 @@ impl HistoryEngine {
         req: &RespondWorkflowTaskCompletedRequest,
     ) -> CellResult<Option<i64>> {
         let wt = Self::check_workflow_token(m, token)?;
+        tracing::debug!(
+            commands = ?req.commands.iter().map(|c| c.command_type).collect::<Vec<_>>(),
+            messages = ?req.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            speculative = wt.speculative,
+            "completing workflow task"
+        );
         if let Some(reset) = Self::discard_speculative(m, &wt, req) {
             return Ok(Some(reset));
         }
@@ -224,14 +230,15 @@ impl HistoryEngine {
         {
             m.schedule_workflow_task();
         }
-        // Updates the worker has not answered yet need another task.
-        let answered: Vec<&String> = m.update_effects.iter().map(|(id, _)| id).collect();
-        let waiting = self.updates.unanswered(run_id).iter().any(|r| {
-            r.meta
-                .as_ref()
-                .is_some_and(|meta| !answered.contains(&&meta.update_id))
-        });
-        if waiting && m.is_running() {
+        // An update this task carried but the worker ignored is rejected,
+        // as on the real server; one that arrived meanwhile needs a task.
+        let answered: Vec<String> = m.update_effects.iter().map(|(id, _)| id.clone()).collect();
+        let (carried, not_carried) = self.updates.unanswered_by_task(run_id, wt.started_time_ms);
+        for id in carried.into_iter().filter(|id| !answered.contains(id)) {
+            m.update_effects
+                .push((id, crate::api::update::unprocessed()));
+        }
+        if m.is_running() && not_carried.iter().any(|id| !answered.contains(id)) {
             m.schedule_speculative_workflow_task();
         }
         Ok(None)

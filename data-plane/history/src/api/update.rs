@@ -52,6 +52,8 @@ struct Entry {
     /// The request, until the workflow accepted (or rejected) it.
     request: Option<Request>,
     seq: u64,
+    /// Start time of the workflow task that last carried the request.
+    sent_with: i64,
     state: watch::Sender<UpdateState>,
 }
 
@@ -100,23 +102,50 @@ impl UpdateRegistry {
             .or_insert_with(|| Entry {
                 request,
                 seq: *seq,
+                sent_with: 0,
                 state: watch::channel(state).0,
             })
             .state
             .subscribe()
     }
 
-    /// Requests still waiting for the workflow's verdict, oldest first.
-    pub(crate) fn unanswered(&self, run_id: &str) -> Vec<Request> {
-        let guard = self.lock();
+    /// Records that the unanswered requests ride the task started at
+    /// `started_time_ms`, and returns them.
+    pub(crate) fn send(&self, run_id: &str, started_time_ms: i64) -> Vec<Request> {
+        let mut guard = self.lock();
         let mut pending: Vec<_> = guard
             .1
-            .iter()
+            .iter_mut()
             .filter(|((run, _), e)| run == run_id && e.request.is_some())
-            .map(|(_, e)| (e.seq, e.request.clone().unwrap_or_default()))
+            .map(|(_, e)| {
+                e.sent_with = started_time_ms;
+                (e.seq, e.request.clone().unwrap_or_default())
+            })
             .collect();
         pending.sort_by_key(|(seq, _)| *seq);
         pending.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Unanswered update ids split by whether the task started at
+    /// `started_time_ms` carried them.
+    pub(crate) fn unanswered_by_task(
+        &self,
+        run_id: &str,
+        started_time_ms: i64,
+    ) -> (Vec<String>, Vec<String>) {
+        let guard = self.lock();
+        let mut carried = Vec::new();
+        let mut not_carried = Vec::new();
+        for ((run, id), e) in guard.1.iter() {
+            if run == run_id && e.request.is_some() {
+                if e.sent_with == started_time_ms {
+                    carried.push(id.clone());
+                } else {
+                    not_carried.push(id.clone());
+                }
+            }
+        }
+        (carried, not_carried)
     }
 
     pub(crate) fn request(&self, run_id: &str, update_id: &str) -> Option<Request> {
@@ -140,20 +169,58 @@ impl UpdateRegistry {
         }
     }
 
-    /// The run closed: nothing in flight will complete.
+    /// The run closed: admitted updates are aborted; accepted ones fail
+    /// with the real server's failure.
     pub(crate) fn abort_run(&self, run_id: &str) {
         let mut guard = self.lock();
         guard.1.retain(|(run, _), e| {
             if run == run_id {
-                e.state.send_replace(UpdateState::Aborted(
-                    "workflow execution already completed".into(),
-                ));
+                let state = if e.request.is_some() {
+                    UpdateState::Aborted("workflow update was aborted by closing workflow".into())
+                } else {
+                    UpdateState::Completed(Box::new(closed_before_completion()))
+                };
+                e.state.send_replace(state);
                 false
             } else {
                 true
             }
         });
     }
+}
+
+fn server_application_failure(message: &str, r#type: &str) -> Outcome {
+    use orrery_proto::api::failure::v1::{ApplicationFailureInfo, failure::FailureInfo};
+    Outcome {
+        value: Some(outcome::Value::Failure(Failure {
+            message: message.into(),
+            source: "Server".into(),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    r#type: r#type.into(),
+                    non_retryable: true,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })),
+    }
+}
+
+/// An accepted update whose workflow closed before it completed.
+fn closed_before_completion() -> Outcome {
+    server_application_failure(
+        "Workflow Update failed because the Workflow completed before the Update completed.",
+        "AcceptedUpdateCompletedWorkflow",
+    )
+}
+
+/// An update a worker was sent but neither accepted nor rejected.
+pub(crate) fn unprocessed() -> UpdateState {
+    UpdateState::Completed(Box::new(server_application_failure(
+        "Workflow Update is rejected because it wasn't processed by worker. Probably, Workflow Update is not supported by the worker.",
+        "UnprocessedUpdate",
+    )))
 }
 
 const REQUEST_TYPE: &str = "type.googleapis.com/temporal.api.update.v1.Request";
@@ -308,12 +375,19 @@ impl HistoryEngine {
         namespace_id: &str,
         run_id: &str,
         info: &UpdateInfo,
+        running: bool,
     ) -> CellResult<(UpdateState, Option<watch::Receiver<UpdateState>>)> {
         if info.completed_event_id > 0 {
             let outcome = self
                 .completed_outcome(namespace_id, run_id, info.completed_event_id)
                 .await?;
             return Ok((UpdateState::Completed(Box::new(outcome)), None));
+        }
+        if !running {
+            return Ok((
+                UpdateState::Completed(Box::new(closed_before_completion())),
+                None,
+            ));
         }
         let rx = self.updates.register(run_id, &info.update_id, None);
         let state = rx.borrow().clone();
@@ -326,6 +400,7 @@ impl HistoryEngine {
         &self,
         namespace_id: &str,
         execution: &WorkflowExecution,
+        first_execution_run_id: &str,
         request: Request,
         wait_stage: Stage,
         wait: Duration,
@@ -347,8 +422,18 @@ impl HistoryEngine {
                 .info
                 .as_ref()
                 .is_some_and(|i| i.status == WorkflowExecutionStatus::Running as i32);
+            if !first_execution_run_id.is_empty()
+                && ms
+                    .info
+                    .as_ref()
+                    .is_some_and(|i| i.first_execution_run_id != first_execution_run_id)
+            {
+                return Err(CellError::NotFound("workflow execution not found".into()));
+            }
             if let Some(info) = ms.updates.iter().find(|u| u.update_id == update_id) {
-                let (state, rx) = self.known_update(namespace_id, &run_id, info).await?;
+                let (state, rx) = self
+                    .known_update(namespace_id, &run_id, info, running)
+                    .await?;
                 (run_id, state, rx)
             } else if let Some(rx) = self.updates.subscribe(&run_id, &update_id) {
                 let state = rx.borrow().clone();
@@ -423,7 +508,14 @@ impl HistoryEngine {
                 let Some(info) = ms.updates.iter().find(|u| u.update_id == update_id) else {
                     return Err(CellError::NotFound(format!("update {update_id} not found")));
                 };
-                match self.known_update(namespace_id, &run_id, info).await? {
+                let running = ms
+                    .info
+                    .as_ref()
+                    .is_some_and(|i| i.status == WorkflowExecutionStatus::Running as i32);
+                match self
+                    .known_update(namespace_id, &run_id, info, running)
+                    .await?
+                {
                     (state, None) => return update_response(execution, &run_id, update_id, state),
                     (_, Some(rx)) => rx,
                 }

@@ -236,7 +236,7 @@ impl HistoryEngine {
             started_time: Some(timestamp(wt.started_time_ms)),
             queries: self.queries.pending(&info.run_id),
             messages: crate::api::update::request_messages(
-                self.updates.unanswered(&info.run_id),
+                self.updates.send(&info.run_id, wt.started_time_ms),
                 wt.started_event_id,
             ),
             ..Default::default()
