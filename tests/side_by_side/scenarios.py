@@ -246,8 +246,37 @@ class LocalActivityFailureWorkflow:
         )
 
 
+@workflow.defn
+class UpdatableWorkflow:
+    """Accepts updates until closed; rejects the item "forbidden"."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.closed = False
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.closed)
+        return self.items
+
+    @workflow.update
+    async def add(self, item: str) -> int:
+        self.items.append(item)
+        return len(self.items)
+
+    @add.validator
+    def validate_add(self, item: str) -> None:
+        if item == "forbidden":
+            raise ValueError("forbidden item")
+
+    @workflow.update
+    async def close(self) -> None:
+        self.closed = True
+
+
 WORKFLOWS = [
     *dh.WORKFLOWS,
+    UpdatableWorkflow,
     te.EchoWorkflow,
     GatedChildWorkflow,
     GatedParentWorkflow,
@@ -717,6 +746,18 @@ async def _query(ctx: Ctx) -> None:
     await h.signal(tb.WaitSignalWorkflow.deliver, "x")
     await ctx.outcome("wf", h)
     await ctx.capture("query completed", h.query(tb.WaitSignalWorkflow.current_state))
+    ctx.collect("wf", h.id, h.result_run_id)
+
+
+@scenario("updates", "an accepted update, a rejected one (no events), then one that closes the workflow")
+async def _updates(ctx: Ctx) -> None:
+    h = await ctx.start(UpdatableWorkflow.run)
+    await settled(h)
+    await ctx.capture("accepted", h.execute_update(UpdatableWorkflow.add, "apple", id="u-accepted"))
+    await ctx.capture("rejected", h.execute_update(UpdatableWorkflow.add, "forbidden", id="u-rejected"))
+    await ctx.capture("again", h.execute_update(UpdatableWorkflow.add, "apple", id="u-accepted"))
+    await ctx.capture("close", h.execute_update(UpdatableWorkflow.close, id="u-close"))
+    await ctx.outcome("wf", h)
     ctx.collect("wf", h.id, h.result_run_id)
 
 
