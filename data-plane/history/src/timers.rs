@@ -1,8 +1,6 @@
 //! What each kind of timer does when it fires.
 use orrery_core::CellResult;
-use orrery_proto::api::enums::v1::{
-    ContinueAsNewInitiator, RetryState, TimeoutType, WorkflowExecutionStatus,
-};
+use orrery_proto::api::enums::v1::{RetryState, TimeoutType, WorkflowExecutionStatus};
 use orrery_proto::api::history::v1::*;
 
 use crate::engine::HistoryEngine;
@@ -173,10 +171,7 @@ impl Mutation {
         };
         match decision {
             RetryDecision::Retry { backoff_ms } => {
-                let mut spec = self.next_run_spec();
-                spec.attempt = info.attempt + 1;
-                spec.backoff_ms = backoff_ms;
-                spec.initiator = ContinueAsNewInitiator::Retry as i32;
+                let spec = self.retry_run_spec(backoff_ms, None);
                 let id = self.add_event(WorkflowExecutionTimedOutEventAttributes {
                     retry_state: RetryState::InProgress as i32,
                     new_execution_run_id: spec.run_id.clone(),

@@ -8,6 +8,7 @@ use orrery_proto::api::command::v1::command::Attributes as Cmd;
 use orrery_proto::api::command::v1::*;
 use orrery_proto::api::common::v1::*;
 use orrery_proto::api::enums::v1::*;
+use orrery_proto::api::failure::v1::Failure;
 use orrery_proto::api::history::v1::*;
 
 use crate::mutation::Mutation;
@@ -404,11 +405,7 @@ impl Mutation {
         );
         match decision {
             RetryDecision::Retry { backoff_ms } => {
-                let mut spec = self.next_run_spec();
-                spec.attempt = info.attempt + 1;
-                spec.backoff_ms = backoff_ms;
-                spec.initiator = ContinueAsNewInitiator::Retry as i32;
-                spec.continued_failure = a.failure.clone();
+                let spec = self.retry_run_spec(backoff_ms, a.failure.clone());
                 let id = self.add_event(WorkflowExecutionFailedEventAttributes {
                     failure: a.failure,
                     retry_state: RetryState::InProgress as i32,
@@ -428,6 +425,16 @@ impl Mutation {
                 self.close_run(WorkflowExecutionStatus::Failed, id);
             }
         }
+    }
+
+    /// The run that retries this one (after a failure or a run timeout).
+    pub(crate) fn retry_run_spec(&self, backoff_ms: i64, failure: Option<Failure>) -> RunSpec {
+        let mut spec = self.next_run_spec();
+        spec.attempt = self.info().attempt + 1;
+        spec.backoff_ms = backoff_ms;
+        spec.initiator = ContinueAsNewInitiator::Retry as i32;
+        spec.continued_failure = failure;
+        spec
     }
 
     /// What a following run (continue-as-new, retry) inherits by default.
