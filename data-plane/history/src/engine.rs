@@ -343,9 +343,12 @@ impl HistoryEngine {
     /// (deadline passed, or the process is stopping).
     pub(crate) async fn wait_change(
         &self,
-        changes: &mut watch::Receiver<i64>,
+        changes: &mut RunWatch<'_>,
         deadline: tokio::time::Instant,
     ) -> bool {
+        let Some(changes) = changes.rx.as_mut() else {
+            return false;
+        };
         let mut closing = self.closing.subscribe();
         if *closing.borrow_and_update() {
             return false;
@@ -357,12 +360,42 @@ impl HistoryEngine {
     }
 
     /// A receiver that changes whenever the run commits a transition.
-    pub(crate) fn watch_run(&self, run_id: &str) -> watch::Receiver<i64> {
+    pub(crate) fn watch_run(&self, run_id: &str) -> RunWatch<'_> {
         let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
-        watchers
+        let rx = watchers
             .entry(run_id.to_string())
             .or_insert_with(|| watch::channel(0).0)
-            .subscribe()
+            .subscribe();
+        RunWatch {
+            engine: self,
+            run_id: run_id.to_string(),
+            rx: Some(rx),
+        }
+    }
+}
+
+/// A subscription to a run's commits; the last one to go removes the
+/// run's entry, so runs nobody waits on cost nothing.
+pub(crate) struct RunWatch<'a> {
+    engine: &'a HistoryEngine,
+    run_id: String,
+    rx: Option<watch::Receiver<i64>>,
+}
+
+impl Drop for RunWatch<'_> {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        let mut watchers = self
+            .engine
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if watchers
+            .get(&self.run_id)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            watchers.remove(&self.run_id);
+        }
     }
 }
 

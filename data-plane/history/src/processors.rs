@@ -52,10 +52,10 @@ impl HistoryEngine {
                 }
             };
             let mut stalled = false;
+            // A timer that fails for now stays; the others still fire.
             for row in &due {
                 if !self.fire_timer(row).await {
                     stalled = true;
-                    break;
                 }
             }
             if stalled {
