@@ -54,6 +54,7 @@ impl Cell {
             HistoryConfig {
                 shard_count: config.shard_count,
                 owner: format!("cell-{}", uuid::Uuid::new_v4()),
+                limits: orrery_history::HistoryLimits::from_dynamic_config(&config.dynamic_config),
             },
         )
         .await?;
@@ -94,7 +95,6 @@ impl Cell {
         let local_addr = listener
             .local_addr()
             .map_err(orrery_core::CellError::internal)?;
-        let _ = &config.dynamic_config;
         Ok(Self {
             local_addr,
             listener,

@@ -27,6 +27,17 @@ async fn serve<T>(
 
 #[tonic::async_trait]
 impl WorkflowService for FrontendService {
+    async fn reset_sticky_task_queue(
+        &self,
+        r: Request<ResetStickyTaskQueueRequest>,
+    ) -> Result<Response<ResetStickyTaskQueueResponse>, Status> {
+        let f = &self.0;
+        serve("ResetStickyTaskQueue", async {
+            f.reset_sticky_task_queue(r.into_inner()).await
+        })
+        .await
+    }
+
     async fn update_workflow_execution(
         &self,
         r: Request<UpdateWorkflowExecutionRequest>,

@@ -30,6 +30,33 @@ pub struct Shard {
 pub struct HistoryConfig {
     pub shard_count: i32,
     pub owner: String,
+    pub limits: HistoryLimits,
+}
+
+/// Limits Temporal makes configurable, by its dynamic-config key names.
+#[derive(Clone, Debug)]
+pub struct HistoryLimits {
+    /// `limit.historyCount.suggestContinueAsNew`
+    pub suggest_continue_as_new_count: i64,
+    /// `limit.historySize.suggestContinueAsNew`
+    pub suggest_continue_as_new_size: i64,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        Self::from_dynamic_config(&Default::default())
+    }
+}
+
+impl HistoryLimits {
+    pub fn from_dynamic_config(dc: &orrery_core::dynamic_config::DynamicConfig) -> Self {
+        Self {
+            suggest_continue_as_new_count: dc
+                .i64("limit.historyCount.suggestContinueAsNew", 4 * 1024),
+            suggest_continue_as_new_size: dc
+                .i64("limit.historySize.suggestContinueAsNew", 4 * 1024 * 1024),
+        }
+    }
 }
 
 pub struct HistoryEngine {
@@ -43,6 +70,7 @@ pub struct HistoryEngine {
     pub(crate) transfer_wake: Notify,
     /// Flips to true at shutdown so long polls on history return at once.
     closing: watch::Sender<bool>,
+    pub(crate) limits: HistoryLimits,
     pub(crate) queries: crate::queries::QueryBuffer,
     pub(crate) updates: crate::api::update::UpdateRegistry,
 }
@@ -91,6 +119,7 @@ impl HistoryEngine {
             timer_wake: Notify::new(),
             transfer_wake: Notify::new(),
             closing: watch::channel(false).0,
+            limits: config.limits.clone(),
             queries: Default::default(),
             updates: Default::default(),
         }))

@@ -20,5 +20,5 @@ pub use api::activity::{ActivityOutcome, ActivityRef};
 pub use api::history::{HistoryQuery, HistoryRead};
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
 pub(crate) use api::{commands, start, workflow_task};
-pub use engine::{HistoryConfig, HistoryEngine};
+pub use engine::{HistoryConfig, HistoryEngine, HistoryLimits};
 pub use queries::QueryRoute;

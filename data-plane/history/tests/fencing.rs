@@ -27,6 +27,7 @@ async fn engine(store: Arc<dyn CellStore>, sink: Arc<Collect>, owner: &str) -> A
         HistoryConfig {
             shard_count: 4,
             owner: owner.into(),
+            limits: Default::default(),
         },
     )
     .await

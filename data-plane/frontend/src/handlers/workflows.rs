@@ -253,6 +253,16 @@ impl Frontend {
         })
     }
 
+    pub(crate) async fn reset_sticky_task_queue(
+        &self,
+        req: ResetStickyTaskQueueRequest,
+    ) -> CellResult<ResetStickyTaskQueueResponse> {
+        let exec = execution(req.execution.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history.reset_sticky_task_queue(&ns.id, &exec).await?;
+        Ok(ResetStickyTaskQueueResponse::default())
+    }
+
     pub(crate) async fn get_history_reverse(
         &self,
         req: GetWorkflowExecutionHistoryReverseRequest,

@@ -166,11 +166,17 @@ impl HistoryEngine {
                     wt.started_event_id = m.state.next_event_id + 1;
                 } else {
                     let size = m.state.history_size_bytes;
+                    // Tell the workflow, as the real server does, when its
+                    // history grows past the continue-as-new suggestion.
+                    let suggest = m.state.next_event_id
+                        >= self.limits.suggest_continue_as_new_count
+                        || size >= self.limits.suggest_continue_as_new_size;
                     wt.started_event_id = m.add_event(WorkflowTaskStartedEventAttributes {
                         scheduled_event_id: wt.scheduled_event_id,
                         identity: identity.to_string(),
                         request_id: request_id.to_string(),
                         history_size_bytes: size,
+                        suggest_continue_as_new: suggest,
                         ..Default::default()
                     });
                 }
@@ -357,5 +363,28 @@ pub(crate) fn server_failure(message: impl Into<String>) -> Failure {
             ),
         ),
         ..Default::default()
+    }
+}
+
+impl HistoryEngine {
+    /// ResetStickyTaskQueue: later workflow tasks go to the normal queue
+    /// (with full history) until a worker asks for stickiness again.
+    pub async fn reset_sticky_task_queue(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+    ) -> CellResult<()> {
+        self.update(
+            namespace_id,
+            &execution.workflow_id,
+            &execution.run_id,
+            |m| {
+                if m.is_running() && !m.info().sticky_task_queue.is_empty() {
+                    m.info_mut().sticky_task_queue.clear();
+                }
+                Ok(())
+            },
+        )
+        .await
     }
 }
