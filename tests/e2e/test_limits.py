@@ -83,3 +83,32 @@ async def test_reset_sticky_task_queue(client: Client) -> None:
         )
         await handle.signal(TwoStepWorkflow.proceed)
         assert await handle.result() == "done"
+
+
+async def test_delete_workflow_execution(client: Client) -> None:
+    """A running workflow is terminated and then gone: describe answers
+    NOT_FOUND (the real server deletes asynchronously, hence the wait)."""
+    from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    wid = new_id()
+    handle = await client.start_workflow(TwoStepWorkflow.run, id=wid, task_queue=new_id("nobody"))
+    await client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=wid)
+        )
+    )
+
+    async def gone() -> bool:
+        try:
+            await handle.describe()
+            return False
+        except RPCError as err:
+            assert err.status == RPCStatusCode.NOT_FOUND
+            return True
+
+    await wait_for(gone, timeout=20)
+    # The id is free again.
+    again = await client.start_workflow(TwoStepWorkflow.run, id=wid, task_queue=new_id("nobody"))
+    assert again.result_run_id != handle.result_run_id
+    await again.terminate()

@@ -27,6 +27,17 @@ async fn serve<T>(
 
 #[tonic::async_trait]
 impl WorkflowService for FrontendService {
+    async fn delete_workflow_execution(
+        &self,
+        r: Request<DeleteWorkflowExecutionRequest>,
+    ) -> Result<Response<DeleteWorkflowExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("DeleteWorkflowExecution", async {
+            f.delete_workflow(r.into_inner()).await
+        })
+        .await
+    }
+
     async fn reset_sticky_task_queue(
         &self,
         r: Request<ResetStickyTaskQueueRequest>,

@@ -234,6 +234,50 @@ macro_rules! sql_store {
                 .collect()
             }
 
+            async fn delete_execution(
+                &self,
+                shard_id: i32,
+                range_id: i64,
+                namespace_id: &str,
+                workflow_id: &str,
+                run_id: &str,
+            ) -> CellResult<()> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let range: Option<i64> = sqlx::query_scalar($fence)
+                    .bind(shard_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if range != Some(range_id) {
+                    return Err(CellError::ShardOwnershipLost(shard_id));
+                }
+                for sql in [
+                    "DELETE FROM current_executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
+                    "DELETE FROM executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
+                ] {
+                    sqlx::query(sql)
+                        .bind(shard_id)
+                        .bind(namespace_id)
+                        .bind(workflow_id)
+                        .bind(run_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                for sql in [
+                    "DELETE FROM history_events WHERE namespace_id = $1 AND run_id = $2",
+                    "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
+                ] {
+                    sqlx::query(sql)
+                        .bind(namespace_id)
+                        .bind(run_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)
+            }
+
             async fn commit(&self, t: &Transaction) -> CellResult<()> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
                 let range: Option<i64> = sqlx::query_scalar($fence)

@@ -54,6 +54,16 @@ pub trait ExecutionStore: Send + Sync {
         to: i64,
         limit: usize,
     ) -> CellResult<Vec<EventRow>>;
+    /// Removes a run for good: its state, history and visibility record,
+    /// and the current pointer if it points at this run. Fenced like a commit.
+    async fn delete_execution(
+        &self,
+        shard_id: i32,
+        range_id: i64,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> CellResult<()>;
     /// Commits a state transition atomically: fails with
     /// `ShardOwnershipLost` if the shard's range moved on, `ConditionFailed`
     /// if a current pointer or execution version does not match.

@@ -52,7 +52,39 @@ conformance!(
     current_pointer_moves_only_from_expected_run,
     timers_transfers_and_queue_tasks,
     visibility_pages_newest_first_and_usage_sums,
+    deleting_a_run_removes_it_everywhere,
 );
+
+async fn deleting_a_run_removes_it_everywhere(s: Arc<dyn CellStore>) {
+    let range = s.acquire_shard(1, "a").await.unwrap();
+    let mut tx = start_tx(range, "r1", 1);
+    tx.visibility = vec![VisibilityRow {
+        namespace_id: "ns".into(),
+        run_id: "r1".into(),
+        workflow_id: "wf".into(),
+        workflow_type: "T".into(),
+        status: 1,
+        start_ms: 1,
+        close_ms: None,
+        data: vec![],
+    }];
+    s.commit(&tx).await.unwrap();
+    // A fenced delete changes nothing.
+    assert!(matches!(
+        s.delete_execution(1, range - 1, "ns", "wf", "r1").await,
+        Err(CellError::ShardOwnershipLost(1))
+    ));
+    assert!(s.execution(1, "ns", "wf", "r1").await.unwrap().is_some());
+    s.delete_execution(1, range, "ns", "wf", "r1")
+        .await
+        .unwrap();
+    assert_eq!(s.execution(1, "ns", "wf", "r1").await.unwrap(), None);
+    assert_eq!(s.current_execution(1, "ns", "wf").await.unwrap(), None);
+    assert!(s.events("ns", "r1", 1, 100, 10).await.unwrap().is_empty());
+    assert_eq!(s.count_executions("ns").await.unwrap(), 0);
+    // The id can start again.
+    s.commit(&start_tx(range, "r2", 1)).await.unwrap();
+}
 
 async fn metadata_is_inserted_once(s: Arc<dyn CellStore>) {
     assert_eq!(s.get_or_insert("k", b"a".to_vec()).await.unwrap(), b"a");

@@ -253,6 +253,16 @@ impl Frontend {
         })
     }
 
+    pub(crate) async fn delete_workflow(
+        &self,
+        req: DeleteWorkflowExecutionRequest,
+    ) -> CellResult<DeleteWorkflowExecutionResponse> {
+        let exec = execution(req.workflow_execution.as_ref())?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history.delete_workflow(&ns.id, &exec, "").await?;
+        Ok(DeleteWorkflowExecutionResponse::default())
+    }
+
     pub(crate) async fn reset_sticky_task_queue(
         &self,
         req: ResetStickyTaskQueueRequest,

@@ -75,3 +75,38 @@ impl Mutation {
         self.close_run(WorkflowExecutionStatus::Terminated, id);
     }
 }
+
+impl crate::engine::HistoryEngine {
+    /// DeleteWorkflowExecution: terminates the run if it still runs, then
+    /// removes its state, history and visibility record. Its pending tasks
+    /// find nothing and are dropped.
+    pub async fn delete_workflow(
+        &self,
+        namespace_id: &str,
+        execution: &orrery_proto::api::common::v1::WorkflowExecution,
+        identity: &str,
+    ) -> orrery_core::CellResult<()> {
+        let _guard = self.lock(namespace_id, &execution.workflow_id).await;
+        let run_id = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        let (state, version) = self
+            .load(namespace_id, &execution.workflow_id, &run_id)
+            .await?;
+        let shard = self.shard(namespace_id, &execution.workflow_id);
+        let mut m = Mutation::new(state, Some(version), shard.task_ids.clone());
+        if m.is_running() {
+            m.terminate("Delete workflow execution", None, identity, None);
+            self.commit(m).await?;
+        }
+        self.store
+            .delete_execution(
+                shard.id,
+                shard.range_id,
+                namespace_id,
+                &execution.workflow_id,
+                &run_id,
+            )
+            .await
+    }
+}
