@@ -48,6 +48,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 import dump_histories as dh
 import test_activities as ta
 import test_basic as tb
+import test_updates as tu
 import test_children_and_external as tc
 import test_errors as te
 from helpers import run_worker
@@ -246,37 +247,9 @@ class LocalActivityFailureWorkflow:
         )
 
 
-@workflow.defn
-class UpdatableWorkflow:
-    """Accepts updates until closed; rejects the item "forbidden"."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-        self.closed = False
-
-    @workflow.run
-    async def run(self) -> list[str]:
-        await workflow.wait_condition(lambda: self.closed)
-        return self.items
-
-    @workflow.update
-    async def add(self, item: str) -> int:
-        self.items.append(item)
-        return len(self.items)
-
-    @add.validator
-    def validate_add(self, item: str) -> None:
-        if item == "forbidden":
-            raise ValueError("forbidden item")
-
-    @workflow.update
-    async def close(self) -> None:
-        self.closed = True
-
-
 WORKFLOWS = [
     *dh.WORKFLOWS,
-    UpdatableWorkflow,
+    tu.Cart,
     te.EchoWorkflow,
     GatedChildWorkflow,
     GatedParentWorkflow,
@@ -751,12 +724,12 @@ async def _query(ctx: Ctx) -> None:
 
 @scenario("updates", "an accepted update, a rejected one (no events), then one that closes the workflow")
 async def _updates(ctx: Ctx) -> None:
-    h = await ctx.start(UpdatableWorkflow.run)
+    h = await ctx.start(tu.Cart.run)
     await settled(h)
-    await ctx.capture("accepted", h.execute_update(UpdatableWorkflow.add, "apple", id="u-accepted"))
-    await ctx.capture("rejected", h.execute_update(UpdatableWorkflow.add, "forbidden", id="u-rejected"))
-    await ctx.capture("again", h.execute_update(UpdatableWorkflow.add, "apple", id="u-accepted"))
-    await ctx.capture("close", h.execute_update(UpdatableWorkflow.close, id="u-close"))
+    await ctx.capture("accepted", h.execute_update(tu.Cart.add, "apple", id="u-accepted"))
+    await ctx.capture("rejected", h.execute_update(tu.Cart.add, "forbidden", id="u-rejected"))
+    await ctx.capture("again", h.execute_update(tu.Cart.add, "apple", id="u-accepted"))
+    await ctx.capture("close", h.execute_update(tu.Cart.close, id="u-close"))
     await ctx.outcome("wf", h)
     ctx.collect("wf", h.id, h.result_run_id)
 
