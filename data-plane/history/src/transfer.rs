@@ -335,6 +335,7 @@ impl HistoryEngine {
                     self.terminate_workflow(
                         &child.namespace_id,
                         &execution,
+                        "",
                         "by parent close policy",
                         None,
                         "history-service",

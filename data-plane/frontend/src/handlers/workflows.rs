@@ -197,7 +197,13 @@ impl Frontend {
         let exec = execution(req.workflow_execution.as_ref())?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
         self.history
-            .request_cancel_workflow(&ns.id, &exec, &req.reason, &req.identity)
+            .request_cancel_workflow(
+                &ns.id,
+                &exec,
+                &req.first_execution_run_id,
+                &req.reason,
+                &req.identity,
+            )
             .await?;
         Ok(RequestCancelWorkflowExecutionResponse::default())
     }
@@ -210,7 +216,14 @@ impl Frontend {
         validate::payloads(req.details.as_ref())?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
         self.history
-            .terminate_workflow(&ns.id, &exec, &req.reason, req.details, &req.identity)
+            .terminate_workflow(
+                &ns.id,
+                &exec,
+                &req.first_execution_run_id,
+                &req.reason,
+                req.details,
+                &req.identity,
+            )
             .await?;
         Ok(TerminateWorkflowExecutionResponse::default())
     }

@@ -12,6 +12,16 @@ fn already_completed() -> CellError {
 }
 
 impl Mutation {
+    /// Refuses a request aimed at another chain of runs than this one's.
+    pub(crate) fn check_chain(&self, first_execution_run_id: &str) -> CellResult<()> {
+        if !first_execution_run_id.is_empty()
+            && self.info().first_execution_run_id != first_execution_run_id
+        {
+            return Err(CellError::workflow_not_found());
+        }
+        Ok(())
+    }
+
     /// Adds a signal unless its request id was seen already (a retried RPC).
     pub(crate) fn signal(&mut self, signal: &StartSignal) -> CellResult<()> {
         if !self.is_running() {
@@ -74,10 +84,13 @@ impl HistoryEngine {
         .await
     }
 
+    /// `first_execution_run_id`, when set, must name the first run of the
+    /// chain the request reaches, or the request finds nothing.
     pub async fn request_cancel_workflow(
         &self,
         namespace_id: &str,
         execution: &WorkflowExecution,
+        first_execution_run_id: &str,
         reason: &str,
         identity: &str,
     ) -> CellResult<()> {
@@ -85,7 +98,10 @@ impl HistoryEngine {
             namespace_id,
             &execution.workflow_id,
             &execution.run_id,
-            |m| m.request_cancel(reason, identity, None),
+            |m| {
+                m.check_chain(first_execution_run_id)?;
+                m.request_cancel(reason, identity, None)
+            },
         )
         .await
     }
@@ -94,6 +110,7 @@ impl HistoryEngine {
         &self,
         namespace_id: &str,
         execution: &WorkflowExecution,
+        first_execution_run_id: &str,
         reason: &str,
         details: Option<Payloads>,
         identity: &str,
@@ -103,6 +120,7 @@ impl HistoryEngine {
             &execution.workflow_id,
             &execution.run_id,
             |m| {
+                m.check_chain(first_execution_run_id)?;
                 if !m.is_running() {
                     return Err(already_completed());
                 }
