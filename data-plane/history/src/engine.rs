@@ -329,21 +329,17 @@ impl HistoryEngine {
         if !tx.transfers.is_empty() {
             self.transfer_wake.notify_one();
         }
-        if m.state
+        let closed = m
+            .state
             .info
             .as_ref()
-            .is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32)
-        {
-            self.queries.settle(&info.run_id, &[], false);
-        }
+            .is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32);
         for (update_id, state) in m.update_effects {
             self.updates.set(&info.run_id, &update_id, state);
         }
-        if m.state
-            .info
-            .as_ref()
-            .is_none_or(|i| i.status != WorkflowExecutionStatus::Running as i32)
-        {
+        // A closed run answers no buffered query and completes no update.
+        if closed {
+            self.queries.settle(&info.run_id, &[], false);
             self.updates.abort_run(&info.run_id);
         }
         self.notify_watchers(&runs);

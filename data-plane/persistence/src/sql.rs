@@ -64,6 +64,25 @@ macro_rules! sql_store {
             }
         }
 
+        /// Fails unless the shard's range is still the writer's: every write
+        /// of a shard's data runs this first, inside its transaction.
+        async fn fence(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            shard_id: i32,
+            range_id: i64,
+        ) -> CellResult<()> {
+            let range: Option<i64> = sqlx::query_scalar($fence)
+                .bind(shard_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            if range == Some(range_id) {
+                Ok(())
+            } else {
+                Err(CellError::ShardOwnershipLost(shard_id))
+            }
+        }
+
         fn namespace_row(row: &<$db as sqlx::Database>::Row) -> CellResult<NamespaceRecord> {
             Ok(NamespaceRecord {
                 id: row.try_get("id").map_err(db_err)?,
@@ -243,14 +262,7 @@ macro_rules! sql_store {
                 run_id: &str,
             ) -> CellResult<()> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let range: Option<i64> = sqlx::query_scalar($fence)
-                    .bind(shard_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if range != Some(range_id) {
-                    return Err(CellError::ShardOwnershipLost(shard_id));
-                }
+                fence(&mut tx, shard_id, range_id).await?;
                 for sql in [
                     "DELETE FROM current_executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
                     "DELETE FROM executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
@@ -280,14 +292,7 @@ macro_rules! sql_store {
 
             async fn commit(&self, t: &Transaction) -> CellResult<()> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let range: Option<i64> = sqlx::query_scalar($fence)
-                    .bind(t.shard_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if range != Some(t.range_id) {
-                    return Err(CellError::ShardOwnershipLost(t.shard_id));
-                }
+                fence(&mut tx, t.shard_id, t.range_id).await?;
                 match &t.current {
                     None => {}
                     Some(CurrentWrite::Set { run_id, create_request_id, status, previous_run_id: None }) => {
