@@ -247,8 +247,22 @@ class LocalActivityFailureWorkflow:
         )
 
 
+@workflow.defn
+class CronCounterWorkflow:
+    """Counts its cron runs through the last completion result; fails every
+    run when asked to (a failed run keeps the last result)."""
+
+    @workflow.run
+    async def run(self, fail: bool) -> int:
+        previous = workflow.get_last_completion_result(type_hint=int) or 0
+        if fail:
+            raise ApplicationError(f"cron run after {previous}", non_retryable=True)
+        return previous + 1
+
+
 WORKFLOWS = [
     *dh.WORKFLOWS,
+    CronCounterWorkflow,
     tu.Cart,
     te.EchoWorkflow,
     GatedChildWorkflow,
@@ -668,6 +682,56 @@ async def _workflow_retry(ctx: Ctx) -> None:
     await ctx.outcome("wf", h)
     ctx.collect("attempt 1", h.id, h.result_run_id)
     ctx.collect("attempt 2", h.id)
+
+
+async def _cron_chain(ctx: Ctx, fail: bool) -> None:
+    """Two cron runs close; the third, waiting for its slot, is terminated."""
+    h = await ctx.start(CronCounterWorkflow.run, fail, cron_schedule="@every 2s")
+    runs = [h.result_run_id]
+
+    async def next_run() -> str | None:
+        events = list((await ctx.client.get_workflow_handle(h.id, run_id=runs[-1]).fetch_history()).events)
+        last = events[-1]
+        for attrs in ("workflow_execution_completed_event_attributes", "workflow_execution_failed_event_attributes"):
+            if last.HasField(attrs):
+                return getattr(last, attrs).new_execution_run_id or None
+        return None
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(runs) < 3:
+        assert asyncio.get_running_loop().time() < deadline, f"cron runs so far: {len(runs)}"
+        run_id = await next_run()
+        if run_id:
+            runs.append(run_id)
+        else:
+            await asyncio.sleep(0.1)
+    await h.terminate(reason="end of the chain")
+    for n, run_id in enumerate(runs, 1):
+        ctx.collect(f"run {n}", h.id, run_id)
+    await ctx.outcome("last run", ctx.client.get_workflow_handle(h.id, run_id=runs[-1]), follow_runs=False)
+
+
+@scenario("cron", "a cron workflow (@every 2s) completes twice, carrying its last result")
+async def _cron(ctx: Ctx) -> None:
+    await _cron_chain(ctx, fail=False)
+
+
+@scenario("cron_failing", "a cron workflow fails twice; the chain goes on with the failure carried")
+async def _cron_failing(ctx: Ctx) -> None:
+    await _cron_chain(ctx, fail=True)
+
+
+@scenario("start_delay_signal_cancel", "a signal waits for the start delay; a cancel request does not")
+async def _start_delay_signal_cancel(ctx: Ctx) -> None:
+    for label, kwargs in (
+        ("delayed", dict(start_delay=timedelta(seconds=30))),
+        ("cron", dict(cron_schedule="@every 30s")),
+    ):
+        h = await ctx.start("ForeverWorkflow", label=label, task_queue=ctx.nobody_tq, **kwargs)
+        await h.signal("deliver", "early")
+        await h.cancel()
+        await h.terminate(reason="done")
+        ctx.collect(label, h.id, h.result_run_id)
 
 
 @scenario("workflow_cancel", "client cancels a running workflow")

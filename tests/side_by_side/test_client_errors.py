@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -185,6 +186,22 @@ async def _bad_policy_combo(client: Client, server_address: str) -> Any:
         task_queue=NOBODY_TQ,
         id_reuse_policy=WorkflowIDReusePolicy.TERMINATE_IF_RUNNING,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+
+@probe("invalid_cron_schedule")
+async def _invalid_cron(client: Client, server_address: str) -> Any:
+    await client.start_workflow("ParkedWorkflow", id=_wid(), task_queue=NOBODY_TQ, cron_schedule="every day")
+
+
+@probe("cron_with_start_delay")
+async def _cron_with_delay(client: Client, server_address: str) -> Any:
+    await client.start_workflow(
+        "ParkedWorkflow",
+        id=_wid(),
+        task_queue=NOBODY_TQ,
+        cron_schedule="* * * * *",
+        start_delay=timedelta(seconds=5),
     )
 
 

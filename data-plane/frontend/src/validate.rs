@@ -63,6 +63,20 @@ pub fn memo(m: Option<&Memo>) -> CellResult<()> {
     Ok(())
 }
 
+/// An empty schedule means "no cron"; anything else must parse.
+pub fn cron_schedule(schedule: &str) -> CellResult<()> {
+    if schedule.is_empty() {
+        return Ok(());
+    }
+    orrery_history::cron::CronSchedule::parse(schedule)
+        .map(|_| ())
+        .map_err(|e| CellError::invalid(e.to_string()))
+}
+
+pub fn duration_set(d: Option<&prost_wkt_types::Duration>) -> bool {
+    d.is_some_and(|d| d.seconds != 0 || d.nanos != 0)
+}
+
 pub fn non_negative(d: Option<&prost_wkt_types::Duration>, field: &str) -> CellResult<()> {
     if d.is_some_and(|d| d.seconds < 0 || d.nanos < 0) {
         return Err(CellError::invalid(format!("Invalid {field}.")));

@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 mod api;
+pub mod cron;
 pub mod engine;
 mod events;
 mod mutation;

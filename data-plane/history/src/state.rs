@@ -46,6 +46,10 @@ pub struct MutableState {
     /// history up to here is what the worker has already acted on.
     #[prost(int64, tag = "15")]
     pub checkpoint_event_id: i64,
+    /// Whether this run ever had a workflow task; until then a start
+    /// delay or cron backoff holds signals back (cancellation does not).
+    #[prost(bool, tag = "16")]
+    pub had_workflow_task: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -120,6 +124,13 @@ pub struct ExecutionInfo {
     /// The top of this run's tree of parents (children only).
     #[prost(message, optional, tag = "28")]
     pub root: Option<WorkflowExecution>,
+    /// The run's input, kept only when a retry or cron run may reuse it
+    /// (otherwise it lives in the started event alone).
+    #[prost(message, optional, tag = "29")]
+    pub input: Option<Payloads>,
+    /// The last successful result of a cron chain, handed to the next run.
+    #[prost(message, optional, tag = "30")]
+    pub last_completion_result: Option<Payloads>,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -28,7 +28,12 @@ impl HistoryEngine {
                 }
                 k if k == TimerKind::WorkflowTaskTimeout as i32 => m.workflow_task_timeout(task),
                 k if k == TimerKind::WorkflowRunTimeout as i32 => m.run_timeout(),
-                k if k == TimerKind::WorkflowBackoff as i32 => m.schedule_workflow_task(),
+                // A cancellation may have started the run early.
+                k if k == TimerKind::WorkflowBackoff as i32 => {
+                    if !m.state.had_workflow_task {
+                        m.schedule_workflow_task()
+                    }
+                }
                 other => tracing::error!(kind = other, "unknown timer kind"),
             }
             Ok(())
@@ -145,22 +150,22 @@ impl Mutation {
         self.state.workflow_task = None;
         let info = self.info().clone();
         let expired = info.execution_expiration_ms > 0 && self.now >= info.execution_expiration_ms;
+        let failure = orrery_proto::api::failure::v1::Failure {
+            message: "workflow timeout".into(),
+            source: "Server".into(),
+            failure_info: Some(
+                orrery_proto::api::failure::v1::failure::FailureInfo::TimeoutFailureInfo(
+                    orrery_proto::api::failure::v1::TimeoutFailureInfo {
+                        timeout_type: TimeoutType::StartToClose as i32,
+                        last_heartbeat_details: None,
+                    },
+                ),
+            ),
+            ..Default::default()
+        };
         let decision = if expired {
             RetryDecision::Stop(RetryState::Timeout)
         } else {
-            let failure = orrery_proto::api::failure::v1::Failure {
-                message: "workflow timeout".into(),
-                source: "Server".into(),
-                failure_info: Some(
-                    orrery_proto::api::failure::v1::failure::FailureInfo::TimeoutFailureInfo(
-                        orrery_proto::api::failure::v1::TimeoutFailureInfo {
-                            timeout_type: TimeoutType::StartToClose as i32,
-                            last_heartbeat_details: None,
-                        },
-                    ),
-                ),
-                ..Default::default()
-            };
             next_retry(
                 info.retry_policy.as_ref(),
                 info.attempt,
@@ -180,11 +185,22 @@ impl Mutation {
                 self.start_next_run(spec);
             }
             RetryDecision::Stop(retry_state) => {
+                let cron = if expired {
+                    None
+                } else {
+                    self.cron_run_spec(info.last_completion_result.clone(), Some(failure))
+                };
                 let id = self.add_event(WorkflowExecutionTimedOutEventAttributes {
                     retry_state: retry_state as i32,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: cron
+                        .as_ref()
+                        .map(|c| c.run_id.clone())
+                        .unwrap_or_default(),
                 });
                 self.close_run(WorkflowExecutionStatus::TimedOut, id);
+                if let Some(spec) = cron {
+                    self.start_next_run(spec);
+                }
             }
         }
     }

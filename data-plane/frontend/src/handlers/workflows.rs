@@ -64,9 +64,10 @@ fn validate_start(req: &StartWorkflowExecutionRequest) -> CellResult<()> {
             "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy.",
         ));
     }
-    if !req.cron_schedule.is_empty() {
-        return Err(CellError::Unimplemented(
-            "cron schedules are not implemented by Orrery yet".into(),
+    validate::cron_schedule(&req.cron_schedule)?;
+    if !req.cron_schedule.is_empty() && validate::duration_set(req.workflow_start_delay.as_ref()) {
+        return Err(CellError::invalid(
+            "CronSchedule and WorkflowStartDelay may not be used together.",
         ));
     }
     if let Some(p) = &req.retry_policy {

@@ -53,12 +53,19 @@ impl Mutation {
             Cmd::StartTimerCommandAttributes(a) => self.start_timer(a, ctx),
             Cmd::CancelTimerCommandAttributes(a) => self.cancel_timer(a, ctx),
             Cmd::CompleteWorkflowExecutionCommandAttributes(a) => {
+                let cron = self.cron_run_spec(a.result.clone(), None);
                 let id = self.add_event(WorkflowExecutionCompletedEventAttributes {
                     result: a.result,
                     workflow_task_completed_event_id: ctx.completed_event_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: cron
+                        .as_ref()
+                        .map(|c| c.run_id.clone())
+                        .unwrap_or_default(),
                 });
                 self.close_run(WorkflowExecutionStatus::Completed, id);
+                if let Some(spec) = cron {
+                    self.start_next_run(spec);
+                }
                 Ok(())
             }
             Cmd::FailWorkflowExecutionCommandAttributes(a) => {
@@ -115,6 +122,10 @@ impl Mutation {
                 Ok(())
             }
             Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+                check_cron(
+                    &a.cron_schedule,
+                    WorkflowTaskFailedCause::BadContinueAsNewAttributes,
+                )?;
                 self.continue_as_new(a, ctx);
                 Ok(())
             }
@@ -416,13 +427,23 @@ impl Mutation {
                 self.start_next_run(spec);
             }
             RetryDecision::Stop(state) => {
+                let cron = self.cron_run_spec(
+                    self.info().last_completion_result.clone(),
+                    a.failure.clone(),
+                );
                 let id = self.add_event(WorkflowExecutionFailedEventAttributes {
                     failure: a.failure,
                     retry_state: state as i32,
                     workflow_task_completed_event_id: ctx.completed_event_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: cron
+                        .as_ref()
+                        .map(|c| c.run_id.clone())
+                        .unwrap_or_default(),
                 });
                 self.close_run(WorkflowExecutionStatus::Failed, id);
+                if let Some(spec) = cron {
+                    self.start_next_run(spec);
+                }
             }
         }
     }
@@ -437,7 +458,30 @@ impl Mutation {
         spec
     }
 
-    /// What a following run (continue-as-new, retry) inherits by default.
+    /// The next run of a cron chain, when this run has a schedule and the
+    /// chain's execution deadline leaves room for it. Retries come first:
+    /// callers ask only once the retry policy gave up.
+    pub(crate) fn cron_run_spec(
+        &self,
+        last_completion_result: Option<Payloads>,
+        failure: Option<Failure>,
+    ) -> Option<RunSpec> {
+        let info = self.info();
+        let schedule = crate::cron::CronSchedule::parse(&info.cron_schedule).ok()?;
+        let backoff_ms = schedule.backoff_ms(info.execution_time_ms, self.now);
+        if info.execution_expiration_ms > 0 && self.now + backoff_ms > info.execution_expiration_ms
+        {
+            return None;
+        }
+        let mut spec = self.next_run_spec();
+        spec.backoff_ms = backoff_ms;
+        spec.initiator = ContinueAsNewInitiator::CronSchedule as i32;
+        spec.last_completion_result = last_completion_result;
+        spec.continued_failure = failure;
+        Some(spec)
+    }
+
+    /// What a following run (continue-as-new, retry, cron) inherits by default.
     pub(crate) fn next_run_spec(&self) -> RunSpec {
         let info = self.info();
         RunSpec {
@@ -447,7 +491,7 @@ impl Mutation {
             run_id: uuid::Uuid::new_v4().to_string(),
             workflow_type: info.workflow_type.clone(),
             task_queue: info.task_queue.clone(),
-            input: None,
+            input: info.input.clone(),
             execution_timeout_ms: info.execution_timeout_ms,
             run_timeout_ms: info.run_timeout_ms,
             task_timeout_ms: info.task_timeout_ms,
@@ -472,8 +516,6 @@ impl Mutation {
     pub(crate) fn start_next_run(&mut self, spec: RunSpec) {
         let mut next = Mutation::new(Default::default(), None, self.task_ids.clone());
         next.now = self.now;
-        let input = spec.input.clone();
-        let _ = input;
         next.init_run(spec);
         next.schedule_first_workflow_task();
         let info = next.info().clone();
@@ -587,6 +629,7 @@ impl Mutation {
         if a.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
             return Err(reject(cause, "WorkflowType is not set on command."));
         }
+        check_cron(&a.cron_schedule, cause)?;
         if self.state.children.len() >= limits::PENDING_CHILDREN_LIMIT {
             return Err(reject(
                 WorkflowTaskFailedCause::PendingChildWorkflowsLimitExceeded,
@@ -739,6 +782,15 @@ impl Mutation {
 }
 
 /// Parent information a child run records.
+fn check_cron(schedule: &str, cause: WorkflowTaskFailedCause) -> Result<(), Rejection> {
+    if schedule.is_empty() {
+        return Ok(());
+    }
+    crate::cron::CronSchedule::parse(schedule)
+        .map(|_| ())
+        .map_err(|e| reject(cause, e.to_string()))
+}
+
 pub(crate) fn parent_of(m: &Mutation, initiated_event_id: i64) -> ParentInfo {
     let info = m.info();
     ParentInfo {

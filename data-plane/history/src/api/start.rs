@@ -128,6 +128,14 @@ impl Mutation {
         if spec.execution_expiration_ms == 0 && spec.execution_timeout_ms > 0 {
             spec.execution_expiration_ms = self.now + spec.execution_timeout_ms;
         }
+        if !spec.cron_schedule.is_empty() && spec.initiator == 0 {
+            // The first run of a cron chain waits for the schedule too; the
+            // schedule was validated when the request came in.
+            spec.initiator = ContinueAsNewInitiator::CronSchedule as i32;
+            if let Ok(schedule) = crate::cron::CronSchedule::parse(&spec.cron_schedule) {
+                spec.backoff_ms = schedule.backoff_ms(self.now, self.now);
+            }
+        }
         if spec.first_execution_run_id.is_empty() {
             spec.first_execution_run_id = spec.run_id.clone();
         }
@@ -160,6 +168,10 @@ impl Mutation {
             header: spec.header.clone(),
             cron_schedule: spec.cron_schedule.clone(),
             root: spec.root.clone(),
+            input: (retry_policy.is_some() || !spec.cron_schedule.is_empty())
+                .then(|| spec.input.clone())
+                .flatten(),
+            last_completion_result: spec.last_completion_result.clone(),
             ..Default::default()
         });
         let parent = spec.parent.as_ref();
@@ -254,7 +266,13 @@ impl Mutation {
                 .push(signal.request_id.clone());
         }
         self.count("signal");
-        self.schedule_workflow_task();
+        // As on the real server, a signal does not cut a start delay or a
+        // cron backoff short: the first task still waits for its time.
+        let waiting_for_first_task =
+            !self.state.had_workflow_task && self.info().execution_time_ms > self.now;
+        if !waiting_for_first_task {
+            self.schedule_workflow_task();
+        }
     }
 }
 

@@ -54,6 +54,7 @@ impl Mutation {
             })
         };
         let task_id = self.next_task_id();
+        self.state.had_workflow_task = true;
         self.state.workflow_task = Some(WorkflowTaskInfo {
             scheduled_event_id,
             started_event_id: 0,
