@@ -7,7 +7,7 @@ use orrery_core::time::duration;
 use orrery_core::{CellError, CellResult};
 use orrery_persistence::{NamespaceRecord, NamespaceStore};
 use orrery_proto::api::enums::v1::{ArchivalState, NamespaceState};
-use orrery_proto::api::namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info};
+use orrery_proto::api::namespace::v1::{NamespaceConfig, NamespaceInfo};
 use orrery_proto::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
 use orrery_proto::api::workflowservice::v1::DescribeNamespaceResponse;
 use prost::Message;
@@ -79,12 +79,6 @@ impl Namespaces {
                     owner_email: new.owner_email,
                     data: new.data,
                     id,
-                    capabilities: Some(namespace_info::Capabilities {
-                        eager_workflow_start: false,
-                        sync_update: true,
-                        async_update: true,
-                        ..Default::default()
-                    }),
                     ..Default::default()
                 }),
                 config: Some(NamespaceConfig {

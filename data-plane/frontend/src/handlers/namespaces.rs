@@ -1,12 +1,28 @@
 use orrery_core::time::duration_millis;
 use orrery_core::{CellError, CellResult};
+use orrery_proto::api::namespace::v1::namespace_info;
 use orrery_proto::api::workflowservice::v1::*;
 
 use crate::namespaces::{Namespace, NewNamespace};
 use crate::{Frontend, validate};
 
+/// What this server can do, whatever a namespace was created with: a
+/// capability belongs to the server version, not to the stored namespace.
+fn capabilities() -> namespace_info::Capabilities {
+    namespace_info::Capabilities {
+        eager_workflow_start: true,
+        sync_update: true,
+        async_update: true,
+        ..Default::default()
+    }
+}
+
 fn describe(ns: Namespace) -> DescribeNamespaceResponse {
-    ns.detail
+    let mut detail = ns.detail;
+    if let Some(info) = detail.namespace_info.as_mut() {
+        info.capabilities = Some(capabilities());
+    }
+    detail
 }
 
 impl Frontend {
@@ -106,7 +122,7 @@ impl Frontend {
                 Ok(())
             })
             .await?;
-        let detail = ns.detail;
+        let detail = describe(ns);
         Ok(UpdateNamespaceResponse {
             namespace_info: detail.namespace_info,
             config: detail.config,

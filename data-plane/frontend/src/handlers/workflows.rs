@@ -108,6 +108,7 @@ impl Frontend {
             run_id: outcome.run_id,
             started: outcome.started,
             status: WorkflowExecutionStatus::Running as i32,
+            eager_workflow_task: outcome.eager_task,
             ..Default::default()
         })
     }

@@ -15,7 +15,7 @@ use orrery_proto::api::workflowservice::v1::PollActivityTaskQueueResponse;
 use crate::engine::HistoryEngine;
 use crate::mutation::Mutation;
 use crate::retry::{RetryDecision, next_retry};
-use crate::state::ActivityInfo;
+use crate::state::{ActivityInfo, ExecutionInfo};
 use crate::tasks::TimerKind;
 
 fn activity_not_found() -> CellError {
@@ -226,6 +226,48 @@ impl Mutation {
 
     /// A timeout failure as the real server writes it: named after the
     /// timeout, from "Server", with the previous attempt's failure as cause.
+    /// Records the pending attempt of an activity started by `identity`
+    /// (the started event waits for the outcome, as in Temporal) and arms
+    /// its start-to-close and heartbeat timers.
+    pub(crate) fn start_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        identity: &str,
+        request_id: &str,
+    ) -> CellResult<ActivityInfo> {
+        let now = self.now;
+        let Some(ai) = self
+            .state
+            .activities
+            .iter_mut()
+            .find(|a| a.scheduled_event_id == scheduled_event_id)
+        else {
+            return Err(activity_not_found());
+        };
+        // A retry waiting for its backoff, or an attempt already running.
+        if ai.started_time_ms > 0 || ai.scheduled_time_ms > now {
+            return Err(activity_not_found());
+        }
+        ai.started_time_ms = now;
+        ai.started_identity = identity.to_string();
+        ai.request_id = request_id.to_string();
+        ai.last_heartbeat_ms = now;
+        let ai = ai.clone();
+        self.dirty = true;
+        self.count("activity_started");
+        let scheduled = ai.scheduled.clone().unwrap_or_default();
+        let st2c = orrery_core::time::duration_millis(scheduled.start_to_close_timeout.as_ref());
+        if st2c > 0 {
+            let mut t = self.timer_task(TimerKind::ActivityTimeout);
+            t.event_id = ai.scheduled_event_id;
+            t.attempt = ai.attempt;
+            t.timeout_type = TimeoutType::StartToClose as i32;
+            self.timer(now + st2c, t);
+        }
+        self.arm_heartbeat_timer(ai.scheduled_event_id);
+        Ok(ai)
+    }
+
     pub(crate) fn timeout_failure(ai: &ActivityInfo, timeout: TimeoutType) -> Failure {
         let name = match timeout {
             TimeoutType::StartToClose => "StartToClose",
@@ -260,52 +302,33 @@ impl HistoryEngine {
                 if !m.is_running() {
                     return Err(activity_not_found());
                 }
-                let now = m.now;
-                let Some(ai) = m
-                    .state
-                    .activities
-                    .iter_mut()
-                    .find(|a| a.scheduled_event_id == task.scheduled_event_id)
-                else {
-                    return Err(activity_not_found());
-                };
-                // A retry waiting for its backoff, or an attempt already running.
-                if ai.started_time_ms > 0 || ai.scheduled_time_ms > now {
-                    return Err(activity_not_found());
-                }
-                ai.started_time_ms = now;
-                ai.started_identity = identity.to_string();
-                ai.request_id = request_id.to_string();
-                ai.last_heartbeat_ms = now;
-                let ai = ai.clone();
-                m.dirty = true;
-                m.count("activity_started");
-                let scheduled = ai.scheduled.clone().unwrap_or_default();
-                let st2c =
-                    orrery_core::time::duration_millis(scheduled.start_to_close_timeout.as_ref());
-                if st2c > 0 {
-                    let mut t = m.timer_task(TimerKind::ActivityTimeout);
-                    t.event_id = ai.scheduled_event_id;
-                    t.attempt = ai.attempt;
-                    t.timeout_type = TimeoutType::StartToClose as i32;
-                    m.timer(now + st2c, t);
-                }
-                m.arm_heartbeat_timer(ai.scheduled_event_id);
+                let ai = m.start_activity(task.scheduled_event_id, identity, request_id)?;
                 Ok((ai, m.info().clone()))
             })
             .await?;
+        Ok(self.activity_task_response(&ai, &info, namespace))
+    }
+
+    /// What a poller (or a worker completing a workflow task, for eager
+    /// activities) receives for a started activity attempt.
+    pub(crate) fn activity_task_response(
+        &self,
+        ai: &ActivityInfo,
+        info: &ExecutionInfo,
+        namespace: &str,
+    ) -> PollActivityTaskQueueResponse {
         let scheduled = ai.scheduled.clone().unwrap_or_default();
         let token = TaskToken {
             kind: KIND_ACTIVITY,
-            namespace_id: task.namespace_id.clone(),
-            workflow_id: task.workflow_id.clone(),
-            run_id: task.run_id.clone(),
+            namespace_id: info.namespace_id.clone(),
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
             scheduled_event_id: ai.scheduled_event_id,
             attempt: ai.attempt,
             activity_id: scheduled.activity_id.clone(),
             ..Default::default()
         };
-        Ok(PollActivityTaskQueueResponse {
+        PollActivityTaskQueueResponse {
             task_token: self.signer.sign(&token),
             workflow_namespace: namespace.to_string(),
             workflow_type: Some(WorkflowType {
@@ -330,7 +353,7 @@ impl HistoryEngine {
             retry_policy: scheduled.retry_policy,
             priority: scheduled.priority,
             ..Default::default()
-        })
+        }
     }
 
     /// Completes, fails or cancels the running attempt of an activity.

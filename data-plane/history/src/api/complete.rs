@@ -33,14 +33,20 @@ impl HistoryEngine {
         req: RespondWorkflowTaskCompletedRequest,
     ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
         let answered: Vec<String> = req.query_results.keys().cloned().collect();
-        let (next_task, reset_history_event_id) = self
+        let (next_task, reset_history_event_id, eager, info) = self
             .update(
                 &token.namespace_id,
                 &token.workflow_id,
                 &token.run_id,
                 |m| {
                     let reset = self.apply_completion(m, token, &req)?;
-                    Ok((m.is_running() && m.state.workflow_task.is_some(), reset))
+                    let eager = Self::start_eager_activities(m, &req);
+                    Ok((
+                        m.is_running() && m.state.workflow_task.is_some(),
+                        reset,
+                        eager,
+                        m.info().clone(),
+                    ))
                 },
             )
             .await?;
@@ -49,8 +55,60 @@ impl HistoryEngine {
         self.queries.settle(&token.run_id, &answered, next_task);
         Ok(RespondWorkflowTaskCompletedResponse {
             reset_history_event_id: reset_history_event_id.unwrap_or_default(),
+            activity_tasks: eager
+                .iter()
+                .map(|ai| self.activity_task_response(ai, &info, &info.namespace))
+                .collect(),
             ..Default::default()
         })
+    }
+
+    /// Activities this completion scheduled with `request_eager_execution`
+    /// start at once and go back to the worker with the response instead
+    /// of through their task queue (eager activity dispatch), in the same
+    /// transaction as the completion.
+    fn start_eager_activities(
+        m: &mut crate::mutation::Mutation,
+        req: &RespondWorkflowTaskCompletedRequest,
+    ) -> Vec<crate::state::ActivityInfo> {
+        use orrery_proto::api::command::v1::command::Attributes as C;
+        let eager_ids: Vec<&str> = req
+            .commands
+            .iter()
+            .filter_map(|c| match &c.attributes {
+                Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution => {
+                    Some(a.activity_id.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        if eager_ids.is_empty() || !m.is_running() {
+            return Vec::new();
+        }
+        let scheduled: Vec<i64> = m
+            .events
+            .iter()
+            .filter_map(|e| match &e.attributes {
+                Some(history_event::Attributes::ActivityTaskScheduledEventAttributes(a))
+                    if eager_ids.contains(&a.activity_id.as_str()) =>
+                {
+                    Some(e.event_id)
+                }
+                _ => None,
+            })
+            .collect();
+        let mut started = Vec::new();
+        for scheduled_event_id in scheduled {
+            m.queue_tasks.retain(|t| {
+                !(t.kind == orrery_core::matching::TASK_KIND_ACTIVITY
+                    && t.scheduled_event_id == scheduled_event_id)
+            });
+            let request_id = uuid::Uuid::new_v4().to_string();
+            if let Ok(ai) = m.start_activity(scheduled_event_id, &req.identity, &request_id) {
+                started.push(ai);
+            }
+        }
+        started
     }
 
     /// A speculative task whose completion changes nothing (no commands,

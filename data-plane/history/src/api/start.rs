@@ -8,7 +8,9 @@ use orrery_proto::api::common::v1::*;
 use orrery_proto::api::enums::v1::*;
 use orrery_proto::api::failure::v1::Failure;
 use orrery_proto::api::history::v1::*;
-use orrery_proto::api::workflowservice::v1::StartWorkflowExecutionRequest;
+use orrery_proto::api::workflowservice::v1::{
+    PollWorkflowTaskQueueResponse, StartWorkflowExecutionRequest,
+};
 
 use crate::engine::HistoryEngine;
 use crate::mutation::Mutation;
@@ -49,6 +51,9 @@ pub struct RunSpec {
     pub execution_expiration_ms: i64,
     /// The top of the run's tree of parents (children only).
     pub root: Option<WorkflowExecution>,
+    /// Start the first workflow task at once and hand it to the starter
+    /// (eager workflow start) instead of queueing it.
+    pub eager: bool,
 }
 
 /// A signal delivered together with the start.
@@ -66,6 +71,8 @@ pub struct StartSignal {
 pub struct StartOutcome {
     pub run_id: String,
     pub started: bool,
+    /// The first workflow task, already started, for an eager start.
+    pub eager_task: Option<PollWorkflowTaskQueueResponse>,
 }
 
 impl RunSpec {
@@ -102,6 +109,7 @@ impl RunSpec {
             search_attributes: req.search_attributes.clone(),
             header: req.header.clone(),
             backoff_ms: duration_millis(req.workflow_start_delay.as_ref()),
+            eager: req.request_eager_execution,
             ..Default::default()
         }
     }
@@ -321,6 +329,7 @@ impl HistoryEngine {
                 return Ok(StartOutcome {
                     run_id: cur.run_id.clone(),
                     started: true,
+                    eager_task: None,
                 });
             }
             if running {
@@ -378,18 +387,31 @@ impl HistoryEngine {
             }
         }
         let run_id = spec.run_id.clone();
+        let (eager, identity) = (spec.eager && signal.is_none(), spec.identity.clone());
         let mut m = self.new_mutation(&namespace_id, &workflow_id);
         m.init_run(spec);
         if let Some(signal) = &signal {
             m.add_signal(signal);
         }
         m.schedule_first_workflow_task();
+        let eager = match m.state.workflow_task.as_ref() {
+            // Started here, in the same transaction: never queued.
+            Some(wt) if eager => {
+                let queued = wt.queue_task_id;
+                m.queue_tasks.retain(|t| t.task_id != queued);
+                let request_id = uuid::Uuid::new_v4().to_string();
+                let (token, wt) = m.start_workflow_task(&identity, &request_id, &self.limits);
+                Some((token, wt))
+            }
+            _ => None,
+        };
         if let Some(CurrentWrite::Set {
             previous_run_id, ..
         }) = m.current.as_mut()
         {
             *previous_run_id = current.map(|c| c.run_id);
         }
+        let state = eager.as_ref().map(|_| m.state.clone());
         match terminate {
             Some(mut old) => {
                 old.current = m.current.take();
@@ -398,9 +420,17 @@ impl HistoryEngine {
             }
             None => self.commit(m).await?,
         }
+        let eager_task = match (eager, state) {
+            (Some((token, wt)), Some(state)) => Some(
+                self.workflow_task_response(token, &wt, &state, &wt.task_queue)
+                    .await?,
+            ),
+            _ => None,
+        };
         Ok(StartOutcome {
             run_id,
             started: true,
+            eager_task,
         })
     }
 
@@ -424,6 +454,7 @@ impl HistoryEngine {
         Ok(StartOutcome {
             run_id: cur.run_id.clone(),
             started: false,
+            eager_task: None,
         })
     }
 }

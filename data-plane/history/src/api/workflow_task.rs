@@ -87,6 +87,63 @@ impl Mutation {
         }
     }
 
+    /// Records the pending workflow task started by `identity`: its
+    /// started event (unless transient), its start-to-close timer, and the
+    /// token the worker completes it with.
+    pub(crate) fn start_workflow_task(
+        &mut self,
+        identity: &str,
+        request_id: &str,
+        limits: &crate::HistoryLimits,
+    ) -> (TaskToken, WorkflowTaskInfo) {
+        let mut wt = self
+            .state
+            .workflow_task
+            .clone()
+            .expect("a pending workflow task");
+        if wt.has_virtual_events() {
+            wt.scheduled_event_id = self.state.next_event_id;
+            wt.started_event_id = self.state.next_event_id + 1;
+        } else {
+            let size = self.state.history_size_bytes;
+            // Tell the workflow, as the real server does, when its history
+            // grows past the continue-as-new suggestion.
+            let suggest = self.state.next_event_id >= limits.suggest_continue_as_new_count
+                || size >= limits.suggest_continue_as_new_size;
+            wt.started_event_id = self.add_event(WorkflowTaskStartedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                identity: identity.to_string(),
+                request_id: request_id.to_string(),
+                history_size_bytes: size,
+                suggest_continue_as_new: suggest,
+                ..Default::default()
+            });
+        }
+        wt.started_time_ms = self.now;
+        wt.identity = identity.to_string();
+        wt.request_id = request_id.to_string();
+        self.state.workflow_task = Some(wt.clone());
+        self.dirty = true;
+        let mut timer = self.timer_task(TimerKind::WorkflowTaskTimeout);
+        timer.event_id = wt.scheduled_event_id;
+        timer.attempt = wt.attempt;
+        timer.timeout_type = TimeoutType::StartToClose as i32;
+        self.timer(self.now + wt.timeout_ms, timer);
+        let info = self.info();
+        let token = TaskToken {
+            kind: KIND_WORKFLOW,
+            namespace_id: info.namespace_id.clone(),
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            attempt: wt.attempt,
+            started_time_ms: self.now,
+            ..Default::default()
+        };
+        (token, wt)
+    }
+
     /// Closes the pending workflow task as failed or timed out and schedules
     /// the next attempt on the normal queue. Only a first attempt leaves
     /// events; later ones stay transient, as in Temporal.
@@ -151,63 +208,38 @@ impl HistoryEngine {
         identity: &str,
         request_id: &str,
     ) -> CellResult<PollWorkflowTaskQueueResponse> {
+        let _ = namespace;
+        let limits = self.limits.clone();
         let (token, wt, state) = self
             .update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
                 if !m.is_running() {
                     return Err(stale_task());
                 }
-                let Some(mut wt) = m.state.workflow_task.clone() else {
+                let Some(wt) = m.state.workflow_task.as_ref() else {
                     return Err(stale_task());
                 };
                 if wt.queue_task_id != task.task_id || wt.started_event_id > 0 {
                     return Err(stale_task());
                 }
-                if wt.has_virtual_events() {
-                    wt.scheduled_event_id = m.state.next_event_id;
-                    wt.started_event_id = m.state.next_event_id + 1;
-                } else {
-                    let size = m.state.history_size_bytes;
-                    // Tell the workflow, as the real server does, when its
-                    // history grows past the continue-as-new suggestion.
-                    let suggest = m.state.next_event_id
-                        >= self.limits.suggest_continue_as_new_count
-                        || size >= self.limits.suggest_continue_as_new_size;
-                    wt.started_event_id = m.add_event(WorkflowTaskStartedEventAttributes {
-                        scheduled_event_id: wt.scheduled_event_id,
-                        identity: identity.to_string(),
-                        request_id: request_id.to_string(),
-                        history_size_bytes: size,
-                        suggest_continue_as_new: suggest,
-                        ..Default::default()
-                    });
-                }
-                wt.started_time_ms = m.now;
-                wt.identity = identity.to_string();
-                wt.request_id = request_id.to_string();
-                m.state.workflow_task = Some(wt.clone());
-                m.dirty = true;
-                let mut timer = m.timer_task(TimerKind::WorkflowTaskTimeout);
-                timer.event_id = wt.scheduled_event_id;
-                timer.attempt = wt.attempt;
-                timer.timeout_type = TimeoutType::StartToClose as i32;
-                m.timer(m.now + wt.timeout_ms, timer);
-                let token = TaskToken {
-                    kind: KIND_WORKFLOW,
-                    namespace_id: task.namespace_id.clone(),
-                    workflow_id: task.workflow_id.clone(),
-                    run_id: task.run_id.clone(),
-                    scheduled_event_id: wt.scheduled_event_id,
-                    started_event_id: wt.started_event_id,
-                    attempt: wt.attempt,
-                    started_time_ms: m.now,
-                    ..Default::default()
-                };
+                let (token, wt) = m.start_workflow_task(identity, request_id, &limits);
                 Ok((token, wt, m.state.clone()))
             })
             .await?;
-        let _ = namespace;
+        self.workflow_task_response(token, &wt, &state, &task.task_queue)
+            .await
+    }
+
+    /// What a poller (or an eager start) receives for a started workflow
+    /// task: the history it has not seen, queries and update requests.
+    pub(crate) async fn workflow_task_response(
+        &self,
+        token: TaskToken,
+        wt: &WorkflowTaskInfo,
+        state: &crate::state::MutableState,
+        polled_queue: &str,
+    ) -> CellResult<PollWorkflowTaskQueueResponse> {
         let info = state.info.clone().unwrap_or_default();
-        let sticky = task.task_queue != info.task_queue;
+        let sticky = polled_queue != info.task_queue;
         let first = if sticky {
             state.previous_started_event_id + 1
         } else {
@@ -222,7 +254,7 @@ impl HistoryEngine {
             .history_page(&info.namespace_id, &info.run_id, first, persisted_end, 0)
             .await?;
         if wt.has_virtual_events() && next_page_token.is_empty() {
-            events.extend(transient_events(&wt, &info.task_queue, &task.task_queue));
+            events.extend(transient_events(wt, &info.task_queue, polled_queue));
         }
         Ok(PollWorkflowTaskQueueResponse {
             task_token: self.signer.sign(&token),
