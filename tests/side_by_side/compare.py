@@ -69,7 +69,7 @@ WHITELIST: dict[str, list[str]] = {
     ],
     "WORKFLOW_TASK_STARTED": ["scheduled_event_id"],
     "WORKFLOW_TASK_COMPLETED": _WFT_REFS,
-    "WORKFLOW_TASK_FAILED": [*_WFT_REFS, "cause", "failure"],
+    "WORKFLOW_TASK_FAILED": [*_WFT_REFS, "cause", "failure", "base_run_id", "new_run_id"],
     "WORKFLOW_TASK_TIMED_OUT": [*_WFT_REFS, "timeout_type"],
     "ACTIVITY_TASK_SCHEDULED": [
         "activity_id",
@@ -109,7 +109,7 @@ WHITELIST: dict[str, list[str]] = {
         "external_workflow_execution",
     ],
     "WORKFLOW_EXECUTION_CANCELED": ["workflow_task_completed_event_id", "details"],
-    "WORKFLOW_EXECUTION_TERMINATED": ["reason", "details"],
+    "WORKFLOW_EXECUTION_TERMINATED": ["reason", "details", "identity"],
     "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": [
         "new_execution_run_id",
         "workflow_type.name",

@@ -30,7 +30,9 @@ from typing import Any, Awaitable, Callable
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.enums.v1 import ParentClosePolicy as ParentClosePolicyEnum
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import (
@@ -260,8 +262,30 @@ class CronCounterWorkflow:
         return previous + 1
 
 
+@workflow.defn
+class ResetTargetWorkflow:
+    """An activity, then waits for two signals; reset replays the part
+    before the reset point and reapplies the signals received after it."""
+
+    def __init__(self) -> None:
+        self.signals: list[str] = []
+
+    @workflow.signal
+    def deliver(self, value: str) -> None:
+        self.signals.append(value)
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        first = await workflow.execute_activity(
+            tb.greet, "reset", start_to_close_timeout=timedelta(seconds=10)
+        )
+        await workflow.wait_condition(lambda: len(self.signals) >= 2)
+        return [first, *self.signals]
+
+
 WORKFLOWS = [
     *dh.WORKFLOWS,
+    ResetTargetWorkflow,
     CronCounterWorkflow,
     tu.Cart,
     te.EchoWorkflow,
@@ -732,6 +756,47 @@ async def _start_delay_signal_cancel(ctx: Ctx) -> None:
         await h.cancel()
         await h.terminate(reason="done")
         ctx.collect(label, h.id, h.result_run_id)
+
+
+@scenario("reset", "reset to the first workflow task: the running run is terminated, signals after the point reapplied")
+async def _reset(ctx: Ctx) -> None:
+    h = await ctx.start(ResetTargetWorkflow.run)
+    await settled(h, completed_tasks=2)
+    await h.signal(ResetTargetWorkflow.deliver, "before reset")
+    await settled(h, completed_tasks=3)
+    first_task_completed = next(
+        e.event_id
+        for e in (await h.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+    response = await ctx.client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=ctx.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=h.id, run_id=h.result_run_id),
+            reason="side-by-side reset",
+            workflow_task_finish_event_id=first_task_completed,
+            request_id=str(uuid.uuid4()),
+        )
+    )
+    new_run = ctx.client.get_workflow_handle(h.id, run_id=response.run_id)
+    await settled(new_run, completed_tasks=2)
+    await new_run.signal(ResetTargetWorkflow.deliver, "after reset")
+    await ctx.outcome("new run", new_run, follow_runs=False)
+    await ctx.outcome("old run", h, follow_runs=False)
+    ctx.collect("old run", h.id, h.result_run_id)
+    ctx.collect("new run", h.id, response.run_id)
+    await ctx.capture(
+        "reset to a non-boundary event",
+        ctx.client.workflow_service.reset_workflow_execution(
+            ResetWorkflowExecutionRequest(
+                namespace=ctx.client.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=h.id, run_id=response.run_id),
+                reason="bad point",
+                workflow_task_finish_event_id=999,
+                request_id=str(uuid.uuid4()),
+            )
+        ),
+    )
 
 
 @scenario("workflow_cancel", "client cancels a running workflow")

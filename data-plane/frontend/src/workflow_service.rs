@@ -38,6 +38,17 @@ impl WorkflowService for FrontendService {
         .await
     }
 
+    async fn reset_workflow_execution(
+        &self,
+        r: Request<ResetWorkflowExecutionRequest>,
+    ) -> Result<Response<ResetWorkflowExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("ResetWorkflowExecution", async {
+            f.reset_workflow(r.into_inner()).await
+        })
+        .await
+    }
+
     async fn reset_sticky_task_queue(
         &self,
         r: Request<ResetStickyTaskQueueRequest>,

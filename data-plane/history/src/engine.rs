@@ -462,6 +462,12 @@ pub(crate) fn execution_info(state: &MutableState) -> WorkflowExecutionInfo {
         history_size_bytes: state.history_size_bytes,
         first_run_id: info.first_execution_run_id.clone(),
         parent_execution: info.parent.as_ref().and_then(|p| p.execution.clone()),
+        auto_reset_points: info.reset_points.clone(),
+        // The real server names every run's root, itself when it has no parent.
+        root_execution: Some(info.root.clone().unwrap_or_else(|| WorkflowExecution {
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+        })),
         parent_namespace_id: info
             .parent
             .as_ref()

@@ -19,6 +19,7 @@ mod transfer;
 
 pub use api::activity::{ActivityOutcome, ActivityRef};
 pub use api::history::{HistoryQuery, HistoryRead};
+pub use api::reset::ResetRequest;
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
 pub(crate) use api::{commands, start, workflow_task};
 pub use engine::{HistoryConfig, HistoryEngine, HistoryLimits};

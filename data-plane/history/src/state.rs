@@ -131,6 +131,10 @@ pub struct ExecutionInfo {
     /// The last successful result of a cron chain, handed to the next run.
     #[prost(message, optional, tag = "30")]
     pub last_completion_result: Option<Payloads>,
+    /// Where this run may be reset to: the first workflow task each worker
+    /// build completed (DescribeWorkflowExecution's auto reset points).
+    #[prost(message, optional, tag = "31")]
+    pub reset_points: Option<orrery_proto::api::workflow::v1::ResetPoints>,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -278,6 +278,28 @@ impl Frontend {
         Ok(DeleteWorkflowExecutionResponse::default())
     }
 
+    pub(crate) async fn reset_workflow(
+        &self,
+        req: ResetWorkflowExecutionRequest,
+    ) -> CellResult<ResetWorkflowExecutionResponse> {
+        let exec = execution(req.workflow_execution.as_ref())?;
+        validate::optional_id(&req.request_id, "RequestId")?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let run_id = self
+            .history
+            .reset_workflow(orrery_history::ResetRequest {
+                namespace_id: ns.id.clone(),
+                execution: exec,
+                reason: req.reason,
+                workflow_task_finish_event_id: req.workflow_task_finish_event_id,
+                request_id: req.request_id,
+                identity: req.identity,
+                exclude: req.reset_reapply_exclude_types,
+            })
+            .await?;
+        Ok(ResetWorkflowExecutionResponse { run_id })
+    }
+
     pub(crate) async fn reset_sticky_task_queue(
         &self,
         req: ResetStickyTaskQueueRequest,

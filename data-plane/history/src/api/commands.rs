@@ -806,7 +806,7 @@ pub(crate) fn parent_of(m: &Mutation, initiated_event_id: i64) -> ParentInfo {
 
 /// Upserts as the real server applies them: a value with no data (an
 /// encoded null) removes the key.
-fn merge_removing_empty(
+pub(crate) fn merge_removing_empty(
     into: &mut std::collections::HashMap<String, Payload>,
     upserted: std::collections::HashMap<String, Payload>,
 ) {

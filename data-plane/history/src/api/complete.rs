@@ -63,6 +63,43 @@ impl HistoryEngine {
         })
     }
 
+    /// The first workflow task a worker build completes is a point the run
+    /// can be reset to, as the real server records it.
+    fn record_reset_point(
+        m: &mut crate::mutation::Mutation,
+        req: &RespondWorkflowTaskCompletedRequest,
+        completed_event_id: i64,
+    ) {
+        use orrery_proto::api::workflow::v1::ResetPointInfo;
+        let build_id = [
+            req.deployment_options.as_ref().map(|d| d.build_id.as_str()),
+            req.worker_version_stamp
+                .as_ref()
+                .map(|v| v.build_id.as_str()),
+            Some(req.binary_checksum.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|id| !id.is_empty())
+        .unwrap_or_default()
+        .to_string();
+        let now = m.now;
+        let info = m.info_mut();
+        let run_id = info.run_id.clone();
+        let points = info.reset_points.get_or_insert_with(Default::default);
+        if points.points.iter().any(|p| p.build_id == build_id) {
+            return;
+        }
+        points.points.push(ResetPointInfo {
+            build_id,
+            run_id,
+            first_workflow_task_completed_id: completed_event_id,
+            create_time: Some(orrery_core::time::timestamp(now)),
+            resettable: true,
+            ..Default::default()
+        });
+    }
+
     /// Activities this completion scheduled with `request_eager_execution`
     /// start at once and go back to the worker with the response instead
     /// of through their task queue (eager activity dispatch), in the same
@@ -214,6 +251,7 @@ impl HistoryEngine {
         });
         m.state.previous_started_event_id = wt.started_event_id;
         m.state.last_completed_workflow_task_event_id = completed_event_id;
+        Self::record_reset_point(m, req, completed_event_id);
         Self::apply_sticky(m, req);
         let ctx = CommandContext {
             completed_event_id,

@@ -4,6 +4,7 @@ pub mod commands;
 mod complete;
 mod describe;
 pub mod history;
+pub mod reset;
 mod signal;
 pub mod start;
 pub mod update;

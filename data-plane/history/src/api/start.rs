@@ -367,7 +367,7 @@ impl HistoryEngine {
                 old.terminate(
                     "TerminateIfRunning WorkflowIdReusePolicy",
                     Some(details),
-                    &spec.identity,
+                    "history-service",
                     Some(&spec.run_id),
                 );
                 terminate = Some(old);
