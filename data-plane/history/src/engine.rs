@@ -40,6 +40,12 @@ pub struct HistoryLimits {
     pub suggest_continue_as_new_count: i64,
     /// `limit.historySize.suggestContinueAsNew`
     pub suggest_continue_as_new_size: i64,
+    /// `limit.historyCount.error`: a run this long is terminated.
+    pub history_count_error: i64,
+    /// `limit.historySize.error`
+    pub history_size_error: i64,
+    /// `limit.blobSize.error`: the largest payload a command may carry.
+    pub blob_size_error: i64,
 }
 
 impl Default for HistoryLimits {
@@ -55,6 +61,12 @@ impl HistoryLimits {
                 .i64("limit.historyCount.suggestContinueAsNew", 4 * 1024),
             suggest_continue_as_new_size: dc
                 .i64("limit.historySize.suggestContinueAsNew", 4 * 1024 * 1024),
+            history_count_error: dc.i64("limit.historyCount.error", 51_200),
+            history_size_error: dc.i64("limit.historySize.error", 50 * 1024 * 1024),
+            blob_size_error: dc.i64(
+                "limit.blobSize.error",
+                orrery_core::limits::BLOB_SIZE_LIMIT_ERROR as i64,
+            ),
         }
     }
 }

@@ -159,9 +159,6 @@ impl Frontend {
         let token = self
             .token(&req.task_token, &req.namespace, KIND_WORKFLOW)
             .await?;
-        for command in &req.commands {
-            check_command_payloads(command)?;
-        }
         // Queries answered alongside the task (not used by legacy queries).
         for (id, result) in &req.query_results {
             self.matching.answer_query(
@@ -225,26 +222,5 @@ fn query_answer(
         Ok(answer)
     } else {
         Err(error.to_string())
-    }
-}
-
-/// Payload limits apply to what a workflow hands back in commands too.
-fn check_command_payloads(command: &orrery_proto::api::command::v1::Command) -> CellResult<()> {
-    use orrery_proto::api::command::v1::command::Attributes as C;
-    match &command.attributes {
-        Some(C::ScheduleActivityTaskCommandAttributes(a)) => validate::payloads(a.input.as_ref()),
-        Some(C::CompleteWorkflowExecutionCommandAttributes(a)) => {
-            validate::payloads(a.result.as_ref())
-        }
-        Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
-            validate::payloads(a.input.as_ref())
-        }
-        Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => {
-            validate::payloads(a.input.as_ref())
-        }
-        Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
-            validate::payloads(a.input.as_ref())
-        }
-        _ => Ok(()),
     }
 }

@@ -26,6 +26,16 @@ fn closes_run(command: &orrery_proto::api::command::v1::Command) -> bool {
     )
 }
 
+/// What became of a workflow task completion.
+pub(crate) enum Completion {
+    Applied,
+    /// A speculative task discarded: the worker rolls back to this event.
+    Discarded(i64),
+    /// Refused and the run terminated (an oversized payload); the worker
+    /// gets this message as InvalidArgument.
+    Rejected(String),
+}
+
 impl HistoryEngine {
     pub async fn respond_workflow_task_completed(
         &self,
@@ -33,17 +43,17 @@ impl HistoryEngine {
         req: RespondWorkflowTaskCompletedRequest,
     ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
         let answered: Vec<String> = req.query_results.keys().cloned().collect();
-        let (next_task, reset_history_event_id, eager, info) = self
+        let (next_task, completion, eager, info) = self
             .update(
                 &token.namespace_id,
                 &token.workflow_id,
                 &token.run_id,
                 |m| {
-                    let reset = self.apply_completion(m, token, &req)?;
+                    let completion = self.apply_completion(m, token, &req)?;
                     let eager = Self::start_eager_activities(m, &req);
                     Ok((
                         m.is_running() && m.state.workflow_task.is_some(),
-                        reset,
+                        completion,
                         eager,
                         m.info().clone(),
                     ))
@@ -53,8 +63,13 @@ impl HistoryEngine {
         // Queries attached to this task were answered with it; the others
         // wait for the next task or, if none follows, are asked directly.
         self.queries.settle(&token.run_id, &answered, next_task);
+        let reset_history_event_id = match completion {
+            Completion::Applied => 0,
+            Completion::Discarded(event_id) => event_id,
+            Completion::Rejected(message) => return Err(orrery_core::CellError::invalid(message)),
+        };
         Ok(RespondWorkflowTaskCompletedResponse {
-            reset_history_event_id: reset_history_event_id.unwrap_or_default(),
+            reset_history_event_id,
             activity_tasks: eager
                 .iter()
                 .map(|ai| self.activity_task_response(ai, &info, &info.namespace))
@@ -213,7 +228,7 @@ impl HistoryEngine {
         m: &mut crate::mutation::Mutation,
         token: &TaskToken,
         req: &RespondWorkflowTaskCompletedRequest,
-    ) -> CellResult<Option<i64>> {
+    ) -> CellResult<Completion> {
         let wt = Self::check_workflow_token(m, token)?;
         tracing::debug!(
             commands = ?req.commands.iter().map(|c| c.command_type).collect::<Vec<_>>(),
@@ -222,7 +237,7 @@ impl HistoryEngine {
             "completing workflow task"
         );
         if let Some(reset) = Self::discard_speculative(m, &wt, req) {
-            return Ok(Some(reset));
+            return Ok(Completion::Discarded(reset));
         }
         // A run cannot close while events it has not seen are waiting.
         if !m.state.buffered_events.is_empty() && req.commands.iter().any(closes_run) {
@@ -235,7 +250,36 @@ impl HistoryEngine {
                 // The worker did nothing wrong: this is not a failed attempt.
                 false,
             )?;
-            return Ok(None);
+            return Ok(Completion::Applied);
+        }
+        let blob_limit = self.limits.blob_size_error;
+        if let Some((cause, message)) = req
+            .commands
+            .iter()
+            .find_map(|c| crate::api::limits::oversized_payload(c, blob_limit))
+        {
+            // As on the real server: the task fails, then the run is
+            // terminated, and the worker is told why.
+            persist_transient(m, &wt);
+            m.state.workflow_task = None;
+            m.add_event(WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                cause: cause as i32,
+                // Unlike other rejections, marked retryable, as the real server does.
+                failure: Some(orrery_proto::api::failure::v1::Failure {
+                    failure_info: Some(
+                        orrery_proto::api::failure::v1::failure::FailureInfo::ServerFailureInfo(
+                            Default::default(),
+                        ),
+                    ),
+                    ..server_failure(message.clone())
+                }),
+                identity: req.identity.clone(),
+                ..Default::default()
+            });
+            m.terminate(&message, None, "history-service", None);
+            return Ok(Completion::Rejected(message));
         }
         persist_transient(m, &wt);
         m.state.workflow_task = None;
@@ -301,7 +345,7 @@ impl HistoryEngine {
                     &req.identity,
                     true,
                 )
-                .map(|()| None);
+                .map(|()| Completion::Applied);
             }
         }
         // Messages no command placed (rejections, mostly) come after the
@@ -337,7 +381,12 @@ impl HistoryEngine {
         if m.is_running() && not_carried.iter().any(|id| !answered.contains(id)) {
             m.schedule_speculative_workflow_task();
         }
-        Ok(None)
+        if m.is_running()
+            && let Some(reason) = m.history_over_limit(&self.limits, true)
+        {
+            m.terminate_over_limit(reason);
+        }
+        Ok(Completion::Applied)
     }
 
     fn reject_completion(

@@ -4,6 +4,7 @@ pub mod commands;
 mod complete;
 mod describe;
 pub mod history;
+mod limits;
 pub mod reset;
 mod signal;
 pub mod start;

@@ -75,13 +75,28 @@ impl HistoryEngine {
         execution: &WorkflowExecution,
         signal: StartSignal,
     ) -> CellResult<()> {
-        self.update(
-            namespace_id,
-            &execution.workflow_id,
-            &execution.run_id,
-            |m| m.signal(&signal),
-        )
-        .await
+        let over_limit = self
+            .update(
+                namespace_id,
+                &execution.workflow_id,
+                &execution.run_id,
+                |m| {
+                    if m.is_running()
+                        && let Some(reason) = m.history_over_limit(&self.limits, false)
+                    {
+                        // The signal is refused and the run, too long to
+                        // go on, is terminated, as on the real server.
+                        m.terminate_over_limit(reason);
+                        return Ok(Some(reason));
+                    }
+                    m.signal(&signal).map(|()| None)
+                },
+            )
+            .await?;
+        match over_limit {
+            Some(reason) => Err(CellError::invalid(reason)),
+            None => Ok(()),
+        }
     }
 
     /// `first_execution_run_id`, when set, must name the first run of the
