@@ -346,6 +346,28 @@ async def test_describe_task_queue_lists_worker_poller(client: Client) -> None:
         assert client.identity  # the SDK's default "pid@host"
 
 
+async def test_describe_task_queue_reports_backlog(client: Client) -> None:
+    queue = new_id("backlog")
+    handles = [await client.start_workflow("Backlogged", id=new_id(), task_queue=queue) for _ in range(3)]
+
+    async def stats():
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace="default",
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                report_stats=True,
+            )
+        )
+        return resp.stats if resp.stats.approximate_backlog_count == 3 else None
+
+    found = await wait_for(stats, timeout=15, interval=0.2)
+    assert found.approximate_backlog_count == 3
+    assert found.approximate_backlog_age.ToMilliseconds() >= 0
+    for handle in handles:
+        await handle.terminate(reason="done")
+
+
 async def _truthy_if(coro, cond):
     value = await coro
     return value if cond(value) else None

@@ -30,6 +30,9 @@ pub struct QueueTask {
     /// The workflow's normal queue when this task sits on a sticky one.
     #[prost(string, tag = "9")]
     pub normal_task_queue: String,
+    /// When the task was created (unix ms): the backlog's age.
+    #[prost(int64, tag = "10")]
+    pub created_ms: i64,
 }
 
 pub trait TaskSink: Send + Sync + 'static {

@@ -164,7 +164,8 @@ impl Mutation {
         self.transfers.push(task);
     }
 
-    pub fn queue(&mut self, task: QueueTask) {
+    pub fn queue(&mut self, mut task: QueueTask) {
+        task.created_ms = self.now;
         self.queue_tasks.push(task);
     }
 

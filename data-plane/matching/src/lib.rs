@@ -18,6 +18,7 @@ use orrery_persistence::QueueStore;
 use orrery_proto::api::query::v1::WorkflowQuery;
 use tokio::sync::oneshot;
 
+pub use queue::Backlog;
 use queue::{Queue, QueueKey};
 
 /// A query waiting for a workflow worker.
@@ -263,8 +264,17 @@ impl Matching {
         }
     }
 
-    pub fn backlog(&self, namespace_id: &str, task_queue: &str, kind: i32) -> usize {
-        self.queue(namespace_id, task_queue, kind).backlog()
+    /// The queue's backlog, stored tasks included (read in if this cell
+    /// has not polled the queue yet).
+    pub async fn backlog(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: i32,
+    ) -> CellResult<Backlog> {
+        let queue = self.queue(namespace_id, task_queue, kind);
+        queue.ensure_loaded(self.store.as_ref()).await?;
+        Ok(queue.backlog())
     }
 }
 

@@ -45,6 +45,14 @@ struct State {
     pollers: HashMap<String, SystemTime>,
 }
 
+/// Tasks waiting in a queue for a poller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    pub count: usize,
+    /// Creation time of the oldest waiting task, when known.
+    pub oldest_created_ms: Option<i64>,
+}
+
 pub struct Queue {
     key: QueueKey,
     state: Mutex<State>,
@@ -171,7 +179,16 @@ impl Queue {
             .collect()
     }
 
-    pub fn backlog(&self) -> usize {
-        self.state().tasks.len()
+    pub fn backlog(&self) -> Backlog {
+        let s = self.state();
+        Backlog {
+            count: s.tasks.len(),
+            oldest_created_ms: s
+                .tasks
+                .values()
+                .map(|t| t.created_ms)
+                .filter(|ms| *ms > 0)
+                .min(),
+        }
     }
 }

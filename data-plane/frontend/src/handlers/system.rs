@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use orrery_core::CellResult;
 use orrery_core::matching::{TASK_KIND_ACTIVITY, TASK_KIND_WORKFLOW};
+use orrery_core::time::duration;
 use orrery_proto::api::enums::v1::TaskQueueType;
-use orrery_proto::api::taskqueue::v1::PollerInfo;
+use orrery_proto::api::taskqueue::v1::{PollerInfo, TaskQueueStats, TaskQueueStatus};
 use orrery_proto::api::workflowservice::v1::*;
 
 use crate::{Frontend, validate};
@@ -51,6 +52,9 @@ impl Frontend {
         }
     }
 
+    // The legacy task-queue status is deprecated but still asked for by
+    // `temporal task-queue describe --legacy-mode`.
+    #[allow(deprecated)]
     pub(crate) async fn describe_task_queue(
         &self,
         req: DescribeTaskQueueRequest,
@@ -73,8 +77,33 @@ impl Frontend {
                 ..Default::default()
             })
             .collect();
+        let backlog = if req.report_stats || req.include_task_queue_status {
+            Some(self.matching.backlog(&ns.id, &queue, kind).await?)
+        } else {
+            None
+        };
+        // Stats as the real server reports them: per priority key too, all
+        // tasks having the default key (3) here.
+        let stats = backlog
+            .filter(|_| req.report_stats)
+            .map(|b| TaskQueueStats {
+                approximate_backlog_count: b.count as i64,
+                approximate_backlog_age: b
+                    .oldest_created_ms
+                    .map(|created| duration((orrery_core::time::now_millis() - created).max(0))),
+                ..Default::default()
+            });
         Ok(DescribeTaskQueueResponse {
             pollers,
+            task_queue_status: backlog.filter(|_| req.include_task_queue_status).map(|b| {
+                TaskQueueStatus {
+                    backlog_count_hint: b.count as i64,
+                    rate_per_second: 100_000.0,
+                    ..Default::default()
+                }
+            }),
+            stats_by_priority_key: stats.clone().map(|s| [(3, s)].into()).unwrap_or_default(),
+            stats,
             ..Default::default()
         })
     }

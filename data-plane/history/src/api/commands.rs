@@ -280,6 +280,7 @@ impl Mutation {
             scheduled_event_id,
             expires_at_ms: 0,
             normal_task_queue: String::new(),
+            created_ms: 0,
         });
         let s2s = duration_millis(scheduled.schedule_to_start_timeout.as_ref());
         let s2c = duration_millis(scheduled.schedule_to_close_timeout.as_ref());

@@ -77,6 +77,7 @@ impl Mutation {
             scheduled_event_id,
             expires_at_ms: 0,
             normal_task_queue: info.task_queue.clone(),
+            created_ms: 0,
         });
         if sticky && info.sticky_timeout_ms > 0 {
             let mut timer = self.timer_task(TimerKind::WorkflowTaskTimeout);
