@@ -102,7 +102,7 @@ impl Frontend {
                     ..Default::default()
                 }
             }),
-            stats_by_priority_key: stats.clone().map(|s| [(3, s)].into()).unwrap_or_default(),
+            stats_by_priority_key: stats.map(|s| [(3, s)].into()).unwrap_or_default(),
             stats,
             ..Default::default()
         })
