@@ -101,3 +101,30 @@ async def test_update_with_start(client: Client) -> None:
         assert (await op2.workflow_handle()).result_run_id == handle.result_run_id
         await handle.execute_update(Cart.close)
         assert await handle.result() == ["kiwi", "lime"]
+
+
+async def test_update_with_start_attaches_to_a_known_update(client: Client) -> None:
+    """An update the workflow already has is attached to, even with the FAIL
+    conflict policy; once the workflow closed, a completed update still is."""
+    async with run_worker(client, workflows=[Cart]) as w:
+        wid, update_id = new_id(), str(uuid.uuid4())
+
+        def op() -> WithStartWorkflowOperation:
+            return WithStartWorkflowOperation(
+                Cart.run, id=wid, task_queue=w.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL
+            )
+
+        first = op()
+        assert await client.execute_update_with_start_workflow(
+            Cart.close, id=update_id, start_workflow_operation=first
+        ) is None
+        handle = await first.workflow_handle()
+        assert await handle.result() == []
+        again = op()
+        assert await client.execute_update_with_start_workflow(
+            Cart.close, id=update_id, start_workflow_operation=again
+        ) is None
+        assert (await again.workflow_handle()).first_execution_run_id == handle.first_execution_run_id
+        # Only one update and one run.
+        types = await event_types(handle)
+        assert types.count("WORKFLOW_EXECUTION_UPDATE_ACCEPTED") == 1

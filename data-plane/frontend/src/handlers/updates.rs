@@ -136,7 +136,32 @@ impl Frontend {
         }
         let mut start = start;
         start.namespace = req.namespace.clone();
-        let started = match self.start_workflow(start).await {
+        // An update the workflow already knows is attached to, whatever the
+        // id policies say (as on the real server): nothing is started.
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let update_id = update
+            .request
+            .as_ref()
+            .and_then(|r| r.meta.as_ref())
+            .map(|m| m.update_id.clone())
+            .unwrap_or_default();
+        let attached = if update_id.is_empty() {
+            None
+        } else {
+            self.history
+                .attachable_update(&ns.id, &start.workflow_id, &update_id)
+                .await?
+        };
+        let started = match attached {
+            Some((run_id, status)) => Ok(StartWorkflowExecutionResponse {
+                run_id,
+                started: false,
+                status,
+                ..Default::default()
+            }),
+            None => self.start_workflow(start).await,
+        };
+        let started = match started {
             Ok(s) => s,
             Err(err) => {
                 let status = err.operation_status();

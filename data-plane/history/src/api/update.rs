@@ -487,6 +487,37 @@ impl HistoryEngine {
         }
     }
 
+    /// The current run of `workflow_id` (and its status) when an update-with-start must
+    /// attach to its update `update_id` instead of starting anything: the
+    /// run knows the update and either still runs or completed the update.
+    pub async fn attachable_update(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        update_id: &str,
+    ) -> CellResult<Option<(String, i32)>> {
+        let shard = self.shard(namespace_id, workflow_id);
+        let Some(current) = self
+            .store
+            .current_execution(shard.id, namespace_id, workflow_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (ms, _) = self
+            .load(namespace_id, workflow_id, &current.run_id)
+            .await?;
+        let running = ms
+            .info
+            .as_ref()
+            .is_some_and(|i| i.status == WorkflowExecutionStatus::Running as i32);
+        let known = match ms.updates.iter().find(|u| u.update_id == update_id) {
+            Some(info) => running || info.completed_event_id > 0,
+            None => running && self.updates.subscribe(&current.run_id, update_id).is_some(),
+        };
+        Ok(known.then_some((current.run_id, current.status)))
+    }
+
     /// PollWorkflowExecutionUpdate.
     pub async fn poll_update(
         &self,
