@@ -67,8 +67,8 @@ WHITELIST: dict[str, list[str]] = {
         "start_to_close_timeout",
         "attempt",
     ],
-    "WORKFLOW_TASK_STARTED": ["scheduled_event_id"],
-    "WORKFLOW_TASK_COMPLETED": _WFT_REFS,
+    "WORKFLOW_TASK_STARTED": ["scheduled_event_id", "worker_version"],
+    "WORKFLOW_TASK_COMPLETED": [*_WFT_REFS, "worker_version", "binary_checksum"],
     "WORKFLOW_TASK_FAILED": [*_WFT_REFS, "cause", "failure", "base_run_id", "new_run_id"],
     "WORKFLOW_TASK_TIMED_OUT": [*_WFT_REFS, "timeout_type"],
     "ACTIVITY_TASK_SCHEDULED": [

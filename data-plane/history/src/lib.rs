@@ -18,9 +18,16 @@ mod timers;
 mod transfer;
 
 pub use api::activity::{ActivityOutcome, ActivityRef};
+pub use api::complete::worker_version;
 pub use api::history::{HistoryQuery, HistoryRead};
 pub use api::reset::ResetRequest;
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
 pub(crate) use api::{commands, start, workflow_task};
 pub use engine::{HistoryConfig, HistoryEngine, HistoryLimits};
 pub use queries::QueryRoute;
+
+/// Run ids are time-ordered UUIDs (version 7), as the real server's are;
+/// SDKs and their tests rely on it.
+pub(crate) fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

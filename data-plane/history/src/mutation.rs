@@ -33,6 +33,9 @@ pub struct Mutation {
     /// Set by anything that changes the stored state.
     pub(crate) dirty: bool,
     pub(crate) task_ids: Arc<AtomicI64>,
+    /// The summary and details of the command (or start request) being
+    /// applied: they go on the first event it writes.
+    pub(crate) user_metadata: Option<orrery_proto::api::sdk::v1::UserMetadata>,
     /// Update transitions to publish to waiters once committed.
     pub(crate) update_effects: Vec<(String, crate::api::update::UpdateState)>,
 }
@@ -57,6 +60,7 @@ impl Mutation {
             new_run: None,
             dirty: false,
             task_ids,
+            user_metadata: None,
             update_effects: Vec::new(),
         }
     }
@@ -97,6 +101,7 @@ impl Mutation {
             event_type: events::event_type(&attributes) as i32,
             task_id: self.next_task_id(),
             attributes: Some(attributes),
+            user_metadata: self.user_metadata.take(),
             ..Default::default()
         }
     }

@@ -135,6 +135,12 @@ pub struct ExecutionInfo {
     /// build completed (DescribeWorkflowExecution's auto reset points).
     #[prost(message, optional, tag = "31")]
     pub reset_points: Option<orrery_proto::api::workflow::v1::ResetPoints>,
+    /// The start request's summary and details (shown by describe).
+    #[prost(message, optional, tag = "32")]
+    pub user_metadata: Option<orrery_proto::api::sdk::v1::UserMetadata>,
+    /// Priority and fairness the run was started with; later runs inherit it.
+    #[prost(message, optional, tag = "33")]
+    pub priority: Option<orrery_proto::api::common::v1::Priority>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -178,6 +184,9 @@ pub struct WorkflowTaskInfo {
     /// completion changes something, so a rejected update leaves no trace.
     #[prost(bool, tag = "11")]
     pub speculative: bool,
+    /// The worker build that started the task (for its started event).
+    #[prost(message, optional, tag = "12")]
+    pub worker_version: Option<orrery_proto::api::common::v1::WorkerVersionStamp>,
 }
 
 impl WorkflowTaskInfo {

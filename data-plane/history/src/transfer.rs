@@ -85,7 +85,7 @@ impl HistoryEngine {
             namespace_id: a.namespace_id.clone(),
             namespace: a.namespace.clone(),
             workflow_id: a.workflow_id.clone(),
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: crate::new_run_id(),
             workflow_type: a
                 .workflow_type
                 .as_ref()
@@ -107,6 +107,7 @@ impl HistoryEngine {
             memo: a.memo.clone(),
             search_attributes: a.search_attributes.clone(),
             header: a.header.clone(),
+            priority: a.priority.clone(),
             parent: Some(parent_of(&parent_m, task.initiated_event_id)),
             root: parent
                 .info

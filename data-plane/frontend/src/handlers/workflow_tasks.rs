@@ -64,6 +64,19 @@ impl Frontend {
                         let request_id = uuid::Uuid::new_v4().to_string();
                         let (history, namespace, identity) =
                             (self.history.clone(), ns.name.clone(), req.identity.clone());
+                        #[allow(deprecated)]
+                        let worker_version = orrery_history::worker_version(
+                            req.worker_version_capabilities
+                                .as_ref()
+                                .filter(|c| !c.build_id.is_empty())
+                                .map(|c| orrery_proto::api::common::v1::WorkerVersionStamp {
+                                    build_id: c.build_id.clone(),
+                                    use_versioning: c.use_versioning,
+                                })
+                                .as_ref(),
+                            req.deployment_options.as_ref(),
+                            &req.binary_checksum,
+                        );
                         async move {
                             history
                                 .record_workflow_task_started(
@@ -71,6 +84,7 @@ impl Frontend {
                                     &namespace,
                                     &identity,
                                     &request_id,
+                                    worker_version,
                                 )
                                 .await
                         }

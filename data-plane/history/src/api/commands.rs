@@ -41,7 +41,19 @@ impl Mutation {
         command: Command,
         ctx: &CommandContext<'_>,
     ) -> Result<(), Rejection> {
-        let Some(attributes) = command.attributes else {
+        // The command's summary goes on the (first) event it writes.
+        self.user_metadata = command.user_metadata;
+        let applied = self.apply_command_attributes(command.attributes, ctx);
+        self.user_metadata = None;
+        applied
+    }
+
+    fn apply_command_attributes(
+        &mut self,
+        attributes: Option<Cmd>,
+        ctx: &CommandContext<'_>,
+    ) -> Result<(), Rejection> {
+        let Some(attributes) = attributes else {
             return Err(reject(
                 WorkflowTaskFailedCause::BadBinary,
                 "command has no attributes",
@@ -345,8 +357,9 @@ impl Mutation {
                 "TimerId is not set on command.",
             ));
         }
+        // A zero timer is valid and fires at once, as on the real server.
         let ms = duration_millis(a.start_to_fire_timeout.as_ref());
-        if ms <= 0 {
+        if ms < 0 {
             return Err(reject(
                 WorkflowTaskFailedCause::BadStartTimerAttributes,
                 "A valid StartToFireTimeout is not set on command.",
@@ -489,7 +502,7 @@ impl Mutation {
             namespace_id: info.namespace_id.clone(),
             namespace: info.namespace.clone(),
             workflow_id: info.workflow_id.clone(),
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: crate::new_run_id(),
             workflow_type: info.workflow_type.clone(),
             task_queue: info.task_queue.clone(),
             input: info.input.clone(),
@@ -508,6 +521,7 @@ impl Mutation {
             first_execution_run_id: info.first_execution_run_id.clone(),
             execution_expiration_ms: info.execution_expiration_ms,
             root: info.root.clone(),
+            priority: info.priority.clone(),
             ..Default::default()
         }
     }

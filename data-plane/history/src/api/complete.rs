@@ -26,6 +26,27 @@ fn closes_run(command: &orrery_proto::api::command::v1::Command) -> bool {
     )
 }
 
+/// The worker build that handled a workflow task, as the real server
+/// records it: the stamp, or else the build id of the deployment options,
+/// or else the (deprecated) binary checksum, which SDKs fill with the
+/// build id.
+pub fn worker_version(
+    stamp: Option<&orrery_proto::api::common::v1::WorkerVersionStamp>,
+    deployment: Option<&orrery_proto::api::deployment::v1::WorkerDeploymentOptions>,
+    binary_checksum: &str,
+) -> Option<orrery_proto::api::common::v1::WorkerVersionStamp> {
+    let build_id = |id: &str| {
+        (!id.is_empty()).then(|| orrery_proto::api::common::v1::WorkerVersionStamp {
+            build_id: id.to_string(),
+            use_versioning: false,
+        })
+    };
+    stamp
+        .cloned()
+        .or_else(|| deployment.and_then(|d| build_id(&d.build_id)))
+        .or_else(|| build_id(binary_checksum))
+}
+
 /// What became of a workflow task completion.
 pub(crate) enum Completion {
     Applied,
@@ -287,8 +308,13 @@ impl HistoryEngine {
             scheduled_event_id: wt.scheduled_event_id,
             started_event_id: wt.started_event_id,
             identity: req.identity.clone(),
-            binary_checksum: req.binary_checksum.clone(),
-            worker_version: req.worker_version_stamp.clone(),
+            // Recorded as the worker version instead, as the real server does.
+            binary_checksum: String::new(),
+            worker_version: worker_version(
+                req.worker_version_stamp.as_ref(),
+                req.deployment_options.as_ref(),
+                &req.binary_checksum,
+            ),
             sdk_metadata: req.sdk_metadata.clone(),
             metering_metadata: req.metering_metadata,
             ..Default::default()

@@ -85,7 +85,7 @@ impl HistoryEngine {
                 workflow_execution_timeout: Some(duration(info.execution_timeout_ms)),
                 workflow_run_timeout: Some(duration(info.run_timeout_ms)),
                 default_workflow_task_timeout: Some(duration(info.task_timeout_ms)),
-                user_metadata: None,
+                user_metadata: info.user_metadata.clone(),
             }),
             workflow_execution_info: Some(execution_info(&state)),
             pending_activities,

@@ -1,7 +1,7 @@
 pub mod activity;
 mod close;
 pub mod commands;
-mod complete;
+pub mod complete;
 mod describe;
 pub mod history;
 mod limits;

@@ -358,14 +358,16 @@ impl HistoryEngine {
         let events = self
             .all_events(&namespace_id, &base_run_id, last_event_id)
             .await?;
-        let boundary = events
-            .get((finish - 2) as usize)
-            .is_some_and(|e| e.event_type == EventType::WorkflowTaskStarted as i32);
+        // The point is a workflow task, started or only scheduled.
+        let boundary = events.get((finish - 2) as usize).is_some_and(|e| {
+            e.event_type == EventType::WorkflowTaskStarted as i32
+                || e.event_type == EventType::WorkflowTaskScheduled as i32
+        });
         if !boundary {
             return Err(not_a_boundary(finish));
         }
 
-        let new_run_id = uuid::Uuid::new_v4().to_string();
+        let new_run_id = crate::new_run_id();
         let mut m = self.new_mutation(&namespace_id, &workflow_id);
         let mut info = base_state.info.clone().unwrap_or_default();
         info.run_id = new_run_id.clone();
@@ -384,15 +386,28 @@ impl HistoryEngine {
             m.state.history_size_bytes += prost::Message::encoded_len(event) as i64;
             m.events.push(event.clone());
         }
-        let scheduled_event_id = match &events[(finish - 2) as usize].attributes {
-            Some(A::WorkflowTaskStartedEventAttributes(a)) => a.scheduled_event_id,
-            _ => finish - 2,
-        };
         m.state.next_event_id = finish;
+        let (scheduled_event_id, started_event_id) = match &events[(finish - 2) as usize].attributes
+        {
+            Some(A::WorkflowTaskStartedEventAttributes(a)) => (a.scheduled_event_id, finish - 1),
+            // A task only scheduled is started by the server, then failed,
+            // in the real server's words.
+            _ => {
+                let size = m.state.history_size_bytes;
+                let started = m.add_event(WorkflowTaskStartedEventAttributes {
+                    scheduled_event_id: finish - 1,
+                    identity: "history-service".into(),
+                    request_id: "emptyUuid".into(),
+                    history_size_bytes: size,
+                    ..Default::default()
+                });
+                (finish - 1, started)
+            }
+        };
         m.state.workflow_task = None;
         m.add_event(WorkflowTaskFailedEventAttributes {
             scheduled_event_id,
-            started_event_id: finish - 1,
+            started_event_id,
             cause: WorkflowTaskFailedCause::ResetWorkflow as i32,
             failure: Some(Failure {
                 message: req.reason.clone(),

@@ -54,6 +54,9 @@ pub struct RunSpec {
     /// Start the first workflow task at once and hand it to the starter
     /// (eager workflow start) instead of queueing it.
     pub eager: bool,
+    /// Summary and details for the started event and describe.
+    pub user_metadata: Option<orrery_proto::api::sdk::v1::UserMetadata>,
+    pub priority: Option<Priority>,
 }
 
 /// A signal delivered together with the start.
@@ -85,7 +88,7 @@ impl RunSpec {
             namespace_id: namespace_id.to_string(),
             namespace: namespace.to_string(),
             workflow_id: req.workflow_id.clone(),
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: crate::new_run_id(),
             workflow_type: req
                 .workflow_type
                 .as_ref()
@@ -110,6 +113,8 @@ impl RunSpec {
             header: req.header.clone(),
             backoff_ms: duration_millis(req.workflow_start_delay.as_ref()),
             eager: req.request_eager_execution,
+            user_metadata: req.user_metadata.clone(),
+            priority: req.priority.clone(),
             ..Default::default()
         }
     }
@@ -180,9 +185,12 @@ impl Mutation {
                 .then(|| spec.input.clone())
                 .flatten(),
             last_completion_result: spec.last_completion_result.clone(),
+            user_metadata: spec.user_metadata.clone(),
+            priority: spec.priority.clone(),
             ..Default::default()
         });
         let parent = spec.parent.as_ref();
+        self.user_metadata = spec.user_metadata.clone();
         self.add_event(WorkflowExecutionStartedEventAttributes {
             workflow_type: Some(WorkflowType {
                 name: spec.workflow_type.clone(),
@@ -215,7 +223,7 @@ impl Mutation {
             cron_schedule: spec.cron_schedule.clone(),
             first_workflow_task_backoff: Some(duration(spec.backoff_ms)),
             root_workflow_execution: spec.root.clone(),
-            priority: Some(Default::default()),
+            priority: Some(spec.priority.unwrap_or_default()),
             memo: spec.memo.clone(),
             search_attributes: spec.search_attributes.clone(),
             header: spec.header.clone(),
@@ -400,7 +408,7 @@ impl HistoryEngine {
                 let queued = wt.queue_task_id;
                 m.queue_tasks.retain(|t| t.task_id != queued);
                 let request_id = uuid::Uuid::new_v4().to_string();
-                let (token, wt) = m.start_workflow_task(&identity, &request_id, &self.limits);
+                let (token, wt) = m.start_workflow_task(&identity, &request_id, None, &self.limits);
                 Some((token, wt))
             }
             _ => None,

@@ -95,6 +95,7 @@ impl Mutation {
         &mut self,
         identity: &str,
         request_id: &str,
+        worker_version: Option<orrery_proto::api::common::v1::WorkerVersionStamp>,
         limits: &crate::HistoryLimits,
     ) -> (TaskToken, WorkflowTaskInfo) {
         let mut wt = self
@@ -102,6 +103,7 @@ impl Mutation {
             .workflow_task
             .clone()
             .expect("a pending workflow task");
+        wt.worker_version = worker_version;
         if wt.has_virtual_events() {
             wt.scheduled_event_id = self.state.next_event_id;
             wt.started_event_id = self.state.next_event_id + 1;
@@ -117,6 +119,7 @@ impl Mutation {
                 request_id: request_id.to_string(),
                 history_size_bytes: size,
                 suggest_continue_as_new: suggest,
+                worker_version: wt.worker_version.clone(),
                 ..Default::default()
             });
         }
@@ -208,6 +211,7 @@ impl HistoryEngine {
         namespace: &str,
         identity: &str,
         request_id: &str,
+        worker_version: Option<orrery_proto::api::common::v1::WorkerVersionStamp>,
     ) -> CellResult<PollWorkflowTaskQueueResponse> {
         let _ = namespace;
         let limits = self.limits.clone();
@@ -222,7 +226,8 @@ impl HistoryEngine {
                 if wt.queue_task_id != task.task_id || wt.started_event_id > 0 {
                     return Err(stale_task());
                 }
-                let (token, wt) = m.start_workflow_task(identity, request_id, &limits);
+                let (token, wt) =
+                    m.start_workflow_task(identity, request_id, worker_version.clone(), &limits);
                 Ok((token, wt, m.state.clone()))
             })
             .await?;
@@ -343,6 +348,7 @@ fn transient_events(wt: &WorkflowTaskInfo, normal: &str, queue: &str) -> Vec<His
         scheduled_event_id: wt.scheduled_event_id,
         identity: wt.identity.clone(),
         request_id: wt.request_id.clone(),
+        worker_version: wt.worker_version.clone(),
         ..Default::default()
     };
     vec![
@@ -380,6 +386,7 @@ pub(crate) fn persist_transient(m: &mut Mutation, wt: &WorkflowTaskInfo) {
         scheduled_event_id: wt.scheduled_event_id,
         identity: wt.identity.clone(),
         request_id: wt.request_id.clone(),
+        worker_version: wt.worker_version.clone(),
         ..Default::default()
     });
 }
