@@ -49,6 +49,45 @@ impl WorkflowService for FrontendService {
         .await
     }
 
+    async fn pause_activity(
+        &self,
+        r: Request<PauseActivityRequest>,
+    ) -> Result<Response<PauseActivityResponse>, Status> {
+        let f = &self.0;
+        serve("PauseActivity", async {
+            f.pause_activity(r.into_inner())
+                .await
+                .map(|()| PauseActivityResponse {})
+        })
+        .await
+    }
+
+    async fn unpause_activity(
+        &self,
+        r: Request<UnpauseActivityRequest>,
+    ) -> Result<Response<UnpauseActivityResponse>, Status> {
+        let f = &self.0;
+        serve("UnpauseActivity", async {
+            f.unpause_activity(r.into_inner())
+                .await
+                .map(|()| UnpauseActivityResponse {})
+        })
+        .await
+    }
+
+    async fn reset_activity(
+        &self,
+        r: Request<ResetActivityRequest>,
+    ) -> Result<Response<ResetActivityResponse>, Status> {
+        let f = &self.0;
+        serve("ResetActivity", async {
+            f.reset_activity(r.into_inner())
+                .await
+                .map(|()| ResetActivityResponse {})
+        })
+        .await
+    }
+
     async fn reset_sticky_task_queue(
         &self,
         r: Request<ResetStickyTaskQueueRequest>,
@@ -426,7 +465,8 @@ impl WorkflowService for FrontendService {
             f.activity_heartbeat_by_id(r.into_inner()).await.map(|x| {
                 RecordActivityTaskHeartbeatByIdResponse {
                     cancel_requested: x.cancel_requested,
-                    ..Default::default()
+                    activity_paused: x.activity_paused,
+                    activity_reset: x.activity_reset,
                 }
             })
         })

@@ -17,7 +17,8 @@ mod tasks;
 mod timers;
 mod transfer;
 
-pub use api::activity::{ActivityOutcome, ActivityRef};
+pub use api::activity::{ActivityOutcome, ActivityRef, HeartbeatReply};
+pub use api::activity_ops::{ActivityOp, ActivitySelector};
 pub use api::complete::worker_version;
 pub use api::history::{HistoryQuery, HistoryRead};
 pub use api::reset::ResetRequest;

@@ -237,6 +237,19 @@ pub struct ActivityInfo {
     pub heartbeat_timer_ms: i64,
     #[prost(string, tag = "15")]
     pub last_worker_identity: String,
+    /// Paused by an operator: no new attempt starts until unpaused, and a
+    /// running one is told to stop through its heartbeats.
+    #[prost(bool, tag = "16")]
+    pub paused: bool,
+    #[prost(int64, tag = "17")]
+    pub pause_time_ms: i64,
+    #[prost(string, tag = "18")]
+    pub pause_identity: String,
+    #[prost(string, tag = "19")]
+    pub pause_reason: String,
+    /// Reset by an operator while running: told through its heartbeats.
+    #[prost(bool, tag = "20")]
+    pub reset_requested: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -22,6 +22,7 @@ impl HistoryEngine {
                         a.scheduled_event_id == task.event_id
                             && a.attempt == task.attempt
                             && a.started_time_ms == 0
+                            && !a.paused
                     }) {
                         m.dispatch_activity(task.event_id);
                     }

@@ -2,9 +2,9 @@
 //! by id.
 use std::time::Duration;
 
-use orrery_core::CellResult;
 use orrery_core::matching::TASK_KIND_ACTIVITY;
 use orrery_core::token::KIND_ACTIVITY;
+use orrery_core::{CellError, CellResult};
 use orrery_history::{ActivityOutcome, ActivityRef};
 use orrery_proto::api::workflowservice::v1::*;
 
@@ -114,7 +114,7 @@ impl Frontend {
         details: Option<orrery_proto::api::common::v1::Payloads>,
     ) -> CellResult<RecordActivityTaskHeartbeatResponse> {
         validate::payloads(details.as_ref())?;
-        let cancel_requested = self
+        let reply = self
             .history
             .heartbeat_activity(
                 &t.namespace_id,
@@ -125,8 +125,9 @@ impl Frontend {
             )
             .await?;
         Ok(RecordActivityTaskHeartbeatResponse {
-            cancel_requested,
-            ..Default::default()
+            cancel_requested: reply.cancel_requested,
+            activity_paused: reply.paused,
+            activity_reset: reply.reset,
         })
     }
 
@@ -234,5 +235,88 @@ impl Frontend {
             )
             .await?;
         self.heartbeat(t, req.details).await
+    }
+}
+
+/// The activities an operator command names: one id, one type, or all.
+fn selector(
+    id: Option<&str>,
+    activity_type: Option<&str>,
+    all: bool,
+) -> CellResult<orrery_history::ActivitySelector> {
+    use orrery_history::ActivitySelector;
+    match (id, activity_type) {
+        (Some(id), _) if !id.is_empty() => Ok(ActivitySelector::Id(id.to_string())),
+        (_, Some(t)) if !t.is_empty() => Ok(ActivitySelector::Type(t.to_string())),
+        _ if all => Ok(ActivitySelector::All),
+        _ => Err(CellError::invalid(
+            "Either activity id or activity type must be provided.",
+        )),
+    }
+}
+
+impl Frontend {
+    async fn activity_op(
+        &self,
+        namespace: &str,
+        execution: Option<&orrery_proto::api::common::v1::WorkflowExecution>,
+        selector: orrery_history::ActivitySelector,
+        op: orrery_history::ActivityOp,
+    ) -> CellResult<()> {
+        let execution = execution
+            .filter(|e| !e.workflow_id.is_empty())
+            .ok_or_else(|| CellError::invalid("Execution is not set on request."))?;
+        validate::run_id(&execution.run_id)?;
+        let ns = self.namespaces.by_name(namespace).await?;
+        self.history
+            .activity_op(&ns.id, execution, selector, op)
+            .await
+    }
+
+    pub(crate) async fn pause_activity(&self, req: PauseActivityRequest) -> CellResult<()> {
+        use pause_activity_request::Activity;
+        let selector = match &req.activity {
+            Some(Activity::Id(id)) => selector(Some(id), None, false)?,
+            Some(Activity::Type(t)) => selector(None, Some(t), false)?,
+            None => selector(None, None, false)?,
+        };
+        let op = orrery_history::ActivityOp::Pause {
+            identity: req.identity.clone(),
+            reason: req.reason.clone(),
+        };
+        self.activity_op(&req.namespace, req.execution.as_ref(), selector, op)
+            .await
+    }
+
+    pub(crate) async fn unpause_activity(&self, req: UnpauseActivityRequest) -> CellResult<()> {
+        use unpause_activity_request::Activity;
+        let selector = match &req.activity {
+            Some(Activity::Id(id)) => selector(Some(id), None, false)?,
+            Some(Activity::Type(t)) => selector(None, Some(t), false)?,
+            Some(Activity::UnpauseAll(all)) => selector(None, None, *all)?,
+            None => selector(None, None, false)?,
+        };
+        let op = orrery_history::ActivityOp::Unpause {
+            reset_attempts: req.reset_attempts,
+            reset_heartbeat: req.reset_heartbeat,
+        };
+        self.activity_op(&req.namespace, req.execution.as_ref(), selector, op)
+            .await
+    }
+
+    pub(crate) async fn reset_activity(&self, req: ResetActivityRequest) -> CellResult<()> {
+        use reset_activity_request::Activity;
+        let selector = match &req.activity {
+            Some(Activity::Id(id)) => selector(Some(id), None, false)?,
+            Some(Activity::Type(t)) => selector(None, Some(t), false)?,
+            Some(Activity::MatchAll(all)) => selector(None, None, *all)?,
+            None => selector(None, None, false)?,
+        };
+        let op = orrery_history::ActivityOp::Reset {
+            reset_heartbeat: req.reset_heartbeat,
+            keep_paused: req.keep_paused,
+        };
+        self.activity_op(&req.namespace, req.execution.as_ref(), selector, op)
+            .await
     }
 }

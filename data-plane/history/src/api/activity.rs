@@ -28,6 +28,14 @@ pub enum ActivityRef<'a> {
     Id(&'a str),
 }
 
+/// What a heartbeat tells the worker running the attempt.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HeartbeatReply {
+    pub cancel_requested: bool,
+    pub paused: bool,
+    pub reset: bool,
+}
+
 /// How an attempt ended.
 pub enum ActivityOutcome {
     Completed(Option<Payloads>),
@@ -140,6 +148,13 @@ impl Mutation {
             RetryDecision::Retry { backoff_ms } => {
                 let mut t = self.timer_task(TimerKind::ActivityRetry);
                 let ai = &mut self.state.activities[pos];
+                // A paused activity waits for its unpause instead.
+                let paused = ai.paused;
+                // A reset while this attempt ran starts the count again.
+                if ai.reset_requested {
+                    ai.attempt = 0;
+                    ai.reset_requested = false;
+                }
                 ai.attempt += 1;
                 ai.started_time_ms = 0;
                 ai.last_failure = failure;
@@ -151,7 +166,9 @@ impl Mutation {
                 t.attempt = ai.attempt;
                 self.dirty = true;
                 self.count("activity_retried");
-                self.timer(self.now + backoff_ms, t);
+                if !paused {
+                    self.timer(self.now + backoff_ms, t);
+                }
             }
             RetryDecision::Stop(retry_state) => {
                 let identity = identity.to_string();
@@ -206,6 +223,19 @@ impl Mutation {
                 failure,
                 last_heartbeat_details,
             } => self.fail_activity_attempt(pos, *failure, last_heartbeat_details, identity, None),
+            // A worker stopping an attempt because the activity was paused
+            // ends the attempt only: the activity waits, paused.
+            ActivityOutcome::Canceled(details)
+                if self.state.activities[pos].paused
+                    && !self.state.activities[pos].cancel_requested =>
+            {
+                let failure = Failure {
+                    message: "activity paused".into(),
+                    failure_info: Some(FailureInfo::CanceledFailureInfo(Default::default())),
+                    ..Default::default()
+                };
+                self.fail_activity_attempt(pos, Some(failure), details, identity, None);
+            }
             ActivityOutcome::Canceled(details) => {
                 let latest = self.state.activities[pos].cancel_requested_event_id;
                 self.close_activity(pos, |scheduled_event_id, started_event_id| {
@@ -244,8 +274,9 @@ impl Mutation {
         else {
             return Err(activity_not_found());
         };
-        // A retry waiting for its backoff, or an attempt already running.
-        if ai.started_time_ms > 0 || ai.scheduled_time_ms > now {
+        // A retry waiting for its backoff, an attempt already running, or a
+        // paused activity (its queued task is dropped; unpausing queues anew).
+        if ai.started_time_ms > 0 || ai.scheduled_time_ms > now || ai.paused {
             return Err(activity_not_found());
         }
         ai.started_time_ms = now;
@@ -384,7 +415,7 @@ impl HistoryEngine {
         run_id: &str,
         r: ActivityRef<'_>,
         details: Option<Payloads>,
-    ) -> CellResult<bool> {
+    ) -> CellResult<HeartbeatReply> {
         self.update(namespace_id, workflow_id, run_id, |m| {
             let pos = m.activity_index(&r)?;
             let now = m.now;
@@ -393,12 +424,16 @@ impl HistoryEngine {
             if details.is_some() {
                 ai.heartbeat_details = details.clone();
             }
-            let cancel = ai.cancel_requested;
+            let reply = HeartbeatReply {
+                cancel_requested: ai.cancel_requested,
+                paused: ai.paused,
+                reset: ai.reset_requested,
+            };
             let scheduled_event_id = ai.scheduled_event_id;
             m.dirty = true;
             m.count("activity_heartbeat");
             m.arm_heartbeat_timer(scheduled_event_id);
-            Ok(cancel)
+            Ok(reply)
         })
         .await
     }

@@ -29,6 +29,10 @@ impl HistoryEngine {
                     activity_type: s.activity_type,
                     state: if a.cancel_requested {
                         PendingActivityState::CancelRequested
+                    } else if a.paused && a.started_time_ms > 0 {
+                        PendingActivityState::PauseRequested
+                    } else if a.paused {
+                        PendingActivityState::Paused
                     } else if a.started_time_ms > 0 {
                         PendingActivityState::Started
                     } else {
@@ -49,6 +53,17 @@ impl HistoryEngine {
                     last_failure: a.last_failure.clone(),
                     last_worker_identity: a.last_worker_identity.clone(),
                     priority: s.priority,
+                    paused: a.paused,
+                    pause_info: a.paused.then(|| {
+                        use orrery_proto::api::workflow::v1::pending_activity_info::pause_info;
+                        pending_activity_info::PauseInfo {
+                            pause_time: Some(timestamp(a.pause_time_ms)),
+                            paused_by: Some(pause_info::PausedBy::Manual(pause_info::Manual {
+                                identity: a.pause_identity.clone(),
+                                reason: a.pause_reason.clone(),
+                            })),
+                        }
+                    }),
                     ..Default::default()
                 }
             })

@@ -1,4 +1,5 @@
 pub mod activity;
+pub mod activity_ops;
 mod close;
 pub mod commands;
 pub mod complete;
