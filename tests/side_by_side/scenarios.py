@@ -283,8 +283,24 @@ class ResetTargetWorkflow:
         return [first, *self.signals]
 
 
+@workflow.defn
+class PatchedWorkflow:
+    """Versioning markers: a patch, a deprecated patch, a local activity."""
+
+    @workflow.run
+    async def run(self) -> str:
+        first = "new" if workflow.patched("my-change") else "old"
+        workflow.deprecate_patch("old-change")
+        greeting = await workflow.execute_local_activity(
+            tb.greet, "patch", start_to_close_timeout=timedelta(seconds=10)
+        )
+        await workflow.sleep(0.05)
+        return f"{first}:{greeting}"
+
+
 WORKFLOWS = [
     *dh.WORKFLOWS,
+    PatchedWorkflow,
     ResetTargetWorkflow,
     CronCounterWorkflow,
     tu.Cart,
@@ -797,6 +813,11 @@ async def _reset(ctx: Ctx) -> None:
             )
         ),
     )
+
+
+@scenario("patched", "patch markers and the TemporalChangeVersion search attribute, a local activity")
+async def _patched(ctx: Ctx) -> None:
+    await _simple(ctx, PatchedWorkflow.run)
 
 
 @scenario("workflow_cancel", "client cancels a running workflow")
