@@ -60,6 +60,7 @@ WHITELIST: dict[str, list[str]] = {
         "retry_policy",
         "cron_schedule",
         "memo",
+        "eager_execution_accepted",
     ],
     "WORKFLOW_TASK_SCHEDULED": [
         "task_queue.kind",
@@ -138,6 +139,7 @@ WHITELIST: dict[str, list[str]] = {
         "retry_policy",
         "cron_schedule",
         "memo",
+        "eager_execution_accepted",
     ],
     "START_CHILD_WORKFLOW_EXECUTION_FAILED": [
         "namespace",

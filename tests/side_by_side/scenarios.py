@@ -815,6 +815,12 @@ async def _reset(ctx: Ctx) -> None:
     )
 
 
+@scenario("eager_start", "eager workflow start: the first task comes back with the start response")
+async def _eager_start(ctx: Ctx) -> None:
+    h = await _simple(ctx, tb.OneActivityWorkflow.run, "eager", request_eager_start=True)
+    ctx.results["eagerly started"] = {"value": getattr(h, "__temporal_eagerly_started", None)}
+
+
 @scenario("patched", "patch markers and the TemporalChangeVersion search attribute, a local activity")
 async def _patched(ctx: Ctx) -> None:
     await _simple(ctx, PatchedWorkflow.run)

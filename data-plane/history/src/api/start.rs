@@ -406,6 +406,14 @@ impl HistoryEngine {
             // Started here, in the same transaction: never queued.
             Some(wt) if eager => {
                 let queued = wt.queue_task_id;
+                for event in m.events.iter_mut() {
+                    if let Some(
+                        history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
+                    ) = event.attributes.as_mut()
+                    {
+                        a.eager_execution_accepted = true;
+                    }
+                }
                 m.queue_tasks.retain(|t| t.task_id != queued);
                 let request_id = uuid::Uuid::new_v4().to_string();
                 let (token, wt) = m.start_workflow_task(&identity, &request_id, None, &self.limits);
