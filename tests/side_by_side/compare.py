@@ -139,7 +139,6 @@ WHITELIST: dict[str, list[str]] = {
         "retry_policy",
         "cron_schedule",
         "memo",
-        "eager_execution_accepted",
     ],
     "START_CHILD_WORKFLOW_EXECUTION_FAILED": [
         "namespace",

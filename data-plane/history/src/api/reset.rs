@@ -289,20 +289,7 @@ impl Mutation {
             self.transfer(task);
         }
         let info = self.info().clone();
-        let mut deadline = if info.run_timeout_ms > 0 {
-            self.now + info.run_timeout_ms
-        } else {
-            0
-        };
-        if info.execution_expiration_ms > 0
-            && (deadline == 0 || info.execution_expiration_ms < deadline)
-        {
-            deadline = info.execution_expiration_ms;
-        }
-        if deadline > 0 {
-            let task = self.timer_task(TimerKind::WorkflowRunTimeout);
-            self.timer(deadline, task);
-        }
+        self.arm_run_timeout(self.now, info.run_timeout_ms, info.execution_expiration_ms);
     }
 }
 

@@ -232,26 +232,39 @@ impl Mutation {
         });
         self.update_visibility();
         self.count("workflow_started");
-        let mut deadline = if spec.run_timeout_ms > 0 {
-            self.now + spec.backoff_ms + spec.run_timeout_ms
-        } else {
-            0
-        };
-        if spec.execution_expiration_ms > 0
-            && (deadline == 0 || spec.execution_expiration_ms < deadline)
-        {
-            deadline = spec.execution_expiration_ms;
-        }
-        if deadline > 0 {
-            let task = self.timer_task(TimerKind::WorkflowRunTimeout);
-            self.timer(deadline, task);
-        }
+        self.arm_run_timeout(
+            self.now + spec.backoff_ms,
+            spec.run_timeout_ms,
+            spec.execution_expiration_ms,
+        );
         self.current = Some(CurrentWrite::Set {
             run_id: spec.run_id.clone(),
             create_request_id: spec.request_id.clone(),
             status: WorkflowExecutionStatus::Running as i32,
             previous_run_id: None,
         });
+    }
+
+    /// Arms the run's timeout: `run_timeout_ms` (0: none) counted from
+    /// `from_ms`, or the chain's execution deadline if that comes first.
+    pub(crate) fn arm_run_timeout(
+        &mut self,
+        from_ms: i64,
+        run_timeout_ms: i64,
+        expiration_ms: i64,
+    ) {
+        let mut deadline = if run_timeout_ms > 0 {
+            from_ms + run_timeout_ms
+        } else {
+            0
+        };
+        if expiration_ms > 0 && (deadline == 0 || expiration_ms < deadline) {
+            deadline = expiration_ms;
+        }
+        if deadline > 0 {
+            let task = self.timer_task(TimerKind::WorkflowRunTimeout);
+            self.timer(deadline, task);
+        }
     }
 
     /// The first workflow task now, or after the run's start backoff.
