@@ -98,6 +98,10 @@ class Server:
                 str(Path(self._tmp) / "temporal.db"),
                 "--log-level",
                 "warn",
+                # Standalone activities are off by default in the real dev
+                # server; Orrery always serves them.
+                "--dynamic-config-value",
+                "activity.enableStandalone=true",
             ]
         binary = os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
         db_url = os.environ.get("ORRERY_DATABASE_URL")

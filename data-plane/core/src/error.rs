@@ -23,6 +23,11 @@ pub enum CellError {
         run_id: String,
         start_request_id: String,
     },
+    #[error("activity execution already started")]
+    ActivityAlreadyStarted {
+        run_id: String,
+        start_request_id: String,
+    },
     #[error("{0}")]
     CancellationAlreadyRequested(String),
     #[error("{message}")]
@@ -109,6 +114,18 @@ impl From<CellError> for tonic::Status {
                 message,
                 "NotFoundFailure",
                 &details::NotFoundFailure::default(),
+            ),
+            CellError::ActivityAlreadyStarted {
+                run_id,
+                start_request_id,
+            } => status_with_detail(
+                Code::AlreadyExists,
+                message,
+                "ActivityExecutionAlreadyStartedFailure",
+                &details::ActivityExecutionAlreadyStartedFailure {
+                    start_request_id,
+                    run_id,
+                },
             ),
             CellError::WorkflowAlreadyStarted {
                 run_id,

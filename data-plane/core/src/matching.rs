@@ -33,6 +33,9 @@ pub struct QueueTask {
     /// When the task was created (unix ms): the backlog's age.
     #[prost(int64, tag = "10")]
     pub created_ms: i64,
+    /// A standalone activity (StartActivityExecution), not a workflow's.
+    #[prost(bool, tag = "11")]
+    pub standalone_activity: bool,
 }
 
 pub trait TaskSink: Send + Sync + 'static {

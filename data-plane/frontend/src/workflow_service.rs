@@ -49,6 +49,72 @@ impl WorkflowService for FrontendService {
         .await
     }
 
+    async fn start_activity_execution(
+        &self,
+        r: Request<StartActivityExecutionRequest>,
+    ) -> Result<Response<StartActivityExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("StartActivityExecution", async {
+            f.start_activity_execution(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn describe_activity_execution(
+        &self,
+        r: Request<DescribeActivityExecutionRequest>,
+    ) -> Result<Response<DescribeActivityExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("DescribeActivityExecution", async {
+            f.describe_activity_execution(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn poll_activity_execution(
+        &self,
+        r: Request<PollActivityExecutionRequest>,
+    ) -> Result<Response<PollActivityExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("PollActivityExecution", async {
+            f.poll_activity_execution(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn request_cancel_activity_execution(
+        &self,
+        r: Request<RequestCancelActivityExecutionRequest>,
+    ) -> Result<Response<RequestCancelActivityExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("RequestCancelActivityExecution", async {
+            f.request_cancel_activity_execution(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn terminate_activity_execution(
+        &self,
+        r: Request<TerminateActivityExecutionRequest>,
+    ) -> Result<Response<TerminateActivityExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("TerminateActivityExecution", async {
+            f.terminate_activity_execution(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn delete_activity_execution(
+        &self,
+        r: Request<DeleteActivityExecutionRequest>,
+    ) -> Result<Response<DeleteActivityExecutionResponse>, Status> {
+        let f = &self.0;
+        serve("DeleteActivityExecution", async {
+            f.delete_activity_execution(r.into_inner()).await
+        })
+        .await
+    }
+
     async fn pause_activity(
         &self,
         r: Request<PauseActivityRequest>,

@@ -22,6 +22,7 @@ pub use api::activity_ops::{ActivityOp, ActivitySelector};
 pub use api::complete::worker_version;
 pub use api::history::{HistoryQuery, HistoryRead};
 pub use api::reset::ResetRequest;
+pub use api::standalone::activity_keyspace;
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
 pub(crate) use api::{commands, start, workflow_task};
 pub use engine::{HistoryConfig, HistoryEngine, HistoryLimits};

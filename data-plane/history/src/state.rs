@@ -141,6 +141,15 @@ pub struct ExecutionInfo {
     /// Priority and fairness the run was started with; later runs inherit it.
     #[prost(message, optional, tag = "33")]
     pub priority: Option<orrery_proto::api::common::v1::Priority>,
+    /// This "run" is a standalone activity (StartActivityExecution): one
+    /// activity, no history, stored in the namespace's activity keyspace.
+    #[prost(bool, tag = "34")]
+    pub standalone_activity: bool,
+    /// A closed standalone activity's result or failure.
+    #[prost(message, optional, tag = "35")]
+    pub activity_outcome: Option<orrery_proto::api::activity::v1::ActivityExecutionOutcome>,
+    #[prost(string, tag = "36")]
+    pub canceled_reason: String,
 }
 
 #[derive(Clone, PartialEq, Message)]

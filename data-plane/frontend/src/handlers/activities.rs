@@ -66,6 +66,16 @@ impl Frontend {
 
     async fn by_token(&self, token: &[u8], namespace: &str) -> CellResult<Target> {
         let t = self.token(token, namespace, KIND_ACTIVITY).await?;
+        // A token naming no workflow is a standalone activity's.
+        if t.workflow_id.is_empty() {
+            return Ok(Target {
+                namespace_id: orrery_history::activity_keyspace(&t.namespace_id),
+                workflow_id: t.activity_id.clone(),
+                run_id: t.run_id.clone(),
+                activity_id: t.activity_id.clone(),
+                token: Some(t),
+            });
+        }
         Ok(Target {
             namespace_id: t.namespace_id.clone(),
             workflow_id: t.workflow_id.clone(),
@@ -82,10 +92,20 @@ impl Frontend {
         run_id: &str,
         activity_id: &str,
     ) -> CellResult<Target> {
-        validate::required_id(workflow_id, "WorkflowId")?;
+        validate::optional_id(workflow_id, "WorkflowId")?;
         validate::required_id(activity_id, "ActivityId")?;
         validate::run_id(run_id)?;
         let ns = self.namespaces.by_name(namespace).await?;
+        // Without a workflow id the activity is a standalone one.
+        if workflow_id.is_empty() {
+            return Ok(Target {
+                namespace_id: orrery_history::activity_keyspace(&ns.id),
+                workflow_id: activity_id.to_string(),
+                run_id: run_id.to_string(),
+                token: None,
+                activity_id: activity_id.to_string(),
+            });
+        }
         Ok(Target {
             namespace_id: ns.id,
             workflow_id: workflow_id.to_string(),

@@ -3,6 +3,7 @@
 mod activities;
 mod namespaces;
 mod poll;
+mod standalone_activities;
 mod system;
 mod updates;
 mod workflow_tasks;

@@ -11,6 +11,7 @@ use crate::{Frontend, validate};
 fn capabilities() -> namespace_info::Capabilities {
     namespace_info::Capabilities {
         eager_workflow_start: true,
+        standalone_activities: true,
         sync_update: true,
         async_update: true,
         ..Default::default()

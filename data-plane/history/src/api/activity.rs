@@ -83,6 +83,11 @@ impl Mutation {
         closing: impl FnOnce(i64, i64) -> history_event::Attributes,
     ) {
         let ai = self.state.activities.remove(pos);
+        if self.info().standalone_activity {
+            let attributes = closing(ai.scheduled_event_id, 0);
+            self.close_standalone(ai, attributes);
+            return;
+        }
         let started_event_id = if ai.started_time_ms > 0 {
             let id = self.state.next_event_id;
             self.add_or_buffer(ActivityTaskStartedEventAttributes {
@@ -236,6 +241,15 @@ impl Mutation {
                 };
                 self.fail_activity_attempt(pos, Some(failure), details, identity, None);
             }
+            // A standalone activity is canceled only once asked to be.
+            ActivityOutcome::Canceled(_)
+                if self.info().standalone_activity
+                    && !self.state.activities[pos].cancel_requested =>
+            {
+                return Err(CellError::FailedPrecondition(
+                    "invalid transition from Started: unable to mark activity as canceled".into(),
+                ));
+            }
             ActivityOutcome::Canceled(details) => {
                 let latest = self.state.activities[pos].cancel_requested_event_id;
                 self.close_activity(pos, |scheduled_event_id, started_event_id| {
@@ -328,8 +342,13 @@ impl HistoryEngine {
         identity: &str,
         request_id: &str,
     ) -> CellResult<PollActivityTaskQueueResponse> {
+        let execution_namespace = if task.standalone_activity {
+            crate::api::standalone::activity_keyspace(&task.namespace_id)
+        } else {
+            task.namespace_id.clone()
+        };
         let (ai, info) = self
-            .update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
+            .update(&execution_namespace, &task.workflow_id, &task.run_id, |m| {
                 if !m.is_running() {
                     return Err(activity_not_found());
                 }
@@ -349,10 +368,17 @@ impl HistoryEngine {
         namespace: &str,
     ) -> PollActivityTaskQueueResponse {
         let scheduled = ai.scheduled.clone().unwrap_or_default();
+        let standalone = info.standalone_activity;
+        // A standalone activity's token names no workflow: its namespace,
+        // activity id and run id find it.
         let token = TaskToken {
             kind: KIND_ACTIVITY,
-            namespace_id: info.namespace_id.clone(),
-            workflow_id: info.workflow_id.clone(),
+            namespace_id: crate::api::standalone::queue_namespace_id(info),
+            workflow_id: if standalone {
+                String::new()
+            } else {
+                info.workflow_id.clone()
+            },
             run_id: info.run_id.clone(),
             scheduled_event_id: ai.scheduled_event_id,
             attempt: ai.attempt,
@@ -362,13 +388,18 @@ impl HistoryEngine {
         PollActivityTaskQueueResponse {
             task_token: self.signer.sign(&token),
             workflow_namespace: namespace.to_string(),
-            workflow_type: Some(WorkflowType {
+            workflow_type: (!standalone).then(|| WorkflowType {
                 name: info.workflow_type.clone(),
             }),
-            workflow_execution: Some(WorkflowExecution {
+            workflow_execution: (!standalone).then(|| WorkflowExecution {
                 workflow_id: info.workflow_id.clone(),
                 run_id: info.run_id.clone(),
             }),
+            activity_run_id: if standalone {
+                info.run_id.clone()
+            } else {
+                String::new()
+            },
             activity_type: scheduled.activity_type.clone(),
             activity_id: scheduled.activity_id.clone(),
             header: scheduled.header.clone(),

@@ -196,36 +196,22 @@ impl Mutation {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => info.task_queue.clone(),
         };
-        let run_timeout = info.run_timeout_ms;
-        let mut s2c = duration_millis(a.schedule_to_close_timeout.as_ref());
-        let mut s2s = duration_millis(a.schedule_to_start_timeout.as_ref());
-        let mut st2c = duration_millis(a.start_to_close_timeout.as_ref());
-        let mut hb = duration_millis(a.heartbeat_timeout.as_ref());
-        if s2c < 0 || s2s < 0 || st2c < 0 || hb < 0 {
-            return Err(bad("A valid timeout may not be negative."));
-        }
-        if s2c > 0 {
-            if run_timeout > 0 {
-                s2c = s2c.min(run_timeout);
-            }
-            s2s = if s2s == 0 { s2c } else { s2s.min(s2c) };
-            st2c = if st2c > 0 { st2c.min(s2c) } else { s2c };
-        } else if st2c > 0 {
-            s2c = run_timeout;
-            if s2s == 0 {
-                s2s = s2c;
-            }
-        } else {
-            return Err(bad(
-                "A valid StartToClose or ScheduleToCloseTimeout is not set on command.",
-            ));
-        }
-        hb = hb.min(st2c);
+        let timeouts = ActivityTimeouts::normalize(
+            [
+                a.schedule_to_close_timeout.as_ref(),
+                a.schedule_to_start_timeout.as_ref(),
+                a.start_to_close_timeout.as_ref(),
+                a.heartbeat_timeout.as_ref(),
+            ],
+            info.run_timeout_ms,
+        )
+        .map_err(bad)?;
         a.task_queue = Some(task_queue(&queue, false, ""));
-        a.schedule_to_close_timeout = Some(duration(s2c));
-        a.schedule_to_start_timeout = Some(duration(s2s));
-        a.start_to_close_timeout = Some(duration(st2c));
-        a.heartbeat_timeout = Some(duration(hb));
+        a.schedule_to_close_timeout = Some(duration(timeouts.schedule_to_close));
+        a.schedule_to_start_timeout = Some(duration(timeouts.schedule_to_start));
+        a.start_to_close_timeout = Some(duration(timeouts.start_to_close));
+        a.heartbeat_timeout = Some(duration(timeouts.heartbeat));
+        let s2c = timeouts.schedule_to_close;
         a.retry_policy = Some(with_defaults(a.retry_policy.take()));
         let scheduled = ActivityTaskScheduledEventAttributes {
             activity_id: a.activity_id,
@@ -283,7 +269,8 @@ impl Mutation {
             .unwrap_or_default();
         let task_id = self.next_task_id();
         self.queue(QueueTask {
-            namespace_id: info.namespace_id.clone(),
+            // Matching knows namespaces, not the activity keyspace.
+            namespace_id: crate::api::standalone::queue_namespace_id(&info),
             task_queue: queue,
             kind: TASK_KIND_ACTIVITY,
             task_id,
@@ -293,6 +280,7 @@ impl Mutation {
             expires_at_ms: 0,
             normal_task_queue: String::new(),
             created_ms: 0,
+            standalone_activity: info.standalone_activity,
         });
         let s2s = duration_millis(scheduled.schedule_to_start_timeout.as_ref());
         let s2c = duration_millis(scheduled.schedule_to_close_timeout.as_ref());
@@ -793,6 +781,48 @@ impl Mutation {
         let task = self.transfer_task(TransferKind::CancelExternal, id);
         self.transfer(task);
         Ok(())
+    }
+}
+
+/// An activity's four timeouts (ms) as the real server fills them in:
+/// schedule-to-close caps the others (and is capped by the run timeout);
+/// without it, start-to-close is required.
+pub(crate) struct ActivityTimeouts {
+    pub schedule_to_close: i64,
+    pub schedule_to_start: i64,
+    pub start_to_close: i64,
+    pub heartbeat: i64,
+}
+
+impl ActivityTimeouts {
+    pub(crate) fn normalize(
+        given: [Option<&prost_wkt_types::Duration>; 4],
+        run_timeout: i64,
+    ) -> Result<Self, &'static str> {
+        let [mut s2c, mut s2s, mut st2c, hb] = given.map(duration_millis);
+        if s2c < 0 || s2s < 0 || st2c < 0 || hb < 0 {
+            return Err("A valid timeout may not be negative.");
+        }
+        if s2c > 0 {
+            if run_timeout > 0 {
+                s2c = s2c.min(run_timeout);
+            }
+            s2s = if s2s == 0 { s2c } else { s2s.min(s2c) };
+            st2c = if st2c > 0 { st2c.min(s2c) } else { s2c };
+        } else if st2c > 0 {
+            s2c = run_timeout;
+            if s2s == 0 {
+                s2s = s2c;
+            }
+        } else {
+            return Err("A valid StartToClose or ScheduleToCloseTimeout is not set on command.");
+        }
+        Ok(Self {
+            schedule_to_close: s2c,
+            schedule_to_start: s2s,
+            start_to_close: st2c,
+            heartbeat: hb.min(st2c),
+        })
     }
 }
 

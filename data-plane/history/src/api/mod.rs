@@ -8,6 +8,7 @@ pub mod history;
 mod limits;
 pub mod reset;
 mod signal;
+pub mod standalone;
 pub mod start;
 pub mod update;
 pub mod workflow_task;

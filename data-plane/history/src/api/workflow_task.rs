@@ -78,6 +78,7 @@ impl Mutation {
             expires_at_ms: 0,
             normal_task_queue: info.task_queue.clone(),
             created_ms: 0,
+            standalone_activity: false,
         });
         if sticky && info.sticky_timeout_ms > 0 {
             let mut timer = self.timer_task(TimerKind::WorkflowTaskTimeout);

@@ -1,0 +1,133 @@
+//! Standalone activities (StartActivityExecution and friends): checked
+//! here, run by history in the namespace's activity keyspace. Their tasks
+//! reach workers through the ordinary activity task queues.
+use orrery_core::{CellError, CellResult};
+use orrery_proto::api::workflowservice::v1::*;
+
+use crate::{Frontend, validate};
+
+impl Frontend {
+    pub(crate) async fn start_activity_execution(
+        &self,
+        req: StartActivityExecutionRequest,
+    ) -> CellResult<StartActivityExecutionResponse> {
+        validate::required_id(&req.activity_id, "ActivityId")?;
+        let activity_type = req
+            .activity_type
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or_default();
+        validate::required_id(activity_type, "ActivityType")?;
+        validate::task_queue(req.task_queue.as_ref())?;
+        validate::optional_id(&req.request_id, "RequestId")?;
+        validate::non_negative(req.start_delay.as_ref(), "StartDelay")?;
+        validate::payloads(req.input.as_ref())?;
+        if !validate::duration_set(req.start_to_close_timeout.as_ref())
+            && !validate::duration_set(req.schedule_to_close_timeout.as_ref())
+        {
+            return Err(CellError::invalid(
+                "A valid StartToClose or ScheduleToCloseTimeout is not set on request.",
+            ));
+        }
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let (run_id, started) = self
+            .history
+            .start_activity_execution(&ns.id, &ns.name, &req)
+            .await?;
+        Ok(StartActivityExecutionResponse {
+            link: Some(orrery_proto::api::common::v1::Link {
+                variant: Some(orrery_proto::api::common::v1::link::Variant::Activity(
+                    orrery_proto::api::common::v1::link::Activity {
+                        namespace: ns.name.clone(),
+                        activity_id: req.activity_id.clone(),
+                        run_id: run_id.clone(),
+                    },
+                )),
+            }),
+            run_id,
+            started,
+        })
+    }
+
+    pub(crate) async fn describe_activity_execution(
+        &self,
+        req: DescribeActivityExecutionRequest,
+    ) -> CellResult<DescribeActivityExecutionResponse> {
+        validate::required_id(&req.activity_id, "ActivityId")?;
+        validate::run_id(&req.run_id)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .describe_activity_execution(
+                &ns.id,
+                &req.activity_id,
+                &req.run_id,
+                &req.long_poll_token,
+                req.include_input,
+                req.include_outcome,
+            )
+            .await
+    }
+
+    pub(crate) async fn poll_activity_execution(
+        &self,
+        req: PollActivityExecutionRequest,
+    ) -> CellResult<PollActivityExecutionResponse> {
+        validate::required_id(&req.activity_id, "ActivityId")?;
+        validate::run_id(&req.run_id)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .poll_activity_execution(&ns.id, &req.activity_id, &req.run_id)
+            .await
+    }
+
+    pub(crate) async fn request_cancel_activity_execution(
+        &self,
+        req: RequestCancelActivityExecutionRequest,
+    ) -> CellResult<RequestCancelActivityExecutionResponse> {
+        validate::required_id(&req.activity_id, "ActivityId")?;
+        validate::run_id(&req.run_id)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .cancel_activity_execution(
+                &ns.id,
+                &req.activity_id,
+                &req.run_id,
+                &req.reason,
+                &req.identity,
+            )
+            .await?;
+        Ok(RequestCancelActivityExecutionResponse {})
+    }
+
+    pub(crate) async fn terminate_activity_execution(
+        &self,
+        req: TerminateActivityExecutionRequest,
+    ) -> CellResult<TerminateActivityExecutionResponse> {
+        validate::required_id(&req.activity_id, "ActivityId")?;
+        validate::run_id(&req.run_id)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .terminate_activity_execution(
+                &ns.id,
+                &req.activity_id,
+                &req.run_id,
+                &req.reason,
+                &req.identity,
+            )
+            .await?;
+        Ok(TerminateActivityExecutionResponse {})
+    }
+
+    pub(crate) async fn delete_activity_execution(
+        &self,
+        req: DeleteActivityExecutionRequest,
+    ) -> CellResult<DeleteActivityExecutionResponse> {
+        validate::required_id(&req.activity_id, "ActivityId")?;
+        validate::run_id(&req.run_id)?;
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        self.history
+            .delete_activity_execution(&ns.id, &req.activity_id, &req.run_id)
+            .await?;
+        Ok(DeleteActivityExecutionResponse {})
+    }
+}
