@@ -108,3 +108,50 @@ impl Mutation {
         self.terminate(reason, None, "history-service", None);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orrery_proto::api::command::v1::{
+        CompleteWorkflowExecutionCommandAttributes, StartTimerCommandAttributes,
+    };
+    use orrery_proto::api::common::v1::{Payload, Payloads};
+
+    fn complete_with(bytes: usize) -> Command {
+        Command {
+            attributes: Some(C::CompleteWorkflowExecutionCommandAttributes(
+                CompleteWorkflowExecutionCommandAttributes {
+                    result: Some(Payloads {
+                        payloads: vec![Payload {
+                            data: vec![b'x'; bytes],
+                            ..Default::default()
+                        }],
+                    }),
+                },
+            )),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_the_cause_and_field_as_the_real_server() {
+        let (cause, message) = oversized_payload(&complete_with(2_000), 1_000).unwrap();
+        assert_eq!(cause, Cause::BadScheduleActivityAttributes);
+        assert_eq!(
+            message,
+            "BadScheduleActivityAttributes: CompleteWorkflowExecutionCommandAttributes.Result exceeds size limit."
+        );
+    }
+
+    #[test]
+    fn payloads_within_the_limit_and_commands_without_payloads_pass() {
+        assert!(oversized_payload(&complete_with(500), 1_000).is_none());
+        let timer = Command {
+            attributes: Some(C::StartTimerCommandAttributes(
+                StartTimerCommandAttributes::default(),
+            )),
+            ..Default::default()
+        };
+        assert!(oversized_payload(&timer, 0).is_none());
+    }
+}
