@@ -1,9 +1,10 @@
 //! Cron schedules on workflows (`cron_schedule`), read as the real server
 //! reads them (robfig/cron's standard parser): five fields or a `@`
-//! descriptor, `@every <Go duration>`, an optional `CRON_TZ=`/`TZ=` prefix,
-//! all in UTC. Runs start at the schedule's next time after the previous
-//! run closed, rounded up to whole seconds.
+//! descriptor, `@every <Go duration>`, an optional `CRON_TZ=`/`TZ=` prefix
+//! naming an IANA time zone (UTC otherwise). Runs start at the schedule's
+//! next time after the previous run closed, rounded up to whole seconds.
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use croner::Cron;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -11,28 +12,23 @@ pub enum CronScheduleError {
     /// The real server's words for any schedule it cannot parse.
     #[error("invalid CronSchedule.")]
     Invalid,
-    /// Only UTC is understood so far; other zones are refused rather than
-    /// silently run at UTC times.
-    #[error("invalid CronSchedule: time zone {0} is not supported by Orrery yet (only UTC).")]
-    TimeZone(String),
 }
 
 pub enum CronSchedule {
-    Calendar(Box<Cron>),
+    Calendar { cron: Box<Cron>, zone: Tz },
     Every { interval_ms: i64 },
 }
 
 impl CronSchedule {
     pub fn parse(schedule: &str) -> Result<Self, CronScheduleError> {
         let mut spec = schedule.trim();
+        let mut zone = Tz::UTC;
         if let Some(rest) = spec
             .strip_prefix("CRON_TZ=")
             .or_else(|| spec.strip_prefix("TZ="))
         {
-            let (zone, tail) = rest.split_once(' ').ok_or(CronScheduleError::Invalid)?;
-            if !matches!(zone, "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT") {
-                return Err(CronScheduleError::TimeZone(zone.to_string()));
-            }
+            let (name, tail) = rest.split_once(' ').ok_or(CronScheduleError::Invalid)?;
+            zone = name.parse().map_err(|_| CronScheduleError::Invalid)?;
             spec = tail.trim();
         }
         if let Some(interval) = spec.strip_prefix("@every ") {
@@ -47,7 +43,10 @@ impl CronSchedule {
             return Err(CronScheduleError::Invalid);
         }
         spec.parse::<Cron>()
-            .map(|c| Self::Calendar(Box::new(c)))
+            .map(|cron| Self::Calendar {
+                cron: Box::new(cron),
+                zone,
+            })
             .map_err(|_| CronScheduleError::Invalid)
     }
 
@@ -56,8 +55,8 @@ impl CronSchedule {
         match self {
             // robfig/cron drops the sub-second part before adding the delay.
             Self::Every { interval_ms } => Some(after_ms - after_ms.rem_euclid(1000) + interval_ms),
-            Self::Calendar(cron) => {
-                let after = DateTime::<Utc>::from_timestamp_millis(after_ms)?;
+            Self::Calendar { cron, zone } => {
+                let after = DateTime::<Utc>::from_timestamp_millis(after_ms)?.with_timezone(zone);
                 cron.find_next_occurrence(&after, false)
                     .ok()
                     .map(|t| t.timestamp_millis())
@@ -139,10 +138,10 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(matches!(
-            CronSchedule::parse("CRON_TZ=America/New_York * * * * *"),
-            Err(CronScheduleError::TimeZone(_))
-        ));
+        assert_eq!(
+            CronSchedule::parse("CRON_TZ=Mars/Olympus_Mons * * * * *").err(),
+            Some(CronScheduleError::Invalid)
+        );
     }
 
     #[test]
@@ -177,5 +176,16 @@ mod tests {
         assert_eq!(hourly.backoff_ms(MINUTE, MINUTE), 59 * MINUTE);
         let utc = CronSchedule::parse("CRON_TZ=UTC 0 * * * *").unwrap();
         assert_eq!(utc.backoff_ms(MINUTE, MINUTE), 59 * MINUTE);
+    }
+
+    #[test]
+    fn a_time_zone_moves_the_schedule() {
+        // 2026-01-15 12:00 UTC is 07:00 in New York (EST, UTC-5): the next
+        // 09:00 there is two hours away; in UTC it is 21 hours away.
+        let noon_utc = 1_768_478_400_000;
+        let new_york = CronSchedule::parse("CRON_TZ=America/New_York 0 9 * * *").unwrap();
+        assert_eq!(new_york.backoff_ms(noon_utc, noon_utc), 2 * 60 * MINUTE);
+        let utc = CronSchedule::parse("0 9 * * *").unwrap();
+        assert_eq!(utc.backoff_ms(noon_utc, noon_utc), 21 * 60 * MINUTE);
     }
 }
