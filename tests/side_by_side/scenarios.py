@@ -826,6 +826,33 @@ async def _patched(ctx: Ctx) -> None:
     await _simple(ctx, PatchedWorkflow.run)
 
 
+@scenario("reset_reapplies_updates", "reset to the first workflow task: an update after the point is admitted again and rerun")
+async def _reset_reapplies_updates(ctx: Ctx) -> None:
+    h = await ctx.start(tu.Cart.run)
+    await settled(h)
+    await ctx.capture("update", h.execute_update(tu.Cart.add, "apple", id="u-apple"))
+    first_task_completed = next(
+        e.event_id
+        for e in (await h.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+    response = await ctx.client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=ctx.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=h.id, run_id=h.result_run_id),
+            reason="reapply updates",
+            workflow_task_finish_event_id=first_task_completed,
+            request_id=str(uuid.uuid4()),
+        )
+    )
+    new_run = ctx.client.get_workflow_handle(h.id, run_id=response.run_id)
+    await settled(new_run, completed_tasks=1)
+    await ctx.capture("close", new_run.execute_update(tu.Cart.close, id="u-close"))
+    await ctx.outcome("new run", new_run, follow_runs=False)
+    ctx.collect("old run", h.id, h.result_run_id)
+    ctx.collect("new run", h.id, response.run_id)
+
+
 @scenario("workflow_cancel", "client cancels a running workflow")
 async def _workflow_cancel(ctx: Ctx) -> None:
     h = await ctx.start(tb.ForeverWorkflow.run)

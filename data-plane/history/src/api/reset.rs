@@ -9,7 +9,8 @@ use orrery_core::{CellError, CellResult};
 use orrery_persistence::CurrentWrite;
 use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::enums::v1::{
-    EventType, ResetReapplyExcludeType, WorkflowExecutionStatus, WorkflowTaskFailedCause,
+    EventType, ResetReapplyExcludeType, UpdateAdmittedEventOrigin, WorkflowExecutionStatus,
+    WorkflowTaskFailedCause,
 };
 use orrery_proto::api::failure::v1::{Failure, ResetWorkflowFailureInfo, failure::FailureInfo};
 use orrery_proto::api::history::v1::history_event::Attributes as A;
@@ -408,15 +409,34 @@ impl HistoryEngine {
             new_run_id: new_run_id.clone(),
             ..Default::default()
         });
+        // What the base run received after the point is received again:
+        // signals as they were, updates as admitted (the worker runs them
+        // anew), as the real server reapplies them.
         let exclude_signals = req
             .exclude
             .contains(&(ResetReapplyExcludeType::Signal as i32));
-        if !exclude_signals {
-            for event in &events[(finish - 1) as usize..] {
-                if let Some(A::WorkflowExecutionSignaledEventAttributes(a)) = &event.attributes {
+        let exclude_updates = req
+            .exclude
+            .contains(&(ResetReapplyExcludeType::Update as i32));
+        for event in &events[(finish - 1) as usize..] {
+            match &event.attributes {
+                Some(A::WorkflowExecutionSignaledEventAttributes(a)) if !exclude_signals => {
                     m.replay(event);
                     m.add_event(a.clone());
                 }
+                Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(a)) if !exclude_updates => {
+                    m.add_event(WorkflowExecutionUpdateAdmittedEventAttributes {
+                        request: a.accepted_request.clone(),
+                        origin: UpdateAdmittedEventOrigin::Reapply as i32,
+                    });
+                }
+                Some(A::WorkflowExecutionUpdateAdmittedEventAttributes(a)) if !exclude_updates => {
+                    m.add_event(WorkflowExecutionUpdateAdmittedEventAttributes {
+                        request: a.request.clone(),
+                        origin: UpdateAdmittedEventOrigin::Reapply as i32,
+                    });
+                }
+                _ => {}
             }
         }
         m.regenerate_tasks();

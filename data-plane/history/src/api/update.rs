@@ -290,7 +290,13 @@ impl Mutation {
                     protocol_instance_id: update_id.clone(),
                     accepted_request_message_id: a.accepted_request_message_id,
                     accepted_request_sequencing_event_id: a.accepted_request_sequencing_event_id,
-                    accepted_request: a.accepted_request.or(registry_request),
+                    // An update admitted from history (reapplied by a reset)
+                    // is known by its admitted event; its request is not
+                    // repeated, as on the real server.
+                    accepted_request: registry_request
+                        .or((a.accepted_request_sequencing_event_id == 0)
+                            .then_some(a.accepted_request)
+                            .flatten()),
                 });
                 self.state.updates.push(UpdateInfo {
                     update_id: update_id.clone(),
