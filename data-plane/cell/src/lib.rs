@@ -3,6 +3,7 @@
 //! the shutdown future resolves.
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use orrery_core::CellResult;
 use orrery_core::dynamic_config::DynamicConfig;
@@ -47,6 +48,7 @@ impl Cell {
             .collect();
         let key = store.get_or_insert(TOKEN_KEY, key).await?;
         let matching = Matching::new(store.clone());
+        matching.spawn_pruner(Duration::from_secs(60), Duration::from_secs(10 * 60));
         let history = HistoryEngine::start(
             store.clone(),
             matching.clone(),

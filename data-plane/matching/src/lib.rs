@@ -17,6 +17,7 @@ use orrery_core::{CellError, CellResult};
 use orrery_persistence::QueueStore;
 use orrery_proto::api::query::v1::WorkflowQuery;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 pub use queue::Backlog;
 use queue::{Queue, QueueKey};
@@ -105,6 +106,47 @@ impl Matching {
             queues: Mutex::new(HashMap::new()),
             queries: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Drops queues idle for `idle_for` from memory, so a cell serving many
+    /// short-lived task queues (every tenant's, every test's) does not grow
+    /// without bound. Returns how many were dropped.
+    pub fn prune_idle(&self, idle_for: Duration) -> usize {
+        let Some(cutoff) = Instant::now().checked_sub(idle_for) else {
+            return 0;
+        };
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let before = queues.len();
+        queues.retain(|_, q| !q.is_idle(cutoff));
+        before - queues.len()
+    }
+
+    /// Prunes idle queues every `every` until the cell shuts down.
+    pub fn spawn_pruner(self: &Arc<Self>, every: Duration, idle_for: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(matching) = weak.upgrade() else {
+                        break;
+                    };
+                    if matching.closing.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let dropped = matching.prune_idle(idle_for);
+                    if dropped > 0 {
+                        tracing::debug!(dropped, "idle task queues dropped from memory");
+                    }
+                }
+            }
+            .instrument(tracing::info_span!("matching_pruner")),
+        );
+    }
+
+    /// How many task queues are held in memory.
+    pub fn queues_in_memory(&self) -> usize {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     fn queue(&self, namespace_id: &str, name: &str, kind: i32) -> Arc<Queue> {

@@ -43,6 +43,8 @@ struct State {
     waiters: VecDeque<oneshot::Sender<Handed>>,
     last_poll: LastPoll,
     pollers: HashMap<String, SystemTime>,
+    /// When the queue was last added to or polled.
+    touched: Option<Instant>,
 }
 
 /// Tasks waiting in a queue for a poller.
@@ -113,6 +115,7 @@ impl Queue {
     pub fn take_or_wait(&self, identity: &str) -> Taken {
         let mut s = self.state();
         s.last_poll = Some(Instant::now());
+        s.touched = s.last_poll;
         if !identity.is_empty() {
             s.pollers.insert(identity.to_string(), SystemTime::now());
         }
@@ -141,6 +144,7 @@ impl Queue {
 
     pub fn add(&self, task: QueueTask) {
         let mut s = self.state();
+        s.touched = Some(Instant::now());
         if let Some(Handed::Task(task)) = Self::hand_over(&mut s, Handed::Task(task)) {
             s.tasks.insert(task.task_id, task);
         }
@@ -148,6 +152,7 @@ impl Queue {
 
     pub fn add_query(&self, query: QueryTask) {
         let mut s = self.state();
+        s.touched = Some(Instant::now());
         if let Some(Handed::Query(q)) = Self::hand_over(&mut s, Handed::Query(query)) {
             s.queries.push_back(q);
         }
@@ -177,6 +182,17 @@ impl Queue {
                 last_access: *last_access,
             })
             .collect()
+    }
+
+    /// Nothing waits in it or on it, and nothing touched it since `cutoff`:
+    /// it can be dropped from memory (its stored backlog, if any, is read
+    /// again by the next poll).
+    pub fn is_idle(&self, cutoff: Instant) -> bool {
+        let s = self.state();
+        s.tasks.is_empty()
+            && s.queries.is_empty()
+            && s.waiters.iter().all(|w| w.is_closed())
+            && s.touched.is_none_or(|t| t < cutoff)
     }
 
     pub fn backlog(&self) -> Backlog {

@@ -183,3 +183,25 @@ async fn shutdown_ends_parked_polls() {
     assert!(polled.is_none());
     assert!(poll_task(&m, Duration::from_secs(30)).await.is_none());
 }
+
+#[tokio::test]
+async fn idle_queues_are_dropped_from_memory_and_their_backlog_survives() {
+    let (s, _d) = store().await;
+    let m = Matching::new(s.clone());
+    // A queue with a waiting task is never idle.
+    persist(&s, &[task(4)]).await;
+    m.tasks_added(vec![task(4)]);
+    assert_eq!(m.prune_idle(Duration::ZERO), 0);
+    let lease = poll_task(&m, Duration::from_millis(50)).await.unwrap();
+    lease.done();
+    // Emptied and untouched for long enough: dropped; recently used: kept.
+    assert_eq!(m.prune_idle(Duration::from_secs(3600)), 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(m.prune_idle(Duration::from_millis(10)), 1);
+    assert_eq!(m.queues_in_memory(), 0);
+    // A task stored while the queue was out of memory is found by the next poll.
+    persist(&s, &[task(8)]).await;
+    let lease = poll_task(&m, Duration::from_millis(200)).await.unwrap();
+    assert_eq!(lease.task().task_id, 8);
+    lease.done();
+}
