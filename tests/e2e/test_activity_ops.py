@@ -11,7 +11,15 @@ import pytest
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.api.workflowservice.v1 import PauseActivityRequest, UnpauseActivityRequest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
+from temporalio.api.activity.v1 import ActivityOptions
+from temporalio.api.common.v1 import RetryPolicy as RpcRetryPolicy
+from temporalio.api.workflowservice.v1 import (
+    PauseActivityRequest,
+    UnpauseActivityRequest,
+    UpdateActivityOptionsRequest,
+)
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import CancelledError
@@ -110,3 +118,36 @@ async def test_pause_unknown_activity_is_not_found(client: Client) -> None:
         )
     assert err.value.status == RPCStatusCode.NOT_FOUND
     await handle.terminate(reason="done")
+
+
+@workflow.defn
+class WaitsOnUnpolledActivity:
+    @workflow.run
+    async def run(self, queue: str) -> str:
+        return await workflow.execute_activity(
+            "Unpolled", activity_id="opts", task_queue=queue, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+async def test_update_activity_options_changes_the_pending_activity(client: Client) -> None:
+    async with run_worker(client, workflows=[WaitsOnUnpolledActivity]) as w:
+        handle = await client.start_workflow(
+            WaitsOnUnpolledActivity.run, new_id("nobody"), id=new_id(), task_queue=w.task_queue
+        )
+        await wait_for(lambda: _pending(handle, "opts"))
+        resp = await client.workflow_service.update_activity_options(
+            UpdateActivityOptionsRequest(
+                namespace=client.namespace,
+                execution=WorkflowExecution(workflow_id=handle.id),
+                id="opts",
+                activity_options=ActivityOptions(
+                    start_to_close_timeout=Duration(seconds=7), retry_policy=RpcRetryPolicy(maximum_attempts=5)
+                ),
+                update_mask=FieldMask(paths=["start_to_close_timeout", "retry_policy.maximum_attempts"]),
+            )
+        )
+        assert resp.activity_options.start_to_close_timeout.seconds == 7
+        assert resp.activity_options.retry_policy.maximum_attempts == 5
+        pending = await _pending(handle, "opts")
+        assert pending.activity_options.start_to_close_timeout.seconds == 7
+        await handle.terminate(reason="done")

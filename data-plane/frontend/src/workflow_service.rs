@@ -115,6 +115,17 @@ impl WorkflowService for FrontendService {
         .await
     }
 
+    async fn update_activity_options(
+        &self,
+        r: Request<UpdateActivityOptionsRequest>,
+    ) -> Result<Response<UpdateActivityOptionsResponse>, Status> {
+        let f = &self.0;
+        serve("UpdateActivityOptions", async {
+            f.update_activity_options(r.into_inner()).await
+        })
+        .await
+    }
+
     async fn pause_activity(
         &self,
         r: Request<PauseActivityRequest>,

@@ -282,7 +282,7 @@ impl Frontend {
         execution: Option<&orrery_proto::api::common::v1::WorkflowExecution>,
         selector: orrery_history::ActivitySelector,
         op: orrery_history::ActivityOp,
-    ) -> CellResult<()> {
+    ) -> CellResult<orrery_proto::api::activity::v1::ActivityOptions> {
         let execution = execution
             .filter(|e| !e.workflow_id.is_empty())
             .ok_or_else(|| CellError::invalid("Execution is not set on request."))?;
@@ -306,6 +306,7 @@ impl Frontend {
         };
         self.activity_op(&req.namespace, req.execution.as_ref(), selector, op)
             .await
+            .map(|_| ())
     }
 
     pub(crate) async fn unpause_activity(&self, req: UnpauseActivityRequest) -> CellResult<()> {
@@ -322,6 +323,48 @@ impl Frontend {
         };
         self.activity_op(&req.namespace, req.execution.as_ref(), selector, op)
             .await
+            .map(|_| ())
+    }
+
+    pub(crate) async fn update_activity_options(
+        &self,
+        req: UpdateActivityOptionsRequest,
+    ) -> CellResult<UpdateActivityOptionsResponse> {
+        use update_activity_options_request::Activity;
+        if req.restore_original {
+            return Err(CellError::Unimplemented(
+                "UpdateActivityOptions with restore_original is not implemented by Orrery yet"
+                    .into(),
+            ));
+        }
+        let selector = match &req.activity {
+            Some(Activity::Id(id)) => selector(Some(id), None, false)?,
+            Some(Activity::Type(t)) => selector(None, Some(t), false)?,
+            Some(Activity::MatchAll(all)) => selector(None, None, *all)?,
+            None => selector(None, None, false)?,
+        };
+        let paths = req
+            .update_mask
+            .as_ref()
+            .map(|m| m.paths.clone())
+            .unwrap_or_default();
+        if paths.is_empty() {
+            return Err(CellError::invalid("UpdateMask is not set on request."));
+        }
+        let options = req
+            .activity_options
+            .clone()
+            .ok_or_else(|| CellError::invalid("ActivityOptions is not set on request."))?;
+        let op = orrery_history::ActivityOp::UpdateOptions {
+            options: Box::new(options),
+            paths,
+        };
+        let current = self
+            .activity_op(&req.namespace, req.execution.as_ref(), selector, op)
+            .await?;
+        Ok(UpdateActivityOptionsResponse {
+            activity_options: Some(current),
+        })
     }
 
     pub(crate) async fn reset_activity(&self, req: ResetActivityRequest) -> CellResult<()> {
@@ -338,5 +381,6 @@ impl Frontend {
         };
         self.activity_op(&req.namespace, req.execution.as_ref(), selector, op)
             .await
+            .map(|_| ())
     }
 }

@@ -54,6 +54,7 @@ impl HistoryEngine {
                     last_worker_identity: a.last_worker_identity.clone(),
                     priority: s.priority,
                     paused: a.paused,
+                    activity_options: Some(crate::api::activity_ops::pending_options(a)),
                     pause_info: a.paused.then(|| {
                         use orrery_proto::api::workflow::v1::pending_activity_info::pause_info;
                         pending_activity_info::PauseInfo {
