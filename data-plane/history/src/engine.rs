@@ -296,8 +296,11 @@ impl HistoryEngine {
         if m.visibility || m.db_version.is_none() {
             tx.visibility.push(visibility_row(m));
         }
+        // Standalone activities are billed to their namespace, not to the
+        // keyspace they are stored in.
+        let billed_namespace = crate::api::standalone::queue_namespace_id(info);
         tx.usage.extend(m.usage.iter().map(|action| UsageDelta {
-            namespace_id: info.namespace_id.clone(),
+            namespace_id: billed_namespace.clone(),
             action,
             count: 1,
         }));
