@@ -7,6 +7,19 @@ use orrery_proto::api::workflowservice::v1::*;
 use crate::{Frontend, validate};
 
 impl Frontend {
+    /// Checks the ids a request names an activity execution by and returns
+    /// its namespace's id.
+    async fn activity_namespace(
+        &self,
+        namespace: &str,
+        activity_id: &str,
+        run_id: &str,
+    ) -> CellResult<String> {
+        validate::required_id(activity_id, "ActivityId")?;
+        validate::run_id(run_id)?;
+        Ok(self.namespaces.by_name(namespace).await?.id)
+    }
+
     pub(crate) async fn start_activity_execution(
         &self,
         req: StartActivityExecutionRequest,
@@ -53,12 +66,12 @@ impl Frontend {
         &self,
         req: DescribeActivityExecutionRequest,
     ) -> CellResult<DescribeActivityExecutionResponse> {
-        validate::required_id(&req.activity_id, "ActivityId")?;
-        validate::run_id(&req.run_id)?;
-        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let ns_id = self
+            .activity_namespace(&req.namespace, &req.activity_id, &req.run_id)
+            .await?;
         self.history
             .describe_activity_execution(
-                &ns.id,
+                &ns_id,
                 &req.activity_id,
                 &req.run_id,
                 &req.long_poll_token,
@@ -72,11 +85,11 @@ impl Frontend {
         &self,
         req: PollActivityExecutionRequest,
     ) -> CellResult<PollActivityExecutionResponse> {
-        validate::required_id(&req.activity_id, "ActivityId")?;
-        validate::run_id(&req.run_id)?;
-        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let ns_id = self
+            .activity_namespace(&req.namespace, &req.activity_id, &req.run_id)
+            .await?;
         self.history
-            .poll_activity_execution(&ns.id, &req.activity_id, &req.run_id)
+            .poll_activity_execution(&ns_id, &req.activity_id, &req.run_id)
             .await
     }
 
@@ -84,12 +97,12 @@ impl Frontend {
         &self,
         req: RequestCancelActivityExecutionRequest,
     ) -> CellResult<RequestCancelActivityExecutionResponse> {
-        validate::required_id(&req.activity_id, "ActivityId")?;
-        validate::run_id(&req.run_id)?;
-        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let ns_id = self
+            .activity_namespace(&req.namespace, &req.activity_id, &req.run_id)
+            .await?;
         self.history
             .cancel_activity_execution(
-                &ns.id,
+                &ns_id,
                 &req.activity_id,
                 &req.run_id,
                 &req.reason,
@@ -103,12 +116,12 @@ impl Frontend {
         &self,
         req: TerminateActivityExecutionRequest,
     ) -> CellResult<TerminateActivityExecutionResponse> {
-        validate::required_id(&req.activity_id, "ActivityId")?;
-        validate::run_id(&req.run_id)?;
-        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let ns_id = self
+            .activity_namespace(&req.namespace, &req.activity_id, &req.run_id)
+            .await?;
         self.history
             .terminate_activity_execution(
-                &ns.id,
+                &ns_id,
                 &req.activity_id,
                 &req.run_id,
                 &req.reason,
@@ -122,11 +135,11 @@ impl Frontend {
         &self,
         req: DeleteActivityExecutionRequest,
     ) -> CellResult<DeleteActivityExecutionResponse> {
-        validate::required_id(&req.activity_id, "ActivityId")?;
-        validate::run_id(&req.run_id)?;
-        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let ns_id = self
+            .activity_namespace(&req.namespace, &req.activity_id, &req.run_id)
+            .await?;
         self.history
-            .delete_activity_execution(&ns.id, &req.activity_id, &req.run_id)
+            .delete_activity_execution(&ns_id, &req.activity_id, &req.run_id)
             .await?;
         Ok(DeleteActivityExecutionResponse {})
     }

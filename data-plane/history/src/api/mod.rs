@@ -7,6 +7,7 @@ mod describe;
 pub mod history;
 mod limits;
 pub mod reset;
+mod run_chain;
 mod signal;
 pub mod standalone;
 pub mod start;

@@ -400,16 +400,7 @@ impl HistoryEngine {
         reason: &str,
         identity: &str,
     ) -> CellResult<()> {
-        let keyspace = activity_keyspace(namespace_id);
-        let run_id = self
-            .resolve_run(&keyspace, activity_id, run_id)
-            .await
-            .map_err(|_| not_found())?;
-        self.update(&keyspace, activity_id, &run_id, |m| {
-            let status = m.info().status;
-            if status != WorkflowExecutionStatus::Running as i32 {
-                return Err(invalid_transition(status));
-            }
+        self.update_running_activity(namespace_id, activity_id, run_id, |m| {
             m.info_mut().canceled_reason = reason.to_string();
             let ai = m.state.activities.first_mut().ok_or_else(not_found)?;
             if ai.started_time_ms == 0 {
@@ -432,15 +423,14 @@ impl HistoryEngine {
         .await
     }
 
-    /// TerminateActivityExecution: closed at once; the running attempt's
-    /// completion will find nothing.
-    pub async fn terminate_activity_execution(
+    /// Applies `f` to a standalone activity that still runs; one that
+    /// closed answers the real server's invalid-transition error.
+    async fn update_running_activity(
         &self,
         namespace_id: &str,
         activity_id: &str,
         run_id: &str,
-        reason: &str,
-        identity: &str,
+        mut f: impl FnMut(&mut Mutation) -> CellResult<()>,
     ) -> CellResult<()> {
         let keyspace = activity_keyspace(namespace_id);
         let run_id = self
@@ -452,6 +442,22 @@ impl HistoryEngine {
             if status != WorkflowExecutionStatus::Running as i32 {
                 return Err(invalid_transition(status));
             }
+            f(m)
+        })
+        .await
+    }
+
+    /// TerminateActivityExecution: closed at once; the running attempt's
+    /// completion will find nothing.
+    pub async fn terminate_activity_execution(
+        &self,
+        namespace_id: &str,
+        activity_id: &str,
+        run_id: &str,
+        reason: &str,
+        identity: &str,
+    ) -> CellResult<()> {
+        self.update_running_activity(namespace_id, activity_id, run_id, |m| {
             let ai = m.state.activities.first().cloned().ok_or_else(not_found)?;
             let failure = Failure {
                 message: reason.to_string(),
