@@ -1,6 +1,6 @@
 //! The namespace registry: stored records, cached by name and id. A record's
 //! body is the `DescribeNamespaceResponse` the API returns.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use orrery_core::time::duration;
@@ -20,13 +20,27 @@ pub struct Namespace {
     pub name: String,
     pub version: i64,
     pub detail: DescribeNamespaceResponse,
+    /// Custom search attributes: name → `IndexedValueType`.
+    pub search_attributes: BTreeMap<String, i32>,
+}
+
+/// What a namespace keeps beyond the API's description of it. Its tags sit
+/// far above `DescribeNamespaceResponse`'s, so the stored body is the two
+/// encodings concatenated: each message decodes its own fields from it and
+/// records written before these existed still decode.
+#[derive(Clone, PartialEq, Message)]
+struct NamespaceExtras {
+    #[prost(map = "string, int32", tag = "1000")]
+    search_attributes: std::collections::HashMap<String, i32>,
 }
 
 impl Namespace {
     fn from_record(r: NamespaceRecord) -> CellResult<Self> {
+        let extras = NamespaceExtras::decode(r.data.as_slice()).map_err(CellError::internal)?;
         Ok(Self {
             detail: DescribeNamespaceResponse::decode(r.data.as_slice())
                 .map_err(CellError::internal)?,
+            search_attributes: extras.search_attributes.into_iter().collect(),
             id: r.id,
             name: r.name,
             version: r.version,
@@ -34,12 +48,35 @@ impl Namespace {
     }
 
     fn record(&self) -> NamespaceRecord {
+        let mut data = self.detail.encode_to_vec();
+        NamespaceExtras {
+            search_attributes: self
+                .search_attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        }
+        .encode(&mut data)
+        .expect("a Vec grows as needed");
         NamespaceRecord {
             id: self.id.clone(),
             name: self.name.clone(),
             version: self.version,
-            data: self.detail.encode_to_vec(),
+            data,
         }
+    }
+
+    /// The search attributes queries and values of this namespace are
+    /// checked against: the system ones and its custom ones.
+    pub fn catalog(&self) -> orrery_visibility::Catalog {
+        orrery_visibility::Catalog::new(
+            self.search_attributes
+                .iter()
+                .filter_map(|(name, t)| {
+                    orrery_visibility::SaType::from_i32(*t).map(|t| (name.clone(), t))
+                })
+                .collect(),
+        )
     }
 }
 
@@ -71,6 +108,7 @@ impl Namespaces {
             id: id.clone(),
             name: new.name.clone(),
             version: 1,
+            search_attributes: BTreeMap::new(),
             detail: DescribeNamespaceResponse {
                 namespace_info: Some(NamespaceInfo {
                     name: new.name.clone(),
@@ -160,12 +198,22 @@ impl Namespaces {
             .collect()
     }
 
-    /// Applies `change` to the stored namespace and writes it back if no one
-    /// else changed it meanwhile.
+    /// Applies `change` to the stored namespace's description and writes it
+    /// back if no one else changed it meanwhile.
     pub async fn update(
         &self,
         name: &str,
         change: impl FnOnce(&mut DescribeNamespaceResponse) -> CellResult<()>,
+    ) -> CellResult<Namespace> {
+        self.update_namespace(name, |ns| change(&mut ns.detail))
+            .await
+    }
+
+    /// Applies `change` to the whole stored namespace, as `update` does.
+    pub async fn update_namespace(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Namespace) -> CellResult<()>,
     ) -> CellResult<Namespace> {
         let record = self
             .store
@@ -173,7 +221,7 @@ impl Namespaces {
             .await?
             .ok_or_else(|| CellError::NamespaceNotFound(name.to_string()))?;
         let mut ns = Namespace::from_record(record)?;
-        change(&mut ns.detail)?;
+        change(&mut ns)?;
         ns.version += 1;
         self.store
             .update_namespace(&ns.record())

@@ -1,10 +1,11 @@
-//! OperatorService: what a dev loop needs; everything else answers
-//! UNIMPLEMENTED naming the RPC.
+//! OperatorService: what a dev loop needs (namespaces, search attributes);
+//! everything else answers UNIMPLEMENTED naming the RPC.
 use orrery_proto::api::operatorservice::v1::*;
 use orrery_proto::operatorservice::operator_service_server::OperatorService;
 use tonic::{Request, Response, Status};
 
 use crate::FrontendService;
+use crate::workflow_service::serve;
 
 #[tonic::async_trait]
 impl OperatorService for FrontendService {
@@ -22,5 +23,38 @@ impl OperatorService for FrontendService {
         Ok(Response::new(DeleteNamespaceResponse {
             deleted_namespace: deleted,
         }))
+    }
+
+    async fn add_search_attributes(
+        &self,
+        r: Request<AddSearchAttributesRequest>,
+    ) -> Result<Response<AddSearchAttributesResponse>, Status> {
+        let f = &self.0;
+        serve("AddSearchAttributes", async {
+            f.add_search_attributes(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn remove_search_attributes(
+        &self,
+        r: Request<RemoveSearchAttributesRequest>,
+    ) -> Result<Response<RemoveSearchAttributesResponse>, Status> {
+        let f = &self.0;
+        serve("RemoveSearchAttributes", async {
+            f.remove_search_attributes(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn list_search_attributes(
+        &self,
+        r: Request<ListSearchAttributesRequest>,
+    ) -> Result<Response<ListSearchAttributesResponse>, Status> {
+        let f = &self.0;
+        serve("ListSearchAttributes", async {
+            f.list_search_attributes(r.into_inner()).await
+        })
+        .await
     }
 }

@@ -9,7 +9,7 @@ use tracing::Instrument;
 use crate::{FrontendService, long_poll_wait};
 
 /// Runs a handler in a request span and maps its error once.
-async fn serve<T>(
+pub(crate) async fn serve<T>(
     rpc: &'static str,
     handler: impl std::future::Future<Output = orrery_core::CellResult<T>>,
 ) -> Result<Response<T>, Status> {
@@ -365,6 +365,50 @@ impl WorkflowService for FrontendService {
         let f = &self.0;
         serve("CountWorkflowExecutions", async {
             f.count_workflows(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn scan_workflow_executions(
+        &self,
+        r: Request<ScanWorkflowExecutionsRequest>,
+    ) -> Result<Response<ScanWorkflowExecutionsResponse>, Status> {
+        let f = &self.0;
+        serve("ScanWorkflowExecutions", async {
+            f.scan_workflows(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn list_open_workflow_executions(
+        &self,
+        r: Request<ListOpenWorkflowExecutionsRequest>,
+    ) -> Result<Response<ListOpenWorkflowExecutionsResponse>, Status> {
+        let f = &self.0;
+        serve("ListOpenWorkflowExecutions", async {
+            f.list_open_workflows(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn list_closed_workflow_executions(
+        &self,
+        r: Request<ListClosedWorkflowExecutionsRequest>,
+    ) -> Result<Response<ListClosedWorkflowExecutionsResponse>, Status> {
+        let f = &self.0;
+        serve("ListClosedWorkflowExecutions", async {
+            f.list_closed_workflows(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn get_search_attributes(
+        &self,
+        _r: Request<GetSearchAttributesRequest>,
+    ) -> Result<Response<GetSearchAttributesResponse>, Status> {
+        let f = &self.0;
+        serve("GetSearchAttributes", async {
+            Ok(f.get_search_attributes())
         })
         .await
     }

@@ -442,6 +442,13 @@ impl Drop for RunWatch<'_> {
 /// The visibility record of a run, as ListWorkflowExecutions returns it.
 pub(crate) fn visibility_row(m: &Mutation) -> VisibilityRow {
     let info = m.info();
+    // Every commit of a run bumps its row version: that is its count of
+    // state transitions.
+    let transitions = m.db_version.map(|v| v + 1).unwrap_or(1);
+    let mut data = execution_info(&m.state);
+    data.state_transition_count = transitions;
+    let root = data.root_execution.clone().unwrap_or_default();
+    let parent = info.parent.as_ref().and_then(|p| p.execution.as_ref());
     VisibilityRow {
         namespace_id: info.namespace_id.clone(),
         run_id: info.run_id.clone(),
@@ -449,8 +456,24 @@ pub(crate) fn visibility_row(m: &Mutation) -> VisibilityRow {
         workflow_type: info.workflow_type.clone(),
         status: info.status,
         start_ms: info.start_time_ms,
+        execution_ms: info.execution_time_ms,
         close_ms: (info.close_time_ms > 0).then_some(info.close_time_ms),
-        data: execution_info(&m.state).encode_to_vec(),
+        task_queue: info.task_queue.clone(),
+        parent_workflow_id: parent.map(|p| p.workflow_id.clone()),
+        parent_run_id: parent.map(|p| p.run_id.clone()),
+        root_workflow_id: root.workflow_id,
+        root_run_id: root.run_id,
+        history_length: data.history_length,
+        history_size_bytes: data.history_size_bytes,
+        state_transition_count: transitions,
+        // Values were validated and stamped with their type on the way in,
+        // so the built-in catalog is enough to index them.
+        search_attributes: info
+            .search_attributes
+            .as_ref()
+            .map(|sa| orrery_visibility::index_rows(sa, &orrery_visibility::Catalog::default()))
+            .unwrap_or_default(),
+        data: data.encode_to_vec(),
     }
 }
 

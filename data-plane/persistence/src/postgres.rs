@@ -40,5 +40,6 @@ impl PostgresStore {
 crate::sql::sql_store!(
     PostgresStore,
     sqlx::Postgres,
-    fence = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE"
+    fence = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
+    dialect = orrery_visibility::Dialect::Postgres
 );

@@ -1,5 +1,6 @@
 //! Rows as the stores see them. Bodies are opaque protobuf bytes owned by the
 //! layer above; only columns a query needs are spelled out.
+pub use orrery_visibility::IndexedValue;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamespaceRecord {
@@ -58,7 +59,10 @@ pub struct QueueRow {
     pub data: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// One run's visibility record: the standard attributes as columns (the list
+/// filters query them), the typed search-attribute values, and the
+/// `WorkflowExecutionInfo` the API returns.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct VisibilityRow {
     pub namespace_id: String,
     pub run_id: String,
@@ -66,8 +70,59 @@ pub struct VisibilityRow {
     pub workflow_type: String,
     pub status: i32,
     pub start_ms: i64,
+    pub execution_ms: i64,
     pub close_ms: Option<i64>,
+    pub task_queue: String,
+    pub parent_workflow_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub root_workflow_id: String,
+    pub root_run_id: String,
+    pub history_length: i64,
+    pub history_size_bytes: i64,
+    pub state_transition_count: i64,
+    /// Custom and column-less system search attributes, one row per value.
+    pub search_attributes: Vec<IndexedValue>,
     pub data: Vec<u8>,
+}
+
+impl VisibilityRow {
+    /// Where the row sits in the default order: running runs first.
+    pub fn sort_close_ms(&self) -> i64 {
+        self.close_ms.unwrap_or(i64::MAX)
+    }
+
+    /// The page position just after this row in the default order.
+    pub fn position(&self) -> VisibilityPage {
+        VisibilityPage::After {
+            sort_close_ms: self.sort_close_ms(),
+            start_ms: self.start_ms,
+            run_id: self.run_id.clone(),
+        }
+    }
+}
+
+/// Where a page of ListWorkflowExecutions starts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum VisibilityPage {
+    #[default]
+    First,
+    /// Keyset position in the default order (CloseTime DESC NULLS FIRST,
+    /// StartTime DESC, run id).
+    After {
+        sort_close_ms: i64,
+        start_ms: i64,
+        run_id: String,
+    },
+    /// Rows to skip, for a query with its own ORDER BY.
+    Offset(i64),
+}
+
+/// What CountWorkflowExecutions answers: the total, and per status when the
+/// query groups by ExecutionStatus.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VisibilityCount {
+    pub total: i64,
+    pub by_status: Option<Vec<(i32, i64)>>,
 }
 
 /// Billable actions counted in the same transaction that causes them.

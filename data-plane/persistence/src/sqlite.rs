@@ -43,5 +43,6 @@ impl SqliteStore {
 crate::sql::sql_store!(
     SqliteStore,
     sqlx::Sqlite,
-    fence = "SELECT range_id FROM shards WHERE shard_id = $1"
+    fence = "SELECT range_id FROM shards WHERE shard_id = $1",
+    dialect = orrery_visibility::Dialect::Sqlite
 );

@@ -3,6 +3,7 @@ use async_trait::async_trait;
 use orrery_core::CellResult;
 
 use crate::records::*;
+use orrery_visibility::Query;
 
 #[async_trait]
 pub trait MetadataStore: Send + Sync {
@@ -106,15 +107,22 @@ pub trait QueueStore: Send + Sync {
 
 #[async_trait]
 pub trait VisibilityStore: Send + Sync {
-    /// Newest first; `after` is the (start_ms, run_id) of the last row of the
-    /// previous page.
+    /// The runs of one namespace that match `query`, in its order (default:
+    /// CloseTime DESC NULLS FIRST, StartTime DESC), from `page` on.
     async fn list_executions(
         &self,
         namespace_id: &str,
-        after: Option<(i64, String)>,
+        query: &Query,
+        page: &VisibilityPage,
         limit: usize,
     ) -> CellResult<Vec<VisibilityRow>>;
-    async fn count_executions(&self, namespace_id: &str) -> CellResult<i64>;
+    async fn count_executions(
+        &self,
+        namespace_id: &str,
+        query: &Query,
+    ) -> CellResult<VisibilityCount>;
+    /// Forgets every value of a search attribute the namespace no longer has.
+    async fn remove_search_attribute(&self, namespace_id: &str, name: &str) -> CellResult<()>;
 }
 
 #[async_trait]

@@ -53,7 +53,226 @@ conformance!(
     timers_transfers_and_queue_tasks,
     visibility_pages_newest_first_and_usage_sums,
     deleting_a_run_removes_it_everywhere,
+    visibility_filters_select_the_same_runs,
+    removed_search_attributes_match_nothing,
 );
+
+/// The attributes the filter cases define on top of the system ones.
+fn catalog() -> orrery_visibility::Catalog {
+    use orrery_visibility::SaType::*;
+    orrery_visibility::Catalog::new(
+        [
+            ("CustomKeywordField", Keyword),
+            ("CustomIntField", Int),
+            ("CustomDoubleField", Double),
+            ("CustomBoolField", Bool),
+            ("CustomDatetimeField", Datetime),
+            ("CustomTextField", Text),
+            ("CustomKeywordListField", KeywordList),
+        ]
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t))
+        .collect(),
+    )
+}
+
+fn query(q: &str) -> orrery_visibility::Query {
+    orrery_visibility::parse(q, &catalog()).unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
+/// Indexed values of typed search attributes given as JSON.
+fn attributes(fields: &[(&str, &str)]) -> Vec<IndexedValue> {
+    use orrery_proto::api::common::v1::{Payload, SearchAttributes};
+    let mut sa = SearchAttributes {
+        indexed_fields: fields
+            .iter()
+            .map(|(name, json)| {
+                let payload = Payload {
+                    metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+                    data: json.as_bytes().to_vec(),
+                    ..Default::default()
+                };
+                (name.to_string(), payload)
+            })
+            .collect(),
+    };
+    orrery_visibility::validate(&mut sa, &catalog()).unwrap();
+    orrery_visibility::index_rows(&sa, &catalog())
+}
+
+fn keyword(name: &str, value: &str) -> Vec<IndexedValue> {
+    attributes(&[(name, &format!("{value:?}"))])
+}
+
+async fn count(s: &Arc<dyn CellStore>, ns: &str, q: &str) -> i64 {
+    s.count_executions(ns, &query(q)).await.unwrap().total
+}
+
+async fn listed(s: &Arc<dyn CellStore>, ns: &str, q: &str) -> Vec<String> {
+    s.list_executions(ns, &query(q), &VisibilityPage::First, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.workflow_id)
+        .collect()
+}
+
+/// Runs a..e with a spread of columns and attributes, and one run of
+/// another namespace that matches everything.
+async fn filter_fixture(s: &Arc<dyn CellStore>) -> i64 {
+    let range = s.acquire_shard(1, "a").await.unwrap();
+    let mut tx = start_tx(range, "r1", 1);
+    let row =
+        |ns: &str, id: &str, ty: &str, status: i32, start: i64, close: Option<i64>| VisibilityRow {
+            namespace_id: ns.into(),
+            run_id: format!("run-{ns}-{id}"),
+            workflow_id: id.into(),
+            workflow_type: ty.into(),
+            status,
+            start_ms: start,
+            execution_ms: start,
+            close_ms: close,
+            task_queue: "tq".into(),
+            root_workflow_id: id.into(),
+            root_run_id: format!("run-{ns}-{id}"),
+            history_length: start / 100,
+            ..Default::default()
+        };
+    let mut a = row("ns", "a", "Order", 1, 1_000, None);
+    a.search_attributes = attributes(&[
+        ("CustomKeywordField", r#""red""#),
+        ("CustomIntField", "5"),
+        ("CustomTextField", r#""the quick brown fox""#),
+        ("CustomKeywordListField", r#"["x", "y"]"#),
+        ("CustomBoolField", "true"),
+        ("CustomDatetimeField", r#""2026-01-02T03:04:05Z""#),
+    ]);
+    let mut b = row("ns", "b", "Order", 2, 2_000, Some(5_000));
+    b.search_attributes = attributes(&[
+        ("CustomKeywordField", r#""blue""#),
+        ("CustomIntField", "10"),
+        ("CustomDoubleField", "2.5"),
+        ("CustomKeywordListField", r#"["y"]"#),
+    ]);
+    let mut c = row("ns", "c", "Ship", 3, 3_000, Some(4_000));
+    c.parent_workflow_id = Some("a".into());
+    c.parent_run_id = Some("run-ns-a".into());
+    c.search_attributes = attributes(&[("CustomIntField", "-1")]);
+    let d = row("ns", "d-1", "Ship", 5, 4_000, Some(9_000));
+    let e = row(
+        "ns",
+        "d-2",
+        "Ship'; DROP TABLE visibility; --",
+        1,
+        5_000,
+        None,
+    );
+    let mut other = row("other", "a", "Order", 1, 1_000, None);
+    other.search_attributes = attributes(&[("CustomKeywordField", r#""red""#)]);
+    tx.visibility = vec![a, b, c, d, e, other];
+    s.commit(&tx).await.unwrap();
+    range
+}
+
+async fn visibility_filters_select_the_same_runs(s: Arc<dyn CellStore>) {
+    filter_fixture(&s).await;
+    let cases: &[(&str, &[&str])] = &[
+        // Default order: running first (newest start first), then by close time.
+        ("", &["d-2", "a", "d-1", "b", "c"]),
+        ("WorkflowType = 'Order'", &["a", "b"]),
+        ("WorkflowType != 'Order'", &["d-2", "d-1", "c"]),
+        ("ExecutionStatus = 'Running'", &["d-2", "a"]),
+        ("ExecutionStatus IN ('Completed', 'Failed')", &["b", "c"]),
+        ("WorkflowId STARTS_WITH 'd-'", &["d-2", "d-1"]),
+        ("WorkflowId STARTS_WITH 'D-'", &[]),
+        ("WorkflowId NOT STARTS_WITH 'd-'", &["a", "b", "c"]),
+        ("WorkflowId STARTS_WITH '%'", &[]),
+        ("CustomKeywordField = 'red'", &["a"]),
+        ("CustomKeywordField IN ('red', 'blue')", &["a", "b"]),
+        ("CustomIntField >= 5", &["a", "b"]),
+        ("CustomIntField BETWEEN 0 AND 7", &["a"]),
+        ("CustomIntField < 0", &["c"]),
+        ("CustomDoubleField > 2", &["b"]),
+        ("CustomBoolField = true", &["a"]),
+        ("CustomDatetimeField > '2026-01-01T00:00:00Z'", &["a"]),
+        ("CustomTextField = 'quick'", &["a"]),
+        ("CustomTextField = 'slow'", &[]),
+        ("CustomKeywordListField = 'y'", &["a", "b"]),
+        ("CustomKeywordListField = 'x'", &["a"]),
+        ("CustomKeywordField IS NULL", &["d-2", "d-1", "c"]),
+        ("CustomKeywordField IS NOT NULL", &["a", "b"]),
+        ("ParentWorkflowId = 'a'", &["c"]),
+        ("ParentWorkflowId IS NULL", &["d-2", "a", "d-1", "b"]),
+        ("CloseTime IS NULL", &["d-2", "a"]),
+        ("StartTime > '1970-01-01T00:00:02.5Z'", &["d-2", "d-1", "c"]),
+        ("HistoryLength > 25", &["d-1", "c"]),
+        ("HistoryLength IS NULL", &["d-2", "a"]),
+        (
+            "TaskQueue = 'tq' AND (WorkflowId = 'a' OR WorkflowId = 'c')",
+            &["a", "c"],
+        ),
+        ("NOT (WorkflowType = 'Ship')", &["d-2", "a", "b"]),
+        (
+            "WorkflowType = 'Ship''; DROP TABLE visibility; --'",
+            &["d-2"],
+        ),
+        ("ORDER BY StartTime ASC", &["a", "b", "c", "d-1", "d-2"]),
+        (
+            "WorkflowType = 'Order' ORDER BY CustomIntField DESC",
+            &["b", "a"],
+        ),
+    ];
+    for (q, want) in cases {
+        assert_eq!(listed(&s, "ns", q).await, *want, "query: {q}");
+        assert_eq!(count(&s, "ns", q).await, want.len() as i64, "count: {q}");
+    }
+    // Nothing of one namespace is seen from another.
+    assert_eq!(
+        listed(&s, "other", "CustomKeywordField = 'red'").await,
+        ["a"]
+    );
+    assert_eq!(count(&s, "nobody", "").await, 0);
+    // Keyset pages walk the default order without gaps or repeats.
+    let all = query("");
+    let mut page = VisibilityPage::First;
+    let mut seen = Vec::new();
+    loop {
+        let rows = s.list_executions("ns", &all, &page, 2).await.unwrap();
+        seen.extend(rows.iter().map(|r| r.workflow_id.clone()));
+        match rows.last() {
+            Some(last) if rows.len() == 2 => page = last.position(),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, ["d-2", "a", "d-1", "b", "c"]);
+    let ordered = query("ORDER BY StartTime ASC");
+    let second = s
+        .list_executions("ns", &ordered, &VisibilityPage::Offset(3), 10)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 2);
+    assert_eq!(second[0].workflow_id, "d-1");
+    // Grouped counts.
+    let grouped = s
+        .count_executions("ns", &query("GROUP BY ExecutionStatus"))
+        .await
+        .unwrap();
+    assert_eq!(grouped.total, 5);
+    let mut groups = grouped.by_status.unwrap();
+    groups.sort();
+    assert_eq!(groups, vec![(1, 2), (2, 1), (3, 1), (5, 1)]);
+}
+
+async fn removed_search_attributes_match_nothing(s: Arc<dyn CellStore>) {
+    filter_fixture(&s).await;
+    s.remove_search_attribute("ns", "CustomKeywordField")
+        .await
+        .unwrap();
+    assert_eq!(count(&s, "ns", "CustomKeywordField IS NOT NULL").await, 0);
+    assert_eq!(count(&s, "ns", "CustomIntField IS NOT NULL").await, 3);
+    // Another namespace's values of the same name stay.
+    assert_eq!(count(&s, "other", "CustomKeywordField = 'red'").await, 1);
+}
 
 async fn deleting_a_run_removes_it_everywhere(s: Arc<dyn CellStore>) {
     let range = s.acquire_shard(1, "a").await.unwrap();
@@ -65,10 +284,11 @@ async fn deleting_a_run_removes_it_everywhere(s: Arc<dyn CellStore>) {
         workflow_type: "T".into(),
         status: 1,
         start_ms: 1,
-        close_ms: None,
-        data: vec![],
+        search_attributes: keyword("CustomKeywordField", "x"),
+        ..Default::default()
     }];
     s.commit(&tx).await.unwrap();
+    assert_eq!(count(&s, "ns", "CustomKeywordField = 'x'").await, 1);
     // A fenced delete changes nothing.
     assert!(matches!(
         s.delete_execution(1, range - 1, "ns", "wf", "r1").await,
@@ -81,7 +301,8 @@ async fn deleting_a_run_removes_it_everywhere(s: Arc<dyn CellStore>) {
     assert_eq!(s.execution(1, "ns", "wf", "r1").await.unwrap(), None);
     assert_eq!(s.current_execution(1, "ns", "wf").await.unwrap(), None);
     assert!(s.events("ns", "r1", 1, 100, 10).await.unwrap().is_empty());
-    assert_eq!(s.count_executions("ns").await.unwrap(), 0);
+    assert_eq!(count(&s, "ns", "").await, 0);
+    assert_eq!(count(&s, "ns", "CustomKeywordField = 'x'").await, 0);
     // The id can start again.
     s.commit(&start_tx(range, "r2", 1)).await.unwrap();
 }
@@ -403,8 +624,7 @@ async fn visibility_pages_newest_first_and_usage_sums(s: Arc<dyn CellStore>) {
             workflow_type: "T".into(),
             status: 1,
             start_ms: 1000 + i,
-            close_ms: None,
-            data: vec![],
+            ..Default::default()
         })
         .collect();
     tx.usage = vec![
@@ -420,22 +640,26 @@ async fn visibility_pages_newest_first_and_usage_sums(s: Arc<dyn CellStore>) {
         },
     ];
     s.commit(&tx).await.unwrap();
-    let page1 = s.list_executions("ns", None, 3).await.unwrap();
+    let all = query("");
+    let page1 = s
+        .list_executions("ns", &all, &VisibilityPage::First, 3)
+        .await
+        .unwrap();
     assert_eq!(
         page1.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
         ["run4", "run3", "run2"]
     );
     let last = page1.last().unwrap();
     let page2 = s
-        .list_executions("ns", Some((last.start_ms, last.run_id.clone())), 3)
+        .list_executions("ns", &all, &last.position(), 3)
         .await
         .unwrap();
     assert_eq!(
         page2.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
         ["run1", "run0"]
     );
-    assert_eq!(s.count_executions("ns").await.unwrap(), 5);
-    assert_eq!(s.count_executions("other").await.unwrap(), 0);
+    assert_eq!(count(&s, "ns", "").await, 5);
+    assert_eq!(count(&s, "other", "").await, 0);
     // Closing updates the row in place.
     let mut close = start_tx(range, "x", 2);
     close.workflow_id = "wfx".into();
@@ -445,11 +669,14 @@ async fn visibility_pages_newest_first_and_usage_sums(s: Arc<dyn CellStore>) {
         ..page1[0].clone()
     }];
     s.commit(&close).await.unwrap();
-    assert_eq!(s.count_executions("ns").await.unwrap(), 5);
-    assert_eq!(
-        s.list_executions("ns", None, 1).await.unwrap()[0].close_ms,
-        Some(2000)
-    );
+    assert_eq!(count(&s, "ns", "").await, 5);
+    // Closed runs sort after running ones.
+    let listed = s
+        .list_executions("ns", &all, &VisibilityPage::First, 5)
+        .await
+        .unwrap();
+    assert_eq!(listed[4].run_id, "run4");
+    assert_eq!(listed[4].close_ms, Some(2000));
     assert_eq!(
         s.usage("ns", 0).await.unwrap(),
         vec![("workflow_started".to_string(), 2)]

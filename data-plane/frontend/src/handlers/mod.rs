@@ -6,5 +6,6 @@ mod poll;
 mod standalone_activities;
 mod system;
 mod updates;
+mod visibility;
 mod workflow_tasks;
 mod workflows;

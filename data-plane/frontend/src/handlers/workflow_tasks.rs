@@ -184,8 +184,9 @@ impl Frontend {
                 ),
             );
         }
+        let catalog = self.namespaces.by_id(&token.namespace_id).await?.catalog();
         self.history
-            .respond_workflow_task_completed(&token, req)
+            .respond_workflow_task_completed(&token, req, &catalog)
             .await
     }
 

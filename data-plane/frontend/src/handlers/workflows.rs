@@ -11,10 +11,9 @@ use orrery_proto::api::enums::v1::{
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
 };
 use orrery_proto::api::query::v1::QueryRejected;
-use orrery_proto::api::workflow::v1::WorkflowExecutionInfo;
 use orrery_proto::api::workflowservice::v1::*;
-use prost::Message;
 
+use crate::namespaces::Namespace;
 use crate::{Frontend, validate};
 
 fn execution(e: Option<&WorkflowExecution>) -> CellResult<WorkflowExecution> {
@@ -22,18 +21,6 @@ fn execution(e: Option<&WorkflowExecution>) -> CellResult<WorkflowExecution> {
     validate::required_id(&e.workflow_id, "WorkflowId")?;
     validate::run_id(&e.run_id)?;
     Ok(e)
-}
-
-/// The query of a List/Count call. The filter language comes later; until
-/// then only an empty query (everything) is served.
-fn require_empty_query(query: &str) -> CellResult<()> {
-    if query.trim().is_empty() {
-        Ok(())
-    } else {
-        Err(CellError::Unimplemented(
-            "list filters are not implemented by Orrery yet; use an empty query".into(),
-        ))
-    }
 }
 
 // TERMINATE_IF_RUNNING is deprecated but still sent by older clients.
@@ -85,6 +72,17 @@ fn validate_start(req: &StartWorkflowExecutionRequest) -> CellResult<()> {
     Ok(())
 }
 
+/// What history starts for a start request, its search attributes checked
+/// against the namespace's and stamped with their types.
+fn run_spec(ns: &Namespace, req: &StartWorkflowExecutionRequest) -> CellResult<RunSpec> {
+    let mut spec = RunSpec::from_request(&ns.id, &ns.name, req);
+    if let Some(sa) = spec.search_attributes.as_mut() {
+        orrery_visibility::validate(sa, &ns.catalog())
+            .map_err(|e| CellError::invalid(e.to_string()))?;
+    }
+    Ok(spec)
+}
+
 impl Frontend {
     pub(crate) async fn start_workflow(
         &self,
@@ -92,7 +90,7 @@ impl Frontend {
     ) -> CellResult<StartWorkflowExecutionResponse> {
         validate_start(&req)?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
-        let mut spec = RunSpec::from_request(&ns.id, &ns.name, &req);
+        let mut spec = run_spec(&ns, &req)?;
         spec.continued_failure = req.continued_failure.clone();
         spec.last_completion_result = req.last_completion_result.clone();
         let outcome = self
@@ -142,7 +140,7 @@ impl Frontend {
         };
         validate_start(&start)?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
-        let spec = RunSpec::from_request(&ns.id, &ns.name, &start);
+        let spec = run_spec(&ns, &start)?;
         let signal = StartSignal {
             name: req.signal_name,
             input: req.signal_input,
@@ -331,58 +329,6 @@ impl Frontend {
         })
     }
 
-    pub(crate) async fn list_workflows(
-        &self,
-        req: ListWorkflowExecutionsRequest,
-    ) -> CellResult<ListWorkflowExecutionsResponse> {
-        require_empty_query(&req.query)?;
-        let ns = self.namespaces.by_name(&req.namespace).await?;
-        let page_size = if req.page_size <= 0 {
-            1000
-        } else {
-            req.page_size.min(1000)
-        } as usize;
-        let after = if req.next_page_token.is_empty() {
-            None
-        } else {
-            let token = ListToken::decode(req.next_page_token.as_slice())
-                .map_err(|_| CellError::invalid("Invalid NextPageToken."))?;
-            Some((token.start_ms, token.run_id))
-        };
-        let rows = self
-            .history
-            .list_visibility(&ns.id, after, page_size)
-            .await?;
-        let next_page_token = match rows.last() {
-            Some(last) if rows.len() == page_size => ListToken {
-                start_ms: last.start_ms,
-                run_id: last.run_id.clone(),
-            }
-            .encode_to_vec(),
-            _ => Vec::new(),
-        };
-        let executions = rows
-            .iter()
-            .map(|r| WorkflowExecutionInfo::decode(r.data.as_slice()).map_err(CellError::internal))
-            .collect::<CellResult<Vec<_>>>()?;
-        Ok(ListWorkflowExecutionsResponse {
-            executions,
-            next_page_token,
-        })
-    }
-
-    pub(crate) async fn count_workflows(
-        &self,
-        req: CountWorkflowExecutionsRequest,
-    ) -> CellResult<CountWorkflowExecutionsResponse> {
-        require_empty_query(&req.query)?;
-        let ns = self.namespaces.by_name(&req.namespace).await?;
-        Ok(CountWorkflowExecutionsResponse {
-            count: self.history.count_visibility(&ns.id).await?,
-            groups: Vec::new(),
-        })
-    }
-
     pub(crate) async fn query_workflow(
         &self,
         req: QueryWorkflowRequest,
@@ -496,13 +442,4 @@ impl Frontend {
             info.task_queue.clone()
         }
     }
-}
-
-/// Where the next page of a List call starts.
-#[derive(Clone, PartialEq, Message)]
-struct ListToken {
-    #[prost(int64, tag = "1")]
-    start_ms: i64,
-    #[prost(string, tag = "2")]
-    run_id: String,
 }

@@ -31,6 +31,21 @@ fn reject(cause: WorkflowTaskFailedCause, message: impl Into<String>) -> Rejecti
 pub struct CommandContext<'a> {
     pub completed_event_id: i64,
     pub identity: &'a str,
+    /// The namespace's search attributes, which commands' values must fit.
+    pub catalog: &'a orrery_visibility::Catalog,
+}
+
+/// Checks search attributes a command carries and stamps each value with
+/// its type, as the real server does before anything is written.
+fn check_search_attributes(
+    sa: &mut Option<orrery_proto::api::common::v1::SearchAttributes>,
+    ctx: &CommandContext<'_>,
+) -> Result<(), Rejection> {
+    match sa {
+        Some(sa) => orrery_visibility::validate(sa, ctx.catalog)
+            .map_err(|e| reject(WorkflowTaskFailedCause::BadSearchAttributes, e.to_string())),
+        None => Ok(()),
+    }
 }
 
 impl Mutation {
@@ -106,7 +121,8 @@ impl Mutation {
                 });
                 Ok(())
             }
-            Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
+            Cmd::UpsertWorkflowSearchAttributesCommandAttributes(mut a) => {
+                check_search_attributes(&mut a.search_attributes, ctx)?;
                 let upserted = a.search_attributes.clone().unwrap_or_default();
                 let current = self
                     .info_mut()
@@ -131,7 +147,8 @@ impl Mutation {
                 self.update_visibility();
                 Ok(())
             }
-            Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+            Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(mut a) => {
+                check_search_attributes(&mut a.search_attributes, ctx)?;
                 check_cron(
                     &a.cron_schedule,
                     WorkflowTaskFailedCause::BadContinueAsNewAttributes,
@@ -139,7 +156,10 @@ impl Mutation {
                 self.continue_as_new(a, ctx);
                 Ok(())
             }
-            Cmd::StartChildWorkflowExecutionCommandAttributes(a) => self.start_child(a, ctx),
+            Cmd::StartChildWorkflowExecutionCommandAttributes(mut a) => {
+                check_search_attributes(&mut a.search_attributes, ctx)?;
+                self.start_child(a, ctx)
+            }
             Cmd::SignalExternalWorkflowExecutionCommandAttributes(a) => {
                 self.signal_external(a, ctx)
             }

@@ -62,6 +62,7 @@ impl HistoryEngine {
         &self,
         token: &TaskToken,
         req: RespondWorkflowTaskCompletedRequest,
+        catalog: &orrery_visibility::Catalog,
     ) -> CellResult<RespondWorkflowTaskCompletedResponse> {
         let answered: Vec<String> = req.query_results.keys().cloned().collect();
         let (next_task, completion, eager, info) = self
@@ -70,7 +71,7 @@ impl HistoryEngine {
                 &token.workflow_id,
                 &token.run_id,
                 |m| {
-                    let completion = self.apply_completion(m, token, &req)?;
+                    let completion = self.apply_completion(m, token, &req, catalog)?;
                     let eager = Self::start_eager_activities(m, &req);
                     Ok((
                         m.is_running() && m.state.workflow_task.is_some(),
@@ -249,6 +250,7 @@ impl HistoryEngine {
         m: &mut crate::mutation::Mutation,
         token: &TaskToken,
         req: &RespondWorkflowTaskCompletedRequest,
+        catalog: &orrery_visibility::Catalog,
     ) -> CellResult<Completion> {
         let wt = Self::check_workflow_token(m, token)?;
         tracing::debug!(
@@ -326,6 +328,7 @@ impl HistoryEngine {
         let ctx = CommandContext {
             completed_event_id,
             identity: &req.identity,
+            catalog,
         };
         let before = m.clone();
         let run_id = token.run_id.as_str();

@@ -120,18 +120,29 @@ impl HistoryEngine {
 }
 
 impl HistoryEngine {
-    /// Visibility rows of a namespace, newest first (see `VisibilityStore`).
+    /// Visibility rows of a namespace that match `query` (see `VisibilityStore`).
     pub async fn list_visibility(
         &self,
         namespace_id: &str,
-        after: Option<(i64, String)>,
+        query: &orrery_visibility::Query,
+        page: &orrery_persistence::VisibilityPage,
         limit: usize,
     ) -> CellResult<Vec<orrery_persistence::VisibilityRow>> {
-        self.store.list_executions(namespace_id, after, limit).await
+        self.store
+            .list_executions(namespace_id, query, page, limit)
+            .await
     }
 
-    pub async fn count_visibility(&self, namespace_id: &str) -> CellResult<i64> {
-        self.store.count_executions(namespace_id).await
+    pub async fn count_visibility(
+        &self,
+        namespace_id: &str,
+        query: &orrery_visibility::Query,
+    ) -> CellResult<orrery_persistence::VisibilityCount> {
+        self.store.count_executions(namespace_id, query).await
+    }
+
+    pub async fn remove_search_attribute(&self, namespace_id: &str, name: &str) -> CellResult<()> {
+        self.store.remove_search_attribute(namespace_id, name).await
     }
 }
 
