@@ -76,16 +76,18 @@ async def test_forged_task_token_is_invalid_argument(client: Client) -> None:
 
 
 async def test_unserved_rpc_is_unimplemented_and_named(client: Client) -> None:
-    from temporalio.api.workflowservice.v1 import ListSchedulesRequest
+    from temporalio.api.workflowservice.v1 import ListBatchOperationsRequest
 
     from conftest import e2e_target
 
     if e2e_target() == "real":
-        pytest.skip("the real server serves schedules")
+        pytest.skip("the real server serves batch operations")
     with pytest.raises(RPCError) as err:
-        await client.workflow_service.list_schedules(ListSchedulesRequest(namespace="default"))
+        await client.workflow_service.list_batch_operations(
+            ListBatchOperationsRequest(namespace="default")
+        )
     assert err.value.status == RPCStatusCode.UNIMPLEMENTED
-    assert "ListSchedules" in err.value.message
+    assert "ListBatchOperations" in err.value.message
 
 
 async def test_signal_to_unknown_workflow_is_not_found_and_bad_run_id_invalid(client: Client) -> None:

@@ -112,3 +112,40 @@ async def test_terminate_and_complete_by_id(client: Client) -> None:
         by_id = client.get_async_activity_handle(activity_id=handle.id, run_id=handle.run_id)
         await by_id.complete("done by id")
     assert await handle.result() == "done by id"
+
+
+async def test_list_and_count_with_filters(client: Client) -> None:
+    from helpers import wait_for
+
+    queue = new_id("sa-tq")
+    ids = [new_id("sa-list") for _ in range(3)]
+    for i in ids:
+        await client.start_activity(
+            add_one, 1, id=i, task_queue=queue, start_to_close_timeout=timedelta(seconds=30)
+        )
+    # No worker polls the queue: all three stay running.
+    by_id = " OR ".join(f"ActivityId = '{i}'" for i in ids)
+
+    async def listed() -> list:
+        return [e async for e in client.list_activities(f"({by_id}) AND TaskQueue = '{queue}'")]
+
+    executions = await wait_for(lambda: _all_three(listed))
+    assert sorted(e.activity_id for e in executions) == sorted(ids)
+    assert {e.activity_type for e in executions} == {"add_one"}
+    assert {e.task_queue for e in executions} == {queue}
+    count = await client.count_activities(f"{by_id}")
+    assert count.count == 3
+    grouped = await client.count_activities(f"({by_id}) GROUP BY ExecutionStatus")
+    assert [(g.group_values, g.count) for g in grouped.groups] == [(["Running"], 3)]
+    assert {e.status for e in executions} == {ActivityExecutionStatus.RUNNING}
+    assert (await client.count_activities(f"ActivityId = '{new_id('none')}'")).count == 0
+    # Activities and workflows are listed apart.
+    assert [w async for w in client.list_workflows(f"WorkflowId = '{ids[0]}'")] == []
+    with pytest.raises(RPCError) as err:
+        await client.count_activities("ActivityId = ")
+    assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+
+
+async def _all_three(listed) -> list | None:
+    got = await listed()
+    return got if len(got) == 3 else None

@@ -61,6 +61,8 @@ impl Cell {
         )
         .await?;
         orrery_history::processors::spawn(history.clone());
+        let scheduler = orrery_scheduler::Scheduler::new(store.clone(), history.clone());
+        scheduler.spawn();
         let namespaces = Arc::new(Namespaces::new(store.clone()));
         for name in &config.default_namespaces {
             if namespaces.by_name(name).await.is_err() {
@@ -88,6 +90,7 @@ impl Cell {
             history,
             matching,
             namespaces,
+            scheduler,
             config.shard_count,
             persistence,
         );

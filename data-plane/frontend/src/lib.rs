@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use orrery_history::HistoryEngine;
 use orrery_matching::Matching;
+use orrery_scheduler::Scheduler;
 
 pub use namespaces::{Namespaces, NewNamespace};
 
@@ -19,6 +20,7 @@ pub struct Frontend {
     pub(crate) history: Arc<HistoryEngine>,
     pub(crate) matching: Arc<Matching>,
     pub(crate) namespaces: Arc<Namespaces>,
+    pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) shard_count: i32,
     pub(crate) persistence: &'static str,
 }
@@ -31,6 +33,7 @@ impl Frontend {
         history: Arc<HistoryEngine>,
         matching: Arc<Matching>,
         namespaces: Arc<Namespaces>,
+        scheduler: Arc<Scheduler>,
         shard_count: i32,
         persistence: &'static str,
     ) -> Arc<Self> {
@@ -38,6 +41,7 @@ impl Frontend {
             history,
             matching,
             namespaces,
+            scheduler,
             shard_count,
             persistence,
         })
@@ -47,6 +51,7 @@ impl Frontend {
     pub fn begin_shutdown(&self) {
         self.matching.shutdown();
         self.history.shutdown();
+        self.scheduler.shutdown();
     }
 
     pub fn workflow_service(

@@ -69,14 +69,21 @@ impl Namespace {
     /// The search attributes queries and values of this namespace are
     /// checked against: the system ones and its custom ones.
     pub fn catalog(&self) -> orrery_visibility::Catalog {
-        orrery_visibility::Catalog::new(
-            self.search_attributes
-                .iter()
-                .filter_map(|(name, t)| {
-                    orrery_visibility::SaType::from_i32(*t).map(|t| (name.clone(), t))
-                })
-                .collect(),
-        )
+        orrery_visibility::Catalog::new(self.custom_attributes())
+    }
+
+    /// The catalog of queries over the namespace's standalone activities.
+    pub fn activity_catalog(&self) -> orrery_visibility::Catalog {
+        orrery_visibility::Catalog::for_activities(self.custom_attributes())
+    }
+
+    fn custom_attributes(&self) -> BTreeMap<String, orrery_visibility::SaType> {
+        self.search_attributes
+            .iter()
+            .filter_map(|(name, t)| {
+                orrery_visibility::SaType::from_i32(*t).map(|t| (name.clone(), t))
+            })
+            .collect()
     }
 }
 

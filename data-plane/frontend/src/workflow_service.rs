@@ -413,6 +413,105 @@ impl WorkflowService for FrontendService {
         .await
     }
 
+    async fn create_schedule(
+        &self,
+        r: Request<CreateScheduleRequest>,
+    ) -> Result<Response<CreateScheduleResponse>, Status> {
+        let f = &self.0;
+        serve("CreateSchedule", async {
+            f.create_schedule(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn describe_schedule(
+        &self,
+        r: Request<DescribeScheduleRequest>,
+    ) -> Result<Response<DescribeScheduleResponse>, Status> {
+        let f = &self.0;
+        serve("DescribeSchedule", async {
+            f.describe_schedule(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn update_schedule(
+        &self,
+        r: Request<UpdateScheduleRequest>,
+    ) -> Result<Response<UpdateScheduleResponse>, Status> {
+        let f = &self.0;
+        serve("UpdateSchedule", async {
+            f.update_schedule(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn patch_schedule(
+        &self,
+        r: Request<PatchScheduleRequest>,
+    ) -> Result<Response<PatchScheduleResponse>, Status> {
+        let f = &self.0;
+        serve("PatchSchedule", async {
+            f.patch_schedule(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn delete_schedule(
+        &self,
+        r: Request<DeleteScheduleRequest>,
+    ) -> Result<Response<DeleteScheduleResponse>, Status> {
+        let f = &self.0;
+        serve("DeleteSchedule", async {
+            f.delete_schedule(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn list_schedules(
+        &self,
+        r: Request<ListSchedulesRequest>,
+    ) -> Result<Response<ListSchedulesResponse>, Status> {
+        let f = &self.0;
+        serve("ListSchedules", async {
+            f.list_schedules(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        r: Request<ListScheduleMatchingTimesRequest>,
+    ) -> Result<Response<ListScheduleMatchingTimesResponse>, Status> {
+        let f = &self.0;
+        serve("ListScheduleMatchingTimes", async {
+            f.schedule_matching_times(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn list_activity_executions(
+        &self,
+        r: Request<ListActivityExecutionsRequest>,
+    ) -> Result<Response<ListActivityExecutionsResponse>, Status> {
+        let f = &self.0;
+        serve("ListActivityExecutions", async {
+            f.list_activities(r.into_inner()).await
+        })
+        .await
+    }
+
+    async fn count_activity_executions(
+        &self,
+        r: Request<CountActivityExecutionsRequest>,
+    ) -> Result<Response<CountActivityExecutionsResponse>, Status> {
+        let f = &self.0;
+        serve("CountActivityExecutions", async {
+            f.count_activities(r.into_inner()).await
+        })
+        .await
+    }
+
     async fn query_workflow(
         &self,
         r: Request<QueryWorkflowRequest>,

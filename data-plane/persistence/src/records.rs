@@ -125,6 +125,23 @@ pub struct VisibilityCount {
     pub by_status: Option<Vec<(i32, i64)>>,
 }
 
+/// The visibility row id of a schedule: not a run id any run can have.
+pub fn schedule_run_id(schedule_id: &str) -> String {
+    format!("temporal-sys-scheduler:{schedule_id}")
+}
+
+/// A schedule: its whole state as protobuf bytes owned by the scheduler.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleRecord {
+    pub namespace_id: String,
+    pub schedule_id: String,
+    /// Bumped on every write; writes are conditional on it.
+    pub version: i64,
+    /// When the scheduler must look at the schedule next.
+    pub next_wake_ms: Option<i64>,
+    pub data: Vec<u8>,
+}
+
 /// Billable actions counted in the same transaction that causes them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UsageDelta {

@@ -796,6 +796,126 @@ macro_rules! sql_store {
         }
 
         #[async_trait]
+        impl ScheduleStore for $store {
+            async fn create_schedule(&self, s: &ScheduleRecord, row: &VisibilityRow) -> CellResult<()> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO schedules (namespace_id, schedule_id, version, next_wake_ms, data)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&s.namespace_id)
+                .bind(&s.schedule_id)
+                .bind(s.version)
+                .bind(s.next_wake_ms)
+                .bind(&s.data)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                write_visibility(&mut tx, row).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn schedule(
+                &self,
+                namespace_id: &str,
+                schedule_id: &str,
+            ) -> CellResult<Option<ScheduleRecord>> {
+                let row = sqlx::query(
+                    "SELECT version, next_wake_ms, data FROM schedules WHERE namespace_id = $1 AND schedule_id = $2",
+                )
+                .bind(namespace_id)
+                .bind(schedule_id)
+                .fetch_optional(&self.write)
+                .await
+                .map_err(db_err)?;
+                row.map(|r| {
+                    Ok(ScheduleRecord {
+                        namespace_id: namespace_id.to_string(),
+                        schedule_id: schedule_id.to_string(),
+                        version: r.try_get("version").map_err(db_err)?,
+                        next_wake_ms: r.try_get("next_wake_ms").map_err(db_err)?,
+                        data: r.try_get("data").map_err(db_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn update_schedule(&self, s: &ScheduleRecord, row: &VisibilityRow) -> CellResult<()> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let done = sqlx::query(
+                    "UPDATE schedules SET version = $1, next_wake_ms = $2, data = $3
+                     WHERE namespace_id = $4 AND schedule_id = $5 AND version = $6",
+                )
+                .bind(s.version)
+                .bind(s.next_wake_ms)
+                .bind(&s.data)
+                .bind(&s.namespace_id)
+                .bind(&s.schedule_id)
+                .bind(s.version - 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(CellError::ConditionFailed);
+                }
+                write_visibility(&mut tx, row).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn delete_schedule(&self, namespace_id: &str, schedule_id: &str) -> CellResult<bool> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let done = sqlx::query("DELETE FROM schedules WHERE namespace_id = $1 AND schedule_id = $2")
+                    .bind(namespace_id)
+                    .bind(schedule_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let run_id = schedule_run_id(schedule_id);
+                for sql in [
+                    "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
+                    "DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND run_id = $2",
+                ] {
+                    sqlx::query(sql)
+                        .bind(namespace_id)
+                        .bind(&run_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn due_schedules(&self, until_ms: i64, limit: usize) -> CellResult<Vec<(String, String)>> {
+                sqlx::query(
+                    "SELECT namespace_id, schedule_id FROM schedules
+                     WHERE next_wake_ms IS NOT NULL AND next_wake_ms <= $1
+                     ORDER BY next_wake_ms LIMIT $2",
+                )
+                .bind(until_ms)
+                .bind(limit as i64)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("namespace_id").map_err(db_err)?,
+                        r.try_get("schedule_id").map_err(db_err)?,
+                    ))
+                })
+                .collect()
+            }
+
+            async fn next_schedule_wake_ms(&self) -> CellResult<Option<i64>> {
+                sqlx::query_scalar("SELECT MIN(next_wake_ms) FROM schedules")
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(db_err)
+            }
+        }
+
+        #[async_trait]
         impl UsageStore for $store {
             async fn usage(&self, namespace_id: &str, since_ms: i64) -> CellResult<Vec<(String, i64)>> {
                 sqlx::query(

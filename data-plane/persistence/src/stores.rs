@@ -125,6 +125,28 @@ pub trait VisibilityStore: Send + Sync {
     async fn remove_search_attribute(&self, namespace_id: &str, name: &str) -> CellResult<()>;
 }
 
+/// Schedules, each written together with its visibility row (which
+/// ListSchedules queries) in one transaction.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// `ConditionFailed` if the schedule exists.
+    async fn create_schedule(&self, s: &ScheduleRecord, row: &VisibilityRow) -> CellResult<()>;
+    async fn schedule(
+        &self,
+        namespace_id: &str,
+        schedule_id: &str,
+    ) -> CellResult<Option<ScheduleRecord>>;
+    /// Writes `s` if the stored version is `s.version - 1`; `ConditionFailed`
+    /// otherwise (or if it was deleted).
+    async fn update_schedule(&self, s: &ScheduleRecord, row: &VisibilityRow) -> CellResult<()>;
+    /// Removes the schedule and its visibility row; false if there was none.
+    async fn delete_schedule(&self, namespace_id: &str, schedule_id: &str) -> CellResult<bool>;
+    /// (namespace id, schedule id) of schedules due by `until_ms`, soonest first.
+    async fn due_schedules(&self, until_ms: i64, limit: usize)
+    -> CellResult<Vec<(String, String)>>;
+    async fn next_schedule_wake_ms(&self) -> CellResult<Option<i64>>;
+}
+
 #[async_trait]
 pub trait UsageStore: Send + Sync {
     /// Billable actions of a namespace since `since_ms`, summed per action.
@@ -140,6 +162,7 @@ pub trait CellStore:
     + TaskStore
     + QueueStore
     + VisibilityStore
+    + ScheduleStore
     + UsageStore
 {
 }
@@ -152,6 +175,7 @@ impl<T> CellStore for T where
         + TaskStore
         + QueueStore
         + VisibilityStore
+        + ScheduleStore
         + UsageStore
 {
 }

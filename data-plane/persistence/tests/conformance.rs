@@ -55,7 +55,72 @@ conformance!(
     deleting_a_run_removes_it_everywhere,
     visibility_filters_select_the_same_runs,
     removed_search_attributes_match_nothing,
+    schedules_are_conditional_and_listed,
 );
+
+fn schedule(id: &str, version: i64, wake: Option<i64>) -> (ScheduleRecord, VisibilityRow) {
+    let record = ScheduleRecord {
+        namespace_id: "ns".into(),
+        schedule_id: id.into(),
+        version,
+        next_wake_ms: wake,
+        data: format!("v{version}").into_bytes(),
+    };
+    let row = VisibilityRow {
+        namespace_id: "ns".into(),
+        run_id: schedule_run_id(id),
+        workflow_id: id.into(),
+        workflow_type: "scheduler".into(),
+        status: 1,
+        start_ms: 1,
+        search_attributes: keyword("CustomKeywordField", id),
+        ..Default::default()
+    };
+    (record, row)
+}
+
+async fn schedules_are_conditional_and_listed(s: Arc<dyn CellStore>) {
+    let (a, a_row) = schedule("a", 1, Some(300));
+    let (b, b_row) = schedule("b", 1, Some(100));
+    let (c, c_row) = schedule("c", 1, None);
+    for (r, row) in [(&a, &a_row), (&b, &b_row), (&c, &c_row)] {
+        s.create_schedule(r, row).await.unwrap();
+    }
+    assert!(matches!(
+        s.create_schedule(&a, &a_row).await,
+        Err(CellError::ConditionFailed)
+    ));
+    assert_eq!(s.schedule("ns", "a").await.unwrap().unwrap(), a);
+    assert_eq!(s.schedule("other", "a").await.unwrap(), None);
+    // Due ones soonest first; a schedule without a wake time never is.
+    assert_eq!(
+        s.due_schedules(1_000, 10).await.unwrap(),
+        vec![
+            ("ns".to_string(), "b".to_string()),
+            ("ns".to_string(), "a".to_string())
+        ]
+    );
+    assert_eq!(s.due_schedules(200, 10).await.unwrap().len(), 1);
+    assert_eq!(s.next_schedule_wake_ms().await.unwrap(), Some(100));
+    // Updates are conditional on the version.
+    let (a2, a2_row) = schedule("a", 2, Some(50));
+    s.update_schedule(&a2, &a2_row).await.unwrap();
+    assert!(matches!(
+        s.update_schedule(&a2, &a2_row).await,
+        Err(CellError::ConditionFailed)
+    ));
+    assert_eq!(s.schedule("ns", "a").await.unwrap().unwrap().data, b"v2");
+    assert_eq!(count(&s, "ns", "CustomKeywordField = 'a'").await, 1);
+    // Deleting takes the visibility row with it.
+    assert!(s.delete_schedule("ns", "a").await.unwrap());
+    assert!(!s.delete_schedule("ns", "a").await.unwrap());
+    assert_eq!(count(&s, "ns", "CustomKeywordField = 'a'").await, 0);
+    assert!(matches!(
+        s.update_schedule(&schedule("a", 3, None).0, &a2_row).await,
+        Err(CellError::ConditionFailed)
+    ));
+    assert_eq!(count(&s, "ns", "").await, 2);
+}
 
 /// The attributes the filter cases define on top of the system ones.
 fn catalog() -> orrery_visibility::Catalog {

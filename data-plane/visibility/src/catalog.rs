@@ -203,11 +203,26 @@ pub struct AttrInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Catalog {
     custom: BTreeMap<String, SaType>,
+    /// Queries over standalone activities, whose rows keep the activity id
+    /// and type in the workflow id and type columns.
+    activities: bool,
 }
 
 impl Catalog {
     pub fn new(custom: BTreeMap<String, SaType>) -> Catalog {
-        Catalog { custom }
+        Catalog {
+            custom,
+            activities: false,
+        }
+    }
+
+    /// The catalog of List/CountActivityExecutions: `ActivityId` and
+    /// `ActivityType` name the activity's id and type.
+    pub fn for_activities(custom: BTreeMap<String, SaType>) -> Catalog {
+        Catalog {
+            custom,
+            activities: true,
+        }
     }
 
     /// Everything `GetSearchAttributes` lists as system attributes
@@ -266,6 +281,13 @@ impl Catalog {
     pub fn resolve(&self, alias: &str) -> Option<AttrInfo> {
         if let Some(info) = self.get(alias) {
             return Some(info);
+        }
+        if self.activities {
+            match alias {
+                "ActivityId" => return self.get("WorkflowId"),
+                "ActivityType" => return self.get("WorkflowType"),
+                _ => {}
+            }
         }
         if alias == "ScheduleId" {
             return self.get("WorkflowId");

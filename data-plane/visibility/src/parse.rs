@@ -68,6 +68,7 @@ pub struct Query {
     pub(crate) order_by: Vec<OrderTerm>,
     pub(crate) group_by: Option<GroupBy>,
     pub(crate) mentions_namespace_division: bool,
+    pub(crate) written: Vec<String>,
 }
 
 impl Query {
@@ -83,6 +84,12 @@ impl Query {
 
     pub fn group_by(&self) -> Option<GroupBy> {
         self.group_by
+    }
+
+    /// The attribute names as the query wrote them (before aliases such as
+    /// `ScheduleId` resolve), each once, in order.
+    pub fn written_names(&self) -> &[String] {
+        &self.written
     }
 
     /// True if the query names `TemporalNamespaceDivision`; otherwise the
@@ -319,6 +326,7 @@ pub fn parse(query: &str, catalog: &Catalog) -> Result<Query, QueryError> {
     let mut conv = Converter {
         catalog,
         mentions_division: false,
+        written: Vec::new(),
     };
     let filter = match selection {
         Some(e) => Some(conv.convert(&e, 0)?),
@@ -392,6 +400,7 @@ pub fn parse(query: &str, catalog: &Catalog) -> Result<Query, QueryError> {
         order_by: order,
         group_by,
         mentions_namespace_division: conv.mentions_division,
+        written: conv.written,
     })
 }
 
@@ -408,6 +417,7 @@ fn strip_location(msg: &str) -> String {
 struct Converter<'a> {
     catalog: &'a Catalog,
     mentions_division: bool,
+    written: Vec<String>,
 }
 
 /// The operands of a chain of one logical operator, without recursion (a
@@ -573,6 +583,9 @@ impl Converter<'_> {
         };
         if attr.name == NAMESPACE_DIVISION {
             self.mentions_division = true;
+        }
+        if !self.written.contains(&name) {
+            self.written.push(name);
         }
         Ok(attr)
     }

@@ -1144,3 +1144,32 @@ fn catalog_lists_for_get_search_attributes() {
     assert!(Catalog::is_reserved("ExecutionStatus"));
     assert!(!Catalog::is_reserved("CustomIntField"));
 }
+
+#[test]
+fn written_names_keep_the_aliases_the_query_used() {
+    let q = parse(
+        "ScheduleId = 'a' OR (`CustomIntField` > 1 AND ScheduleId = 'b')",
+        &cat(),
+    )
+    .unwrap();
+    assert_eq!(q.written_names(), ["ScheduleId", "CustomIntField"]);
+    assert!(parse("", &cat()).unwrap().written_names().is_empty());
+}
+
+#[test]
+fn activity_queries_name_the_activity_columns() {
+    let c = Catalog::for_activities(BTreeMap::new());
+    let q = parse("ActivityId = 'a' AND ActivityType = 't'", &c).unwrap();
+    let sql = to_sql(&q, "ns", Dialect::Sqlite);
+    assert!(
+        sql.where_sql.contains("v.workflow_id = ?2"),
+        "{}",
+        sql.where_sql
+    );
+    assert!(
+        sql.where_sql.contains("v.workflow_type = ?3"),
+        "{}",
+        sql.where_sql
+    );
+    assert!(parse("ActivityId = 'a'", &cat()).is_err());
+}

@@ -3,9 +3,10 @@
 mod activities;
 mod namespaces;
 mod poll;
+mod schedules;
 mod standalone_activities;
 mod system;
 mod updates;
-mod visibility;
+pub(crate) mod visibility;
 mod workflow_tasks;
 mod workflows;

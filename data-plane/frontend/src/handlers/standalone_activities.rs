@@ -22,7 +22,7 @@ impl Frontend {
 
     pub(crate) async fn start_activity_execution(
         &self,
-        req: StartActivityExecutionRequest,
+        mut req: StartActivityExecutionRequest,
     ) -> CellResult<StartActivityExecutionResponse> {
         validate::required_id(&req.activity_id, "ActivityId")?;
         let activity_type = req
@@ -43,6 +43,10 @@ impl Frontend {
             ));
         }
         let ns = self.namespaces.by_name(&req.namespace).await?;
+        if let Some(sa) = req.search_attributes.as_mut() {
+            orrery_visibility::validate(sa, &ns.catalog())
+                .map_err(|e| CellError::invalid(e.to_string()))?;
+        }
         let (run_id, started) = self
             .history
             .start_activity_execution(&ns.id, &ns.name, &req)

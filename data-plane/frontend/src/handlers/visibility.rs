@@ -99,11 +99,63 @@ fn next_token(
 fn execution_info(row: &VisibilityRow, catalog: &Catalog) -> CellResult<WorkflowExecutionInfo> {
     let mut info =
         WorkflowExecutionInfo::decode(row.data.as_slice()).map_err(CellError::internal)?;
-    if let Some(sa) = info.search_attributes.as_mut() {
+    defined_only(info.search_attributes.as_mut(), catalog);
+    Ok(info)
+}
+
+/// A standalone activity's row as ListActivityExecutions returns it.
+fn activity_list_info(
+    row: &VisibilityRow,
+    catalog: &Catalog,
+) -> CellResult<orrery_proto::api::activity::v1::ActivityExecutionListInfo> {
+    use orrery_proto::api::enums::v1::ActivityExecutionStatus;
+    let mut info = execution_info(row, catalog)?;
+    let status = match WorkflowExecutionStatus::try_from(info.status) {
+        Ok(WorkflowExecutionStatus::Running) => ActivityExecutionStatus::Running,
+        Ok(WorkflowExecutionStatus::Completed) => ActivityExecutionStatus::Completed,
+        Ok(WorkflowExecutionStatus::Failed) => ActivityExecutionStatus::Failed,
+        Ok(WorkflowExecutionStatus::Canceled) => ActivityExecutionStatus::Canceled,
+        Ok(WorkflowExecutionStatus::Terminated) => ActivityExecutionStatus::Terminated,
+        Ok(WorkflowExecutionStatus::TimedOut) => ActivityExecutionStatus::TimedOut,
+        _ => ActivityExecutionStatus::Unspecified,
+    };
+    let closed = row.close_ms.is_some();
+    let execution = info.execution.take().unwrap_or_default();
+    Ok(orrery_proto::api::activity::v1::ActivityExecutionListInfo {
+        activity_id: execution.workflow_id,
+        run_id: execution.run_id,
+        activity_type: info
+            .r#type
+            .take()
+            .map(|t| orrery_proto::api::common::v1::ActivityType { name: t.name }),
+        schedule_time: info.start_time,
+        close_time: info.close_time,
+        status: status as i32,
+        search_attributes: info.search_attributes,
+        task_queue: info.task_queue,
+        // As on the real server, the counters are set once the activity closed.
+        state_transition_count: if closed {
+            info.state_transition_count
+        } else {
+            0
+        },
+        state_size_bytes: if closed { info.history_size_bytes } else { 0 },
+        execution_duration: row
+            .close_ms
+            .map(|c| orrery_core::time::duration(c - row.execution_ms)),
+        execution_time: info.execution_time,
+    })
+}
+
+/// Leaves out search attributes the namespace no longer defines.
+pub(crate) fn defined_only(
+    sa: Option<&mut orrery_proto::api::common::v1::SearchAttributes>,
+    catalog: &Catalog,
+) {
+    if let Some(sa) = sa {
         sa.indexed_fields
             .retain(|name, _| catalog.get(name).is_some());
     }
-    Ok(info)
 }
 
 /// A string literal of the filter language for a legacy filter's value.
@@ -181,7 +233,69 @@ fn json_payload(value: &str) -> Payload {
 }
 
 impl Frontend {
-    /// Runs a list query; the page and the token of the next.
+    /// Runs a list query over the namespace's runs: the rows of a page, the
+    /// token of the next, and the catalog the query was read with.
+    pub(crate) async fn list_rows(
+        &self,
+        ns: &Namespace,
+        query: &str,
+        requested_page_size: i32,
+        token: &[u8],
+    ) -> CellResult<(Vec<VisibilityRow>, Vec<u8>, Catalog)> {
+        let catalog = ns.catalog();
+        let (rows, token) = self
+            .query_rows(&ns.id, &catalog, query, requested_page_size, token)
+            .await?;
+        Ok((rows, token, catalog))
+    }
+
+    /// Runs a list query over one keyspace (a namespace's runs, or its
+    /// standalone activities).
+    async fn query_rows(
+        &self,
+        keyspace: &str,
+        catalog: &Catalog,
+        query: &str,
+        requested_page_size: i32,
+        token: &[u8],
+    ) -> CellResult<(Vec<VisibilityRow>, Vec<u8>)> {
+        // A GROUP BY only matters to a count; a list ignores it, as the real
+        // server does.
+        let query = parse_query(query, catalog)?;
+        let limit = page_size(requested_page_size);
+        let page = decode_page(token, &query)?;
+        let rows = self
+            .history
+            .list_visibility(keyspace, &query, &page, limit)
+            .await?;
+        let token = next_token(&rows, &page, limit, !query.order_by().is_empty());
+        Ok((rows, token))
+    }
+
+    /// Counts over one keyspace, with groups for `GROUP BY ExecutionStatus`.
+    async fn count_rows(
+        &self,
+        keyspace: &str,
+        catalog: &Catalog,
+        query: &str,
+    ) -> CellResult<(i64, Vec<(Payload, i64)>)> {
+        let query = parse_query(query, catalog)?;
+        let count = self.history.count_visibility(keyspace, &query).await?;
+        let groups = count
+            .by_status
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(status, n)| {
+                let name = WorkflowExecutionStatus::try_from(status)
+                    .map(status_name)
+                    .unwrap_or("Unspecified");
+                (json_payload(name), n)
+            })
+            .collect();
+        Ok((count.total, groups))
+    }
+
+    /// Runs a list query over runs; the page and the token of the next.
     async fn list_page(
         &self,
         ns: &Namespace,
@@ -189,17 +303,9 @@ impl Frontend {
         requested_page_size: i32,
         token: &[u8],
     ) -> CellResult<(Vec<WorkflowExecutionInfo>, Vec<u8>)> {
-        let catalog = ns.catalog();
-        // A GROUP BY only matters to a count; a list ignores it, as the real
-        // server does.
-        let query = parse_query(query, &catalog)?;
-        let limit = page_size(requested_page_size);
-        let page = decode_page(token, &query)?;
-        let rows = self
-            .history
-            .list_visibility(&ns.id, &query, &page, limit)
+        let (rows, token, catalog) = self
+            .list_rows(ns, query, requested_page_size, token)
             .await?;
-        let token = next_token(&rows, &page, limit, !query.order_by().is_empty());
         let executions = rows
             .iter()
             .map(|r| execution_info(r, &catalog))
@@ -283,25 +389,67 @@ impl Frontend {
         req: CountWorkflowExecutionsRequest,
     ) -> CellResult<CountWorkflowExecutionsResponse> {
         let ns = self.namespaces.by_name(&req.namespace).await?;
-        let query = parse_query(&req.query, &ns.catalog())?;
-        let count = self.history.count_visibility(&ns.id, &query).await?;
-        let groups = count
-            .by_status
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(status, n)| {
-                let name = WorkflowExecutionStatus::try_from(status)
-                    .map(status_name)
-                    .unwrap_or("Unspecified");
-                count_workflow_executions_response::AggregationGroup {
-                    group_values: vec![json_payload(name)],
-                    count: n,
-                }
-            })
-            .collect();
+        let (count, groups) = self.count_rows(&ns.id, &ns.catalog(), &req.query).await?;
         Ok(CountWorkflowExecutionsResponse {
-            count: count.total,
-            groups,
+            count,
+            groups: groups
+                .into_iter()
+                .map(
+                    |(value, count)| count_workflow_executions_response::AggregationGroup {
+                        group_values: vec![value],
+                        count,
+                    },
+                )
+                .collect(),
+        })
+    }
+
+    pub(crate) async fn list_activities(
+        &self,
+        req: ListActivityExecutionsRequest,
+    ) -> CellResult<ListActivityExecutionsResponse> {
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let catalog = ns.activity_catalog();
+        let keyspace = orrery_history::activity_keyspace(&ns.id);
+        let (rows, next_page_token) = self
+            .query_rows(
+                &keyspace,
+                &catalog,
+                &req.query,
+                req.page_size,
+                &req.next_page_token,
+            )
+            .await?;
+        let executions = rows
+            .iter()
+            .map(|r| activity_list_info(r, &catalog))
+            .collect::<CellResult<Vec<_>>>()?;
+        Ok(ListActivityExecutionsResponse {
+            executions,
+            next_page_token,
+        })
+    }
+
+    pub(crate) async fn count_activities(
+        &self,
+        req: CountActivityExecutionsRequest,
+    ) -> CellResult<CountActivityExecutionsResponse> {
+        let ns = self.namespaces.by_name(&req.namespace).await?;
+        let keyspace = orrery_history::activity_keyspace(&ns.id);
+        let (count, groups) = self
+            .count_rows(&keyspace, &ns.activity_catalog(), &req.query)
+            .await?;
+        Ok(CountActivityExecutionsResponse {
+            count,
+            groups: groups
+                .into_iter()
+                .map(
+                    |(value, count)| count_activity_executions_response::AggregationGroup {
+                        group_values: vec![value],
+                        count,
+                    },
+                )
+                .collect(),
         })
     }
 

@@ -141,6 +141,30 @@ impl HistoryEngine {
         self.store.count_executions(namespace_id, query).await
     }
 
+    /// A run's status and, once closed, its close event.
+    pub async fn run_outcome(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> CellResult<(i32, Option<orrery_proto::api::history::v1::HistoryEvent>)> {
+        let state = self.snapshot(namespace_id, workflow_id, run_id).await?;
+        let info = state.info.unwrap_or_default();
+        if info.completion_event_id <= 0 {
+            return Ok((info.status, None));
+        }
+        let (events, _) = self
+            .history_page(
+                namespace_id,
+                &info.run_id,
+                info.completion_event_id,
+                info.completion_event_id + 1,
+                1,
+            )
+            .await?;
+        Ok((info.status, events.into_iter().next()))
+    }
+
     pub async fn remove_search_attribute(&self, namespace_id: &str, name: &str) -> CellResult<()> {
         self.store.remove_search_attribute(namespace_id, name).await
     }
