@@ -88,3 +88,26 @@ async def poll(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
         if value or loop.time() > deadline:
             return value
         await asyncio.sleep(interval)
+
+
+async def ensure_search_attributes(client: Client, wanted: dict[str, int]) -> None:
+    """Registers custom search attributes (name -> IndexedValueType) in the
+    client's namespace and waits until they are listed: neither the real dev
+    server nor Orrery pre-registers any, and both refuse values of unknown
+    attributes."""
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace=client.namespace, search_attributes=wanted)
+    )
+
+    async def registered() -> bool:
+        resp = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        return all(resp.custom_attributes.get(k) == v for k, v in wanted.items())
+
+    await wait_for(registered, timeout=10, interval=0.2)

@@ -18,9 +18,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import RetryState as ApiRetryState
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
     DeleteNamespaceRequest,
-    ListSearchAttributesRequest,
 )
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -44,7 +42,15 @@ from temporalio.exceptions import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import ActivityCancellationType
 
-from helpers import event_type_name, event_types, history_events, new_id, run_worker, wait_for
+from helpers import (
+    ensure_search_attributes,
+    event_type_name,
+    event_types,
+    history_events,
+    new_id,
+    run_worker,
+    wait_for,
+)
 
 ONE_DAY = Duration(seconds=86400)
 
@@ -374,34 +380,13 @@ async def _truthy_if(coro, cond):
 
 
 async def _ensure_search_attributes(client: Client) -> None:
-    """Register the custom attributes where the server wants registration.
-
-    The real dev server (CLI 1.9 / server 1.32) pre-registers none of the
-    Custom* attributes and rejects an upsert of an unknown one (the workflow
-    task fails with BadSearchAttributes). Orrery stores attributes as given
-    and does not serve AddSearchAttributes (UNIMPLEMENTED), which is fine.
-    """
-    wanted = {
-        KEYWORD_ATTR.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-        INT_ATTR.name: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    }
-    try:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace="default", search_attributes=wanted)
-        )
-    except RPCError as e:
-        if e.status == RPCStatusCode.UNIMPLEMENTED:
-            return
-        if e.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
-
-    async def registered() -> bool:
-        resp = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace="default")
-        )
-        return all(resp.custom_attributes.get(k) == v for k, v in wanted.items())
-
-    await wait_for(registered, timeout=10, interval=0.2)
+    await ensure_search_attributes(
+        client,
+        {
+            KEYWORD_ATTR.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+            INT_ATTR.name: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+        },
+    )
 
 
 async def test_upsert_search_attributes(client: Client) -> None:

@@ -22,10 +22,7 @@ from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import IndexedValueType, WorkflowExecutionStatus
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
+
 from temporalio.api.schedule.v1 import IntervalSpec
 from temporalio.api.schedule.v1 import Schedule as ProtoSchedule
 from temporalio.api.schedule.v1 import ScheduleSpec as ProtoScheduleSpec
@@ -64,7 +61,7 @@ from temporalio.converter import decode_search_attributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from helpers import new_id, run_worker, wait_for
+from helpers import ensure_search_attributes, new_id, run_worker, wait_for
 
 KW = SearchAttributeKey.for_keyword("OrreryScheduleKeyword")
 NY = zoneinfo.ZoneInfo("America/New_York")
@@ -123,34 +120,11 @@ _registered = False
 
 
 async def _ensure_keyword_attribute(client: Client) -> None:
-    """Registers OrreryScheduleKeyword (the real dev server pre-registers no
-    custom attribute and rejects unknown ones; Orrery may answer
-    UNIMPLEMENTED and accept attributes as given)."""
+    """Registers OrreryScheduleKeyword once per session."""
     global _registered
-    if _registered:
-        return
-    try:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace="default",
-                search_attributes={KW.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
-            )
-        )
-    except RPCError as e:
-        if e.status == RPCStatusCode.UNIMPLEMENTED:
-            _registered = True
-            return
-        if e.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
-
-    async def registered() -> bool:
-        resp = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace="default")
-        )
-        return resp.custom_attributes.get(KW.name) == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-
-    await wait_for(registered, timeout=10, interval=0.2)
-    _registered = True
+    if not _registered:
+        await ensure_search_attributes(client, {KW.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD})
+        _registered = True
 
 
 @asynccontextmanager
