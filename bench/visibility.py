@@ -58,6 +58,11 @@ async def main() -> None:
     p.add_argument("n", type=int, nargs="?", default=100_000)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument(
+        "--query-only",
+        action="store_true",
+        help="start nothing; time the queries over what an earlier run started",
+    )
     args = p.parse_args()
     client = await Client.connect(args.address)
     await ensure_attributes(client)
@@ -85,7 +90,8 @@ async def main() -> None:
             )
 
     began = time.monotonic()
-    await asyncio.gather(*(starter() for _ in range(args.concurrency)))
+    if not args.query_only:
+        await asyncio.gather(*(starter() for _ in range(args.concurrency)))
     start_secs = time.monotonic() - began
 
     latencies = []
@@ -109,7 +115,7 @@ async def main() -> None:
             {
                 "address": args.address,
                 "executions": args.n,
-                "start_per_s": round(args.n / start_secs, 1),
+                "start_per_s": None if args.query_only else round(args.n / start_secs, 1),
                 "queries": args.queries,
                 "list_ms_p50": round(percentile(latencies, 0.5), 2),
                 "list_ms_p99": round(percentile(latencies, 0.99), 2),
