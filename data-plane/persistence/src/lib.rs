@@ -3,6 +3,7 @@
 mod postgres;
 pub mod records;
 mod sql;
+mod sql_visibility;
 mod sqlite;
 pub mod stores;
 
