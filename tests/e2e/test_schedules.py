@@ -1369,3 +1369,30 @@ async def test_raw_create_validation(client: Client) -> None:
         return not resp.schedules
 
     await wait_for(gone, timeout=10, interval=0.1)
+
+
+@pytest.mark.parametrize(
+    "query,allowed",
+    [
+        ("ScheduleId = 'x'", True),
+        ("TemporalSchedulePaused = true", True),
+        ("WorkflowType = 'x'", False),
+        ("RunId = 'x'", False),
+        ("StartTime > '2020-01-01T00:00:00Z'", False),
+        ("TaskQueue = 'x'", False),
+        ("CloseTime IS NULL", False),
+        ("ExecutionStatus = 'Running'", False),
+    ],
+)
+async def test_schedule_queries_name_schedules_not_runner_workflows(
+    client: Client, query: str, allowed: bool
+) -> None:
+    from temporalio.api.workflowservice.v1 import ListSchedulesRequest
+
+    request = ListSchedulesRequest(namespace="default", query=query)
+    if allowed:
+        await client.workflow_service.list_schedules(request)
+        return
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.list_schedules(request)
+    assert err.value.status == RPCStatusCode.INVALID_ARGUMENT

@@ -116,15 +116,20 @@ impl Frontend {
         let query = if req.query.trim().is_empty() {
             division
         } else {
-            let parsed = orrery_visibility::parse(&req.query, &ns.catalog())
+            let catalog = ns.catalog();
+            let parsed = orrery_visibility::parse(&req.query, &catalog)
                 .map_err(|e| CellError::invalid(e.to_string()))?;
-            // A schedule is not a workflow: the real server refuses the
-            // attributes of its runner workflow in a schedule query.
+            // A schedule is not a workflow: as the real server, a schedule
+            // query may name its id (`ScheduleId`) and search attributes, not
+            // the columns of the runner workflow.
             if let Some(name) = parsed.written_names().iter().find(|n| {
-                ["WorkflowId", "ExecutionStatus", "WorkflowType", "RunId"].contains(&n.as_str())
+                n.as_str() != "ScheduleId"
+                    && catalog
+                        .resolve(n)
+                        .is_some_and(|a| a.storage != orrery_visibility::Storage::Eav)
             }) {
                 return Err(CellError::invalid(format!(
-                    "invalid query: cannot filter on \"{name}\" in a schedule query"
+                    "invalid query filter for schedules: cannot filter on \"{name}\""
                 )));
             }
             format!("{division} AND ({})", req.query)
