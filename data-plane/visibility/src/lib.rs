@@ -20,9 +20,11 @@ mod catalog;
 mod index;
 mod literals;
 mod parse;
+mod query;
 pub mod sql;
 mod text;
 mod types;
+mod values;
 
 pub use catalog::{
     AttrInfo, AttrKind, Catalog, Column, NAMESPACE_DIVISION, RESERVED_PREFIX, SYSTEM_ATTRIBUTES,

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use sqlparser::ast::{
     BinaryOperator, Expr as SqlExpr, GroupByExpr, InTarget, OrderByKind, OrderBySort, Select,
-    SetExpr, Statement, UnaryOperator, Value,
+    SetExpr, Statement, UnaryOperator,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::keywords::Keyword;
@@ -19,10 +19,10 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::catalog::{AttrInfo, Catalog, Column, NAMESPACE_DIVISION, Storage};
-use crate::literals::{
-    parse_execution_duration, parse_rfc3339_ns, parse_status_name, status_from_int,
-};
+pub(crate) use crate::query::{CmpOp, Expr, Leaf, Lit, Op};
+pub use crate::query::{GroupBy, OrderTerm, Query};
 use crate::types::SaType;
+use crate::values::{Raw, raw_value, typed};
 
 /// A query the caller may not run. `Display` gives the message for gRPC
 /// InvalidArgument ("invalid query: ...", as the real server words it).
@@ -53,155 +53,15 @@ const MALFORMED: &str = "malformed SQL query";
 /// not count).
 const MAX_DEPTH: usize = 100;
 
-fn not_supported(what: impl std::fmt::Display) -> QueryError {
+pub(crate) fn not_supported(what: impl std::fmt::Display) -> QueryError {
     QueryError::new(format!("{NOT_SUPPORTED}: {what}"))
 }
 
-fn invalid(what: impl std::fmt::Display) -> QueryError {
+pub(crate) fn invalid(what: impl std::fmt::Display) -> QueryError {
     QueryError::new(format!("{INVALID}: {what}"))
 }
 
-/// A parsed, type-checked list filter.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct Query {
-    pub(crate) filter: Option<Expr>,
-    pub(crate) order_by: Vec<OrderTerm>,
-    pub(crate) group_by: Option<GroupBy>,
-    pub(crate) mentions_namespace_division: bool,
-    pub(crate) written: Vec<String>,
-}
-
-impl Query {
-    /// True if the query has a WHERE part.
-    pub fn has_filter(&self) -> bool {
-        self.filter.is_some()
-    }
-
-    /// The custom `ORDER BY`, empty for the default order.
-    pub fn order_by(&self) -> &[OrderTerm] {
-        &self.order_by
-    }
-
-    pub fn group_by(&self) -> Option<GroupBy> {
-        self.group_by
-    }
-
-    /// The attribute names as the query wrote them (before aliases such as
-    /// `ScheduleId` resolve), each once, in order.
-    pub fn written_names(&self) -> &[String] {
-        &self.written
-    }
-
-    /// True if the query names `TemporalNamespaceDivision`; otherwise the
-    /// translation keeps only rows without a division, as the real server.
-    pub fn mentions_namespace_division(&self) -> bool {
-        self.mentions_namespace_division
-    }
-}
-
-/// One `ORDER BY` term.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrderTerm {
-    pub attr: AttrInfo,
-    pub descending: bool,
-}
-
-/// The only `GROUP BY` Orrery serves (for CountWorkflowExecutions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GroupBy {
-    ExecutionStatus,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Expr {
-    And(Vec<Expr>),
-    Or(Vec<Expr>),
-    Not(Box<Expr>),
-    Leaf(Leaf),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Leaf {
-    pub attr: AttrInfo,
-    pub op: Op,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CmpOp {
-    pub fn sql(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "=",
-            CmpOp::Ne => "!=",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-        }
-    }
-
-    /// The operator whose result is NOT of this one (in SQL's three-valued
-    /// logic too: both are NULL when the column is).
-    pub fn negate(self) -> CmpOp {
-        match self {
-            CmpOp::Eq => CmpOp::Ne,
-            CmpOp::Ne => CmpOp::Eq,
-            CmpOp::Lt => CmpOp::Ge,
-            CmpOp::Ge => CmpOp::Lt,
-            CmpOp::Gt => CmpOp::Le,
-            CmpOp::Le => CmpOp::Gt,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Op {
-    Cmp(CmpOp, Lit),
-    In { negated: bool, values: Vec<Lit> },
-    Between { negated: bool, low: Lit, high: Lit },
-    StartsWith { negated: bool, prefix: String },
-    IsNull { negated: bool },
-}
-
-/// A literal converted to the attribute's type.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Lit {
-    Int(i64),
-    Double(f64),
-    Text(String),
-    Bool(bool),
-    /// Nanoseconds since the Unix epoch.
-    Time(i128),
-}
-
-/// A literal as written.
-enum Raw {
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-impl Raw {
-    fn describe(&self) -> String {
-        match self {
-            Raw::Str(s) => format!("'{}' (a string)", shorten(s)),
-            Raw::Int(i) => format!("{i} (an integer)"),
-            Raw::Float(f) => format!("{f} (a number)"),
-            Raw::Bool(b) => format!("{b} (a boolean)"),
-        }
-    }
-}
-
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     const MAX: usize = 80;
     if s.chars().count() <= MAX {
         s.to_string()
@@ -212,7 +72,7 @@ fn shorten(s: &str) -> String {
     }
 }
 
-fn show(e: &SqlExpr) -> String {
+pub(crate) fn show(e: &SqlExpr) -> String {
     shorten(&e.to_string())
 }
 
@@ -711,144 +571,4 @@ fn op_not_supported(op: &str, attr: &AttrInfo) -> QueryError {
         "operator '{op}' not supported for {} type search attribute '{}'",
         attr.ty, attr.name
     ))
-}
-
-fn raw_value(e: &SqlExpr) -> Result<Raw, QueryError> {
-    match e {
-        SqlExpr::Value(v) => raw_literal(&v.value, false),
-        SqlExpr::UnaryOp {
-            op: op @ (UnaryOperator::Minus | UnaryOperator::Plus),
-            expr,
-        } => match &**expr {
-            SqlExpr::Value(v) if matches!(v.value, Value::Number(..)) => {
-                raw_literal(&v.value, *op == UnaryOperator::Minus)
-            }
-            _ => Err(not_supported(format!("arithmetic `{}`", show(e)))),
-        },
-        SqlExpr::Identifier(id) => Err(not_supported(format!(
-            "column name on the right side of comparison expression (did you forget to quote '{}'?)",
-            shorten(&id.value)
-        ))),
-        SqlExpr::CompoundIdentifier(_) => Err(not_supported(format!(
-            "column name on the right side of comparison expression (did you forget to quote '{}'?)",
-            show(e)
-        ))),
-        SqlExpr::Function(_) => Err(not_supported(format!("function `{}`", show(e)))),
-        SqlExpr::BinaryOp { .. } | SqlExpr::UnaryOp { .. } => {
-            Err(not_supported(format!("arithmetic `{}`", show(e))))
-        }
-        SqlExpr::Subquery(_) | SqlExpr::Exists { .. } => {
-            Err(not_supported(format!("subquery `{}`", show(e))))
-        }
-        other => Err(invalid(format!(
-            "expected a literal value, got `{}`",
-            show(other)
-        ))),
-    }
-}
-
-fn raw_literal(v: &Value, negate: bool) -> Result<Raw, QueryError> {
-    match v {
-        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(Raw::Str(s.clone())),
-        Value::Number(n, _) => {
-            let text = if negate { format!("-{n}") } else { n.clone() };
-            if let Ok(i) = text.parse::<i64>() {
-                return Ok(Raw::Int(i));
-            }
-            match text.parse::<f64>() {
-                Ok(f) if f.is_finite() => Ok(Raw::Float(f)),
-                _ => Err(invalid(format!("unable to parse value {}", shorten(&text)))),
-            }
-        }
-        Value::Boolean(b) => Ok(Raw::Bool(*b)),
-        Value::Null => Err(invalid(
-            "NULL is not a value to compare with; use IS NULL or IS NOT NULL",
-        )),
-        other => Err(not_supported(format!(
-            "literal {}",
-            shorten(&other.to_string())
-        ))),
-    }
-}
-
-fn value_type_error(attr: &AttrInfo, raw: &Raw, expected: &str) -> QueryError {
-    invalid(format!(
-        "invalid value for search attribute {} of type {}: {} (expected {expected})",
-        attr.name,
-        attr.ty,
-        raw.describe()
-    ))
-}
-
-/// Converts a literal to the attribute's type, as the real server's
-/// `parseSQLVal` / `validateValueType`.
-fn typed(attr: &AttrInfo, raw: Raw) -> Result<Lit, QueryError> {
-    match attr.storage {
-        Storage::Column(Column::ExecutionStatus) => {
-            return match &raw {
-                Raw::Str(s) => parse_status_name(s).map(|v| Lit::Int(v.into())).ok_or_else(|| {
-                    invalid(format!(
-                        "invalid ExecutionStatus value '{}' (expected one of Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew, TimedOut)",
-                        shorten(s)
-                    ))
-                }),
-                Raw::Int(i) => status_from_int(*i)
-                    .map(|v| Lit::Int(v.into()))
-                    .ok_or_else(|| invalid(format!("invalid ExecutionStatus value {i}"))),
-                _ => Err(value_type_error(attr, &raw, "a status name such as 'Running'")),
-            };
-        }
-        Storage::Column(Column::ExecutionDuration) => {
-            return match &raw {
-                Raw::Int(i) => Ok(Lit::Int(*i)),
-                Raw::Str(s) => parse_execution_duration(s).map(Lit::Int).ok_or_else(|| {
-                    invalid(format!(
-                        "invalid duration value for search attribute ExecutionDuration: '{}' (expected nanoseconds, a duration such as '1h30m' or '10s', or 'hh:mm:ss')",
-                        shorten(s)
-                    ))
-                }),
-                _ => Err(value_type_error(
-                    attr,
-                    &raw,
-                    "a duration such as '1h30m' or integer nanoseconds",
-                )),
-            };
-        }
-        _ => {}
-    }
-    match attr.ty {
-        SaType::Int => match raw {
-            Raw::Int(i) => Ok(Lit::Int(i)),
-            Raw::Float(f) => Ok(Lit::Double(f)),
-            _ => Err(value_type_error(attr, &raw, "a number")),
-        },
-        SaType::Double => match raw {
-            Raw::Int(i) => Ok(Lit::Double(i as f64)),
-            Raw::Float(f) => Ok(Lit::Double(f)),
-            _ => Err(value_type_error(attr, &raw, "a number")),
-        },
-        SaType::Bool => match raw {
-            Raw::Bool(b) => Ok(Lit::Bool(b)),
-            _ => Err(value_type_error(attr, &raw, "true or false")),
-        },
-        SaType::Datetime => match &raw {
-            Raw::Str(s) => parse_rfc3339_ns(s).map(Lit::Time).ok_or_else(|| {
-                invalid(format!(
-                    "unable to parse datetime '{}' of search attribute {} (expected RFC 3339, e.g. '2024-01-02T03:04:05.678Z')",
-                    shorten(s),
-                    attr.name
-                ))
-            }),
-            Raw::Int(i) => Ok(Lit::Time(i128::from(*i))),
-            _ => Err(value_type_error(
-                attr,
-                &raw,
-                "an RFC 3339 datetime string or integer nanoseconds",
-            )),
-        },
-        SaType::Keyword | SaType::KeywordList | SaType::Text => match raw {
-            Raw::Str(s) => Ok(Lit::Text(s)),
-            _ => Err(value_type_error(attr, &raw, "a string")),
-        },
-    }
 }
