@@ -184,7 +184,13 @@ impl Frontend {
                 ),
             );
         }
-        let catalog = self.namespaces.by_id(&token.namespace_id).await?.catalog();
+        // Most completions carry no search attributes: only those that do
+        // pay for the namespace's catalog.
+        let catalog = if carries_search_attributes(&req) {
+            self.namespaces.by_id(&token.namespace_id).await?.catalog()
+        } else {
+            orrery_visibility::Catalog::default()
+        };
         self.history
             .respond_workflow_task_completed(&token, req, &catalog)
             .await
@@ -226,6 +232,21 @@ impl Frontend {
         }
         Ok(RespondQueryTaskCompletedResponse::default())
     }
+}
+
+/// Whether any command of a completion sets search attributes.
+fn carries_search_attributes(req: &RespondWorkflowTaskCompletedRequest) -> bool {
+    use orrery_proto::api::command::v1::command::Attributes as Cmd;
+    req.commands.iter().any(|c| match &c.attributes {
+        Some(Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a)) => {
+            a.search_attributes.is_some()
+        }
+        Some(Cmd::StartChildWorkflowExecutionCommandAttributes(a)) => a.search_attributes.is_some(),
+        Some(Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+            a.search_attributes.is_some()
+        }
+        _ => false,
+    })
 }
 
 fn query_answer(
