@@ -409,11 +409,11 @@ impl Scheduler {
             header: wf.header.clone(),
             user_metadata: wf.user_metadata.clone(),
             priority: wf.priority.clone(),
+            last_completion_result: st.last_completion_result.clone(),
+            continued_failure: st.continued_failure.clone(),
             ..Default::default()
         };
-        let mut spec = RunSpec::from_request(namespace_id, &st.namespace, &request);
-        spec.last_completion_result = st.last_completion_result.clone();
-        spec.continued_failure = st.continued_failure.clone();
+        let spec = RunSpec::from_request(namespace_id, &st.namespace, &request);
         let started = self
             .history
             .start_workflow(

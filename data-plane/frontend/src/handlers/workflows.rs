@@ -90,9 +90,7 @@ impl Frontend {
     ) -> CellResult<StartWorkflowExecutionResponse> {
         validate_start(&req)?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
-        let mut spec = run_spec(&ns, &req)?;
-        spec.continued_failure = req.continued_failure.clone();
-        spec.last_completion_result = req.last_completion_result.clone();
+        let spec = run_spec(&ns, &req)?;
         let outcome = self
             .history
             .start_workflow(

@@ -115,6 +115,8 @@ impl RunSpec {
             eager: req.request_eager_execution,
             user_metadata: req.user_metadata.clone(),
             priority: req.priority.clone(),
+            continued_failure: req.continued_failure.clone(),
+            last_completion_result: req.last_completion_result.clone(),
             ..Default::default()
         }
     }
