@@ -59,26 +59,10 @@ async def event_types(handle: WorkflowHandle) -> list[str]:
     return [event_type_name(e) for e in await history_events(handle)]
 
 
-async def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05
-) -> Any:
-    """Poll an (async or sync) predicate until it returns a truthy value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
-
-
 async def poll(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
-    """Like wait_for, but gives back the last value instead of raising when
-    time runs out (for callers that report what they saw)."""
+    """Poll an (async or sync) predicate until it returns a truthy value or
+    time runs out; gives back the last value either way (for callers that
+    report what they saw)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -88,6 +72,16 @@ async def poll(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
         if value or loop.time() > deadline:
             return value
         await asyncio.sleep(interval)
+
+
+async def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05
+) -> Any:
+    """Poll an (async or sync) predicate until it returns a truthy value."""
+    value = await poll(predicate, timeout, interval)
+    if not value:
+        raise AssertionError(f"condition not met within {timeout}s")
+    return value
 
 
 async def ensure_search_attributes(client: Client, wanted: dict[str, int]) -> None:

@@ -289,6 +289,21 @@ def _assert_jittered(actual: list[datetime], nominal: list[datetime]) -> None:
         assert timedelta(0) <= got - want < JITTER, (got, want)
 
 
+def _full_spec(now: datetime) -> ScheduleSpec:
+    """Every spec form at once: a calendar, an interval with an offset, a cron
+    string, a skip, start and end, jitter and a time zone."""
+    return ScheduleSpec(
+        calendars=[FULL_SPEC_CALENDAR],
+        intervals=[ScheduleIntervalSpec(every=timedelta(hours=6), offset=timedelta(minutes=5))],
+        cron_expressions=["0 12 * * MON"],
+        skip=[FULL_SPEC_SKIP],
+        start_at=now,
+        end_at=now + timedelta(days=3650),
+        jitter=JITTER,
+        time_zone_name="America/New_York",
+    )
+
+
 async def test_create_with_full_spec_describes_canonical_form(client: Client) -> None:
     await _ensure_keyword_attribute(client)
     sid = new_id("sched-full")
@@ -309,16 +324,7 @@ async def test_create_with_full_spec_describes_canonical_form(client: Client) ->
     )
     schedule = Schedule(
         action=action,
-        spec=ScheduleSpec(
-            calendars=[FULL_SPEC_CALENDAR],
-            intervals=[ScheduleIntervalSpec(every=timedelta(hours=6), offset=timedelta(minutes=5))],
-            cron_expressions=["0 12 * * MON"],
-            skip=[FULL_SPEC_SKIP],
-            start_at=now,
-            end_at=now + timedelta(days=3650),
-            jitter=JITTER,
-            time_zone_name="America/New_York",
-        ),
+        spec=_full_spec(now),
         policy=SchedulePolicy(
             overlap=ScheduleOverlapPolicy.BUFFER_ALL,
             catchup_window=timedelta(minutes=5),
@@ -420,16 +426,7 @@ async def test_list_schedule_matching_times(client: Client) -> None:
     now = datetime.now(timezone.utc).replace(microsecond=0)
     schedule = Schedule(
         action=ScheduleActionStartWorkflow("ScheduledEcho", "x", id=sid, task_queue=new_id("tq-none")),
-        spec=ScheduleSpec(
-            calendars=[FULL_SPEC_CALENDAR],
-            intervals=[ScheduleIntervalSpec(every=timedelta(hours=6), offset=timedelta(minutes=5))],
-            cron_expressions=["0 12 * * MON"],
-            skip=[FULL_SPEC_SKIP],
-            start_at=now,
-            end_at=now + timedelta(days=3650),
-            jitter=JITTER,
-            time_zone_name="America/New_York",
-        ),
+        spec=_full_spec(now),
         state=ScheduleState(paused=True),
     )
     async with created(client, sid, schedule):
