@@ -18,6 +18,38 @@ struct Cli {
     command: Command,
 }
 
+/// Where closed histories go (see docs/operations.md, "Retention and archival").
+#[derive(clap::Args)]
+struct ArchivalArgs {
+    /// The archive a namespace uses when it enables archival without naming
+    /// one (`s3://bucket/prefix` or `file:///path`). `dev`: `<data-dir>/archive`.
+    #[arg(long, env = "ORRERY_ARCHIVE_URI")]
+    archive_uri: Option<String>,
+    /// A custom S3 endpoint (an S3-compatible server); AWS's otherwise.
+    #[arg(long, env = "ORRERY_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The S3 region; from the AWS environment or profile otherwise.
+    #[arg(long, env = "ORRERY_S3_REGION")]
+    s3_region: Option<String>,
+    /// Path-style S3 addressing (`endpoint/bucket/key`), which most
+    /// S3-compatible servers need; virtual-host style otherwise.
+    #[arg(long, env = "ORRERY_S3_PATH_STYLE")]
+    s3_path_style: bool,
+}
+
+impl ArchivalArgs {
+    fn settings(self, default_uri: Option<String>) -> orrery_cell::ArchivalSettings {
+        orrery_cell::ArchivalSettings {
+            default_uri: self.archive_uri.or(default_uri),
+            s3: orrery_cell::S3Settings {
+                endpoint: self.s3_endpoint,
+                region: self.s3_region,
+                force_path_style: self.s3_path_style,
+            },
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// One cell on SQLite with namespace `default`, no auth, for development.
@@ -31,6 +63,8 @@ enum Command {
         /// Temporal dynamic config, KEY=VALUE (repeatable).
         #[arg(long = "dynamic-config")]
         dynamic_config: Vec<String>,
+        #[command(flatten)]
+        archival: ArchivalArgs,
     },
     /// A data-plane cell on `sqlite://…` or `postgres://…` (migrated at start).
     Cell {
@@ -45,6 +79,8 @@ enum Command {
         namespaces: Vec<String>,
         #[arg(long = "dynamic-config")]
         dynamic_config: Vec<String>,
+        #[command(flatten)]
+        archival: ArchivalArgs,
     },
 }
 
@@ -89,10 +125,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             grpc_addr,
             http_addr,
             dynamic_config,
+            archival,
         } => {
             std::fs::create_dir_all(&data_dir)
                 .map_err(|e| format!("creating data dir {}: {e}", data_dir.display()))?;
+            let data_dir = data_dir
+                .canonicalize()
+                .map_err(|e| format!("resolving data dir {}: {e}", data_dir.display()))?;
             let db = data_dir.join("cell.db");
+            let local_archive = format!("file://{}", data_dir.join("archive").display());
             (
                 CellConfig {
                     database_url: format!("sqlite://{}", db.display()),
@@ -102,6 +143,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     dynamic_config: DynamicConfig::parse(
                         dynamic_config.iter().map(String::as_str),
                     )?,
+                    archival: archival.settings(Some(local_archive)),
                 },
                 Some(http_addr),
             )
@@ -112,6 +154,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             shards,
             namespaces,
             dynamic_config,
+            archival,
         } => (
             CellConfig {
                 database_url,
@@ -119,6 +162,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 shard_count: shards,
                 default_namespaces: namespaces,
                 dynamic_config: DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?,
+                archival: archival.settings(None),
             },
             None,
         ),

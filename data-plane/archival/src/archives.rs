@@ -148,6 +148,30 @@ impl Archives {
         }
     }
 
+    /// The run ids of a workflow id whose histories are archived.
+    pub async fn history_runs(
+        &self,
+        uri: &str,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> ArchiveResult<Vec<String>> {
+        let prefix = format!(
+            "{}/history/{}/",
+            key_part(namespace_id),
+            key_part(workflow_id)
+        );
+        let keys = self.store(uri).await?.list(&prefix).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix)?.strip_suffix(".history"))
+            .map(|run| {
+                percent_encoding::percent_decode_str(run)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect())
+    }
+
     pub async fn put_visibility(
         &self,
         uri: &str,

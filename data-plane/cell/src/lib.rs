@@ -12,6 +12,7 @@ use orrery_frontend::{Frontend, Namespaces, NewNamespace};
 use orrery_history::{HistoryConfig, HistoryEngine};
 use orrery_matching::Matching;
 use orrery_persistence::CellStore;
+use orrery_proto::api::enums::v1::ArchivalState;
 use tokio::net::TcpListener;
 
 mod status_mapping;
@@ -23,6 +24,17 @@ pub struct CellConfig {
     /// Namespaces created at start if missing (`orrery dev` creates `default`).
     pub default_namespaces: Vec<String>,
     pub dynamic_config: DynamicConfig,
+    pub archival: ArchivalSettings,
+}
+
+pub use orrery_archival::S3Settings;
+
+/// How the cell reaches archives.
+#[derive(Clone, Debug, Default)]
+pub struct ArchivalSettings {
+    /// Used by a namespace that enables archival without naming a URI.
+    pub default_uri: Option<String>,
+    pub s3: S3Settings,
 }
 
 /// A cell whose listener is bound, ready to serve.
@@ -49,6 +61,13 @@ impl Cell {
         let key = store.get_or_insert(TOKEN_KEY, key).await?;
         let matching = Matching::new(store.clone());
         matching.spawn_pruner(Duration::from_secs(60), Duration::from_secs(10 * 60));
+        let namespaces = Arc::new(Namespaces::new(store.clone()));
+        let archives = Arc::new(orrery_archival::Archives::new(config.archival.s3.clone()));
+        if let Some(uri) = &config.archival.default_uri {
+            orrery_archival::ArchiveUri::parse(uri).map_err(|e| {
+                orrery_core::CellError::invalid(format!("the default archive: {e}"))
+            })?;
+        }
         let history = HistoryEngine::start(
             store.clone(),
             matching.clone(),
@@ -57,13 +76,14 @@ impl Cell {
                 shard_count: config.shard_count,
                 owner: format!("cell-{}", uuid::Uuid::new_v4()),
                 limits: orrery_history::HistoryLimits::from_dynamic_config(&config.dynamic_config),
+                policies: namespaces.clone(),
+                archives: archives.clone(),
             },
         )
         .await?;
         orrery_history::processors::spawn(history.clone());
         let scheduler = orrery_scheduler::Scheduler::new(store.clone(), history.clone());
         scheduler.spawn();
-        let namespaces = Arc::new(Namespaces::new(store.clone()));
         for name in &config.default_namespaces {
             if namespaces.by_name(name).await.is_err() {
                 let created = namespaces
@@ -73,6 +93,8 @@ impl Cell {
                         owner_email: String::new(),
                         retention_ms: orrery_core::limits::DEFAULT_RETENTION_SECS * 1000,
                         data: Default::default(),
+                        history_archival: (ArchivalState::Disabled, String::new()),
+                        visibility_archival: (ArchivalState::Disabled, String::new()),
                     })
                     .await;
                 match created {
@@ -93,6 +115,10 @@ impl Cell {
             scheduler,
             config.shard_count,
             persistence,
+            orrery_frontend::ArchivalConfig {
+                archives,
+                default_uri: config.archival.default_uri.clone(),
+            },
         );
         let listener = TcpListener::bind(config.grpc_addr).await.map_err(|e| {
             orrery_core::CellError::Unavailable(format!("binding {}: {e}", config.grpc_addr))

@@ -14,6 +14,7 @@ use orrery_history::HistoryEngine;
 use orrery_matching::Matching;
 use orrery_scheduler::Scheduler;
 
+pub use handlers::archival::ArchivalConfig;
 pub use namespaces::{Namespaces, NewNamespace};
 
 pub struct Frontend {
@@ -23,6 +24,7 @@ pub struct Frontend {
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) shard_count: i32,
     pub(crate) persistence: &'static str,
+    pub(crate) archival: ArchivalConfig,
 }
 
 /// The longest a long poll waits before answering empty.
@@ -36,6 +38,7 @@ impl Frontend {
         scheduler: Arc<Scheduler>,
         shard_count: i32,
         persistence: &'static str,
+        archival: ArchivalConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
             history,
@@ -44,6 +47,7 @@ impl Frontend {
             scheduler,
             shard_count,
             persistence,
+            archival,
         })
     }
 

@@ -77,6 +77,38 @@ impl Namespace {
         orrery_visibility::Catalog::for_activities(self.custom_attributes())
     }
 
+    /// Where this namespace's histories are archived, if it archives them.
+    pub fn history_archive(&self) -> Option<String> {
+        let config = self.detail.config.as_ref()?;
+        (config.history_archival_state == ArchivalState::Enabled as i32
+            && !config.history_archival_uri.is_empty())
+        .then(|| config.history_archival_uri.clone())
+    }
+
+    /// Where this namespace's visibility records are archived, if it does.
+    pub fn visibility_archive(&self) -> Option<String> {
+        let config = self.detail.config.as_ref()?;
+        (config.visibility_archival_state == ArchivalState::Enabled as i32
+            && !config.visibility_archival_uri.is_empty())
+        .then(|| config.visibility_archival_uri.clone())
+    }
+
+    fn close_policy(&self) -> orrery_history::ClosePolicy {
+        orrery_history::ClosePolicy {
+            retention_ms: self
+                .detail
+                .config
+                .as_ref()
+                .map(|c| {
+                    orrery_core::time::duration_millis(c.workflow_execution_retention_ttl.as_ref())
+                })
+                .filter(|ms| *ms > 0)
+                .unwrap_or(orrery_core::limits::DEFAULT_RETENTION_SECS * 1000),
+            history_archival_uri: self.history_archive(),
+            visibility_archival_uri: self.visibility_archive(),
+        }
+    }
+
     fn custom_attributes(&self) -> BTreeMap<String, orrery_visibility::SaType> {
         self.search_attributes
             .iter()
@@ -99,6 +131,9 @@ pub struct NewNamespace {
     pub owner_email: String,
     pub retention_ms: i64,
     pub data: HashMap<String, String>,
+    /// `(state, URI)` of history archival, already checked.
+    pub history_archival: (ArchivalState, String),
+    pub visibility_archival: (ArchivalState, String),
 }
 
 impl Namespaces {
@@ -128,8 +163,10 @@ impl Namespaces {
                 }),
                 config: Some(NamespaceConfig {
                     workflow_execution_retention_ttl: Some(duration(new.retention_ms)),
-                    history_archival_state: ArchivalState::Disabled as i32,
-                    visibility_archival_state: ArchivalState::Disabled as i32,
+                    history_archival_state: new.history_archival.0 as i32,
+                    history_archival_uri: new.history_archival.1,
+                    visibility_archival_state: new.visibility_archival.0 as i32,
+                    visibility_archival_uri: new.visibility_archival.1,
                     ..Default::default()
                 }),
                 replication_config: Some(NamespaceReplicationConfig {
@@ -251,5 +288,26 @@ impl Namespaces {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
         Ok(ns)
+    }
+}
+
+/// What history needs of a namespace when one of its runs closes.
+#[async_trait::async_trait]
+impl orrery_history::ClosePolicies for Namespaces {
+    fn cached(&self, namespace_id: &str) -> Option<orrery_history::ClosePolicy> {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|n| n.id == namespace_id)
+            .map(Namespace::close_policy)
+    }
+
+    async fn load(&self, namespace_id: &str) -> CellResult<Option<orrery_history::ClosePolicy>> {
+        match self.by_id(namespace_id).await {
+            Ok(ns) => Ok(Some(ns.close_policy())),
+            Err(CellError::NamespaceNotFound(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 }

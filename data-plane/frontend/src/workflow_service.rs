@@ -347,6 +347,17 @@ impl WorkflowService for FrontendService {
         .await
     }
 
+    async fn list_archived_workflow_executions(
+        &self,
+        r: Request<ListArchivedWorkflowExecutionsRequest>,
+    ) -> Result<Response<ListArchivedWorkflowExecutionsResponse>, Status> {
+        let f = &self.0;
+        serve("ListArchivedWorkflowExecutions", async {
+            f.list_archived(r.into_inner()).await
+        })
+        .await
+    }
+
     async fn list_workflow_executions(
         &self,
         r: Request<ListWorkflowExecutionsRequest>,

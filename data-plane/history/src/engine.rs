@@ -31,6 +31,9 @@ pub struct HistoryConfig {
     pub shard_count: i32,
     pub owner: String,
     pub limits: HistoryLimits,
+    /// Retention and archival of each namespace's closed runs.
+    pub policies: Arc<dyn crate::retention::ClosePolicies>,
+    pub archives: Arc<orrery_archival::Archives>,
 }
 
 /// Limits Temporal makes configurable, by its dynamic-config key names.
@@ -80,6 +83,9 @@ pub struct HistoryEngine {
     watchers: std::sync::Mutex<HashMap<String, watch::Sender<i64>>>,
     pub(crate) timer_wake: Notify,
     pub(crate) transfer_wake: Notify,
+    pub(crate) retention_wake: Notify,
+    pub(crate) policies: Arc<dyn crate::retention::ClosePolicies>,
+    pub(crate) archives: Arc<orrery_archival::Archives>,
     /// Flips to true at shutdown so long polls on history return at once.
     closing: watch::Sender<bool>,
     pub(crate) limits: HistoryLimits,
@@ -130,6 +136,9 @@ impl HistoryEngine {
             watchers: Default::default(),
             timer_wake: Notify::new(),
             transfer_wake: Notify::new(),
+            retention_wake: Notify::new(),
+            policies: config.policies.clone(),
+            archives: config.archives.clone(),
             closing: watch::channel(false).0,
             limits: config.limits.clone(),
             queries: Default::default(),
@@ -296,6 +305,9 @@ impl HistoryEngine {
         if m.visibility || m.db_version.is_none() {
             tx.visibility.push(visibility_row(m));
         }
+        if m.closed_now {
+            self.append_close(m, shard_id, tx);
+        }
         // Standalone activities are billed to their namespace, not to the
         // keyspace they are stored in.
         let billed_namespace = crate::api::standalone::queue_namespace_id(info);
@@ -343,6 +355,10 @@ impl HistoryEngine {
         }
         if !tx.transfers.is_empty() {
             self.transfer_wake.notify_one();
+        }
+        // Delete tasks wait for retention; only uploads are due now.
+        if tx.retention_tasks.iter().any(|t| t.fire_ms <= m.now) {
+            self.wake_retention();
         }
         let closed = m
             .state

@@ -11,6 +11,7 @@ mod events;
 mod mutation;
 pub mod processors;
 mod queries;
+mod retention;
 mod retry;
 pub mod state;
 mod tasks;
@@ -20,13 +21,14 @@ mod transfer;
 pub use api::activity::{ActivityOutcome, ActivityRef, HeartbeatReply};
 pub use api::activity_ops::{ActivityOp, ActivitySelector};
 pub use api::complete::worker_version;
-pub use api::history::{HistoryQuery, HistoryRead};
+pub use api::history::{DEFAULT_PAGE_SIZE as DEFAULT_HISTORY_PAGE_SIZE, HistoryQuery, HistoryRead};
 pub use api::reset::ResetRequest;
 pub use api::standalone::activity_keyspace;
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
 pub(crate) use api::{commands, start, workflow_task};
 pub use engine::{HistoryConfig, HistoryEngine, HistoryLimits};
 pub use queries::QueryRoute;
+pub use retention::{ClosePolicies, ClosePolicy};
 
 /// Run ids are time-ordered UUIDs (version 7), as the real server's are;
 /// SDKs and their tests rely on it.

@@ -32,6 +32,8 @@ pub struct Mutation {
     pub(crate) new_run: Option<Box<Mutation>>,
     /// Set by anything that changes the stored state.
     pub(crate) dirty: bool,
+    /// The run closes in this transition: its retention work starts.
+    pub(crate) closed_now: bool,
     pub(crate) task_ids: Arc<AtomicI64>,
     /// The summary and details of the command (or start request) being
     /// applied: they go on the first event it writes.
@@ -59,6 +61,7 @@ impl Mutation {
             visibility: false,
             new_run: None,
             dirty: false,
+            closed_now: false,
             task_ids,
             user_metadata: None,
             update_effects: Vec::new(),

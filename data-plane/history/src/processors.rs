@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use orrery_core::CellError;
 use orrery_core::time::now_millis;
-use orrery_persistence::{TimerRow, TransferRow};
+use orrery_persistence::{TimerQueue, TimerRow, TransferRow};
 use prost::Message;
 use tracing::Instrument;
 
@@ -72,9 +72,15 @@ pub fn spawn(engine: Arc<HistoryEngine>) {
         async move { timers.run_timer_queue().await }
             .instrument(tracing::info_span!("timer_queue")),
     );
+    let transfers = engine.clone();
     tokio::spawn(
-        async move { engine.run_transfer_queue().await }
+        async move { transfers.run_transfer_queue().await }
             .instrument(tracing::info_span!("transfer_queue")),
+    );
+    tokio::spawn(
+        engine
+            .run_retention_queue()
+            .instrument(tracing::info_span!("retention_queue")),
     );
 }
 
@@ -90,7 +96,11 @@ impl HistoryEngine {
         let mut backoff = Backoff::default();
         loop {
             let now = now_millis();
-            let due = match self.store.due_timers(&shards, now, BATCH).await {
+            let due = match self
+                .store
+                .due_timers(TimerQueue::Timers, &shards, now, BATCH)
+                .await
+            {
                 Ok(due) => due,
                 Err(err) => {
                     tracing::warn!(error = %err, "reading timers failed");
@@ -117,7 +127,7 @@ impl HistoryEngine {
             if due.len() == BATCH && fired > 0 {
                 continue;
             }
-            let mut wait = match self.store.next_timer_ms(&shards).await {
+            let mut wait = match self.store.next_timer_ms(TimerQueue::Timers, &shards).await {
                 Ok(Some(next)) => Duration::from_millis(
                     (next - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
                 ),
@@ -158,7 +168,7 @@ impl HistoryEngine {
             }
             Err(err) => return Err(err),
         }
-        if let Err(err) = self.store.delete_timer(row).await {
+        if let Err(err) = self.store.delete_timer(TimerQueue::Timers, row).await {
             tracing::warn!(error = %err, "deleting a fired timer failed");
         }
         Ok(())

@@ -28,6 +28,11 @@ async fn engine(store: Arc<dyn CellStore>, sink: Arc<Collect>, owner: &str) -> A
             shard_count: 4,
             owner: owner.into(),
             limits: Default::default(),
+            policies: Arc::new(orrery_history::ClosePolicy {
+                retention_ms: 86_400_000,
+                ..Default::default()
+            }),
+            archives: Arc::new(orrery_archival::Archives::new(Default::default())),
         },
     )
     .await

@@ -33,6 +33,11 @@ async fn dispatched_and_billed_to_the_namespace() {
             shard_count: 4,
             owner: "a".into(),
             limits: Default::default(),
+            policies: Arc::new(orrery_history::ClosePolicy {
+                retention_ms: 86_400_000,
+                ..Default::default()
+            }),
+            archives: Arc::new(orrery_archival::Archives::new(Default::default())),
         },
     )
     .await

@@ -35,6 +35,24 @@ pub struct EventRow {
     pub data: Vec<u8>,
 }
 
+/// The queues whose tasks fire at a time: user-visible timers, and the
+/// retention work of closed runs (archival uploads, deletions), kept apart
+/// so a slow or down archive never makes a timer late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerQueue {
+    Timers,
+    Retention,
+}
+
+impl TimerQueue {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Self::Timers => "timer_tasks",
+            Self::Retention => "retention_tasks",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimerRow {
     pub shard_id: i32,
@@ -185,6 +203,7 @@ pub struct Transaction {
     pub executions: Vec<ExecutionWrite>,
     pub events: Vec<EventRow>,
     pub timers: Vec<TimerRow>,
+    pub retention_tasks: Vec<TimerRow>,
     pub transfers: Vec<TransferRow>,
     pub queue_tasks: Vec<QueueRow>,
     pub visibility: Vec<VisibilityRow>,

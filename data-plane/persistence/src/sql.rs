@@ -396,9 +396,12 @@ macro_rules! sql_store {
                         .await
                         .map_err(db_err)?;
                 }
-                if !t.timers.is_empty() {
-                    QueryBuilder::<$db>::new("INSERT INTO timer_tasks (shard_id, fire_ms, task_id, data) ")
-                        .push_values(&t.timers, |mut b, r| {
+                for (queue, rows) in [(TimerQueue::Timers, &t.timers), (TimerQueue::Retention, &t.retention_tasks)] {
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    QueryBuilder::<$db>::new(format!("INSERT INTO {} (shard_id, fire_ms, task_id, data) ", queue.table()))
+                        .push_values(rows, |mut b, r| {
                             b.push_bind(r.shard_id).push_bind(r.fire_ms).push_bind(r.task_id).push_bind(&r.data);
                         })
                         .build()
@@ -462,11 +465,11 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl TaskStore for $store {
-            async fn due_timers(&self, shards: &[i32], until_ms: i64, limit: usize) -> CellResult<Vec<TimerRow>> {
+            async fn due_timers(&self, queue: TimerQueue, shards: &[i32], until_ms: i64, limit: usize) -> CellResult<Vec<TimerRow>> {
                 if shards.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut qb = QueryBuilder::<$db>::new("SELECT shard_id, fire_ms, task_id, data FROM timer_tasks WHERE ");
+                let mut qb = QueryBuilder::<$db>::new(format!("SELECT shard_id, fire_ms, task_id, data FROM {} WHERE ", queue.table()));
                 in_shards(&mut qb, shards);
                 qb.push(" AND fire_ms <= ").push_bind(until_ms);
                 qb.push(" ORDER BY fire_ms, task_id LIMIT ").push_bind(limit as i64);
@@ -486,11 +489,11 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn next_timer_ms(&self, shards: &[i32]) -> CellResult<Option<i64>> {
+            async fn next_timer_ms(&self, queue: TimerQueue, shards: &[i32]) -> CellResult<Option<i64>> {
                 if shards.is_empty() {
                     return Ok(None);
                 }
-                let mut qb = QueryBuilder::<$db>::new("SELECT MIN(fire_ms) FROM timer_tasks WHERE ");
+                let mut qb = QueryBuilder::<$db>::new(format!("SELECT MIN(fire_ms) FROM {} WHERE ", queue.table()));
                 in_shards(&mut qb, shards);
                 qb.build_query_scalar::<Option<i64>>()
                     .fetch_one(&self.read)
@@ -498,8 +501,8 @@ macro_rules! sql_store {
                     .map_err(db_err)
             }
 
-            async fn delete_timer(&self, t: &TimerRow) -> CellResult<()> {
-                sqlx::query("DELETE FROM timer_tasks WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3")
+            async fn delete_timer(&self, queue: TimerQueue, t: &TimerRow) -> CellResult<()> {
+                sqlx::query(&format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table()))
                     .bind(t.shard_id)
                     .bind(t.fire_ms)
                     .bind(t.task_id)
@@ -507,6 +510,31 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_err)?;
                 Ok(())
+            }
+
+            async fn reschedule_timer(&self, queue: TimerQueue, t: &TimerRow, fire_ms: i64, data: Vec<u8>) -> CellResult<()> {
+                // The fire time is part of the key: move the row in one
+                // transaction so a crash leaves it at one time or the other.
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let deleted = sqlx::query(&format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table()))
+                    .bind(t.shard_id)
+                    .bind(t.fire_ms)
+                    .bind(t.task_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if deleted.rows_affected() == 0 {
+                    return Err(CellError::ConditionFailed);
+                }
+                sqlx::query(&format!("INSERT INTO {} (shard_id, fire_ms, task_id, data) VALUES ($1, $2, $3, $4)", queue.table()))
+                    .bind(t.shard_id)
+                    .bind(fire_ms)
+                    .bind(t.task_id)
+                    .bind(data)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn transfer_tasks(&self, shards: &[i32], limit: usize) -> CellResult<Vec<TransferRow>> {

@@ -73,16 +73,26 @@ pub trait ExecutionStore: Send + Sync {
 
 #[async_trait]
 pub trait TaskStore: Send + Sync {
-    /// Timers of the given shards due at or before `until_ms`, oldest first.
+    /// Tasks of `queue` of the given shards due at or before `until_ms`,
+    /// oldest first.
     async fn due_timers(
         &self,
+        queue: TimerQueue,
         shards: &[i32],
         until_ms: i64,
         limit: usize,
     ) -> CellResult<Vec<TimerRow>>;
-    /// When the next timer of the given shards fires, if any.
-    async fn next_timer_ms(&self, shards: &[i32]) -> CellResult<Option<i64>>;
-    async fn delete_timer(&self, timer: &TimerRow) -> CellResult<()>;
+    /// When the next task of `queue` of the given shards fires, if any.
+    async fn next_timer_ms(&self, queue: TimerQueue, shards: &[i32]) -> CellResult<Option<i64>>;
+    async fn delete_timer(&self, queue: TimerQueue, timer: &TimerRow) -> CellResult<()>;
+    /// Moves a task to `fire_ms` with new `data` (a retry's attempt count).
+    async fn reschedule_timer(
+        &self,
+        queue: TimerQueue,
+        timer: &TimerRow,
+        fire_ms: i64,
+        data: Vec<u8>,
+    ) -> CellResult<()>;
     async fn transfer_tasks(&self, shards: &[i32], limit: usize) -> CellResult<Vec<TransferRow>>;
     async fn delete_transfer(&self, task: &TransferRow) -> CellResult<()>;
 }

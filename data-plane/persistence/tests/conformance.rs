@@ -56,6 +56,7 @@ conformance!(
     visibility_filters_select_the_same_runs,
     removed_search_attributes_match_nothing,
     schedules_are_conditional_and_listed,
+    retention_tasks_are_a_queue_of_their_own,
 );
 
 fn schedule(id: &str, version: i64, wake: Option<i64>) -> (ScheduleRecord, VisibilityRow) {
@@ -530,7 +531,13 @@ async fn commit_is_atomic_and_conditional(s: Arc<dyn CellStore>) {
         Err(CellError::ConditionFailed)
     ));
     assert_eq!(s.events("ns", "r1", 1, 100, 10).await.unwrap().len(), 3);
-    assert_eq!(s.due_timers(&[1], 10, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.due_timers(TimerQueue::Timers, &[1], 10, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         s.usage("ns", 0).await.unwrap(),
         vec![("timer".to_string(), 1)]
@@ -654,16 +661,31 @@ async fn timers_transfers_and_queue_tasks(s: Arc<dyn CellStore>) {
     }];
     s.commit(&other).await.unwrap();
 
-    assert_eq!(s.next_timer_ms(&[1]).await.unwrap(), Some(100));
-    assert_eq!(s.next_timer_ms(&[1, 2]).await.unwrap(), Some(50));
-    assert_eq!(s.next_timer_ms(&[3]).await.unwrap(), None);
-    let due = s.due_timers(&[1], 200, 10).await.unwrap();
+    assert_eq!(
+        s.next_timer_ms(TimerQueue::Timers, &[1]).await.unwrap(),
+        Some(100)
+    );
+    assert_eq!(
+        s.next_timer_ms(TimerQueue::Timers, &[1, 2]).await.unwrap(),
+        Some(50)
+    );
+    assert_eq!(
+        s.next_timer_ms(TimerQueue::Timers, &[3]).await.unwrap(),
+        None
+    );
+    let due = s
+        .due_timers(TimerQueue::Timers, &[1], 200, 10)
+        .await
+        .unwrap();
     assert_eq!(
         due.iter().map(|t| t.data.as_slice()).collect::<Vec<_>>(),
         [&b"early"[..]]
     );
-    s.delete_timer(&due[0]).await.unwrap();
-    assert_eq!(s.next_timer_ms(&[1]).await.unwrap(), Some(300));
+    s.delete_timer(TimerQueue::Timers, &due[0]).await.unwrap();
+    assert_eq!(
+        s.next_timer_ms(TimerQueue::Timers, &[1]).await.unwrap(),
+        Some(300)
+    );
 
     let transfers = s.transfer_tasks(&[1, 2], 10).await.unwrap();
     assert_eq!(transfers.len(), 1);
@@ -745,5 +767,65 @@ async fn visibility_pages_newest_first_and_usage_sums(s: Arc<dyn CellStore>) {
     assert_eq!(
         s.usage("ns", 0).await.unwrap(),
         vec![("workflow_started".to_string(), 2)]
+    );
+}
+
+async fn retention_tasks_are_a_queue_of_their_own(s: Arc<dyn CellStore>) {
+    let range = s.acquire_shard(1, "owner").await.unwrap();
+    let mut tx = start_tx(range, "r1", 1);
+    tx.retention_tasks = vec![
+        TimerRow {
+            shard_id: 1,
+            fire_ms: 10,
+            task_id: 1,
+            data: b"first".to_vec(),
+        },
+        TimerRow {
+            shard_id: 1,
+            fire_ms: 20,
+            task_id: 2,
+            data: b"second".to_vec(),
+        },
+    ];
+    s.commit(&tx).await.unwrap();
+    // Not timers: the timer queue never sees them.
+    assert_eq!(
+        s.next_timer_ms(TimerQueue::Timers, &[1]).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.next_timer_ms(TimerQueue::Retention, &[1]).await.unwrap(),
+        Some(10)
+    );
+    let due = s
+        .due_timers(TimerQueue::Retention, &[1], 15, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    // A retry moves the task later with its new attempt count.
+    s.reschedule_timer(TimerQueue::Retention, &due[0], 30, b"first, again".to_vec())
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.reschedule_timer(TimerQueue::Retention, &due[0], 40, vec![])
+            .await,
+        Err(CellError::ConditionFailed)
+    ));
+    let due = s
+        .due_timers(TimerQueue::Retention, &[1], 100, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|t| (t.fire_ms, t.data.as_slice()))
+            .collect::<Vec<_>>(),
+        [(20, &b"second"[..]), (30, &b"first, again"[..])]
+    );
+    for row in &due {
+        s.delete_timer(TimerQueue::Retention, row).await.unwrap();
+    }
+    assert_eq!(
+        s.next_timer_ms(TimerQueue::Retention, &[1]).await.unwrap(),
+        None
     );
 }

@@ -17,6 +17,7 @@
 //! temporalio/temporal.
 
 mod catalog;
+mod eval;
 mod index;
 mod literals;
 mod parse;
@@ -30,6 +31,7 @@ pub use catalog::{
     AttrInfo, AttrKind, Catalog, Column, NAMESPACE_DIVISION, RESERVED_PREFIX, SYSTEM_ATTRIBUTES,
     Storage, SystemAttr,
 };
+pub use eval::{check_in_memory, matches};
 pub use index::{
     IndexedValue, METADATA_TYPE, SaError, SaLimits, index_rows, validate, validate_size,
     validate_with,

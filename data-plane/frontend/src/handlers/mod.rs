@@ -1,6 +1,7 @@
 //! The frontend's handlers, by concern; `workflow_service.rs` wires them to
 //! the generated trait.
 mod activities;
+pub mod archival;
 mod namespaces;
 mod poll;
 mod schedules;

@@ -3,6 +3,7 @@ use orrery_core::{CellError, CellResult};
 use orrery_proto::api::namespace::v1::namespace_info;
 use orrery_proto::api::workflowservice::v1::*;
 
+use crate::handlers::archival::ArchivalRequest;
 use crate::namespaces::{Namespace, NewNamespace};
 use crate::{Frontend, validate};
 
@@ -42,6 +43,26 @@ impl Frontend {
                 "A valid retention period is not set on request.",
             ));
         }
+        let history_archival = self
+            .archival_setting(
+                ArchivalRequest {
+                    field: "HistoryArchivalUri",
+                    state: req.history_archival_state,
+                    uri: &req.history_archival_uri,
+                },
+                None,
+            )
+            .await?;
+        let visibility_archival = self
+            .archival_setting(
+                ArchivalRequest {
+                    field: "VisibilityArchivalUri",
+                    state: req.visibility_archival_state,
+                    uri: &req.visibility_archival_uri,
+                },
+                None,
+            )
+            .await?;
         self.namespaces
             .create(NewNamespace {
                 name: req.namespace,
@@ -49,6 +70,8 @@ impl Frontend {
                 owner_email: req.owner_email,
                 retention_ms: retention,
                 data: req.data,
+                history_archival,
+                visibility_archival,
             })
             .await?;
         Ok(RegisterNamespaceResponse::default())
@@ -93,6 +116,37 @@ impl Frontend {
                 "WorkflowExecutionRetentionTtl",
             )?;
         }
+        // Archival settings are checked (a test write) before the update,
+        // against the stored ones.
+        let mut archival = None;
+        if let Some(new) = &req.config {
+            let current = self.namespaces.by_name(&req.namespace).await?;
+            let stored = current.detail.config.clone().unwrap_or_default();
+            let history = self
+                .archival_setting(
+                    ArchivalRequest {
+                        field: "HistoryArchivalUri",
+                        state: new.history_archival_state,
+                        uri: &new.history_archival_uri,
+                    },
+                    Some((stored.history_archival_state, &stored.history_archival_uri)),
+                )
+                .await?;
+            let visibility = self
+                .archival_setting(
+                    ArchivalRequest {
+                        field: "VisibilityArchivalUri",
+                        state: new.visibility_archival_state,
+                        uri: &new.visibility_archival_uri,
+                    },
+                    Some((
+                        stored.visibility_archival_state,
+                        &stored.visibility_archival_uri,
+                    )),
+                )
+                .await?;
+            archival = Some((history, visibility));
+        }
         let ns = self
             .namespaces
             .update(&req.namespace, |detail| {
@@ -113,6 +167,12 @@ impl Frontend {
                     if duration_millis(new.workflow_execution_retention_ttl.as_ref()) > 0 {
                         config.workflow_execution_retention_ttl =
                             new.workflow_execution_retention_ttl;
+                    }
+                    if let Some(((hs, hu), (vs, vu))) = archival.take() {
+                        config.history_archival_state = hs as i32;
+                        config.history_archival_uri = hu;
+                        config.visibility_archival_state = vs as i32;
+                        config.visibility_archival_uri = vu;
                     }
                     for (k, v) in &new.custom_search_attribute_aliases {
                         config

@@ -33,11 +33,11 @@ struct ListToken {
     offset: i64,
 }
 
-fn parse_query(query: &str, catalog: &Catalog) -> CellResult<Query> {
+pub(crate) fn parse_query(query: &str, catalog: &Catalog) -> CellResult<Query> {
     orrery_visibility::parse(query, catalog).map_err(|e| CellError::invalid(e.to_string()))
 }
 
-fn page_size(requested: i32) -> usize {
+pub(crate) fn page_size(requested: i32) -> usize {
     if requested <= 0 {
         MAX_PAGE_SIZE
     } else {

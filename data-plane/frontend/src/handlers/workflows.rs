@@ -242,8 +242,14 @@ impl Frontend {
     ) -> CellResult<GetWorkflowExecutionHistoryResponse> {
         let exec = execution(req.execution.as_ref())?;
         let ns = self.namespaces.by_name(&req.namespace).await?;
+        if crate::handlers::archival::is_archived_token(&req.next_page_token) {
+            return self
+                .archived_history(&ns, &req, &exec)
+                .await?
+                .ok_or_else(CellError::workflow_not_found);
+        }
         let close_only = req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
-        let read = self
+        let read = match self
             .history
             .read_history(
                 &ns.id,
@@ -256,7 +262,18 @@ impl Frontend {
                     max_wait: wait,
                 },
             )
-            .await?;
+            .await
+        {
+            Ok(read) => read,
+            // Retention removed the run; its archive may still have it.
+            Err(CellError::NotFound(msg)) => {
+                return match self.archived_history(&ns, &req, &exec).await? {
+                    Some(archived) => Ok(archived),
+                    None => Err(CellError::NotFound(msg)),
+                };
+            }
+            Err(err) => return Err(err),
+        };
         Ok(GetWorkflowExecutionHistoryResponse {
             history: Some(read.history),
             next_page_token: read.next_page_token,

@@ -21,6 +21,7 @@ impl Mutation {
         let run_id = info.run_id.clone();
         let has_parent = info.parent.is_some();
         self.state.workflow_task = None;
+        self.closed_now = true;
         if self.current.is_none() {
             self.current = Some(CurrentWrite::Status {
                 run_id,

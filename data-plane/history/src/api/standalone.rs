@@ -168,6 +168,7 @@ impl Mutation {
             status: status as i32,
         });
         self.dirty = true;
+        self.closed_now = true;
         self.update_visibility();
     }
 }
