@@ -1,11 +1,13 @@
 //! Two engines on one database: the one that took the shards last writes;
 //! the other is fenced off and writes nothing.
+mod common;
+use common::spec;
 use std::sync::{Arc, Mutex};
 
 use orrery_core::CellError;
 use orrery_core::matching::{QueueTask, TaskSink};
 use orrery_core::token::TokenSigner;
-use orrery_history::{HistoryConfig, HistoryEngine, RunSpec, StartSignal};
+use orrery_history::{HistoryConfig, HistoryEngine, StartSignal};
 use orrery_persistence::{CellStore, SqliteStore};
 use orrery_proto::api::common::v1::WorkflowExecution;
 
@@ -37,20 +39,6 @@ async fn engine(store: Arc<dyn CellStore>, sink: Arc<Collect>, owner: &str) -> A
     )
     .await
     .unwrap()
-}
-
-fn spec(workflow_id: &str) -> RunSpec {
-    RunSpec {
-        namespace_id: "ns-id".into(),
-        namespace: "ns".into(),
-        workflow_id: workflow_id.into(),
-        run_id: uuid::Uuid::new_v4().to_string(),
-        workflow_type: "T".into(),
-        task_queue: "q".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        attempt: 1,
-        ..Default::default()
-    }
 }
 
 fn signal(name: &str) -> StartSignal {

@@ -1,12 +1,14 @@
 //! A closed run is archived where its namespace says, then deleted when
 //! retention ends; an archive that cannot be written delays the deletion
 //! and loses nothing.
+mod common;
+use common::spec;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orrery_core::matching::{QueueTask, TaskSink};
 use orrery_core::token::TokenSigner;
-use orrery_history::{ClosePolicy, HistoryConfig, HistoryEngine, RunSpec};
+use orrery_history::{ClosePolicy, HistoryConfig, HistoryEngine};
 use orrery_persistence::{CellStore, SqliteStore};
 use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::enums::v1::EventType;
@@ -37,20 +39,6 @@ async fn engine(
     .unwrap();
     orrery_history::processors::spawn(engine.clone());
     (engine, archives)
-}
-
-fn spec(workflow_id: &str) -> RunSpec {
-    RunSpec {
-        namespace_id: "ns-id".into(),
-        namespace: "ns".into(),
-        workflow_id: workflow_id.into(),
-        run_id: uuid::Uuid::new_v4().to_string(),
-        workflow_type: "T".into(),
-        task_queue: "q".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        attempt: 1,
-        ..Default::default()
-    }
 }
 
 async fn start_and_terminate(engine: &HistoryEngine, workflow_id: &str) -> WorkflowExecution {
