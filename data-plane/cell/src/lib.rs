@@ -44,6 +44,9 @@ pub struct Cell {
     frontend: Arc<Frontend>,
 }
 
+/// Temporal's per-namespace request rate (per frontend), and its default.
+const NAMESPACE_RPS: &str = "frontend.namespaceRPS";
+const DEFAULT_NAMESPACE_RPS: i64 = 2400;
 const TOKEN_KEY: &str = "task_token_hmac_key";
 /// How long in-flight calls may finish after a shutdown signal.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -109,15 +112,30 @@ impl Cell {
             "postgres"
         };
         let frontend = Frontend::new(
-            history,
-            matching,
-            namespaces,
-            scheduler,
-            config.shard_count,
-            persistence,
-            orrery_frontend::ArchivalConfig {
-                archives,
-                default_uri: config.archival.default_uri.clone(),
+            orrery_frontend::Roles {
+                history,
+                matching,
+                namespaces,
+                scheduler,
+            },
+            orrery_frontend::FrontendConfig {
+                shard_count: config.shard_count,
+                persistence,
+                archival: orrery_frontend::ArchivalConfig {
+                    archives,
+                    default_uri: config.archival.default_uri.clone(),
+                },
+                access: orrery_frontend::AccessPolicy {
+                    callers_required: false,
+                    rate_limits: orrery_frontend::RateLimits::per_second(
+                        u32::try_from(
+                            config
+                                .dynamic_config
+                                .i64(NAMESPACE_RPS, DEFAULT_NAMESPACE_RPS),
+                        )
+                        .unwrap_or(u32::MAX),
+                    ),
+                },
             },
         );
         let listener = TcpListener::bind(config.grpc_addr).await.map_err(|e| {

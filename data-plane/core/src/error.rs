@@ -37,6 +37,12 @@ pub enum CellError {
     },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// No credential, or one that does not check out.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A valid credential that does not grant this call.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("{0}")]
     QueryFailed(String),
     #[error("{0}")]
@@ -163,6 +169,13 @@ impl From<CellError> for tonic::Status {
                 &details::MultiOperationExecutionFailure { statuses },
             ),
             CellError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
+            CellError::Unauthenticated(_) => tonic::Status::unauthenticated(message),
+            CellError::PermissionDenied(reason) => status_with_detail(
+                Code::PermissionDenied,
+                message,
+                "PermissionDeniedFailure",
+                &details::PermissionDeniedFailure { reason },
+            ),
             CellError::QueryFailed(_) => status_with_detail(
                 Code::InvalidArgument,
                 message,

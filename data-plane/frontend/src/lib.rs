@@ -1,6 +1,7 @@
 //! The frontend role: Temporal's WorkflowService and OperatorService. It
 //! validates, resolves the namespace, and routes to history and matching;
 //! every error leaves through `CellError` → `tonic::Status` once.
+mod access;
 mod handlers;
 pub mod namespaces;
 mod operator_service;
@@ -14,6 +15,7 @@ use orrery_history::HistoryEngine;
 use orrery_matching::Matching;
 use orrery_scheduler::Scheduler;
 
+pub use access::{AccessPolicy, RateLimits};
 pub use handlers::archival::ArchivalConfig;
 pub use namespaces::{Namespaces, NewNamespace};
 
@@ -25,29 +27,40 @@ pub struct Frontend {
     pub(crate) shard_count: i32,
     pub(crate) persistence: &'static str,
     pub(crate) archival: ArchivalConfig,
+    pub(crate) access: AccessPolicy,
 }
 
 /// The longest a long poll waits before answering empty.
 const LONG_POLL: Duration = Duration::from_secs(orrery_core::limits::LONG_POLL_TIMEOUT_SECS);
 
+/// The roles the frontend routes to.
+pub struct Roles {
+    pub history: Arc<HistoryEngine>,
+    pub matching: Arc<Matching>,
+    pub namespaces: Arc<Namespaces>,
+    pub scheduler: Arc<Scheduler>,
+}
+
+/// How the frontend is set up.
+pub struct FrontendConfig {
+    pub shard_count: i32,
+    /// `sqlite` or `postgres`, as GetSystemInfo tells.
+    pub persistence: &'static str,
+    pub archival: ArchivalConfig,
+    pub access: AccessPolicy,
+}
+
 impl Frontend {
-    pub fn new(
-        history: Arc<HistoryEngine>,
-        matching: Arc<Matching>,
-        namespaces: Arc<Namespaces>,
-        scheduler: Arc<Scheduler>,
-        shard_count: i32,
-        persistence: &'static str,
-        archival: ArchivalConfig,
-    ) -> Arc<Self> {
+    pub fn new(roles: Roles, config: FrontendConfig) -> Arc<Self> {
         Arc::new(Self {
-            history,
-            matching,
-            namespaces,
-            scheduler,
-            shard_count,
-            persistence,
-            archival,
+            history: roles.history,
+            matching: roles.matching,
+            namespaces: roles.namespaces,
+            scheduler: roles.scheduler,
+            shard_count: config.shard_count,
+            persistence: config.persistence,
+            archival: config.archival,
+            access: config.access,
         })
     }
 

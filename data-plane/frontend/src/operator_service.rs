@@ -11,18 +11,25 @@ use crate::workflow_service::serve;
 impl OperatorService for FrontendService {
     async fn delete_namespace(
         &self,
-        request: Request<DeleteNamespaceRequest>,
+        r: Request<DeleteNamespaceRequest>,
     ) -> Result<Response<DeleteNamespaceResponse>, Status> {
-        let req = request.into_inner();
-        let name = if req.namespace.is_empty() {
-            self.0.namespaces.by_id(&req.namespace_id).await?.name
-        } else {
-            req.namespace
-        };
-        let deleted = self.0.delete_namespace(&name).await?;
-        Ok(Response::new(DeleteNamespaceResponse {
-            deleted_namespace: deleted,
-        }))
+        let f = &self.0;
+        serve(
+            "DeleteNamespace",
+            f.admit("DeleteNamespace", &r).await,
+            async {
+                let req = r.into_inner();
+                let name = if req.namespace.is_empty() {
+                    f.namespaces.by_id(&req.namespace_id).await?.name
+                } else {
+                    req.namespace
+                };
+                Ok(DeleteNamespaceResponse {
+                    deleted_namespace: f.delete_namespace(&name).await?,
+                })
+            },
+        )
+        .await
     }
 
     async fn add_search_attributes(
@@ -30,9 +37,11 @@ impl OperatorService for FrontendService {
         r: Request<AddSearchAttributesRequest>,
     ) -> Result<Response<AddSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve("AddSearchAttributes", async {
-            f.add_search_attributes(r.into_inner()).await
-        })
+        serve(
+            "AddSearchAttributes",
+            f.admit("AddSearchAttributes", &r).await,
+            async { f.add_search_attributes(r.into_inner()).await },
+        )
         .await
     }
 
@@ -41,9 +50,11 @@ impl OperatorService for FrontendService {
         r: Request<RemoveSearchAttributesRequest>,
     ) -> Result<Response<RemoveSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve("RemoveSearchAttributes", async {
-            f.remove_search_attributes(r.into_inner()).await
-        })
+        serve(
+            "RemoveSearchAttributes",
+            f.admit("RemoveSearchAttributes", &r).await,
+            async { f.remove_search_attributes(r.into_inner()).await },
+        )
         .await
     }
 
@@ -52,9 +63,11 @@ impl OperatorService for FrontendService {
         r: Request<ListSearchAttributesRequest>,
     ) -> Result<Response<ListSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve("ListSearchAttributes", async {
-            f.list_search_attributes(r.into_inner()).await
-        })
+        serve(
+            "ListSearchAttributes",
+            f.admit("ListSearchAttributes", &r).await,
+            async { f.list_search_attributes(r.into_inner()).await },
+        )
         .await
     }
 }

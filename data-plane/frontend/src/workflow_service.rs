@@ -9,12 +9,19 @@ use tracing::Instrument;
 use crate::{FrontendService, long_poll_wait};
 
 /// Runs a handler in a request span and maps its error once.
+/// `admitted` is `Frontend::admit`'s verdict: a refusal is the answer and
+/// the handler never runs.
 pub(crate) async fn serve<T>(
     rpc: &'static str,
+    admitted: orrery_core::CellResult<()>,
     handler: impl std::future::Future<Output = orrery_core::CellResult<T>>,
 ) -> Result<Response<T>, Status> {
     let span = tracing::info_span!("rpc", rpc);
-    match handler.instrument(span).await {
+    let outcome = match admitted {
+        Ok(()) => handler.instrument(span).await,
+        Err(refused) => Err(refused),
+    };
+    match outcome {
         Ok(response) => Ok(Response::new(response)),
         Err(err) => {
             if matches!(err, orrery_core::CellError::Internal(_)) {
@@ -32,9 +39,11 @@ impl WorkflowService for FrontendService {
         r: Request<DeleteWorkflowExecutionRequest>,
     ) -> Result<Response<DeleteWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("DeleteWorkflowExecution", async {
-            f.delete_workflow(r.into_inner()).await
-        })
+        serve(
+            "DeleteWorkflowExecution",
+            f.admit("DeleteWorkflowExecution", &r).await,
+            async { f.delete_workflow(r.into_inner()).await },
+        )
         .await
     }
 
@@ -43,9 +52,11 @@ impl WorkflowService for FrontendService {
         r: Request<ResetWorkflowExecutionRequest>,
     ) -> Result<Response<ResetWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("ResetWorkflowExecution", async {
-            f.reset_workflow(r.into_inner()).await
-        })
+        serve(
+            "ResetWorkflowExecution",
+            f.admit("ResetWorkflowExecution", &r).await,
+            async { f.reset_workflow(r.into_inner()).await },
+        )
         .await
     }
 
@@ -54,9 +65,11 @@ impl WorkflowService for FrontendService {
         r: Request<StartActivityExecutionRequest>,
     ) -> Result<Response<StartActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve("StartActivityExecution", async {
-            f.start_activity_execution(r.into_inner()).await
-        })
+        serve(
+            "StartActivityExecution",
+            f.admit("StartActivityExecution", &r).await,
+            async { f.start_activity_execution(r.into_inner()).await },
+        )
         .await
     }
 
@@ -65,9 +78,11 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeActivityExecutionRequest>,
     ) -> Result<Response<DescribeActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve("DescribeActivityExecution", async {
-            f.describe_activity_execution(r.into_inner()).await
-        })
+        serve(
+            "DescribeActivityExecution",
+            f.admit("DescribeActivityExecution", &r).await,
+            async { f.describe_activity_execution(r.into_inner()).await },
+        )
         .await
     }
 
@@ -76,9 +91,11 @@ impl WorkflowService for FrontendService {
         r: Request<PollActivityExecutionRequest>,
     ) -> Result<Response<PollActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve("PollActivityExecution", async {
-            f.poll_activity_execution(r.into_inner()).await
-        })
+        serve(
+            "PollActivityExecution",
+            f.admit("PollActivityExecution", &r).await,
+            async { f.poll_activity_execution(r.into_inner()).await },
+        )
         .await
     }
 
@@ -87,9 +104,11 @@ impl WorkflowService for FrontendService {
         r: Request<RequestCancelActivityExecutionRequest>,
     ) -> Result<Response<RequestCancelActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve("RequestCancelActivityExecution", async {
-            f.request_cancel_activity_execution(r.into_inner()).await
-        })
+        serve(
+            "RequestCancelActivityExecution",
+            f.admit("RequestCancelActivityExecution", &r).await,
+            async { f.request_cancel_activity_execution(r.into_inner()).await },
+        )
         .await
     }
 
@@ -98,9 +117,11 @@ impl WorkflowService for FrontendService {
         r: Request<TerminateActivityExecutionRequest>,
     ) -> Result<Response<TerminateActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve("TerminateActivityExecution", async {
-            f.terminate_activity_execution(r.into_inner()).await
-        })
+        serve(
+            "TerminateActivityExecution",
+            f.admit("TerminateActivityExecution", &r).await,
+            async { f.terminate_activity_execution(r.into_inner()).await },
+        )
         .await
     }
 
@@ -109,9 +130,11 @@ impl WorkflowService for FrontendService {
         r: Request<DeleteActivityExecutionRequest>,
     ) -> Result<Response<DeleteActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve("DeleteActivityExecution", async {
-            f.delete_activity_execution(r.into_inner()).await
-        })
+        serve(
+            "DeleteActivityExecution",
+            f.admit("DeleteActivityExecution", &r).await,
+            async { f.delete_activity_execution(r.into_inner()).await },
+        )
         .await
     }
 
@@ -120,9 +143,11 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateActivityOptionsRequest>,
     ) -> Result<Response<UpdateActivityOptionsResponse>, Status> {
         let f = &self.0;
-        serve("UpdateActivityOptions", async {
-            f.update_activity_options(r.into_inner()).await
-        })
+        serve(
+            "UpdateActivityOptions",
+            f.admit("UpdateActivityOptions", &r).await,
+            async { f.update_activity_options(r.into_inner()).await },
+        )
         .await
     }
 
@@ -131,7 +156,7 @@ impl WorkflowService for FrontendService {
         r: Request<PauseActivityRequest>,
     ) -> Result<Response<PauseActivityResponse>, Status> {
         let f = &self.0;
-        serve("PauseActivity", async {
+        serve("PauseActivity", f.admit("PauseActivity", &r).await, async {
             f.pause_activity(r.into_inner())
                 .await
                 .map(|()| PauseActivityResponse {})
@@ -144,11 +169,15 @@ impl WorkflowService for FrontendService {
         r: Request<UnpauseActivityRequest>,
     ) -> Result<Response<UnpauseActivityResponse>, Status> {
         let f = &self.0;
-        serve("UnpauseActivity", async {
-            f.unpause_activity(r.into_inner())
-                .await
-                .map(|()| UnpauseActivityResponse {})
-        })
+        serve(
+            "UnpauseActivity",
+            f.admit("UnpauseActivity", &r).await,
+            async {
+                f.unpause_activity(r.into_inner())
+                    .await
+                    .map(|()| UnpauseActivityResponse {})
+            },
+        )
         .await
     }
 
@@ -157,7 +186,7 @@ impl WorkflowService for FrontendService {
         r: Request<ResetActivityRequest>,
     ) -> Result<Response<ResetActivityResponse>, Status> {
         let f = &self.0;
-        serve("ResetActivity", async {
+        serve("ResetActivity", f.admit("ResetActivity", &r).await, async {
             f.reset_activity(r.into_inner())
                 .await
                 .map(|()| ResetActivityResponse {})
@@ -170,9 +199,11 @@ impl WorkflowService for FrontendService {
         r: Request<ResetStickyTaskQueueRequest>,
     ) -> Result<Response<ResetStickyTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve("ResetStickyTaskQueue", async {
-            f.reset_sticky_task_queue(r.into_inner()).await
-        })
+        serve(
+            "ResetStickyTaskQueue",
+            f.admit("ResetStickyTaskQueue", &r).await,
+            async { f.reset_sticky_task_queue(r.into_inner()).await },
+        )
         .await
     }
 
@@ -181,10 +212,14 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateWorkflowExecutionRequest>,
     ) -> Result<Response<UpdateWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("UpdateWorkflowExecution", async {
-            let wait = long_poll_wait(r.metadata());
-            f.update_workflow(r.into_inner(), wait).await
-        })
+        serve(
+            "UpdateWorkflowExecution",
+            f.admit("UpdateWorkflowExecution", &r).await,
+            async {
+                let wait = long_poll_wait(r.metadata());
+                f.update_workflow(r.into_inner(), wait).await
+            },
+        )
         .await
     }
 
@@ -193,10 +228,14 @@ impl WorkflowService for FrontendService {
         r: Request<PollWorkflowExecutionUpdateRequest>,
     ) -> Result<Response<PollWorkflowExecutionUpdateResponse>, Status> {
         let f = &self.0;
-        serve("PollWorkflowExecutionUpdate", async {
-            let wait = long_poll_wait(r.metadata());
-            f.poll_update(r.into_inner(), wait).await
-        })
+        serve(
+            "PollWorkflowExecutionUpdate",
+            f.admit("PollWorkflowExecutionUpdate", &r).await,
+            async {
+                let wait = long_poll_wait(r.metadata());
+                f.poll_update(r.into_inner(), wait).await
+            },
+        )
         .await
     }
 
@@ -205,10 +244,14 @@ impl WorkflowService for FrontendService {
         r: Request<ExecuteMultiOperationRequest>,
     ) -> Result<Response<ExecuteMultiOperationResponse>, Status> {
         let f = &self.0;
-        serve("ExecuteMultiOperation", async {
-            let wait = long_poll_wait(r.metadata());
-            f.execute_multi_operation(r.into_inner(), wait).await
-        })
+        serve(
+            "ExecuteMultiOperation",
+            f.admit("ExecuteMultiOperation", &r).await,
+            async {
+                let wait = long_poll_wait(r.metadata());
+                f.execute_multi_operation(r.into_inner(), wait).await
+            },
+        )
         .await
     }
 
@@ -217,9 +260,11 @@ impl WorkflowService for FrontendService {
         r: Request<RegisterNamespaceRequest>,
     ) -> Result<Response<RegisterNamespaceResponse>, Status> {
         let f = &self.0;
-        serve("RegisterNamespace", async {
-            f.register_namespace(r.into_inner()).await
-        })
+        serve(
+            "RegisterNamespace",
+            f.admit("RegisterNamespace", &r).await,
+            async { f.register_namespace(r.into_inner()).await },
+        )
         .await
     }
 
@@ -228,9 +273,11 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeNamespaceRequest>,
     ) -> Result<Response<DescribeNamespaceResponse>, Status> {
         let f = &self.0;
-        serve("DescribeNamespace", async {
-            f.describe_namespace(r.into_inner()).await
-        })
+        serve(
+            "DescribeNamespace",
+            f.admit("DescribeNamespace", &r).await,
+            async { f.describe_namespace(r.into_inner()).await },
+        )
         .await
     }
 
@@ -239,9 +286,14 @@ impl WorkflowService for FrontendService {
         r: Request<ListNamespacesRequest>,
     ) -> Result<Response<ListNamespacesResponse>, Status> {
         let f = &self.0;
-        serve("ListNamespaces", async {
-            f.list_namespaces(r.into_inner()).await
-        })
+        serve(
+            "ListNamespaces",
+            f.admit("ListNamespaces", &r).await,
+            async {
+                let caller = r.extensions().get::<orrery_core::caller::Caller>().cloned();
+                f.list_namespaces(r.into_inner(), caller).await
+            },
+        )
         .await
     }
 
@@ -250,9 +302,11 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateNamespaceRequest>,
     ) -> Result<Response<UpdateNamespaceResponse>, Status> {
         let f = &self.0;
-        serve("UpdateNamespace", async {
-            f.update_namespace(r.into_inner()).await
-        })
+        serve(
+            "UpdateNamespace",
+            f.admit("UpdateNamespace", &r).await,
+            async { f.update_namespace(r.into_inner()).await },
+        )
         .await
     }
 
@@ -261,9 +315,11 @@ impl WorkflowService for FrontendService {
         r: Request<StartWorkflowExecutionRequest>,
     ) -> Result<Response<StartWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("StartWorkflowExecution", async {
-            f.start_workflow(r.into_inner()).await
-        })
+        serve(
+            "StartWorkflowExecution",
+            f.admit("StartWorkflowExecution", &r).await,
+            async { f.start_workflow(r.into_inner()).await },
+        )
         .await
     }
 
@@ -272,9 +328,11 @@ impl WorkflowService for FrontendService {
         r: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Result<Response<SignalWithStartWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("SignalWithStartWorkflowExecution", async {
-            f.signal_with_start(r.into_inner()).await
-        })
+        serve(
+            "SignalWithStartWorkflowExecution",
+            f.admit("SignalWithStartWorkflowExecution", &r).await,
+            async { f.signal_with_start(r.into_inner()).await },
+        )
         .await
     }
 
@@ -283,9 +341,11 @@ impl WorkflowService for FrontendService {
         r: Request<SignalWorkflowExecutionRequest>,
     ) -> Result<Response<SignalWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("SignalWorkflowExecution", async {
-            f.signal_workflow(r.into_inner()).await
-        })
+        serve(
+            "SignalWorkflowExecution",
+            f.admit("SignalWorkflowExecution", &r).await,
+            async { f.signal_workflow(r.into_inner()).await },
+        )
         .await
     }
 
@@ -294,9 +354,11 @@ impl WorkflowService for FrontendService {
         r: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Result<Response<RequestCancelWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("RequestCancelWorkflowExecution", async {
-            f.request_cancel_workflow(r.into_inner()).await
-        })
+        serve(
+            "RequestCancelWorkflowExecution",
+            f.admit("RequestCancelWorkflowExecution", &r).await,
+            async { f.request_cancel_workflow(r.into_inner()).await },
+        )
         .await
     }
 
@@ -305,9 +367,11 @@ impl WorkflowService for FrontendService {
         r: Request<TerminateWorkflowExecutionRequest>,
     ) -> Result<Response<TerminateWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("TerminateWorkflowExecution", async {
-            f.terminate_workflow(r.into_inner()).await
-        })
+        serve(
+            "TerminateWorkflowExecution",
+            f.admit("TerminateWorkflowExecution", &r).await,
+            async { f.terminate_workflow(r.into_inner()).await },
+        )
         .await
     }
 
@@ -316,9 +380,11 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeWorkflowExecutionRequest>,
     ) -> Result<Response<DescribeWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve("DescribeWorkflowExecution", async {
-            f.describe_workflow(r.into_inner()).await
-        })
+        serve(
+            "DescribeWorkflowExecution",
+            f.admit("DescribeWorkflowExecution", &r).await,
+            async { f.describe_workflow(r.into_inner()).await },
+        )
         .await
     }
 
@@ -327,12 +393,16 @@ impl WorkflowService for FrontendService {
         r: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> Result<Response<GetWorkflowExecutionHistoryResponse>, Status> {
         let f = &self.0;
-        serve("GetWorkflowExecutionHistory", async {
-            {
-                let wait = long_poll_wait(r.metadata());
-                f.get_history(r.into_inner(), wait).await
-            }
-        })
+        serve(
+            "GetWorkflowExecutionHistory",
+            f.admit("GetWorkflowExecutionHistory", &r).await,
+            async {
+                {
+                    let wait = long_poll_wait(r.metadata());
+                    f.get_history(r.into_inner(), wait).await
+                }
+            },
+        )
         .await
     }
 
@@ -341,9 +411,11 @@ impl WorkflowService for FrontendService {
         r: Request<GetWorkflowExecutionHistoryReverseRequest>,
     ) -> Result<Response<GetWorkflowExecutionHistoryReverseResponse>, Status> {
         let f = &self.0;
-        serve("GetWorkflowExecutionHistoryReverse", async {
-            f.get_history_reverse(r.into_inner()).await
-        })
+        serve(
+            "GetWorkflowExecutionHistoryReverse",
+            f.admit("GetWorkflowExecutionHistoryReverse", &r).await,
+            async { f.get_history_reverse(r.into_inner()).await },
+        )
         .await
     }
 
@@ -352,9 +424,11 @@ impl WorkflowService for FrontendService {
         r: Request<ListArchivedWorkflowExecutionsRequest>,
     ) -> Result<Response<ListArchivedWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("ListArchivedWorkflowExecutions", async {
-            f.list_archived(r.into_inner()).await
-        })
+        serve(
+            "ListArchivedWorkflowExecutions",
+            f.admit("ListArchivedWorkflowExecutions", &r).await,
+            async { f.list_archived(r.into_inner()).await },
+        )
         .await
     }
 
@@ -363,9 +437,11 @@ impl WorkflowService for FrontendService {
         r: Request<ListWorkflowExecutionsRequest>,
     ) -> Result<Response<ListWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("ListWorkflowExecutions", async {
-            f.list_workflows(r.into_inner()).await
-        })
+        serve(
+            "ListWorkflowExecutions",
+            f.admit("ListWorkflowExecutions", &r).await,
+            async { f.list_workflows(r.into_inner()).await },
+        )
         .await
     }
 
@@ -374,9 +450,11 @@ impl WorkflowService for FrontendService {
         r: Request<CountWorkflowExecutionsRequest>,
     ) -> Result<Response<CountWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("CountWorkflowExecutions", async {
-            f.count_workflows(r.into_inner()).await
-        })
+        serve(
+            "CountWorkflowExecutions",
+            f.admit("CountWorkflowExecutions", &r).await,
+            async { f.count_workflows(r.into_inner()).await },
+        )
         .await
     }
 
@@ -385,9 +463,11 @@ impl WorkflowService for FrontendService {
         r: Request<ScanWorkflowExecutionsRequest>,
     ) -> Result<Response<ScanWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("ScanWorkflowExecutions", async {
-            f.scan_workflows(r.into_inner()).await
-        })
+        serve(
+            "ScanWorkflowExecutions",
+            f.admit("ScanWorkflowExecutions", &r).await,
+            async { f.scan_workflows(r.into_inner()).await },
+        )
         .await
     }
 
@@ -396,9 +476,11 @@ impl WorkflowService for FrontendService {
         r: Request<ListOpenWorkflowExecutionsRequest>,
     ) -> Result<Response<ListOpenWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("ListOpenWorkflowExecutions", async {
-            f.list_open_workflows(r.into_inner()).await
-        })
+        serve(
+            "ListOpenWorkflowExecutions",
+            f.admit("ListOpenWorkflowExecutions", &r).await,
+            async { f.list_open_workflows(r.into_inner()).await },
+        )
         .await
     }
 
@@ -407,20 +489,24 @@ impl WorkflowService for FrontendService {
         r: Request<ListClosedWorkflowExecutionsRequest>,
     ) -> Result<Response<ListClosedWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("ListClosedWorkflowExecutions", async {
-            f.list_closed_workflows(r.into_inner()).await
-        })
+        serve(
+            "ListClosedWorkflowExecutions",
+            f.admit("ListClosedWorkflowExecutions", &r).await,
+            async { f.list_closed_workflows(r.into_inner()).await },
+        )
         .await
     }
 
     async fn get_search_attributes(
         &self,
-        _r: Request<GetSearchAttributesRequest>,
+        r: Request<GetSearchAttributesRequest>,
     ) -> Result<Response<GetSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve("GetSearchAttributes", async {
-            Ok(f.get_search_attributes())
-        })
+        serve(
+            "GetSearchAttributes",
+            f.admit("GetSearchAttributes", &r).await,
+            async { Ok(f.get_search_attributes()) },
+        )
         .await
     }
 
@@ -429,9 +515,11 @@ impl WorkflowService for FrontendService {
         r: Request<CreateScheduleRequest>,
     ) -> Result<Response<CreateScheduleResponse>, Status> {
         let f = &self.0;
-        serve("CreateSchedule", async {
-            f.create_schedule(r.into_inner()).await
-        })
+        serve(
+            "CreateSchedule",
+            f.admit("CreateSchedule", &r).await,
+            async { f.create_schedule(r.into_inner()).await },
+        )
         .await
     }
 
@@ -440,9 +528,11 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeScheduleRequest>,
     ) -> Result<Response<DescribeScheduleResponse>, Status> {
         let f = &self.0;
-        serve("DescribeSchedule", async {
-            f.describe_schedule(r.into_inner()).await
-        })
+        serve(
+            "DescribeSchedule",
+            f.admit("DescribeSchedule", &r).await,
+            async { f.describe_schedule(r.into_inner()).await },
+        )
         .await
     }
 
@@ -451,9 +541,11 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateScheduleRequest>,
     ) -> Result<Response<UpdateScheduleResponse>, Status> {
         let f = &self.0;
-        serve("UpdateSchedule", async {
-            f.update_schedule(r.into_inner()).await
-        })
+        serve(
+            "UpdateSchedule",
+            f.admit("UpdateSchedule", &r).await,
+            async { f.update_schedule(r.into_inner()).await },
+        )
         .await
     }
 
@@ -462,7 +554,7 @@ impl WorkflowService for FrontendService {
         r: Request<PatchScheduleRequest>,
     ) -> Result<Response<PatchScheduleResponse>, Status> {
         let f = &self.0;
-        serve("PatchSchedule", async {
+        serve("PatchSchedule", f.admit("PatchSchedule", &r).await, async {
             f.patch_schedule(r.into_inner()).await
         })
         .await
@@ -473,9 +565,11 @@ impl WorkflowService for FrontendService {
         r: Request<DeleteScheduleRequest>,
     ) -> Result<Response<DeleteScheduleResponse>, Status> {
         let f = &self.0;
-        serve("DeleteSchedule", async {
-            f.delete_schedule(r.into_inner()).await
-        })
+        serve(
+            "DeleteSchedule",
+            f.admit("DeleteSchedule", &r).await,
+            async { f.delete_schedule(r.into_inner()).await },
+        )
         .await
     }
 
@@ -484,7 +578,7 @@ impl WorkflowService for FrontendService {
         r: Request<ListSchedulesRequest>,
     ) -> Result<Response<ListSchedulesResponse>, Status> {
         let f = &self.0;
-        serve("ListSchedules", async {
+        serve("ListSchedules", f.admit("ListSchedules", &r).await, async {
             f.list_schedules(r.into_inner()).await
         })
         .await
@@ -495,9 +589,11 @@ impl WorkflowService for FrontendService {
         r: Request<ListScheduleMatchingTimesRequest>,
     ) -> Result<Response<ListScheduleMatchingTimesResponse>, Status> {
         let f = &self.0;
-        serve("ListScheduleMatchingTimes", async {
-            f.schedule_matching_times(r.into_inner()).await
-        })
+        serve(
+            "ListScheduleMatchingTimes",
+            f.admit("ListScheduleMatchingTimes", &r).await,
+            async { f.schedule_matching_times(r.into_inner()).await },
+        )
         .await
     }
 
@@ -506,9 +602,11 @@ impl WorkflowService for FrontendService {
         r: Request<ListActivityExecutionsRequest>,
     ) -> Result<Response<ListActivityExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("ListActivityExecutions", async {
-            f.list_activities(r.into_inner()).await
-        })
+        serve(
+            "ListActivityExecutions",
+            f.admit("ListActivityExecutions", &r).await,
+            async { f.list_activities(r.into_inner()).await },
+        )
         .await
     }
 
@@ -517,9 +615,11 @@ impl WorkflowService for FrontendService {
         r: Request<CountActivityExecutionsRequest>,
     ) -> Result<Response<CountActivityExecutionsResponse>, Status> {
         let f = &self.0;
-        serve("CountActivityExecutions", async {
-            f.count_activities(r.into_inner()).await
-        })
+        serve(
+            "CountActivityExecutions",
+            f.admit("CountActivityExecutions", &r).await,
+            async { f.count_activities(r.into_inner()).await },
+        )
         .await
     }
 
@@ -528,7 +628,7 @@ impl WorkflowService for FrontendService {
         r: Request<QueryWorkflowRequest>,
     ) -> Result<Response<QueryWorkflowResponse>, Status> {
         let f = &self.0;
-        serve("QueryWorkflow", async {
+        serve("QueryWorkflow", f.admit("QueryWorkflow", &r).await, async {
             {
                 let wait = long_poll_wait(r.metadata());
                 f.query_workflow(r.into_inner(), wait).await
@@ -542,12 +642,16 @@ impl WorkflowService for FrontendService {
         r: Request<PollWorkflowTaskQueueRequest>,
     ) -> Result<Response<PollWorkflowTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve("PollWorkflowTaskQueue", async {
-            {
-                let wait = long_poll_wait(r.metadata());
-                f.poll_workflow_task(r.into_inner(), wait).await
-            }
-        })
+        serve(
+            "PollWorkflowTaskQueue",
+            f.admit("PollWorkflowTaskQueue", &r).await,
+            async {
+                {
+                    let wait = long_poll_wait(r.metadata());
+                    f.poll_workflow_task(r.into_inner(), wait).await
+                }
+            },
+        )
         .await
     }
 
@@ -556,9 +660,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Result<Response<RespondWorkflowTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve("RespondWorkflowTaskCompleted", async {
-            f.respond_workflow_task_completed(r.into_inner()).await
-        })
+        serve(
+            "RespondWorkflowTaskCompleted",
+            f.admit("RespondWorkflowTaskCompleted", &r).await,
+            async { f.respond_workflow_task_completed(r.into_inner()).await },
+        )
         .await
     }
 
@@ -567,9 +673,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Result<Response<RespondWorkflowTaskFailedResponse>, Status> {
         let f = &self.0;
-        serve("RespondWorkflowTaskFailed", async {
-            f.respond_workflow_task_failed(r.into_inner()).await
-        })
+        serve(
+            "RespondWorkflowTaskFailed",
+            f.admit("RespondWorkflowTaskFailed", &r).await,
+            async { f.respond_workflow_task_failed(r.into_inner()).await },
+        )
         .await
     }
 
@@ -578,9 +686,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondQueryTaskCompletedRequest>,
     ) -> Result<Response<RespondQueryTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve("RespondQueryTaskCompleted", async {
-            f.respond_query_task_completed(r.into_inner()).await
-        })
+        serve(
+            "RespondQueryTaskCompleted",
+            f.admit("RespondQueryTaskCompleted", &r).await,
+            async { f.respond_query_task_completed(r.into_inner()).await },
+        )
         .await
     }
 
@@ -589,12 +699,16 @@ impl WorkflowService for FrontendService {
         r: Request<PollActivityTaskQueueRequest>,
     ) -> Result<Response<PollActivityTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve("PollActivityTaskQueue", async {
-            {
-                let wait = long_poll_wait(r.metadata());
-                f.poll_activity_task(r.into_inner(), wait).await
-            }
-        })
+        serve(
+            "PollActivityTaskQueue",
+            f.admit("PollActivityTaskQueue", &r).await,
+            async {
+                {
+                    let wait = long_poll_wait(r.metadata());
+                    f.poll_activity_task(r.into_inner(), wait).await
+                }
+            },
+        )
         .await
     }
 
@@ -603,11 +717,15 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCompletedRequest>,
     ) -> Result<Response<RespondActivityTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCompleted", async {
-            f.activity_completed(r.into_inner())
-                .await
-                .map(|()| Default::default())
-        })
+        serve(
+            "RespondActivityTaskCompleted",
+            f.admit("RespondActivityTaskCompleted", &r).await,
+            async {
+                f.activity_completed(r.into_inner())
+                    .await
+                    .map(|()| Default::default())
+            },
+        )
         .await
     }
 
@@ -616,11 +734,15 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCompletedByIdRequest>,
     ) -> Result<Response<RespondActivityTaskCompletedByIdResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCompletedById", async {
-            f.activity_completed_by_id(r.into_inner())
-                .await
-                .map(|()| Default::default())
-        })
+        serve(
+            "RespondActivityTaskCompletedById",
+            f.admit("RespondActivityTaskCompletedById", &r).await,
+            async {
+                f.activity_completed_by_id(r.into_inner())
+                    .await
+                    .map(|()| Default::default())
+            },
+        )
         .await
     }
 
@@ -629,11 +751,15 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskFailedRequest>,
     ) -> Result<Response<RespondActivityTaskFailedResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskFailed", async {
-            f.activity_failed(r.into_inner())
-                .await
-                .map(|()| Default::default())
-        })
+        serve(
+            "RespondActivityTaskFailed",
+            f.admit("RespondActivityTaskFailed", &r).await,
+            async {
+                f.activity_failed(r.into_inner())
+                    .await
+                    .map(|()| Default::default())
+            },
+        )
         .await
     }
 
@@ -642,11 +768,15 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> Result<Response<RespondActivityTaskFailedByIdResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskFailedById", async {
-            f.activity_failed_by_id(r.into_inner())
-                .await
-                .map(|()| Default::default())
-        })
+        serve(
+            "RespondActivityTaskFailedById",
+            f.admit("RespondActivityTaskFailedById", &r).await,
+            async {
+                f.activity_failed_by_id(r.into_inner())
+                    .await
+                    .map(|()| Default::default())
+            },
+        )
         .await
     }
 
@@ -655,11 +785,15 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCanceledRequest>,
     ) -> Result<Response<RespondActivityTaskCanceledResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCanceled", async {
-            f.activity_canceled(r.into_inner())
-                .await
-                .map(|()| Default::default())
-        })
+        serve(
+            "RespondActivityTaskCanceled",
+            f.admit("RespondActivityTaskCanceled", &r).await,
+            async {
+                f.activity_canceled(r.into_inner())
+                    .await
+                    .map(|()| Default::default())
+            },
+        )
         .await
     }
 
@@ -668,11 +802,15 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCanceledByIdRequest>,
     ) -> Result<Response<RespondActivityTaskCanceledByIdResponse>, Status> {
         let f = &self.0;
-        serve("RespondActivityTaskCanceledById", async {
-            f.activity_canceled_by_id(r.into_inner())
-                .await
-                .map(|()| Default::default())
-        })
+        serve(
+            "RespondActivityTaskCanceledById",
+            f.admit("RespondActivityTaskCanceledById", &r).await,
+            async {
+                f.activity_canceled_by_id(r.into_inner())
+                    .await
+                    .map(|()| Default::default())
+            },
+        )
         .await
     }
 
@@ -681,9 +819,11 @@ impl WorkflowService for FrontendService {
         r: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Result<Response<RecordActivityTaskHeartbeatResponse>, Status> {
         let f = &self.0;
-        serve("RecordActivityTaskHeartbeat", async {
-            f.activity_heartbeat(r.into_inner()).await
-        })
+        serve(
+            "RecordActivityTaskHeartbeat",
+            f.admit("RecordActivityTaskHeartbeat", &r).await,
+            async { f.activity_heartbeat(r.into_inner()).await },
+        )
         .await
     }
 
@@ -692,32 +832,44 @@ impl WorkflowService for FrontendService {
         r: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> Result<Response<RecordActivityTaskHeartbeatByIdResponse>, Status> {
         let f = &self.0;
-        serve("RecordActivityTaskHeartbeatById", async {
-            f.activity_heartbeat_by_id(r.into_inner()).await.map(|x| {
-                RecordActivityTaskHeartbeatByIdResponse {
-                    cancel_requested: x.cancel_requested,
-                    activity_paused: x.activity_paused,
-                    activity_reset: x.activity_reset,
-                }
-            })
-        })
+        serve(
+            "RecordActivityTaskHeartbeatById",
+            f.admit("RecordActivityTaskHeartbeatById", &r).await,
+            async {
+                f.activity_heartbeat_by_id(r.into_inner()).await.map(|x| {
+                    RecordActivityTaskHeartbeatByIdResponse {
+                        cancel_requested: x.cancel_requested,
+                        activity_paused: x.activity_paused,
+                        activity_reset: x.activity_reset,
+                    }
+                })
+            },
+        )
         .await
     }
 
     async fn get_system_info(
         &self,
-        _r: Request<GetSystemInfoRequest>,
+        r: Request<GetSystemInfoRequest>,
     ) -> Result<Response<GetSystemInfoResponse>, Status> {
         let f = &self.0;
-        serve("GetSystemInfo", async { Ok(f.system_info()) }).await
+        serve("GetSystemInfo", f.admit("GetSystemInfo", &r).await, async {
+            Ok(f.system_info())
+        })
+        .await
     }
 
     async fn get_cluster_info(
         &self,
-        _r: Request<GetClusterInfoRequest>,
+        r: Request<GetClusterInfoRequest>,
     ) -> Result<Response<GetClusterInfoResponse>, Status> {
         let f = &self.0;
-        serve("GetClusterInfo", async { Ok(f.cluster_info()) }).await
+        serve(
+            "GetClusterInfo",
+            f.admit("GetClusterInfo", &r).await,
+            async { Ok(f.cluster_info()) },
+        )
+        .await
     }
 
     async fn describe_task_queue(
@@ -725,9 +877,11 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeTaskQueueRequest>,
     ) -> Result<Response<DescribeTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve("DescribeTaskQueue", async {
-            f.describe_task_queue(r.into_inner()).await
-        })
+        serve(
+            "DescribeTaskQueue",
+            f.admit("DescribeTaskQueue", &r).await,
+            async { f.describe_task_queue(r.into_inner()).await },
+        )
         .await
     }
 
@@ -736,9 +890,11 @@ impl WorkflowService for FrontendService {
         r: Request<ShutdownWorkerRequest>,
     ) -> Result<Response<ShutdownWorkerResponse>, Status> {
         let f = &self.0;
-        serve("ShutdownWorker", async {
-            f.shutdown_worker(r.into_inner()).await
-        })
+        serve(
+            "ShutdownWorker",
+            f.admit("ShutdownWorker", &r).await,
+            async { f.shutdown_worker(r.into_inner()).await },
+        )
         .await
     }
 
@@ -747,9 +903,11 @@ impl WorkflowService for FrontendService {
         r: Request<RecordWorkerHeartbeatRequest>,
     ) -> Result<Response<RecordWorkerHeartbeatResponse>, Status> {
         let f = &self.0;
-        serve("RecordWorkerHeartbeat", async {
-            f.record_worker_heartbeat(r.into_inner()).await
-        })
+        serve(
+            "RecordWorkerHeartbeat",
+            f.admit("RecordWorkerHeartbeat", &r).await,
+            async { f.record_worker_heartbeat(r.into_inner()).await },
+        )
         .await
     }
 }

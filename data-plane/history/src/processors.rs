@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, stream};
 use orrery_core::CellError;
 use orrery_core::time::now_millis;
 use orrery_persistence::{TimerQueue, TimerRow, TransferRow};
@@ -16,6 +17,10 @@ use crate::engine::HistoryEngine;
 use crate::tasks::{TimerTask, TransferTask};
 
 const BATCH: usize = 100;
+/// How many workflows' due timers fire at once. Their commits still
+/// serialise on the database, but loading state, deciding and waiting for
+/// the commit overlap.
+const TIMER_CONCURRENCY: usize = 32;
 /// Upper bound of a queue's sleep: a safety net, not what keeps it moving.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// How long a task that failed for a passing reason first waits to be
@@ -108,22 +113,7 @@ impl HistoryEngine {
                     continue;
                 }
             };
-            let mut fired = 0;
-            // A timer that fails for now stays, on its backoff; the others
-            // still fire.
-            for row in &due {
-                let key = (row.shard_id, row.task_id);
-                if !backoff.ready(key, Instant::now()) {
-                    continue;
-                }
-                match self.fire_timer(row).await {
-                    Ok(()) => {
-                        backoff.succeeded(key);
-                        fired += 1;
-                    }
-                    Err(err) => log_failure("timer", backoff.failed(key, Instant::now()), &err),
-                }
-            }
+            let fired = self.fire_timers(&due, &mut backoff).await;
             if due.len() == BATCH && fired > 0 {
                 continue;
             }
@@ -149,29 +139,80 @@ impl HistoryEngine {
         }
     }
 
-    /// Runs one timer and deletes it; an error means it must be retried.
-    async fn fire_timer(&self, row: &TimerRow) -> Result<(), CellError> {
-        let result = match TimerTask::decode(row.data.as_slice()) {
-            Ok(task) => {
-                let span = tracing::debug_span!("timer", kind = task.kind, workflow_id = %task.workflow_id);
-                self.handle_timer(&task).instrument(span).await
+    /// Fires the due timers that are not on their backoff and deletes the
+    /// fired ones in one commit; returns how many fired. Timers of one
+    /// workflow fire one after another in fire-time order (their events must
+    /// keep that order); different workflows' timers fire concurrently, so a
+    /// burst of due timers is not a queue of commits one behind the other.
+    async fn fire_timers(&self, due: &[TimerRow], backoff: &mut Backoff) -> usize {
+        let now = Instant::now();
+        let mut done: Vec<TimerRow> = Vec::new();
+        let mut groups: Vec<Vec<(&TimerRow, TimerTask)>> = Vec::new();
+        let mut group_of: HashMap<(String, String), usize> = HashMap::new();
+        for row in due {
+            if !backoff.ready((row.shard_id, row.task_id), now) {
+                continue;
             }
-            Err(err) => Err(CellError::internal(format!(
-                "undecodable timer task: {err}"
-            ))),
-        };
-        match result {
-            Ok(()) => {}
-            Err(err) if is_final(&err) => {}
-            Err(CellError::Internal(msg)) if msg.starts_with("undecodable") => {
-                tracing::error!(%msg, "dropping timer task");
+            let task = match TimerTask::decode(row.data.as_slice()) {
+                Ok(task) => task,
+                Err(err) => {
+                    tracing::error!(error = %err, task_id = row.task_id, "dropping undecodable timer task");
+                    done.push(row.clone());
+                    continue;
+                }
+            };
+            let key = (task.namespace_id.clone(), task.workflow_id.clone());
+            let index = *group_of.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[index].push((row, task));
+        }
+        // Futures built up front, not in a `map` closure: a closure over
+        // borrowed rows makes the spawned queue future not provably `Send`.
+        let groups: Vec<_> = groups
+            .into_iter()
+            .map(|group| self.fire_group(group))
+            .collect();
+        let outcomes: Vec<_> = stream::iter(groups)
+            .buffer_unordered(TIMER_CONCURRENCY)
+            .collect()
+            .await;
+        for (row, outcome) in outcomes.into_iter().flatten() {
+            let key = (row.shard_id, row.task_id);
+            match outcome {
+                Ok(()) => {
+                    backoff.succeeded(key);
+                    done.push(row.clone());
+                }
+                Err(err) => log_failure("timer", backoff.failed(key, Instant::now()), &err),
             }
-            Err(err) => return Err(err),
         }
-        if let Err(err) = self.store.delete_timer(TimerQueue::Timers, row).await {
-            tracing::warn!(error = %err, "deleting a fired timer failed");
+        if let Err(err) = self.store.delete_timers(TimerQueue::Timers, &done).await {
+            // They fire again later; handlers are idempotent.
+            tracing::warn!(error = %err, "deleting fired timers failed");
         }
-        Ok(())
+        done.len()
+    }
+
+    async fn fire_group<'a>(
+        &self,
+        group: Vec<(&'a TimerRow, TimerTask)>,
+    ) -> Vec<(&'a TimerRow, Result<(), CellError>)> {
+        let mut out = Vec::with_capacity(group.len());
+        for (row, task) in group {
+            out.push((row, self.fire_timer(&task).await));
+        }
+        out
+    }
+
+    /// Runs one timer; an error means it must be retried.
+    async fn fire_timer(&self, task: &TimerTask) -> Result<(), CellError> {
+        let span = tracing::debug_span!("timer", kind = task.kind, workflow_id = %task.workflow_id);
+        match self.handle_timer(task).instrument(span).await {
+            Err(err) if !is_final(&err) => Err(err),
+            _ => Ok(()),
+        }
     }
 
     async fn run_transfer_queue(&self) {

@@ -181,7 +181,10 @@ impl HistoryEngine {
     async fn run_retention_task(&self, row: TimerRow) {
         let Ok(task) = RetentionTask::decode(row.data.as_slice()) else {
             tracing::error!(task_id = row.task_id, "dropping undecodable retention task");
-            let _ = self.store.delete_timer(TimerQueue::Retention, &row).await;
+            let _ = self
+                .store
+                .delete_timers(TimerQueue::Retention, std::slice::from_ref(&row))
+                .await;
             return;
         };
         let span = tracing::info_span!("retention", kind = task.kind, workflow_id = %task.workflow_id, run_id = %task.run_id);
@@ -198,7 +201,11 @@ impl HistoryEngine {
             }
         };
         let written = match outcome {
-            Ok(Outcome::Done) => self.store.delete_timer(TimerQueue::Retention, &row).await,
+            Ok(Outcome::Done) => {
+                self.store
+                    .delete_timers(TimerQueue::Retention, std::slice::from_ref(&row))
+                    .await
+            }
             Ok(Outcome::Next { fire_ms, task }) => {
                 self.store
                     .reschedule_timer(TimerQueue::Retention, &row, fire_ms, task.encode_to_vec())

@@ -501,15 +501,22 @@ macro_rules! sql_store {
                     .map_err(db_err)
             }
 
-            async fn delete_timer(&self, queue: TimerQueue, t: &TimerRow) -> CellResult<()> {
-                sqlx::query(&format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table()))
-                    .bind(t.shard_id)
-                    .bind(t.fire_ms)
-                    .bind(t.task_id)
-                    .execute(&self.write)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
+            async fn delete_timers(&self, queue: TimerQueue, timers: &[TimerRow]) -> CellResult<()> {
+                if timers.is_empty() {
+                    return Ok(());
+                }
+                let sql = format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table());
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                for t in timers {
+                    sqlx::query(&sql)
+                        .bind(t.shard_id)
+                        .bind(t.fire_ms)
+                        .bind(t.task_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)
             }
 
             async fn reschedule_timer(&self, queue: TimerQueue, t: &TimerRow, fire_ms: i64, data: Vec<u8>) -> CellResult<()> {

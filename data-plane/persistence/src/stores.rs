@@ -84,7 +84,9 @@ pub trait TaskStore: Send + Sync {
     ) -> CellResult<Vec<TimerRow>>;
     /// When the next task of `queue` of the given shards fires, if any.
     async fn next_timer_ms(&self, queue: TimerQueue, shards: &[i32]) -> CellResult<Option<i64>>;
-    async fn delete_timer(&self, queue: TimerQueue, timer: &TimerRow) -> CellResult<()>;
+    /// Deletes fired tasks in one transaction: one commit for a whole
+    /// batch, not one per timer.
+    async fn delete_timers(&self, queue: TimerQueue, timers: &[TimerRow]) -> CellResult<()>;
     /// Moves a task to `fire_ms` with new `data` (a retry's attempt count).
     async fn reschedule_timer(
         &self,

@@ -404,7 +404,9 @@ async fn timers_transfers_and_queue_tasks(s: Arc<dyn CellStore>) {
         due.iter().map(|t| t.data.as_slice()).collect::<Vec<_>>(),
         [&b"early"[..]]
     );
-    s.delete_timer(TimerQueue::Timers, &due[0]).await.unwrap();
+    s.delete_timers(TimerQueue::Timers, &due[..1])
+        .await
+        .unwrap();
     assert_eq!(
         s.next_timer_ms(TimerQueue::Timers, &[1]).await.unwrap(),
         Some(300)
@@ -544,9 +546,7 @@ async fn retention_tasks_are_a_queue_of_their_own(s: Arc<dyn CellStore>) {
             .collect::<Vec<_>>(),
         [(20, &b"second"[..]), (30, &b"first, again"[..])]
     );
-    for row in &due {
-        s.delete_timer(TimerQueue::Retention, row).await.unwrap();
-    }
+    s.delete_timers(TimerQueue::Retention, &due).await.unwrap();
     assert_eq!(
         s.next_timer_ms(TimerQueue::Retention, &[1]).await.unwrap(),
         None

@@ -1,3 +1,4 @@
+use orrery_core::caller::Caller;
 use orrery_core::time::duration_millis;
 use orrery_core::{CellError, CellResult};
 use orrery_proto::api::namespace::v1::namespace_info;
@@ -92,6 +93,7 @@ impl Frontend {
     pub(crate) async fn list_namespaces(
         &self,
         _req: ListNamespacesRequest,
+        caller: Option<Caller>,
     ) -> CellResult<ListNamespacesResponse> {
         Ok(ListNamespacesResponse {
             namespaces: self
@@ -99,6 +101,12 @@ impl Frontend {
                 .list()
                 .await?
                 .into_iter()
+                // A tenant sees only the namespaces it holds a permission in.
+                .filter(|ns| {
+                    caller
+                        .as_ref()
+                        .is_none_or(|c| c.permission(&ns.name).is_some())
+                })
                 .map(describe)
                 .collect(),
             next_page_token: Vec::new(),

@@ -1,0 +1,326 @@
+//! Who may make which call, and how often. Every served RPC passes `admit`
+//! before its handler runs: the caller the cell's authentication layer put in
+//! the request must hold the RPC's permission in the request's namespace, and
+//! the namespace must be under its rate limit. Absent a tenant auth layer
+//! (`orrery dev`, a cell without a control plane) only the rate limit applies.
+use std::num::NonZeroU32;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use orrery_core::caller::{Caller, Permission};
+use orrery_core::{CellError, CellResult};
+use orrery_proto::api::enums::v1::ResourceExhaustedCause;
+use orrery_proto::api::operatorservice::v1 as op;
+use orrery_proto::api::workflowservice::v1 as wf;
+use tonic::Request;
+
+use crate::Frontend;
+
+/// How a request names its namespace.
+pub(crate) enum Target<'a> {
+    Name(&'a str),
+    /// By id only (DescribeNamespace, DeleteNamespace may).
+    Id(&'a str),
+    /// Not a namespaced call (system info, the namespace list).
+    None,
+}
+
+pub(crate) trait Namespaced {
+    fn target(&self) -> Target<'_>;
+}
+
+macro_rules! by_name {
+    ($($t:ty),* $(,)?) => {$(
+        impl Namespaced for $t {
+            fn target(&self) -> Target<'_> {
+                Target::Name(&self.namespace)
+            }
+        }
+    )*};
+}
+
+by_name!(
+    wf::CountActivityExecutionsRequest,
+    wf::CountWorkflowExecutionsRequest,
+    wf::CreateScheduleRequest,
+    wf::DeleteActivityExecutionRequest,
+    wf::DeleteScheduleRequest,
+    wf::DeleteWorkflowExecutionRequest,
+    wf::DescribeActivityExecutionRequest,
+    wf::DescribeScheduleRequest,
+    wf::DescribeTaskQueueRequest,
+    wf::DescribeWorkflowExecutionRequest,
+    wf::ExecuteMultiOperationRequest,
+    wf::GetWorkflowExecutionHistoryRequest,
+    wf::GetWorkflowExecutionHistoryReverseRequest,
+    wf::ListActivityExecutionsRequest,
+    wf::ListArchivedWorkflowExecutionsRequest,
+    wf::ListClosedWorkflowExecutionsRequest,
+    wf::ListOpenWorkflowExecutionsRequest,
+    wf::ListScheduleMatchingTimesRequest,
+    wf::ListSchedulesRequest,
+    wf::ListWorkflowExecutionsRequest,
+    wf::PatchScheduleRequest,
+    wf::PauseActivityRequest,
+    wf::PollActivityExecutionRequest,
+    wf::PollActivityTaskQueueRequest,
+    wf::PollWorkflowExecutionUpdateRequest,
+    wf::PollWorkflowTaskQueueRequest,
+    wf::QueryWorkflowRequest,
+    wf::RecordActivityTaskHeartbeatByIdRequest,
+    wf::RecordActivityTaskHeartbeatRequest,
+    wf::RecordWorkerHeartbeatRequest,
+    wf::RegisterNamespaceRequest,
+    wf::RequestCancelActivityExecutionRequest,
+    wf::RequestCancelWorkflowExecutionRequest,
+    wf::ResetActivityRequest,
+    wf::ResetStickyTaskQueueRequest,
+    wf::ResetWorkflowExecutionRequest,
+    wf::RespondActivityTaskCanceledByIdRequest,
+    wf::RespondActivityTaskCanceledRequest,
+    wf::RespondActivityTaskCompletedByIdRequest,
+    wf::RespondActivityTaskCompletedRequest,
+    wf::RespondActivityTaskFailedByIdRequest,
+    wf::RespondActivityTaskFailedRequest,
+    wf::RespondQueryTaskCompletedRequest,
+    wf::RespondWorkflowTaskCompletedRequest,
+    wf::RespondWorkflowTaskFailedRequest,
+    wf::ScanWorkflowExecutionsRequest,
+    wf::ShutdownWorkerRequest,
+    wf::SignalWithStartWorkflowExecutionRequest,
+    wf::SignalWorkflowExecutionRequest,
+    wf::StartActivityExecutionRequest,
+    wf::StartWorkflowExecutionRequest,
+    wf::TerminateActivityExecutionRequest,
+    wf::TerminateWorkflowExecutionRequest,
+    wf::UnpauseActivityRequest,
+    wf::UpdateActivityOptionsRequest,
+    wf::UpdateNamespaceRequest,
+    wf::UpdateScheduleRequest,
+    wf::UpdateWorkflowExecutionRequest,
+    op::AddSearchAttributesRequest,
+    op::RemoveSearchAttributesRequest,
+    op::ListSearchAttributesRequest,
+);
+
+macro_rules! not_namespaced {
+    ($($t:ty),* $(,)?) => {$(
+        impl Namespaced for $t {
+            fn target(&self) -> Target<'_> {
+                Target::None
+            }
+        }
+    )*};
+}
+
+not_namespaced!(
+    wf::GetClusterInfoRequest,
+    wf::GetSystemInfoRequest,
+    wf::ListNamespacesRequest,
+    wf::GetSearchAttributesRequest,
+);
+
+impl Namespaced for wf::DescribeNamespaceRequest {
+    fn target(&self) -> Target<'_> {
+        if self.namespace.is_empty() {
+            Target::Id(&self.id)
+        } else {
+            Target::Name(&self.namespace)
+        }
+    }
+}
+
+impl Namespaced for op::DeleteNamespaceRequest {
+    fn target(&self) -> Target<'_> {
+        if self.namespace.is_empty() {
+            Target::Id(&self.namespace_id)
+        } else {
+            Target::Name(&self.namespace)
+        }
+    }
+}
+
+/// What an RPC needs. `None`: any authenticated caller (the namespace list
+/// is filtered to what the caller may read).
+enum Needs {
+    Any,
+    Namespace(Permission),
+    /// Only the cell's operator: namespaces are created and deleted through
+    /// the control plane, never by a tenant.
+    Operator,
+}
+
+fn needs(rpc: &str) -> Needs {
+    match rpc {
+        "GetSystemInfo" | "GetClusterInfo" | "ListNamespaces" | "GetSearchAttributes" => Needs::Any,
+        "RegisterNamespace" | "DeleteNamespace" => Needs::Operator,
+        "UpdateNamespace" | "AddSearchAttributes" | "RemoveSearchAttributes" => {
+            Needs::Namespace(Permission::Admin)
+        }
+        _ if rpc.starts_with("Describe")
+            || rpc.starts_with("List")
+            || rpc.starts_with("Count")
+            || rpc.starts_with("Scan")
+            || rpc.starts_with("GetWorkflowExecutionHistory") =>
+        {
+            Needs::Namespace(Permission::Read)
+        }
+        "QueryWorkflow" | "PollWorkflowExecutionUpdate" | "PollActivityExecution" => {
+            Needs::Namespace(Permission::Read)
+        }
+        _ => Needs::Namespace(Permission::Write),
+    }
+}
+
+/// Per-namespace request rate limits, as Temporal's `frontend.namespaceRPS`
+/// (burst twice the rate, as there).
+pub struct RateLimits(DefaultKeyedRateLimiter<String>);
+
+impl RateLimits {
+    pub fn per_second(rps: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(rps)?;
+        let burst = NonZeroU32::new(rps.saturating_mul(2))?;
+        Some(Self(RateLimiter::keyed(
+            Quota::per_second(rate).allow_burst(burst),
+        )))
+    }
+
+    fn check(&self, namespace: &str) -> CellResult<()> {
+        self.0
+            .check_key(&namespace.to_string())
+            .map_err(|_| CellError::ResourceExhausted {
+                message: format!("namespace rate limit exceeded for namespace {namespace}"),
+                cause: ResourceExhaustedCause::RpsLimit,
+            })
+    }
+}
+
+/// The frontend's access rules: whether calls must carry a caller, and the
+/// rate limits.
+#[derive(Default)]
+pub struct AccessPolicy {
+    /// A tenant auth layer runs in front: a call without a caller is refused.
+    pub callers_required: bool,
+    pub rate_limits: Option<RateLimits>,
+}
+
+impl Frontend {
+    /// Decides whether `rpc` may run. Its error is the call's answer.
+    pub(crate) async fn admit<T: Namespaced>(&self, rpc: &str, r: &Request<T>) -> CellResult<()> {
+        let by_id;
+        let namespace = match r.get_ref().target() {
+            Target::Name(name) => Some(name),
+            Target::Id(id) if !id.is_empty() => {
+                by_id = self.namespaces.by_id(id).await?.name;
+                Some(by_id.as_str())
+            }
+            Target::Id(_) | Target::None => None,
+        };
+        if self.access.callers_required {
+            let caller = r.extensions().get::<Caller>().ok_or_else(|| {
+                CellError::Unauthenticated("Request unauthorized: no credentials.".into())
+            })?;
+            authorize(caller, rpc, namespace)?;
+        }
+        if let (Some(limits), Some(namespace)) = (&self.access.rate_limits, namespace) {
+            limits.check(namespace)?;
+        }
+        Ok(())
+    }
+}
+
+fn authorize(caller: &Caller, rpc: &str, namespace: Option<&str>) -> CellResult<()> {
+    let denied = |why: String| Err(CellError::PermissionDenied(why));
+    match needs(rpc) {
+        Needs::Any => Ok(()),
+        Needs::Operator if matches!(caller, Caller::Operator) => Ok(()),
+        Needs::Operator => denied(format!(
+            "Request unauthorized: {rpc} is done through the control plane."
+        )),
+        Needs::Namespace(needed) => {
+            let Some(namespace) = namespace.filter(|n| !n.is_empty()) else {
+                return Err(CellError::invalid("Namespace not set on request."));
+            };
+            match caller.permission(namespace) {
+                Some(held) if held >= needed => Ok(()),
+                // The same answer whether the namespace exists or not: a
+                // tenant learns nothing about others' namespaces.
+                _ => denied(format!(
+                    "Request unauthorized: {} lacks {} permission on namespace {namespace} for {rpc}.",
+                    caller.principal(),
+                    needed.as_str()
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn tenant(grants: &[(&str, Permission)]) -> Caller {
+        Caller::Tenant {
+            principal: "user:u1".into(),
+            grants: Arc::new(
+                grants
+                    .iter()
+                    .map(|(n, p)| (n.to_string(), *p))
+                    .collect::<HashMap<_, _>>(),
+            ),
+        }
+    }
+
+    #[test]
+    fn each_rpc_needs_its_permission_in_the_named_namespace() {
+        let reader = tenant(&[("a.x", Permission::Read)]);
+        assert!(authorize(&reader, "DescribeWorkflowExecution", Some("a.x")).is_ok());
+        assert!(authorize(&reader, "GetWorkflowExecutionHistory", Some("a.x")).is_ok());
+        assert!(matches!(
+            authorize(&reader, "StartWorkflowExecution", Some("a.x")),
+            Err(CellError::PermissionDenied(_))
+        ));
+        let writer = tenant(&[("a.x", Permission::Write)]);
+        assert!(authorize(&writer, "StartWorkflowExecution", Some("a.x")).is_ok());
+        assert!(authorize(&writer, "PollWorkflowTaskQueue", Some("a.x")).is_ok());
+        assert!(matches!(
+            authorize(&writer, "AddSearchAttributes", Some("a.x")),
+            Err(CellError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            authorize(&writer, "StartWorkflowExecution", Some("b.x")),
+            Err(CellError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            authorize(&writer, "StartWorkflowExecution", Some("")),
+            Err(CellError::InvalidArgument(_))
+        ));
+        let admin = tenant(&[("a.x", Permission::Admin)]);
+        assert!(authorize(&admin, "UpdateNamespace", Some("a.x")).is_ok());
+        assert!(matches!(
+            authorize(&admin, "RegisterNamespace", Some("c.x")),
+            Err(CellError::PermissionDenied(_))
+        ));
+        assert!(authorize(&Caller::Operator, "RegisterNamespace", Some("c.x")).is_ok());
+        assert!(authorize(&reader, "GetSystemInfo", None).is_ok());
+    }
+
+    #[test]
+    fn a_namespace_over_its_rate_is_exhausted_and_others_are_not() {
+        let limits = RateLimits::per_second(5).unwrap();
+        for _ in 0..10 {
+            limits.check("busy").unwrap();
+        }
+        assert!(matches!(
+            limits.check("busy"),
+            Err(CellError::ResourceExhausted {
+                cause: ResourceExhaustedCause::RpsLimit,
+                ..
+            })
+        ));
+        assert!(limits.check("quiet").is_ok());
+        assert!(RateLimits::per_second(0).is_none());
+    }
+}
