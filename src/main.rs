@@ -50,6 +50,50 @@ impl ArchivalArgs {
     }
 }
 
+/// Serving tenants (see docs/operations.md, "Tenant endpoint").
+#[derive(clap::Args)]
+struct TenantArgs {
+    /// The control plane's base URL; enables tenant authentication. The
+    /// cell polls it for API keys, client CAs and permissions.
+    #[arg(long, env = "ORRERY_CONTROL_PLANE_URL", requires = "admin_token")]
+    control_plane_url: Option<String>,
+    /// The secret the control plane and this cell share (≥ 16 characters).
+    #[arg(long, env = "ORRERY_CELL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The cell's TLS certificate chain (PEM); TLS on the gRPC address.
+    #[arg(long, env = "ORRERY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, env = "ORRERY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Tenants' server names are `<namespace>.<domain>`: the name picks the
+    /// namespace whose client CAs the handshake asks for.
+    #[arg(long, env = "ORRERY_TENANT_DOMAIN")]
+    tenant_domain: Option<String>,
+}
+
+impl TenantArgs {
+    fn settings(self) -> Result<Option<orrery_cell::TenantSettings>, String> {
+        let Some(control_plane_url) = self.control_plane_url else {
+            if self.tls_cert.is_some() {
+                return Err("--tls-cert needs --control-plane-url: TLS is for tenants".into());
+            }
+            return Ok(None);
+        };
+        Ok(Some(orrery_cell::TenantSettings {
+            control_plane_url,
+            admin_token: self.admin_token.unwrap_or_default(),
+            tls: self
+                .tls_cert
+                .zip(self.tls_key)
+                .map(|(cert_path, key_path)| orrery_cell::TlsSettings {
+                    cert_path,
+                    key_path,
+                    domain: self.tenant_domain,
+                }),
+        }))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// One cell on SQLite with namespace `default`, no auth, for development.
@@ -81,6 +125,8 @@ enum Command {
         dynamic_config: Vec<String>,
         #[command(flatten)]
         archival: ArchivalArgs,
+        #[command(flatten)]
+        tenant: TenantArgs,
     },
 }
 
@@ -144,6 +190,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         dynamic_config.iter().map(String::as_str),
                     )?,
                     archival: archival.settings(Some(local_archive)),
+                    tenant: None,
                 },
                 Some(http_addr),
             )
@@ -155,6 +202,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             namespaces,
             dynamic_config,
             archival,
+            tenant,
         } => (
             CellConfig {
                 database_url,
@@ -163,6 +211,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 default_namespaces: namespaces,
                 dynamic_config: DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?,
                 archival: archival.settings(None),
+                tenant: tenant.settings()?,
             },
             None,
         ),

@@ -14,11 +14,12 @@ use crate::tls::ConnectionInfo;
 /// Probes (Kubernetes, load balancers) check health without credentials.
 const OPEN_PREFIX: &str = "/grpc.health.v1.Health/";
 
+/// `None`: no tenant auth (a development cell); calls pass untouched.
 #[derive(Clone)]
-pub struct AuthLayer(Arc<TenantAuth>);
+pub struct AuthLayer(Option<Arc<TenantAuth>>);
 
 impl AuthLayer {
-    pub fn new(auth: Arc<TenantAuth>) -> Self {
+    pub fn new(auth: Option<Arc<TenantAuth>>) -> Self {
         Self(auth)
     }
 }
@@ -37,7 +38,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct Authenticate<S> {
     inner: S,
-    auth: Arc<TenantAuth>,
+    auth: Option<Arc<TenantAuth>>,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -57,9 +58,11 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        if !request.uri().path().starts_with(OPEN_PREFIX) {
+        if let Some(auth) = &self.auth
+            && !request.uri().path().starts_with(OPEN_PREFIX)
+        {
             let connection = request.extensions().get::<ConnectionInfo>();
-            match self.auth.authenticate(request.headers(), connection) {
+            match auth.authenticate(request.headers(), connection) {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                 }

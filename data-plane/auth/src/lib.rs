@@ -13,12 +13,14 @@
 //! control plane's latest auth snapshot), so a revoked key or a changed
 //! permission takes effect on the next request.
 mod layer;
+mod snapshot;
 pub mod tls;
 
 use std::sync::Arc;
 
 pub use layer::AuthLayer;
 use orrery_core::caller::Caller;
+pub use snapshot::SnapshotVerifier;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
 /// Checks tenant credentials. Implemented over the control plane's auth

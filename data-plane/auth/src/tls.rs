@@ -70,8 +70,8 @@ pub fn namespace_from_server_name(server_name: &str, domain: &str) -> Option<Str
     (!prefix.is_empty()).then_some(prefix)
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// Server configs by SNI namespace (`None`: a connection naming none).

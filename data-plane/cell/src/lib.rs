@@ -25,9 +25,32 @@ pub struct CellConfig {
     pub default_namespaces: Vec<String>,
     pub dynamic_config: DynamicConfig,
     pub archival: ArchivalSettings,
+    /// Tenant authentication; `None` serves everyone (a development cell).
+    pub tenant: Option<TenantSettings>,
 }
 
 pub use orrery_archival::S3Settings;
+
+/// A cell serving tenants: credentials come from the control plane.
+#[derive(Clone, Debug)]
+pub struct TenantSettings {
+    /// Where the auth snapshot is polled (`GET /internal/v1/auth-snapshot`).
+    pub control_plane_url: String,
+    /// The control plane's credential towards this cell, both ways: it calls
+    /// the cell's namespace RPCs with it, and the cell polls with it.
+    pub admin_token: String,
+    /// TLS on the tenant endpoint; plaintext (behind a TLS-terminating
+    /// proxy, API keys only) when `None`.
+    pub tls: Option<TlsSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsSettings {
+    pub cert_path: std::path::PathBuf,
+    pub key_path: std::path::PathBuf,
+    /// `<namespace>.<domain>` server names pick a namespace's client CAs.
+    pub domain: Option<String>,
+}
 
 /// How the cell reaches archives.
 #[derive(Clone, Debug, Default)]
@@ -37,11 +60,50 @@ pub struct ArchivalSettings {
     pub s3: S3Settings,
 }
 
+type TenantParts = (
+    Option<Arc<orrery_auth::TenantAuth>>,
+    Option<Arc<orrery_auth::tls::TlsConfigs>>,
+);
+
+/// Tenant auth from the settings: the snapshot poller starts here.
+fn tenant_auth(settings: Option<&TenantSettings>) -> CellResult<TenantParts> {
+    let Some(settings) = settings else {
+        return Ok((None, None));
+    };
+    if settings.admin_token.len() < 16 {
+        return Err(orrery_core::CellError::invalid(
+            "the cell's admin token must be at least 16 characters",
+        ));
+    }
+    let verifier = orrery_auth::SnapshotVerifier::new();
+    verifier.spawn_poller(
+        settings.control_plane_url.clone(),
+        settings.admin_token.clone(),
+    );
+    let auth = orrery_auth::TenantAuth::new(settings.admin_token.clone(), verifier.clone());
+    let tls = match &settings.tls {
+        Some(tls) => {
+            let identity =
+                orrery_auth::tls::Identity::from_pem_files(&tls.cert_path, &tls.key_path)
+                    .map_err(orrery_core::CellError::InvalidArgument)?;
+            Some(Arc::new(orrery_auth::tls::TlsConfigs::new(
+                identity,
+                tls.domain.clone(),
+                verifier,
+            )))
+        }
+        None => None,
+    };
+    Ok((Some(auth), tls))
+}
+
 /// A cell whose listener is bound, ready to serve.
 pub struct Cell {
     pub local_addr: SocketAddr,
     listener: TcpListener,
     frontend: Arc<Frontend>,
+    auth: Option<Arc<orrery_auth::TenantAuth>>,
+    tls: Option<Arc<orrery_auth::tls::TlsConfigs>>,
 }
 
 /// Temporal's per-namespace request rate (per frontend), and its default.
@@ -55,6 +117,7 @@ impl Cell {
     /// Opens the database (migrating it), takes the shards, starts the
     /// queues and binds the gRPC listener.
     pub async fn start(config: CellConfig) -> CellResult<Self> {
+        let (auth, tls) = tenant_auth(config.tenant.as_ref())?;
         let store: Arc<dyn CellStore> = orrery_persistence::open(&config.database_url).await?;
         // 244 random bits from two v4 UUIDs: the key never leaves the cell.
         let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
@@ -126,7 +189,7 @@ impl Cell {
                     default_uri: config.archival.default_uri.clone(),
                 },
                 access: orrery_frontend::AccessPolicy {
-                    callers_required: false,
+                    callers_required: auth.is_some(),
                     rate_limits: orrery_frontend::RateLimits::per_second(
                         u32::try_from(
                             config
@@ -148,6 +211,8 @@ impl Cell {
             local_addr,
             listener,
             frontend,
+            auth,
+            tls,
         })
     }
 
@@ -173,18 +238,28 @@ impl Cell {
             frontend.begin_shutdown();
             let _ = stopping_tx.send(());
         };
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        let serve = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .layer(status_mapping::layer())
+            .layer(orrery_auth::AuthLayer::new(self.auth.clone()))
             .add_service(
                 health_service
                     .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
                     .send_compressed(tonic::codec::CompressionEncoding::Gzip),
             )
             .add_service(self.frontend.workflow_service())
-            .add_service(self.frontend.operator_service())
-            .serve_with_incoming_shutdown(incoming, shutdown);
+            .add_service(self.frontend.operator_service());
+        let serve: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
+        > = match self.tls {
+            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+                orrery_auth::tls::incoming(self.listener, tls),
+                shutdown,
+            )),
+            None => Box::pin(router.serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                shutdown,
+            )),
+        };
         // Clients keep idle connections open after the drain; past a short
         // grace period the server stops waiting for them.
         let grace = async {

@@ -27,6 +27,17 @@ impl Permission {
     }
 }
 
+/// A tenant credential's permissions, by namespace name.
+pub trait Grants: Send + Sync + std::fmt::Debug {
+    fn permission(&self, namespace: &str) -> Option<Permission>;
+}
+
+impl Grants for HashMap<String, Permission> {
+    fn permission(&self, namespace: &str) -> Option<Permission> {
+        self.get(namespace).copied()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Caller {
     /// The cell's operator (the control plane, with the cell's admin token):
@@ -36,7 +47,7 @@ pub enum Caller {
     /// namespaces (by name) it may use, as of the request.
     Tenant {
         principal: String,
-        grants: Arc<HashMap<String, Permission>>,
+        grants: Arc<dyn Grants>,
     },
 }
 
@@ -45,7 +56,7 @@ impl Caller {
     pub fn permission(&self, namespace: &str) -> Option<Permission> {
         match self {
             Caller::Operator => Some(Permission::Admin),
-            Caller::Tenant { grants, .. } => grants.get(namespace).copied(),
+            Caller::Tenant { grants, .. } => grants.permission(namespace),
         }
     }
 
@@ -66,7 +77,7 @@ mod tests {
         assert!(Permission::Read < Permission::Write && Permission::Write < Permission::Admin);
         let caller = Caller::Tenant {
             principal: "user:1".into(),
-            grants: Arc::new(HashMap::from([("a.acct".into(), Permission::Write)])),
+            grants: Arc::new(HashMap::from([("a.acct".to_string(), Permission::Write)])),
         };
         assert_eq!(caller.permission("a.acct"), Some(Permission::Write));
         assert_eq!(caller.permission("b.acct"), None);

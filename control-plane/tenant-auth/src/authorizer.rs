@@ -1,0 +1,217 @@
+//! The checks a cell makes, built once per snapshot so each request is a few
+//! hash lookups plus, for API keys, one signature verification.
+use std::collections::{HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde::{Deserialize, Serialize};
+
+use crate::certificates;
+use crate::error::AuthError;
+use crate::snapshot::{KeyAlgorithm, MtlsConfig, Permission, Principal, Snapshot};
+
+pub const API_KEY_ISSUER: &str = "orrery-control-plane";
+pub const API_KEY_AUDIENCE: &str = "orrery-cell";
+/// Clock skew tolerated between the control plane and a cell, in seconds.
+pub const CLOCK_LEEWAY: u64 = 30;
+
+/// The claims of an API key. The control plane signs exactly this struct,
+/// so the two sides cannot drift apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyClaims {
+    pub iss: String,
+    pub aud: String,
+    /// `user:<id>` or `service-account:<id>`.
+    pub sub: String,
+    /// The API key's id; revocation is by leaving it out of the snapshot.
+    pub jti: String,
+    pub account: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+struct NamespaceEntry {
+    grants: HashMap<Principal, Permission>,
+    mtls: Option<MtlsConfig>,
+    roots: Vec<CertificateDer<'static>>,
+}
+
+pub struct Authorizer {
+    version: u64,
+    keys: HashMap<String, (Algorithm, DecodingKey)>,
+    namespaces: HashMap<String, NamespaceEntry>,
+    active_api_keys: HashSet<String>,
+}
+
+impl Authorizer {
+    /// Never fails: a signing key or CA certificate that does not parse is
+    /// left out, so it can only make requests fail, never pass.
+    pub fn new(snapshot: Snapshot) -> Self {
+        let keys = snapshot
+            .signing_keys
+            .into_iter()
+            .filter_map(|key| {
+                let alg = match key.alg {
+                    KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+                };
+                let decoding = DecodingKey::from_ed_pem(key.public_key.as_bytes()).ok()?;
+                Some((key.kid, (alg, decoding)))
+            })
+            .collect();
+        let namespaces = snapshot
+            .namespaces
+            .into_iter()
+            .map(|ns| {
+                let grants = ns
+                    .grants
+                    .into_iter()
+                    .fold(HashMap::new(), |mut grants, grant| {
+                        let entry = grants.entry(grant.principal).or_insert(grant.permission);
+                        *entry = (*entry).max(grant.permission);
+                        grants
+                    });
+                let roots = ns
+                    .mtls
+                    .iter()
+                    .flat_map(|mtls| &mtls.ca_pems)
+                    .flat_map(|pem| CertificateDer::pem_slice_iter(pem.as_bytes()))
+                    .filter_map(Result::ok)
+                    .collect();
+                let entry = NamespaceEntry {
+                    grants,
+                    mtls: ns.mtls,
+                    roots,
+                };
+                (ns.namespace, entry)
+            })
+            .collect();
+        Self {
+            version: snapshot.version,
+            keys,
+            namespaces,
+            active_api_keys: snapshot.active_api_keys.into_iter().collect(),
+        }
+    }
+
+    /// The snapshot version this authorizer was built from (for `?since=`).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Checks an API key (the JWT after `Bearer `): the signature with the
+    /// key its `kid` names, only with that key's algorithm; issuer, audience,
+    /// expiry against `now`; and that the key is still active.
+    pub fn verify_api_key(&self, token: &str, now: SystemTime) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::MalformedToken)?;
+        let kid = header.kid.ok_or(AuthError::UnknownSigningKey)?;
+        let (alg, key) = self.keys.get(&kid).ok_or(AuthError::UnknownSigningKey)?;
+        if header.alg != *alg {
+            return Err(AuthError::AlgorithmNotAllowed);
+        }
+        let mut validation = Validation::new(*alg);
+        validation.algorithms = vec![*alg];
+        validation.set_issuer(&[API_KEY_ISSUER]);
+        validation.set_audience(&[API_KEY_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry is checked below against the caller's clock, so tests and
+        // cells with an injected clock see the same decision.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let claims = jsonwebtoken::decode::<ApiKeyClaims>(token, key, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => AuthError::InvalidSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    AuthError::AlgorithmNotAllowed
+                }
+                ErrorKind::InvalidIssuer => AuthError::InvalidClaims("wrong issuer"),
+                ErrorKind::InvalidAudience => AuthError::InvalidClaims("wrong audience"),
+                ErrorKind::MissingRequiredClaim(_) => AuthError::InvalidClaims("missing claim"),
+                ErrorKind::Json(_) => AuthError::InvalidClaims("malformed claims"),
+                _ => AuthError::MalformedToken,
+            })?
+            .claims;
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if now > claims.exp.saturating_add(CLOCK_LEEWAY) {
+            return Err(AuthError::Expired);
+        }
+        if claims.iat > now.saturating_add(CLOCK_LEEWAY) {
+            return Err(AuthError::InvalidClaims("issued in the future"));
+        }
+        if !self.active_api_keys.contains(&claims.jti) {
+            return Err(AuthError::KeyNotActive);
+        }
+        claims
+            .sub
+            .parse()
+            .map_err(|_| AuthError::InvalidClaims("malformed subject"))
+    }
+
+    /// The principal's effective permission on `namespace`, if any. A
+    /// certificate principal is admin of the namespace it was accepted for
+    /// and of nothing else.
+    pub fn namespace_permission(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+    ) -> Option<Permission> {
+        match principal {
+            Principal::Certificate { namespace: own, .. } => (own == namespace
+                && self.namespaces.contains_key(namespace))
+            .then_some(Permission::Admin),
+            _ => self
+                .namespaces
+                .get(namespace)?
+                .grants
+                .get(principal)
+                .copied(),
+        }
+    }
+
+    /// `Ok` if the principal holds at least `needed` on `namespace`.
+    pub fn authorize(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+        needed: Permission,
+    ) -> Result<(), AuthError> {
+        match self.namespace_permission(principal, namespace) {
+            Some(held) if held >= needed => Ok(()),
+            _ => Err(AuthError::NamespaceNotGranted(namespace.to_owned())),
+        }
+    }
+
+    /// Applies the namespace's certificate filters to a client certificate
+    /// whose chain the TLS layer has already verified against
+    /// [`Authorizer::ca_roots`].
+    pub fn verify_client_certificate(
+        &self,
+        namespace: &str,
+        leaf_der: &[u8],
+    ) -> Result<Principal, AuthError> {
+        let mtls = self
+            .namespaces
+            .get(namespace)
+            .and_then(|ns| ns.mtls.as_ref())
+            .ok_or_else(|| AuthError::MtlsNotConfigured(namespace.to_owned()))?;
+        let subject = certificates::check_filters(leaf_der, &mtls.filters)?;
+        Ok(Principal::Certificate {
+            namespace: namespace.to_owned(),
+            subject,
+        })
+    }
+
+    /// The CA certificates a client certificate for `namespace` must chain
+    /// to; empty when the namespace takes no certificates.
+    pub fn ca_roots(&self, namespace: &str) -> Vec<CertificateDer<'static>> {
+        self.namespaces
+            .get(namespace)
+            .map(|ns| ns.roots.clone())
+            .unwrap_or_default()
+    }
+}

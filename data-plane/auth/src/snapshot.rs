@@ -1,0 +1,276 @@
+//! The control plane's auth snapshot as the cell's [`Verifier`]: polled
+//! every second (`?since=<version>`, 304 while unchanged) and swapped in
+//! whole, so a revoked key, a new CA or a changed permission is in force
+//! about a second after the control plane recorded it.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use http_body_util::BodyExt;
+use orrery_core::caller::{Caller, Grants, Permission};
+use orrery_tenant_auth::{Authorizer, Principal, Snapshot};
+use tokio_rustls::rustls::RootCertStore;
+use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::server::danger::ClientCertVerifier;
+use tracing::Instrument;
+
+use crate::Verifier;
+
+const POLL_EVERY: Duration = Duration::from_secs(1);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One snapshot with what the cell derives from it.
+struct Loaded {
+    authorizer: Arc<Authorizer>,
+    /// Per namespace with mTLS: the chain verifier over its CAs.
+    chain_verifiers: HashMap<String, Arc<dyn ClientCertVerifier>>,
+    all_roots: Vec<CertificateDer<'static>>,
+}
+
+impl Loaded {
+    fn new(snapshot: Snapshot) -> Self {
+        let namespaces: Vec<String> = snapshot
+            .namespaces
+            .iter()
+            .filter(|n| n.mtls.is_some())
+            .map(|n| n.namespace.clone())
+            .collect();
+        let authorizer = Arc::new(Authorizer::new(snapshot));
+        let mut chain_verifiers = HashMap::new();
+        let mut all_roots = Vec::new();
+        for namespace in namespaces {
+            let roots = authorizer.ca_roots(&namespace);
+            let mut store = RootCertStore::empty();
+            for root in &roots {
+                let _ = store.add(root.clone());
+            }
+            all_roots.extend(roots);
+            if store.is_empty() {
+                continue;
+            }
+            match WebPkiClientVerifier::builder_with_provider(
+                Arc::new(store),
+                crate::tls::provider(),
+            )
+            .build()
+            {
+                Ok(verifier) => {
+                    chain_verifiers.insert(namespace, verifier);
+                }
+                Err(err) => {
+                    tracing::warn!(%namespace, error = %err, "unusable client CAs; mTLS refused")
+                }
+            }
+        }
+        Self {
+            authorizer,
+            chain_verifiers,
+            all_roots,
+        }
+    }
+}
+
+/// A principal's permissions as of the snapshot its request was
+/// authenticated with.
+struct PrincipalGrants {
+    authorizer: Arc<Authorizer>,
+    principal: Principal,
+}
+
+impl std::fmt::Debug for PrincipalGrants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "grants of {}", self.principal)
+    }
+}
+
+impl Grants for PrincipalGrants {
+    fn permission(&self, namespace: &str) -> Option<Permission> {
+        use orrery_tenant_auth::Permission as P;
+        self.authorizer
+            .namespace_permission(&self.principal, namespace)
+            .map(|p| match p {
+                P::Read => Permission::Read,
+                P::Write => Permission::Write,
+                P::Admin => Permission::Admin,
+            })
+    }
+}
+
+/// The cell's view of the control plane's auth data. Empty (every tenant
+/// refused) until the first snapshot arrives.
+#[derive(Default)]
+pub struct SnapshotVerifier {
+    current: RwLock<Option<Arc<Loaded>>>,
+}
+
+impl SnapshotVerifier {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn install(&self, snapshot: Snapshot) {
+        let loaded = Arc::new(Loaded::new(snapshot));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded);
+    }
+
+    fn loaded(&self) -> Result<Arc<Loaded>, String> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                "Request unauthorized: the cell has not loaded credentials from the control plane yet."
+                    .to_string()
+            })
+    }
+
+    fn caller(loaded: &Loaded, principal: Principal) -> Caller {
+        Caller::Tenant {
+            principal: principal.to_string(),
+            grants: Arc::new(PrincipalGrants {
+                authorizer: loaded.authorizer.clone(),
+                principal,
+            }),
+        }
+    }
+
+    /// Polls `base_url` for snapshots until the process ends.
+    pub fn spawn_poller(self: &Arc<Self>, base_url: String, admin_token: String) {
+        let verifier = self.clone();
+        tokio::spawn(
+            async move { verifier.poll(base_url, admin_token).await }
+                .instrument(tracing::info_span!("auth_snapshot_poller")),
+        );
+    }
+
+    async fn poll(&self, base_url: String, admin_token: String) {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let mut failing = false;
+        loop {
+            let since = self.loaded().ok().map(|l| l.authorizer.version());
+            let fetched = tokio::time::timeout(
+                FETCH_TIMEOUT,
+                fetch(&client, &base_url, &admin_token, since),
+            )
+            .await
+            .unwrap_or_else(|_| Err("timed out".into()));
+            match fetched {
+                Ok(Some(snapshot)) => {
+                    tracing::debug!(version = snapshot.version, "auth snapshot installed");
+                    self.install(snapshot);
+                    failing = false;
+                }
+                Ok(None) => failing = false,
+                // The last snapshot stays in force: a control-plane outage
+                // must not take tenants' workflows down with it.
+                Err(err) if !failing => {
+                    tracing::warn!(error = %err, "fetching the auth snapshot failed; keeping the last one");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+}
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
+/// `Ok(None)`: unchanged since `since` (none yet: always a full answer).
+async fn fetch(
+    client: &HttpClient,
+    base_url: &str,
+    admin_token: &str,
+    since: Option<u64>,
+) -> Result<Option<Snapshot>, String> {
+    let mut uri = format!(
+        "{}/internal/v1/auth-snapshot",
+        base_url.trim_end_matches('/')
+    );
+    if let Some(since) = since {
+        uri.push_str(&format!("?since={since}"));
+    }
+    let request = http::Request::get(uri)
+        .header(http::header::AUTHORIZATION, format!("Bearer {admin_token}"))
+        .body(http_body_util::Empty::new())
+        .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if status == http::StatusCode::NOT_MODIFIED {
+        return Ok(None);
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| format!("undecodable snapshot: {e}"))
+}
+
+impl Verifier for SnapshotVerifier {
+    fn api_key(&self, token: &str) -> Result<Caller, String> {
+        let loaded = self.loaded()?;
+        let principal = loaded
+            .authorizer
+            .verify_api_key(token, SystemTime::now())
+            .map_err(|e| format!("Request unauthorized: {e}"))?;
+        Ok(Self::caller(&loaded, principal))
+    }
+
+    fn certificate(
+        &self,
+        namespace: &str,
+        chain: &[CertificateDer<'static>],
+    ) -> Result<Caller, String> {
+        let loaded = self.loaded()?;
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or("Request unauthorized: empty client certificate chain.")?;
+        let verifier = loaded.chain_verifiers.get(namespace).ok_or_else(|| {
+            format!("Request unauthorized: namespace {namespace} takes no client certificates.")
+        })?;
+        verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .map_err(|e| {
+                format!(
+                    "Request unauthorized: the client certificate is not valid for namespace {namespace}: {e}"
+                )
+            })?;
+        let principal = loaded
+            .authorizer
+            .verify_client_certificate(namespace, leaf.as_ref())
+            .map_err(|e| format!("Request unauthorized: {e}"))?;
+        Ok(Self::caller(&loaded, principal))
+    }
+
+    fn client_roots(&self, namespace: &str) -> Vec<CertificateDer<'static>> {
+        self.loaded()
+            .map(|l| l.authorizer.ca_roots(namespace))
+            .unwrap_or_default()
+    }
+
+    fn all_client_roots(&self) -> Vec<CertificateDer<'static>> {
+        self.loaded()
+            .map(|l| l.all_roots.clone())
+            .unwrap_or_default()
+    }
+
+    fn version(&self) -> u64 {
+        self.loaded().map(|l| l.authorizer.version()).unwrap_or(0)
+    }
+}
