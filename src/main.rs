@@ -69,6 +69,9 @@ struct TenantArgs {
     /// namespace whose client CAs the handshake asks for.
     #[arg(long, env = "ORRERY_TENANT_DOMAIN")]
     tenant_domain: Option<String>,
+    /// A plaintext gRPC listener for the control plane only (admin token).
+    #[arg(long, env = "ORRERY_ADMIN_GRPC_ADDR")]
+    admin_grpc_addr: Option<SocketAddr>,
 }
 
 impl TenantArgs {
@@ -82,6 +85,7 @@ impl TenantArgs {
         Ok(Some(orrery_cell::TenantSettings {
             control_plane_url,
             admin_token: self.admin_token.unwrap_or_default(),
+            admin_addr: self.admin_grpc_addr,
             tls: self
                 .tls_cert
                 .zip(self.tls_key)

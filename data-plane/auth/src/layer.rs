@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use orrery_core::caller::Caller;
 use tonic::body::Body;
 
 use crate::TenantAuth;
@@ -14,13 +15,27 @@ use crate::tls::ConnectionInfo;
 /// Probes (Kubernetes, load balancers) check health without credentials.
 const OPEN_PREFIX: &str = "/grpc.health.v1.Health/";
 
-/// `None`: no tenant auth (a development cell); calls pass untouched.
+/// `auth: None`: no tenant auth (a development cell); calls pass untouched.
 #[derive(Clone)]
-pub struct AuthLayer(Option<Arc<TenantAuth>>);
+pub struct AuthLayer {
+    auth: Option<Arc<TenantAuth>>,
+    operator_only: bool,
+}
 
 impl AuthLayer {
     pub fn new(auth: Option<Arc<TenantAuth>>) -> Self {
-        Self(auth)
+        Self {
+            auth,
+            operator_only: false,
+        }
+    }
+
+    /// The cell's admin endpoint: only the admin token gets through.
+    pub fn operator_only(auth: Arc<TenantAuth>) -> Self {
+        Self {
+            auth: Some(auth),
+            operator_only: true,
+        }
     }
 }
 
@@ -30,7 +45,8 @@ impl<S> tower::Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Authenticate {
             inner,
-            auth: self.0.clone(),
+            auth: self.auth.clone(),
+            operator_only: self.operator_only,
         }
     }
 }
@@ -39,6 +55,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct Authenticate<S> {
     inner: S,
     auth: Option<Arc<TenantAuth>>,
+    operator_only: bool,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -62,7 +79,16 @@ where
             && !request.uri().path().starts_with(OPEN_PREFIX)
         {
             let connection = request.extensions().get::<ConnectionInfo>();
-            match auth.authenticate(request.headers(), connection) {
+            let authenticated = auth
+                .authenticate(request.headers(), connection)
+                .and_then(|caller| match caller {
+                    Caller::Tenant { .. } if self.operator_only => Err(
+                        "Request unauthorized: this is the cell's admin endpoint; tenants use the tenant endpoint."
+                            .to_string(),
+                    ),
+                    caller => Ok(caller),
+                });
+            match authenticated {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                 }

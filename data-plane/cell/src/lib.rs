@@ -42,6 +42,9 @@ pub struct TenantSettings {
     /// TLS on the tenant endpoint; plaintext (behind a TLS-terminating
     /// proxy, API keys only) when `None`.
     pub tls: Option<TlsSettings>,
+    /// A plaintext listener for the control plane alone (admin token only),
+    /// on a network tenants cannot reach.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -59,6 +62,9 @@ pub struct ArchivalSettings {
     pub default_uri: Option<String>,
     pub s3: S3Settings,
 }
+
+type ServeFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>>;
 
 type TenantParts = (
     Option<Arc<orrery_auth::TenantAuth>>,
@@ -100,7 +106,9 @@ fn tenant_auth(settings: Option<&TenantSettings>) -> CellResult<TenantParts> {
 /// A cell whose listener is bound, ready to serve.
 pub struct Cell {
     pub local_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     frontend: Arc<Frontend>,
     auth: Option<Arc<orrery_auth::TenantAuth>>,
     tls: Option<Arc<orrery_auth::tls::TlsConfigs>>,
@@ -207,9 +215,18 @@ impl Cell {
         let local_addr = listener
             .local_addr()
             .map_err(orrery_core::CellError::internal)?;
+        let admin_listener = match config.tenant.as_ref().and_then(|t| t.admin_addr) {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                orrery_core::CellError::Unavailable(format!("binding {addr}: {e}"))
+            })?),
+            None => None,
+        };
+        let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         Ok(Self {
             local_addr,
+            admin_addr,
             listener,
+            admin_listener,
             frontend,
             auth,
             tls,
@@ -233,32 +250,61 @@ impl Cell {
             .await;
         let frontend = self.frontend.clone();
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
         let shutdown = async move {
             shutdown.await;
             frontend.begin_shutdown();
+            let _ = stop_tx.send(true);
             let _ = stopping_tx.send(());
         };
-        let router = tonic::transport::Server::builder()
-            .layer(status_mapping::layer())
-            .layer(orrery_auth::AuthLayer::new(self.auth.clone()))
-            .add_service(
-                health_service
-                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-                    .send_compressed(tonic::codec::CompressionEncoding::Gzip),
-            )
-            .add_service(self.frontend.workflow_service())
-            .add_service(self.frontend.operator_service());
-        let serve: std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
-        > = match self.tls {
-            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+        let router = |layer: orrery_auth::AuthLayer| {
+            tonic::transport::Server::builder()
+                .layer(status_mapping::layer())
+                .layer(layer)
+                .add_service(
+                    health_service
+                        .clone()
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                        .send_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .add_service(self.frontend.workflow_service())
+                .add_service(self.frontend.operator_service())
+        };
+        let tenant_router = router(orrery_auth::AuthLayer::new(self.auth.clone()));
+        let tenants: ServeFuture = match self.tls {
+            Some(tls) => Box::pin(tenant_router.serve_with_incoming_shutdown(
                 orrery_auth::tls::incoming(self.listener, tls),
-                shutdown,
+                stopped(),
             )),
-            None => Box::pin(router.serve_with_incoming_shutdown(
+            None => Box::pin(tenant_router.serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                shutdown,
+                stopped(),
             )),
+        };
+        let admin: ServeFuture = match (self.admin_listener, &self.auth) {
+            (Some(listener), Some(auth)) => Box::pin(
+                router(orrery_auth::AuthLayer::operator_only(auth.clone()))
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(listener)
+                            .with_nodelay(Some(true)),
+                        stopped(),
+                    ),
+            ),
+            _ => Box::pin(async { Ok(()) }),
+        };
+        // Ends at the first error, or when both listeners have drained.
+        let serve = async move {
+            tokio::try_join!(tenants, admin, async {
+                shutdown.await;
+                Ok(())
+            })
+            .map(|_| ())
         };
         // Clients keep idle connections open after the drain; past a short
         // grace period the server stops waiting for them.
