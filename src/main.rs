@@ -1,10 +1,12 @@
 //! `orrery`: the one binary. `dev` runs everything on the embedded default;
-//! `cell` runs a data-plane cell against a database URL.
+//! `cell` runs a data-plane cell against a database URL; `control-plane`
+//! runs the control plane's REST API.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use orrery_cell::{Cell, CellConfig};
+use orrery_control_plane::{CellSpec, ControlPlane};
 use orrery_core::dynamic_config::DynamicConfig;
 
 #[derive(Parser)]
@@ -132,6 +134,31 @@ enum Command {
         #[command(flatten)]
         tenant: TenantArgs,
     },
+    /// The control plane: accounts, users, namespaces, certificates and API
+    /// keys behind a REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`).
+    ControlPlane {
+        /// `sqlite://…` or `postgres://…` (migrated at start).
+        #[arg(long, env = "ORRERY_CONTROL_PLANE_DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value = "127.0.0.1:8233")]
+        http_addr: SocketAddr,
+        /// A cell to place namespaces into, `name=http://host:port` (repeatable).
+        #[arg(long = "cell")]
+        cells: Vec<CellSpec>,
+        /// How many namespaces each `--cell` takes.
+        #[arg(long, default_value_t = 1000)]
+        cell_capacity: i64,
+        /// The admin token of the `--cell`s (sent to them; they send it to
+        /// fetch their auth snapshot).
+        #[arg(long, env = "ORRERY_CELL_ADMIN_TOKEN")]
+        cell_admin_token: Option<String>,
+        /// Enables the operator routes `/api/v1/admin/*`.
+        #[arg(long, env = "ORRERY_BOOTSTRAP_ADMIN_TOKEN")]
+        bootstrap_admin_token: Option<String>,
+        /// Namespace endpoints become `<namespace id>.<domain>:7233`.
+        #[arg(long)]
+        namespace_domain: Option<String>,
+    },
 }
 
 async fn shutdown_signal() {
@@ -170,6 +197,25 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let (config, http_addr) = match cli.command {
+        Command::ControlPlane {
+            database_url,
+            http_addr,
+            cells,
+            cell_capacity,
+            cell_admin_token,
+            bootstrap_admin_token,
+            namespace_domain,
+        } => {
+            let mut config = orrery_control_plane::Config::new(database_url, http_addr);
+            config.cells = cells;
+            config.cell_capacity = cell_capacity;
+            config.cell_admin_token = cell_admin_token;
+            config.bootstrap_admin_token = bootstrap_admin_token;
+            config.namespace_domain = namespace_domain;
+            return orrery_control_plane::run(config, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string());
+        }
         Command::Dev {
             data_dir,
             grpc_addr,
@@ -196,7 +242,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     archival: archival.settings(Some(local_archive)),
                     tenant: None,
                 },
-                Some(http_addr),
+                Some((http_addr, data_dir)),
             )
         }
         Command::Cell {
@@ -221,17 +267,45 @@ async fn run(cli: Cli) -> Result<(), String> {
         ),
     };
     let cell = Cell::start(config).await.map_err(|e| e.to_string())?;
-    match http_addr {
-        Some(http) => tracing::info!(
-            "orrery dev listening: gRPC (Temporal API) on {}, namespace \"default\"; console on {http} is not served yet",
-            cell.local_addr
-        ),
-        None => tracing::info!(
+    let Some((http, data_dir)) = http_addr else {
+        tracing::info!(
             "orrery cell listening: gRPC (Temporal API) on {}",
             cell.local_addr
-        ),
-    }
-    cell.serve(shutdown_signal())
+        );
+        return cell
+            .serve(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string());
+    };
+    // dev: the control plane beside the cell, on its own SQLite file, with
+    // the dev cell registered (it runs without auth, so the token is unused).
+    let db = data_dir.join("control-plane.db");
+    let mut cp_config =
+        orrery_control_plane::Config::new(format!("sqlite://{}", db.display()), http);
+    cp_config.cells = vec![CellSpec {
+        name: "dev".into(),
+        grpc_url: format!("http://{}", cell.local_addr),
+    }];
+    let control_plane = ControlPlane::start(cp_config)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        "orrery dev listening: gRPC (Temporal API) on {}, namespace \"default\"; control plane on http://{}",
+        cell.local_addr,
+        control_plane.local_addr
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let (cell_result, cp_result) = tokio::join!(
+        cell.serve(wait(stopped.clone())),
+        control_plane.serve(wait(stopped))
+    );
+    cell_result.map_err(|e| e.to_string())?;
+    cp_result.map_err(|e| e.to_string())
 }

@@ -1,0 +1,148 @@
+//! Cells, managed by the operator with the bootstrap admin token (no
+//! account owns them). Tenants never see them; they see endpoints.
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{audited, new_id, now_ms, time};
+use crate::app::AppState;
+use crate::auth::BootstrapAdmin;
+use crate::extract::ApiJson;
+use crate::problem::{ApiError, ErrorResponses, FieldError};
+use crate::secret::sha256_hex;
+use crate::store::{Audit, Cell};
+use crate::validate::{Checks, check_name};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_cells, register_cell))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CellView {
+    pub id: String,
+    pub name: String,
+    pub grpc_endpoint: String,
+    pub admin_endpoint: String,
+    pub capacity: i64,
+    pub namespaces: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn cell_view(cell: Cell, namespaces: i64) -> CellView {
+    CellView {
+        id: cell.id,
+        name: cell.name,
+        grpc_endpoint: cell.grpc_endpoint,
+        admin_endpoint: cell.admin_endpoint,
+        capacity: cell.capacity,
+        namespaces,
+        created_at: time(cell.created_ms),
+    }
+}
+
+/// Registered cells and their load.
+#[utoipa::path(get, path = "/api/v1/admin/cells", tag = "admin",
+    responses((status = 200, body = Vec<CellView>), ErrorResponses),
+    security(("bootstrap_admin" = [])))]
+async fn list_cells(
+    State(state): State<AppState>,
+    _admin: BootstrapAdmin,
+) -> Result<Json<Vec<CellView>>, ApiError> {
+    let loads = state.store.cell_loads().await?;
+    Ok(Json(
+        loads
+            .into_iter()
+            .map(|l| cell_view(l.cell, l.namespaces))
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CellRegister {
+    /// Unique; registering an existing name updates that cell.
+    pub name: String,
+    /// Shown to tenants (`http(s)://host:port`).
+    pub grpc_endpoint: String,
+    /// Where the control plane calls the cell; the gRPC endpoint if omitted.
+    pub admin_endpoint: Option<String>,
+    /// Presented to the cell, and by the cell to fetch its auth snapshot.
+    pub admin_token: String,
+    /// How many namespaces it takes.
+    pub capacity: i64,
+}
+
+fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
+    if (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 512 {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, "an http:// or https:// URL"))
+    }
+}
+
+/// Registers or updates a cell.
+#[utoipa::path(post, path = "/api/v1/admin/cells", tag = "admin",
+    request_body = CellRegister,
+    responses((status = 201, body = CellView), ErrorResponses),
+    security(("bootstrap_admin" = [])))]
+async fn register_cell(
+    State(state): State<AppState>,
+    admin: BootstrapAdmin,
+    ApiJson(req): ApiJson<CellRegister>,
+) -> Result<(StatusCode, Json<CellView>), ApiError> {
+    let audit = Audit {
+        actor: "bootstrap-admin".into(),
+        action: "cell.register".into(),
+        target: format!("cell-name:{}", req.name),
+        source_ip: admin.ip,
+        ..Default::default()
+    };
+    let result = async {
+        let admin_endpoint = req
+            .admin_endpoint
+            .clone()
+            .unwrap_or_else(|| req.grpc_endpoint.clone());
+        let mut checks = Checks::default();
+        checks
+            .add(check_name("name", &req.name, 64))
+            .add(check_url("grpc_endpoint", &req.grpc_endpoint))
+            .add(check_url("admin_endpoint", &admin_endpoint));
+        if req.admin_token.len() < 32 {
+            checks.add(Err(FieldError::new(
+                "admin_token",
+                "at least 32 characters",
+            )));
+        }
+        if req.capacity < 0 {
+            checks.add(Err(FieldError::new("capacity", "zero or more")));
+        }
+        checks.done()?;
+        let cell = Cell {
+            id: new_id(),
+            name: req.name.trim().to_owned(),
+            grpc_endpoint: req.grpc_endpoint,
+            admin_endpoint,
+            admin_token: req.admin_token.clone(),
+            capacity: req.capacity,
+            created_ms: now_ms(),
+        };
+        let stored = state
+            .store
+            .upsert_cell(&cell, &sha256_hex(&req.admin_token), &audit)
+            .await?;
+        let load = state
+            .store
+            .cell_loads()
+            .await?
+            .into_iter()
+            .find(|l| l.cell.id == stored.id)
+            .map_or(0, |l| l.namespaces);
+        Ok((StatusCode::CREATED, Json(cell_view(stored, load))))
+    }
+    .await;
+    audited(&state, &audit, result).await
+}

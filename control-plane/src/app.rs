@@ -1,0 +1,284 @@
+//! Configuration, shared state, the router and the server.
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::cell_admin::{CellAdmin, GrpcCellAdmin};
+use crate::keys::Signer;
+use crate::problem::ApiError;
+use crate::store::{Audit, Cell, ControlStore, StoreError};
+
+/// A cell named on the command line: `name=grpc_url`. Its admin API is
+/// reached at the same URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellSpec {
+    pub name: String,
+    pub grpc_url: String,
+}
+
+impl FromStr for CellSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, url) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--cell {s:?}: expected name=grpc_url"))?;
+        if name.is_empty() || !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("--cell {s:?}: expected name=http(s)://host:port"));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            grpc_url: url.to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://…` or `postgres://…`; migrated at start.
+    pub database_url: String,
+    pub http_addr: SocketAddr,
+    /// Cells to register (or update) at start.
+    pub cells: Vec<CellSpec>,
+    /// Capacity (namespaces) of the cells registered from `cells`.
+    pub cell_capacity: i64,
+    /// The admin token of the cells registered from `cells`: the control
+    /// plane presents it to them, and they present it to fetch their
+    /// snapshot. A random one (unusable by any cell) when unset.
+    pub cell_admin_token: Option<String>,
+    /// Enables `/api/v1/admin/*`, the operator routes.
+    pub bootstrap_admin_token: Option<String>,
+    /// Namespace endpoints are `<namespace id>.<domain>:7233` when set, the
+    /// cell's endpoint otherwise.
+    pub namespace_domain: Option<String>,
+    pub session_ttl: Duration,
+    /// Login attempts allowed per `login_window`, per email and per source
+    /// address; the budget refills evenly over the window.
+    pub login_attempts_per_email: u32,
+    pub login_attempts_per_ip: u32,
+    pub login_window: Duration,
+}
+
+impl Config {
+    pub fn new(database_url: impl Into<String>, http_addr: SocketAddr) -> Self {
+        Self {
+            database_url: database_url.into(),
+            http_addr,
+            cells: Vec::new(),
+            cell_capacity: 1000,
+            cell_admin_token: None,
+            bootstrap_admin_token: None,
+            namespace_domain: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            login_attempts_per_email: 10,
+            login_attempts_per_ip: 30,
+            login_window: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct Settings {
+    pub session_ttl: Duration,
+    pub namespace_domain: Option<String>,
+    pub bootstrap_admin_token: Option<String>,
+}
+
+/// Login attempts, counted per email and per source address.
+pub struct LoginLimits {
+    pub per_email: DefaultKeyedRateLimiter<String>,
+    pub per_ip: DefaultKeyedRateLimiter<String>,
+}
+
+impl LoginLimits {
+    pub fn new(per_email: u32, per_ip: u32, window: Duration) -> Self {
+        let quota = |n: u32| {
+            let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+            Quota::with_period(window / n.get())
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(n)
+        };
+        Self {
+            per_email: RateLimiter::keyed(quota(per_email)),
+            per_ip: RateLimiter::keyed(quota(per_ip)),
+        }
+    }
+
+    /// Both budgets are charged, so guessing across emails from one address
+    /// and guessing one email from many addresses are both slowed.
+    pub fn check(&self, email: &str, ip: &str) -> Result<(), ApiError> {
+        let by_email = self.per_email.check_key(&email.to_owned()).is_ok();
+        let by_ip = self.per_ip.check_key(&ip.to_owned()).is_ok();
+        // Forget idle keys now and then so the maps stay small.
+        if self.per_email.len() > 10_000 {
+            self.per_email.retain_recent();
+        }
+        if self.per_ip.len() > 10_000 {
+            self.per_ip.retain_recent();
+        }
+        if by_email && by_ip {
+            Ok(())
+        } else {
+            Err(ApiError::TooManyRequests)
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn ControlStore>,
+    pub cells: Arc<dyn CellAdmin>,
+    pub signer: Arc<Signer>,
+    pub settings: Arc<Settings>,
+    pub limits: Arc<LoginLimits>,
+}
+
+impl AppState {
+    /// Loads (or creates) the signing key and registers the configured cells.
+    pub async fn new(
+        store: Arc<dyn ControlStore>,
+        cells: Arc<dyn CellAdmin>,
+        config: &Config,
+    ) -> Result<Self, StoreError> {
+        let signer = Signer::load_or_create(store.as_ref()).await?;
+        let token = config
+            .cell_admin_token
+            .clone()
+            .unwrap_or_else(crate::secret::random_token);
+        for spec in &config.cells {
+            let cell = Cell {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: spec.name.clone(),
+                grpc_endpoint: spec.grpc_url.clone(),
+                admin_endpoint: spec.grpc_url.clone(),
+                admin_token: token.clone(),
+                capacity: config.cell_capacity,
+                created_ms: chrono::Utc::now().timestamp_millis(),
+            };
+            let audit = Audit {
+                actor: "config".into(),
+                action: "cell.register".into(),
+                source_ip: "local".into(),
+                ..Default::default()
+            };
+            store
+                .upsert_cell(&cell, &crate::secret::sha256_hex(&token), &audit)
+                .await?;
+        }
+        Ok(Self {
+            store,
+            cells,
+            signer: Arc::new(signer),
+            settings: Arc::new(Settings {
+                session_ttl: config.session_ttl,
+                namespace_domain: config.namespace_domain.clone(),
+                bootstrap_admin_token: config.bootstrap_admin_token.clone(),
+            }),
+            limits: Arc::new(LoginLimits::new(
+                config.login_attempts_per_email,
+                config.login_attempts_per_ip,
+                config.login_window,
+            )),
+        })
+    }
+}
+
+/// The whole HTTP surface: `/api/v1/*`, `/internal/v1/*` and the OpenAPI
+/// document at `/api/v1/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = crate::openapi::api_router().split_for_parts();
+    let doc = Arc::new(doc);
+    api.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(|| async { ApiError::NotFound })
+    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    .layer(DefaultBodyLimit::max(256 * 1024))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }),
+    )
+    .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
+        ApiError::Internal("a handler panicked".into()).into_response()
+    }))
+    .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("control-plane store: {0}")]
+    Store(#[from] StoreError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A control plane bound to its address, not yet serving.
+pub struct ControlPlane {
+    pub local_addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl ControlPlane {
+    /// Opens and migrates the store, registers the configured cells, binds
+    /// the listener and retries namespaces a crash left pending.
+    pub async fn start(config: Config) -> Result<Self, RunError> {
+        let store = crate::store::open(&config.database_url).await?;
+        let state = AppState::new(store, Arc::new(GrpcCellAdmin::default()), &config).await?;
+        tokio::spawn(crate::api::namespaces::reconcile_pending(state.clone()));
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| RunError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(RunError::Serve)?;
+        Ok(Self {
+            local_addr,
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(RunError::Serve)
+    }
+}
+
+/// Starts and serves until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let cp = ControlPlane::start(config).await?;
+    tracing::info!("orrery control plane listening on http://{}", cp.local_addr);
+    cp.serve(shutdown).await
+}

@@ -1,0 +1,23 @@
+//! The control plane: accounts, users, namespaces, certificates and API keys
+//! behind a REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`). It
+//! places namespaces into cells through their public API and publishes the
+//! auth snapshot cells enforce (`/internal/v1/auth-snapshot`, types in
+//! `orrery-tenant-auth`). It links no data-plane crate. See docs/control-plane.md.
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cell_admin;
+pub mod certs;
+pub mod extract;
+pub mod keys;
+pub mod openapi;
+pub mod placement;
+pub mod problem;
+pub mod roles;
+pub mod secret;
+pub mod snapshot;
+pub mod store;
+pub mod validate;
+
+pub use app::{AppState, CellSpec, Config, ControlPlane, RunError, router, run};
+pub use cell_admin::{CellAdmin, CellAdminError, GrpcCellAdmin};

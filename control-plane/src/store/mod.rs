@@ -1,0 +1,278 @@
+//! The control plane's storage: one narrow trait per concern, implemented for
+//! SQLite and PostgreSQL from the same SQL (`sql_*.rs` write both impls).
+//! Every mutation writes its audit row in its own transaction, and the
+//! mutations that can change an authorisation decision raise the snapshot
+//! version there too, so a cell never sees a change without its version.
+use async_trait::async_trait;
+use orrery_tenant_auth::Permission;
+
+use crate::roles::AccountRole;
+
+pub mod postgres;
+pub mod records;
+mod sql_accounts;
+mod sql_common;
+mod sql_keys;
+mod sql_namespaces;
+pub mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write.
+    #[error("already exists")]
+    Conflict,
+    #[error("database: {0}")]
+    Database(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Who did what to which target, from where. The store adds the outcome
+/// and the time.
+#[derive(Debug, Clone, Default)]
+pub struct Audit {
+    pub account_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub source_ip: String,
+    pub detail: String,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// The account and its owner, atomically: an account never lacks an owner.
+    async fn create_account(
+        &self,
+        account: &Account,
+        owner: &User,
+        audit: &Audit,
+    ) -> StoreResult<()>;
+    async fn account(&self, id: &str) -> StoreResult<Option<Account>>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn user(&self, account_id: &str, id: &str) -> StoreResult<Option<User>>;
+    /// Only for resolving a session, which names its user but not the account.
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn users(&self, account_id: &str) -> StoreResult<Vec<User>>;
+    async fn invite_user(
+        &self,
+        user: &User,
+        token_hash: &str,
+        expires_ms: i64,
+        audit: &Audit,
+    ) -> StoreResult<()>;
+    /// Activates the invited user holding this unexpired token; the token is
+    /// spent either way it is used.
+    async fn accept_invite(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now_ms: i64,
+        source_ip: &str,
+    ) -> StoreResult<Option<User>>;
+    async fn update_user_role(
+        &self,
+        account_id: &str,
+        id: &str,
+        role: AccountRole,
+        audit: &Audit,
+    ) -> StoreResult<bool>;
+    /// Removes the user with its sessions, API keys and namespace grants.
+    async fn delete_user(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool>;
+    /// Sets the password and ends every session of the user but `keep_session`.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        audit: &Audit,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        session: &Session,
+        audit: &Audit,
+    ) -> StoreResult<()>;
+    /// The unexpired session with this id hash.
+    async fn session(&self, id_hash: &str, now_ms: i64) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, id_hash: &str, audit: &Audit) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ServiceAccountStore: Send + Sync {
+    async fn create_service_account(&self, sa: &ServiceAccount, audit: &Audit) -> StoreResult<()>;
+    async fn service_accounts(&self, account_id: &str) -> StoreResult<Vec<ServiceAccount>>;
+    async fn service_account(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ServiceAccount>>;
+    async fn update_service_account_role(
+        &self,
+        account_id: &str,
+        id: &str,
+        role: AccountRole,
+        audit: &Audit,
+    ) -> StoreResult<bool>;
+    /// Removes it with its API keys and namespace grants.
+    async fn delete_service_account(
+        &self,
+        account_id: &str,
+        id: &str,
+        audit: &Audit,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait CellStore: Send + Sync {
+    /// Registers a cell or, if one of that name exists, updates its
+    /// endpoints, token and capacity; returns the stored row.
+    async fn upsert_cell(
+        &self,
+        cell: &Cell,
+        admin_token_hash: &str,
+        audit: &Audit,
+    ) -> StoreResult<Cell>;
+    async fn cell_loads(&self) -> StoreResult<Vec<CellLoad>>;
+    async fn cell(&self, id: &str) -> StoreResult<Option<Cell>>;
+    async fn cell_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Cell>>;
+}
+
+#[async_trait]
+pub trait NamespaceStore: Send + Sync {
+    /// Reserves the namespace (state pending) before the cell is asked, so a
+    /// conflicting create fails here and not at the cell.
+    async fn insert_pending_namespace(
+        &self,
+        ns: &Namespace,
+        creator_grant: Option<(&str, Permission)>,
+    ) -> StoreResult<()>;
+    async fn activate_namespace(&self, id: &str, audit: &Audit) -> StoreResult<()>;
+    /// Drops a pending namespace the cell refused.
+    async fn discard_pending_namespace(&self, id: &str) -> StoreResult<()>;
+    async fn pending_namespaces(&self) -> StoreResult<Vec<Namespace>>;
+    async fn namespaces(&self, account_id: &str) -> StoreResult<Vec<Namespace>>;
+    async fn namespace(&self, account_id: &str, id: &str) -> StoreResult<Option<Namespace>>;
+    async fn update_retention(
+        &self,
+        account_id: &str,
+        id: &str,
+        retention_days: i64,
+        now_ms: i64,
+        audit: &Audit,
+    ) -> StoreResult<bool>;
+    /// Removes the namespace with its grants and mTLS settings.
+    async fn delete_namespace(
+        &self,
+        account_id: &str,
+        id: &str,
+        audit: &Audit,
+    ) -> StoreResult<bool>;
+    async fn grants(&self, namespace_id: &str) -> StoreResult<Vec<GrantRow>>;
+    async fn grant(&self, namespace_id: &str, principal: &str) -> StoreResult<Option<Permission>>;
+    async fn set_grant(&self, grant: &GrantRow, audit: &Audit) -> StoreResult<()>;
+    async fn delete_grant(
+        &self,
+        namespace_id: &str,
+        principal: &str,
+        audit: &Audit,
+    ) -> StoreResult<bool>;
+    async fn mtls(&self, namespace_id: &str) -> StoreResult<Option<NamespaceMtls>>;
+    async fn put_mtls(&self, mtls: &NamespaceMtls, audit: &Audit) -> StoreResult<()>;
+    async fn delete_mtls(&self, namespace_id: &str, audit: &Audit) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
+    /// Stores `key` unless a signing key exists already (two control planes
+    /// starting together keep one), then returns the keys, oldest first.
+    async fn insert_first_signing_key(
+        &self,
+        key: &SigningKeyRow,
+    ) -> StoreResult<Vec<SigningKeyRow>>;
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        token_hash: &str,
+        audit: &Audit,
+    ) -> StoreResult<()>;
+    /// The account's keys, or only `owner`'s.
+    async fn api_keys(&self, account_id: &str, owner: Option<&str>) -> StoreResult<Vec<ApiKey>>;
+    async fn api_key(&self, account_id: &str, id: &str) -> StoreResult<Option<ApiKey>>;
+    async fn api_key_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn set_api_key_enabled(
+        &self,
+        account_id: &str,
+        id: &str,
+        enabled: bool,
+        audit: &Audit,
+    ) -> StoreResult<bool>;
+    async fn delete_api_key(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// An audit row of its own, for mutations that failed (successful ones
+    /// write theirs inside their transaction).
+    async fn record_audit(&self, audit: &Audit, outcome: &str) -> StoreResult<()>;
+    /// Newest first, ids below `before` when given.
+    async fn audit_log(
+        &self,
+        account_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEntry>>;
+}
+
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    async fn snapshot_version(&self) -> StoreResult<i64>;
+    /// Everything the snapshot of one cell needs, read in one transaction.
+    async fn snapshot_data(&self, cell_id: &str, now_ms: i64) -> StoreResult<SnapshotData>;
+}
+
+pub trait ControlStore:
+    AccountStore
+    + SessionStore
+    + ServiceAccountStore
+    + CellStore
+    + NamespaceStore
+    + KeyStore
+    + AuditStore
+    + SnapshotStore
+{
+}
+
+impl<T> ControlStore for T where
+    T: AccountStore
+        + SessionStore
+        + ServiceAccountStore
+        + CellStore
+        + NamespaceStore
+        + KeyStore
+        + AuditStore
+        + SnapshotStore
+{
+}
+
+/// Opens the store a URL names (`sqlite://…` or `postgres://…`) and migrates it.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn ControlStore>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::Database(format!(
+            "unsupported database url {url:?}: use sqlite://… or postgres://…"
+        )))
+    }
+}

@@ -1,0 +1,243 @@
+//! Signing keys, API keys, the audit log and the snapshot read, for both databases.
+
+macro_rules! sql_keys {
+    ($store:ident, $db:ty, snapshot_isolation = $isolation:literal) => {
+        const KEY_COLUMNS: &str =
+            "id, account_id, owner, name, description, enabled, expires_ms, created_by, created_ms";
+        const SIGNING_COLUMNS: &str = "kid, alg, private_key_pem, public_key_pem, created_ms";
+
+        #[async_trait]
+        impl KeyStore for $store {
+            async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
+                sqlx::query_as(&format!("SELECT {SIGNING_COLUMNS} FROM signing_keys ORDER BY created_ms, kid"))
+                    .fetch_all(&self.write)
+                    .await
+                    .map_err(db_err)
+            }
+
+            async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> StoreResult<Vec<SigningKeyRow>> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, private_key_pem, public_key_pem, created_ms)
+                     SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.private_key_pem)
+                .bind(&key.public_key_pem)
+                .bind(key.created_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected() == 1;
+                if inserted {
+                    bump_version(&mut tx).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                self.signing_keys().await
+            }
+
+            async fn create_api_key(&self, key: &ApiKey, token_hash: &str, audit: &Audit) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO api_keys (id, account_id, owner, name, description, token_hash, enabled, expires_ms, created_by, created_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&key.id)
+                .bind(&key.account_id)
+                .bind(&key.owner)
+                .bind(&key.name)
+                .bind(&key.description)
+                .bind(token_hash)
+                .bind(key.enabled)
+                .bind(key.expires_ms)
+                .bind(&key.created_by)
+                .bind(key.created_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                finish(tx, audit, true).await
+            }
+
+            async fn api_keys(&self, account_id: &str, owner: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+                match owner {
+                    Some(owner) => sqlx::query_as(&format!(
+                        "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = $1 AND owner = $2 ORDER BY created_ms, id"
+                    ))
+                    .bind(account_id)
+                    .bind(owner)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(db_err),
+                    None => sqlx::query_as(&format!(
+                        "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY created_ms, id"
+                    ))
+                    .bind(account_id)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(db_err),
+                }
+            }
+
+            async fn api_key(&self, account_id: &str, id: &str) -> StoreResult<Option<ApiKey>> {
+                sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2"))
+                    .bind(account_id)
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(db_err)
+            }
+
+            async fn api_key_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<ApiKey>> {
+                sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = $1"))
+                    .bind(token_hash)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(db_err)
+            }
+
+            async fn set_api_key_enabled(&self, account_id: &str, id: &str, enabled: bool, audit: &Audit) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let done = sqlx::query("UPDATE api_keys SET enabled = $1 WHERE account_id = $2 AND id = $3")
+                    .bind(enabled)
+                    .bind(account_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected() == 1;
+                if done {
+                    finish(tx, audit, true).await?;
+                }
+                Ok(done)
+            }
+
+            async fn delete_api_key(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let done = sqlx::query("DELETE FROM api_keys WHERE account_id = $1 AND id = $2")
+                    .bind(account_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected() == 1;
+                if done {
+                    finish(tx, audit, true).await?;
+                }
+                Ok(done)
+            }
+        }
+
+        #[async_trait]
+        impl AuditStore for $store {
+            async fn record_audit(&self, audit: &Audit, outcome: &str) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                audit_row(&mut tx, audit, outcome).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn audit_log(&self, account_id: &str, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+                sqlx::query_as(
+                    "SELECT id, account_id, actor, action, target, source_ip, outcome, detail, at_ms FROM audit_log
+                     WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                )
+                .bind(account_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)
+            }
+        }
+
+        #[async_trait]
+        impl SnapshotStore for $store {
+            async fn snapshot_version(&self) -> StoreResult<i64> {
+                sqlx::query_scalar("SELECT value FROM control_meta WHERE key = 'snapshot_version'")
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(db_err)
+            }
+
+            async fn snapshot_data(&self, cell_id: &str, now_ms: i64) -> StoreResult<SnapshotData> {
+                let mut tx = self.read.begin().await.map_err(db_err)?;
+                sqlx::query($isolation).execute(&mut *tx).await.map_err(db_err)?;
+                let version = sqlx::query_scalar("SELECT value FROM control_meta WHERE key = 'snapshot_version'")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let signing_keys = sqlx::query_as(&format!("SELECT {SIGNING_COLUMNS} FROM signing_keys ORDER BY created_ms, kid"))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let namespaces = sqlx::query_as(&format!(
+                    "SELECT {NS_COLUMNS} FROM namespaces WHERE cell_id = $1 AND state = 'active' ORDER BY id"
+                ))
+                .bind(cell_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let grants: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT g.namespace_id, g.principal, g.permission FROM namespace_grants g
+                     JOIN namespaces n ON n.id = g.namespace_id
+                     WHERE n.cell_id = $1 AND n.state = 'active' ORDER BY g.namespace_id, g.principal",
+                )
+                .bind(cell_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let mtls: Vec<MtlsRow> = sqlx::query_as(
+                    "SELECT m.namespace_id, m.ca_pems, m.filters, NULL, NULL, m.updated_ms FROM namespace_mtls m
+                     JOIN namespaces n ON n.id = m.namespace_id
+                     WHERE n.cell_id = $1 AND n.state = 'active'",
+                )
+                .bind(cell_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                // Only account-wide roles matter here: the others act through
+                // their explicit grants, read above.
+                let holders: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT 'user:' || id, account_id, role FROM users
+                       WHERE state = 'active' AND role IN ('owner', 'admin')
+                       AND account_id IN (SELECT account_id FROM namespaces WHERE cell_id = $1)
+                     UNION ALL
+                     SELECT 'service-account:' || id, account_id, role FROM service_accounts
+                       WHERE role IN ('owner', 'admin')
+                       AND account_id IN (SELECT account_id FROM namespaces WHERE cell_id = $1)",
+                )
+                .bind(cell_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let active_api_keys = sqlx::query_scalar(
+                    "SELECT id FROM api_keys WHERE enabled = $1 AND expires_ms > $2
+                     AND account_id IN (SELECT account_id FROM namespaces WHERE cell_id = $3) ORDER BY id",
+                )
+                .bind(true)
+                .bind(now_ms)
+                .bind(cell_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(SnapshotData {
+                    version,
+                    signing_keys,
+                    namespaces,
+                    grants: grants.into_iter().map(grant_row).collect::<StoreResult<_>>()?,
+                    mtls: mtls.into_iter().map(mtls_row).collect::<StoreResult<_>>()?,
+                    role_holders: holders
+                        .into_iter()
+                        .map(|(principal, account_id, role)| {
+                            let role = role.parse().map_err(StoreError::Database)?;
+                            Ok(RoleHolder { principal, account_id, role })
+                        })
+                        .collect::<StoreResult<_>>()?,
+                    active_api_keys,
+                })
+            }
+        }
+    };
+}
+pub(crate) use sql_keys;

@@ -1,0 +1,470 @@
+//! Namespaces through a real gRPC client against a fake cell, placement,
+//! API keys, and the auth snapshot read back through `orrery-tenant-auth`.
+mod common;
+
+use std::time::SystemTime;
+
+use common::{ADMIN_TOKEN, Backend, CELL_TOKEN, FakeCell, TestApp};
+use orrery_tenant_auth::{AuthError, Authorizer, Permission, Principal, Snapshot};
+use serde_json::{Value, json};
+
+on_both!(
+    create_reaches_the_cell_with_its_token,
+    names_are_validated_and_unique_per_account,
+    a_refusing_cell_leaves_nothing_behind,
+    update_and_delete_go_through_the_cell,
+    placement_picks_the_least_loaded_cell,
+    admin_routes_need_the_bootstrap_token,
+    api_key_lifecycle_reaches_the_snapshot,
+    service_account_keys_act_with_their_grants,
+    snapshot_answers_304_until_something_changes,
+);
+
+fn slug(account: &Value) -> String {
+    account["account"]["slug"].as_str().unwrap().to_owned()
+}
+
+fn snapshot_of(body: &Value) -> Snapshot {
+    serde_json::from_value(body.clone()).unwrap()
+}
+
+async fn create_reaches_the_cell_with_its_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, account) = app.signup("o@example.com").await;
+    let res = owner
+        .post("/api/v1/namespaces", json!({"name": "orders"}))
+        .await;
+    let ns = res.ok(201);
+    let id = format!("orders.{}", slug(&account));
+    assert_eq!(ns["id"], id);
+    assert_eq!(ns["state"], "active");
+    assert_eq!(ns["retention_days"], 30);
+    assert_eq!(
+        ns["grpc_endpoint"],
+        app.cell.url.trim_start_matches("http://")
+    );
+    assert_eq!(app.cell.namespaces().get(&id), Some(&(30 * 86_400)));
+    let auth = app.cell.state.authorization.lock().unwrap().clone();
+    assert_eq!(auth, [format!("Bearer {CELL_TOKEN}")]);
+    let list = owner.get("/api/v1/namespaces").await;
+    assert_eq!(list.ok(200).as_array().unwrap().len(), 1);
+    assert_eq!(
+        owner.get(&format!("/api/v1/namespaces/{id}")).await.ok(200)["name"],
+        "orders"
+    );
+    owner.get("/api/v1/namespaces/orders").await.problem(404);
+}
+
+async fn names_are_validated_and_unique_per_account(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    for bad in [
+        "a",
+        "Orders",
+        "with_underscore",
+        "-lead",
+        &"x".repeat(40),
+        "dot.ted",
+    ] {
+        let res = owner.post("/api/v1/namespaces", json!({"name": bad})).await;
+        assert_eq!(res.fields(), ["name"], "{bad}");
+    }
+    for days in [0, 91] {
+        let res = owner
+            .post(
+                "/api/v1/namespaces",
+                json!({"name": "ok-name", "retention_days": days}),
+            )
+            .await;
+        assert_eq!(res.fields(), ["retention_days"]);
+    }
+    let res = owner
+        .post(
+            "/api/v1/namespaces",
+            json!({"name": "x", "retention_days": 0}),
+        )
+        .await;
+    assert_eq!(res.fields().len(), 2, "all errors at once");
+    owner
+        .post(
+            "/api/v1/namespaces",
+            json!({"name": "ok-name", "retention_days": "7"}),
+        )
+        .await
+        .problem(422);
+    assert!(app.cell.namespaces().is_empty());
+    owner
+        .post(
+            "/api/v1/namespaces",
+            json!({"name": "ok-name", "retention_days": 90}),
+        )
+        .await
+        .ok(201);
+    let dup = owner
+        .post("/api/v1/namespaces", json!({"name": "ok-name"}))
+        .await;
+    dup.problem(409);
+    // Another account may use the same name: ids differ by slug.
+    let (other, _) = app.signup("p@example.com").await;
+    other
+        .post("/api/v1/namespaces", json!({"name": "ok-name"}))
+        .await
+        .ok(201);
+    assert_eq!(app.cell.namespaces().len(), 2);
+}
+
+async fn a_refusing_cell_leaves_nothing_behind(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    app.cell.set_failing(true);
+    let res = owner
+        .post("/api/v1/namespaces", json!({"name": "orders"}))
+        .await;
+    assert_eq!(
+        res.problem(502)["type"],
+        "urn:orrery:problem:cell-unavailable"
+    );
+    assert!(
+        owner
+            .get("/api/v1/namespaces")
+            .await
+            .ok(200)
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let audit = owner.get("/api/v1/audit-log").await;
+    let failed = &audit.ok(200)["entries"][0];
+    assert_eq!(failed["action"], "namespace.create");
+    assert_eq!(failed["outcome"], "failure: cell-unavailable");
+    app.cell.set_failing(false);
+    owner
+        .post("/api/v1/namespaces", json!({"name": "orders"}))
+        .await
+        .ok(201);
+}
+
+async fn update_and_delete_go_through_the_cell(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    let id = owner
+        .post("/api/v1/namespaces", json!({"name": "orders"}))
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/namespaces/{id}");
+    let res = owner.patch(&path, json!({"retention_days": 7})).await;
+    assert_eq!(res.ok(200)["retention_days"], 7);
+    assert_eq!(app.cell.namespaces()[&id], 7 * 86_400);
+    assert_eq!(
+        owner
+            .patch(&path, json!({"retention_days": 91}))
+            .await
+            .fields(),
+        ["retention_days"]
+    );
+    owner
+        .patch(&path, json!({"retention": 5}))
+        .await
+        .problem(422);
+    app.cell.set_failing(true);
+    owner
+        .patch(&path, json!({"retention_days": 3}))
+        .await
+        .problem(502);
+    owner.delete(&path).await.problem(502);
+    assert_eq!(owner.get(&path).await.ok(200)["retention_days"], 7);
+    app.cell.set_failing(false);
+    owner.delete(&path).await.ok(204);
+    assert!(app.cell.namespaces().is_empty());
+    owner.get(&path).await.problem(404);
+    owner.delete(&path).await.problem(404);
+}
+
+async fn register_cell(app: &TestApp, name: &str, cell: &FakeCell, capacity: i64) -> Value {
+    let res = app
+        .bearer(ADMIN_TOKEN)
+        .post(
+            "/api/v1/admin/cells",
+            json!({"name": name, "grpc_endpoint": cell.url, "admin_token": CELL_TOKEN, "capacity": capacity}),
+        )
+        .await;
+    res.ok(201).clone()
+}
+
+async fn placement_picks_the_least_loaded_cell(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    let create = |name: &str| owner.post("/api/v1/namespaces", json!({"name": name}));
+    create("ns1").await.ok(201);
+    let b = FakeCell::start().await;
+    register_cell(&app, "cell-b", &b, 10).await;
+    // a: 1/100, b: 0/10 → b; then a: 1/100 < b: 1/10 → a, twice.
+    create("ns2").await.ok(201);
+    create("ns3").await.ok(201);
+    create("ns4").await.ok(201);
+    let names = |cell: &FakeCell| {
+        cell.namespaces()
+            .keys()
+            .map(|k| k.split('.').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&app.cell), ["ns1", "ns3", "ns4"]);
+    assert_eq!(names(&b), ["ns2"]);
+    // Full cells take nothing.
+    register_cell(&app, "cell-a", &app.cell, 3).await;
+    register_cell(&app, "cell-b", &b, 1).await;
+    create("ns5").await.problem(503);
+    let cells = app.bearer(ADMIN_TOKEN).get("/api/v1/admin/cells").await;
+    let loads: Vec<(String, i64)> = cells
+        .ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["namespaces"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(loads, [("cell-a".to_owned(), 3), ("cell-b".to_owned(), 1)]);
+}
+
+async fn admin_routes_need_the_bootstrap_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    app.anon().get("/api/v1/admin/cells").await.problem(401);
+    app.bearer("wrong-token")
+        .get("/api/v1/admin/cells")
+        .await
+        .problem(401);
+    // An account owner is not the operator.
+    owner.get("/api/v1/admin/cells").await.problem(401);
+    let res = app
+        .bearer(ADMIN_TOKEN)
+        .post(
+            "/api/v1/admin/cells",
+            json!({"name": "c", "grpc_endpoint": "ftp://x", "admin_token": "short", "capacity": -1}),
+        )
+        .await;
+    let mut fields = res.fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["admin_endpoint", "admin_token", "capacity", "grpc_endpoint"]
+    );
+}
+
+async fn first_namespace(app: &TestApp, owner: &common::Client<'_>) -> String {
+    let _ = app;
+    owner
+        .post("/api/v1/namespaces", json!({"name": "orders"}))
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn api_key_lifecycle_reaches_the_snapshot(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, account) = app.signup("o@example.com").await;
+    let owner_id = account["user"]["id"].as_str().unwrap().to_owned();
+    let ns = first_namespace(&app, &owner).await;
+    for days in [0, 91] {
+        let res = owner
+            .post(
+                "/api/v1/api-keys",
+                json!({"name": "ci", "expiry_days": days}),
+            )
+            .await;
+        assert_eq!(res.fields(), ["expiry_days"]);
+    }
+    owner
+        .post("/api/v1/api-keys", json!({"name": "ci"}))
+        .await
+        .problem(422);
+    let created = owner
+        .post("/api/v1/api-keys", json!({"name": "ci", "expiry_days": 30}))
+        .await;
+    let body = created.ok(201).clone();
+    let token = body["token"].as_str().unwrap().to_owned();
+    let key_id = body["api_key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(token.split('.').count(), 3);
+    assert_eq!(body["api_key"]["owner"], format!("user:{owner_id}"));
+    // Only a hash is stored, and the listing never shows the secret.
+    assert!(
+        app.store
+            .api_key_by_token_hash(&token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = owner.get("/api/v1/api-keys").await;
+    assert!(!listed.ok(200).to_string().contains(&token));
+
+    // The key works on this API as its owner, without CSRF.
+    let program = app.bearer(&token);
+    let me = program.get("/api/v1/me").await;
+    assert_eq!(me.ok(200)["principal"], format!("user:{owner_id}"));
+    assert_eq!(me.body["authenticated_by"], "api_key");
+    program
+        .post("/api/v1/namespaces", json!({"name": "by-key"}))
+        .await
+        .ok(201);
+
+    // And on cells, through the snapshot.
+    let snap = app.snapshot(None).await;
+    let snapshot = snapshot_of(snap.ok(200));
+    assert_eq!(snapshot.active_api_keys, std::slice::from_ref(&key_id));
+    assert_eq!(snapshot.signing_keys.len(), 1);
+    let entry = snapshot
+        .namespaces
+        .iter()
+        .find(|n| n.namespace == ns)
+        .unwrap();
+    assert!(entry.mtls.is_none());
+    let auth = Authorizer::new(snapshot.clone());
+    let principal = auth.verify_api_key(&token, SystemTime::now()).unwrap();
+    assert_eq!(principal, Principal::User(owner_id.clone()));
+    assert_eq!(
+        auth.namespace_permission(&principal, &ns),
+        Some(Permission::Admin)
+    );
+
+    let path = format!("/api/v1/api-keys/{key_id}");
+    let disabled = owner.post(&format!("{path}/disable"), json!({})).await;
+    assert_eq!(disabled.ok(200)["enabled"], false);
+    program.get("/api/v1/me").await.problem(401);
+    let after = snapshot_of(app.snapshot(None).await.ok(200));
+    assert!(after.version > snapshot.version);
+    assert!(after.active_api_keys.is_empty());
+    assert_eq!(
+        Authorizer::new(after).verify_api_key(&token, SystemTime::now()),
+        Err(AuthError::KeyNotActive)
+    );
+    owner
+        .post(&format!("{path}/enable"), json!({}))
+        .await
+        .ok(200);
+    program.get("/api/v1/me").await.ok(200);
+    assert_eq!(
+        snapshot_of(app.snapshot(None).await.ok(200)).active_api_keys,
+        std::slice::from_ref(&key_id)
+    );
+    owner.delete(&path).await.ok(204);
+    owner.get(&path).await.problem(404);
+    program.get("/api/v1/me").await.problem(401);
+    assert!(
+        snapshot_of(app.snapshot(None).await.ok(200))
+            .active_api_keys
+            .is_empty()
+    );
+}
+
+async fn service_account_keys_act_with_their_grants(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    let ns = first_namespace(&app, &owner).await;
+    let sa = owner
+        .post(
+            "/api/v1/service-accounts",
+            json!({"name": "worker", "role": "read"}),
+        )
+        .await;
+    let sa_id = sa.ok(201)["id"].as_str().unwrap().to_owned();
+    let principal = format!("service-account:{sa_id}");
+    owner
+        .put(
+            &format!("/api/v1/namespaces/{ns}/permissions/{principal}"),
+            json!({"permission": "write"}),
+        )
+        .await
+        .ok(200);
+    let created = owner
+        .post(
+            "/api/v1/api-keys",
+            json!({"name": "w", "expiry_days": 1, "owner": principal}),
+        )
+        .await;
+    let token = created.ok(201)["token"].as_str().unwrap().to_owned();
+    let auth = Authorizer::new(snapshot_of(app.snapshot(None).await.ok(200)));
+    let p = auth.verify_api_key(&token, SystemTime::now()).unwrap();
+    assert_eq!(p, Principal::ServiceAccount(sa_id.clone()));
+    assert_eq!(auth.namespace_permission(&p, &ns), Some(Permission::Write));
+    // On this API the key has the service account's role: read.
+    let program = app.bearer(&token);
+    assert_eq!(program.get("/api/v1/me").await.ok(200)["role"], "read");
+    program
+        .post("/api/v1/namespaces", json!({"name": "nope"}))
+        .await
+        .problem(403);
+
+    // A developer may not mint keys for service accounts or for other users.
+    let (dev, _) = app.invite(&owner, "d@example.com", "developer").await;
+    dev.post(
+        "/api/v1/api-keys",
+        json!({"name": "x", "expiry_days": 1, "owner": principal}),
+    )
+    .await
+    .problem(403);
+    let owner_principal = owner.get("/api/v1/me").await.body["principal"].clone();
+    dev.post(
+        "/api/v1/api-keys",
+        json!({"name": "x", "expiry_days": 1, "owner": owner_principal}),
+    )
+    .await
+    .problem(403);
+    // Nor see them.
+    assert!(
+        dev.get("/api/v1/api-keys")
+            .await
+            .ok(200)
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Deleting the service account revokes its key.
+    owner
+        .delete(&format!("/api/v1/service-accounts/{sa_id}"))
+        .await
+        .ok(204);
+    program.get("/api/v1/me").await.problem(401);
+    let after = snapshot_of(app.snapshot(None).await.ok(200));
+    assert!(after.active_api_keys.is_empty());
+    assert!(after.namespaces[0].grants.iter().all(|g| g.principal != p));
+}
+
+async fn snapshot_answers_304_until_something_changes(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.anon()
+        .get("/internal/v1/auth-snapshot")
+        .await
+        .problem(401);
+    app.bearer("not-a-cell")
+        .get("/internal/v1/auth-snapshot")
+        .await
+        .problem(401);
+    app.bearer(ADMIN_TOKEN)
+        .get("/internal/v1/auth-snapshot")
+        .await
+        .problem(401);
+    let first = snapshot_of(app.snapshot(None).await.ok(200));
+    let unchanged = app.snapshot(Some(first.version)).await;
+    assert_eq!(unchanged.status.as_u16(), 304);
+    assert!(unchanged.body.is_null());
+    let (owner, _) = app.signup("o@example.com").await;
+    // A login changes nothing a cell enforces.
+    let v = snapshot_of(app.snapshot(None).await.ok(200)).version;
+    app.login("o@example.com", common::PASSWORD).await;
+    assert_eq!(app.snapshot(Some(v)).await.status.as_u16(), 304);
+    first_namespace(&app, &owner).await;
+    let changed = app.snapshot(Some(v)).await;
+    let snap = snapshot_of(changed.ok(200));
+    assert!(snap.version > v);
+    assert_eq!(snap.namespaces.len(), 1);
+    app.snapshot(Some(0)).await.ok(200);
+}
