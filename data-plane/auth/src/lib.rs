@@ -36,6 +36,10 @@ pub trait Verifier: Send + Sync + 'static {
         namespace: &str,
         chain: &[CertificateDer<'static>],
     ) -> Result<Caller, String>;
+    /// A client certificate presented with no namespace (SNI named none and
+    /// the call carries no `temporal-namespace`, as GetSystemInfo): the
+    /// caller holds the namespaces whose CAs and filters accept it.
+    fn certificate_any(&self, chain: &[CertificateDer<'static>]) -> Result<Caller, String>;
     /// The namespace's client CAs (DER), for the TLS handshake.
     fn client_roots(&self, namespace: &str) -> Vec<CertificateDer<'static>>;
     /// Every namespace's client CAs: the handshake of a connection whose SNI
@@ -92,12 +96,11 @@ impl TenantAuth {
                         .get("temporal-namespace")
                         .and_then(|v| v.to_str().ok())
                 })
-                .filter(|n| !n.is_empty())
-                .ok_or(
-                    "Request unauthorized: a client certificate needs a namespace, from the \
-                     server name (SNI) or the temporal-namespace header.",
-                )?;
-            return self.verifier.certificate(namespace, chain);
+                .filter(|n| !n.is_empty());
+            return match namespace {
+                Some(namespace) => self.verifier.certificate(namespace, chain),
+                None => self.verifier.certificate_any(chain),
+            };
         }
         Err("Request unauthorized: no credentials (an API key or a client certificate).".into())
     }

@@ -258,6 +258,37 @@ impl Verifier for SnapshotVerifier {
         Ok(Self::caller(&loaded, principal))
     }
 
+    fn certificate_any(&self, chain: &[CertificateDer<'static>]) -> Result<Caller, String> {
+        let loaded = self.loaded()?;
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or("Request unauthorized: empty client certificate chain.")?;
+        let now = UnixTime::now();
+        let grants: HashMap<String, Permission> = loaded
+            .chain_verifiers
+            .iter()
+            .filter(|(namespace, verifier)| {
+                verifier
+                    .verify_client_cert(leaf, intermediates, now)
+                    .is_ok()
+                    && loaded
+                        .authorizer
+                        .verify_client_certificate(namespace, leaf.as_ref())
+                        .is_ok()
+            })
+            .map(|(namespace, _)| (namespace.clone(), Permission::Admin))
+            .collect();
+        if grants.is_empty() {
+            return Err(
+                "Request unauthorized: the client certificate is accepted by no namespace.".into(),
+            );
+        }
+        Ok(Caller::Tenant {
+            principal: "certificate".into(),
+            grants: Arc::new(grants),
+        })
+    }
+
     fn client_roots(&self, namespace: &str) -> Vec<CertificateDer<'static>> {
         self.loaded()
             .map(|l| l.authorizer.ca_roots(namespace))

@@ -63,8 +63,9 @@ pub struct ArchivalSettings {
     pub s3: S3Settings,
 }
 
-type ServeFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+type ServeFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
+>;
 
 type TenantParts = (
     Option<Arc<orrery_auth::TenantAuth>>,

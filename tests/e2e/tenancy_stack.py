@@ -1,0 +1,286 @@
+"""A control plane and a TLS cell serving tenants, as separate processes, for
+the tenancy tests: `orrery control-plane` places namespaces into `orrery cell`
+through the cell's admin listener, and the cell polls it for credentials.
+Accounts sign up and get credentials through the REST API only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import REPO_ROOT, free_port
+
+DOMAIN = "tmprl.test"
+
+
+def _binary() -> str:
+    return os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
+
+
+def _wait_port(port: int, proc: subprocess.Popen, log: Path, secs: float = 60) -> None:
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited: {log.read_text()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} never opened: {log.read_text()[-3000:]}")
+
+
+# -- certificates (test fixtures: a cell's server certificate, rogue client CAs) --
+
+@dataclass
+class Pair:
+    cert_pem: bytes
+    key_pem: bytes
+    cert: x509.Certificate = field(repr=False)
+    key: ec.EllipticCurvePrivateKey = field(repr=False)
+
+
+def _name(cn: str, ou: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if ou:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+    return x509.Name(attrs)
+
+
+def make_ca(cn: str) -> Pair:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return _pair(cert, key)
+
+
+def _pair(cert: x509.Certificate, key) -> Pair:
+    return Pair(
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        cert,
+        key,
+    )
+
+
+def issue(ca: Pair, cn: str, *, server_names: list[str] | None = None, client: bool = True,
+          ou: str | None = None) -> Pair:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn, ou))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    if server_names:
+        import ipaddress
+
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
+        sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    usage = [x509.ExtendedKeyUsageOID.CLIENT_AUTH] if client else [x509.ExtendedKeyUsageOID.SERVER_AUTH]
+    builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
+    return _pair(builder.sign(ca.key, hashes.SHA256()), key)
+
+
+# -- the REST API ------------------------------------------------------------
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict | str) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class Rest:
+    """A console session: the session cookie and the CSRF token (sent by
+    hand: the cookie is `Secure`, which urllib's cookie jar keeps off plain
+    HTTP)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+        self.csrf: str | None = None
+        self.bearer: str | None = None
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("content-type", "application/json")
+        if self.cookies:
+            req.add_header("cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if self.csrf and method not in ("GET", "HEAD"):
+            req.add_header("x-csrf-token", self.csrf)
+        if self.bearer:
+            req.add_header("authorization", f"Bearer {self.bearer}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                for header in resp.headers.get_all("set-cookie") or []:
+                    name, _, rest = header.partition("=")
+                    self.cookies[name.strip()] = rest.split(";", 1)[0]
+                raw = resp.read()
+                return json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as err:
+            raw = err.read().decode(errors="replace")
+            try:
+                parsed: dict | str = json.loads(raw)
+            except ValueError:
+                parsed = raw
+            raise ApiError(err.code, parsed) from None
+
+
+@dataclass
+class Tenant:
+    """One account with one namespace and its credentials."""
+
+    rest: Rest
+    account: dict
+    namespace: str
+    api_key: str
+    api_key_id: str
+    client: Pair  # issued by the namespace's generated CA
+    ca_pem: bytes
+
+    @property
+    def host(self) -> str:
+        return f"{self.namespace}.{DOMAIN}"
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="orrery-tenancy-"))
+        self.admin_token = secrets.token_urlsafe(24)
+        self.http_port = free_port()
+        self.grpc_port = free_port()
+        self.admin_port = free_port()
+        self.procs: list[subprocess.Popen] = []
+        self.server_ca = make_ca("orrery test server CA")
+        self.address = f"127.0.0.1:{self.grpc_port}"
+        self.api = f"http://127.0.0.1:{self.http_port}"
+        self.databases: list[tuple[str, str]] = []  # (admin url, name) to drop
+
+    def _spawn(self, name: str, args: list[str], port: int) -> None:
+        log = self.tmp / f"{name}.log"
+        proc = subprocess.Popen(
+            [_binary(), *args], stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        )
+        self.procs.append(proc)
+        _wait_port(port, proc, log)
+
+    def _database(self, name: str) -> str:
+        url = os.environ.get("ORRERY_DATABASE_URL")
+        if not url:
+            return f"sqlite://{self.tmp / name}.db"
+        base, _ = url.rsplit("/", 1)
+        db = f"orrery_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["psql", f"{base}/postgres", "-qc", f"CREATE DATABASE {db}"], check=True)
+        self.databases.append((f"{base}/postgres", db))
+        return f"{base}/{db}"
+
+    def start_control_plane(self) -> None:
+        self._spawn("control-plane", [
+            "control-plane",
+            "--database-url", self._database("control-plane"),
+            "--http-addr", f"127.0.0.1:{self.http_port}",
+            "--cell", f"cell-1=http://127.0.0.1:{self.admin_port}",
+            "--cell-admin-token", self.admin_token,
+            "--namespace-domain", DOMAIN,
+        ], self.http_port)
+
+    def start_cell(self, server_names: list[str], extra: list[str] = ()) -> None:
+        server = issue(self.server_ca, "cell-1", server_names=server_names, client=False)
+        (self.tmp / "server.pem").write_bytes(server.cert_pem)
+        (self.tmp / "server.key").write_bytes(server.key_pem)
+        self._spawn("cell", [
+            "cell",
+            "--database-url", self._database("cell"),
+            "--grpc-addr", self.address,
+            "--admin-grpc-addr", f"127.0.0.1:{self.admin_port}",
+            "--control-plane-url", self.api,
+            "--admin-token", self.admin_token,
+            "--tls-cert", str(self.tmp / "server.pem"),
+            "--tls-key", str(self.tmp / "server.key"),
+            "--tenant-domain", DOMAIN,
+            *extra,
+        ], self.grpc_port)
+
+    def signup(self, label: str) -> Rest:
+        rest = Rest(self.api)
+        email = f"{label}-{uuid.uuid4().hex[:6]}@example.com"
+        password = "correct horse battery staple"
+        signed = rest.call("POST", "/api/v1/signup", {
+            "account_name": f"{label} inc", "email": email, "password": password,
+        })
+        login = rest.call("POST", "/api/v1/login", {"email": email, "password": password})
+        rest.csrf = login["csrf_token"]
+        rest.account = signed["account"]  # type: ignore[attr-defined]
+        return rest
+
+    def provision(self, rest: Rest, name: str = "payments") -> Tenant:
+        ns = rest.call("POST", "/api/v1/namespaces", {"name": name, "retention_days": 1})
+        key = rest.call("POST", "/api/v1/api-keys", {"name": "ci", "expiry_days": 7})
+        gen = rest.call("POST", f"/api/v1/namespaces/{ns['id']}/mtls/generated-ca", {"validity_days": 30})
+        issued = rest.call("POST", f"/api/v1/namespaces/{ns['id']}/mtls/client-certificates", {
+            "common_name": "worker-1", "validity_days": 7,
+        })
+        client = Pair(issued["certificate_pem"].encode(), issued["private_key_pem"].encode(),
+                      x509.load_pem_x509_certificate(issued["certificate_pem"].encode()), None)  # type: ignore[arg-type]
+        return Tenant(rest, rest.account, ns["id"], key["token"], key["api_key"]["id"],  # type: ignore[attr-defined]
+                      client, gen["ca_pem"].encode())
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait(10)
+        for admin_url, db in self.databases:
+            subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {db}"], check=False)
+
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text()[-4000:] if path.exists() else ""

@@ -1,0 +1,75 @@
+"""Per-namespace rate limits: over `frontend.namespaceRPS` (burst twice the
+rate, as Temporal) a namespace's calls answer RESOURCE_EXHAUSTED with
+Temporal's `ResourceExhaustedFailure{cause: RPS_LIMIT, scope: NAMESPACE}`,
+which SDKs read; another namespace on the same cell is not slowed down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import ResourceExhaustedCause, ResourceExhaustedScope
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from conftest import REPO_ROOT, Server, e2e_target
+
+pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="Orrery's own dev server flags")
+
+RPS = 20
+
+
+class LimitedServer(Server):
+    def command(self) -> list[str]:
+        binary = os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
+        return [binary, "dev", "--data-dir", str(Path(self._tmp) / "data"),
+                "--grpc-addr", self.address, "--http-addr", f"127.0.0.1:{self.http_port}",
+                "--dynamic-config", f"frontend.namespaceRPS={RPS}"]
+
+
+@pytest.fixture
+async def limited():
+    server = LimitedServer("orrery")
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+async def describe(client: Client, namespace: str) -> RPCError | None:
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace), retry=False)
+        return None
+    except RPCError as err:
+        return err
+
+
+async def test_a_flooded_namespace_is_exhausted_and_another_is_not(limited):
+    client = await Client.connect(limited.address, namespace="default")
+    await client.workflow_service.register_namespace(RegisterNamespaceRequest(
+        namespace="quiet", workflow_execution_retention_period=Duration(seconds=86400)))
+    await asyncio.sleep(1.5)  # let the buckets refill after setup
+    results = await asyncio.gather(*(describe(client, "default") for _ in range(6 * RPS)))
+    refused = [r for r in results if r is not None]
+    assert len(refused) >= 2 * RPS, f"only {len(refused)} of {6 * RPS} calls refused"
+    assert len(results) - len(refused) <= 3 * RPS  # at most the burst plus what refilled
+    err = refused[0]
+    assert err.status == RPCStatusCode.RESOURCE_EXHAUSTED
+    assert err.grpc_status.details, "no error details"
+    failure = ResourceExhaustedFailure()
+    assert err.grpc_status.details[0].Unpack(failure)
+    assert failure.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT
+    assert failure.scope == ResourceExhaustedScope.RESOURCE_EXHAUSTED_SCOPE_NAMESPACE
+    # The other namespace, right after: untouched by the flood.
+    assert await describe(client, "quiet") is None
+    # And the flooded one recovers once its bucket refills.
+    await asyncio.sleep(1.0)
+    assert await describe(client, "default") is None

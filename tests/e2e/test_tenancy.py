@@ -1,0 +1,246 @@
+"""Tenants end to end: accounts sign up on the control plane's REST API,
+create namespaces (placed into a TLS cell), get API keys and client
+certificates, and run workflows with the official Python SDK and the
+`temporal` CLI — and no credential of one account reaches another's
+namespace. Orrery only (the real dev server has no tenants).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    ListNamespacesRequest,
+    ListWorkflowExecutionsRequest,
+    RegisterNamespaceRequest,
+)
+from temporalio.client import Client, TLSConfig
+from temporalio.service import RPCError, RPCStatusCode
+
+from conftest import _temporal_cli, e2e_target
+from helpers import new_id, run_worker
+from tenancy_stack import DOMAIN, Stack, Tenant, issue, make_ca
+
+pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="tenancy is Orrery's")
+
+DENIALS = {RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED}
+
+
+@activity.defn
+async def greet(name: str) -> str:
+    return f"hello {name}"
+
+
+@workflow.defn
+class Greeter:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(
+            greet, name, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+@pytest.fixture(scope="module")
+def stack():
+    s = Stack()
+    try:
+        s.start_control_plane()
+        a, b = s.signup("alpha"), s.signup("beta")
+        slugs = [r.account["slug"] for r in (a, b)]  # type: ignore[attr-defined]
+        s.start_cell([f"*.{slug}.{DOMAIN}" for slug in slugs] + ["localhost"])
+        s.tenants = [s.provision(a), s.provision(b)]  # type: ignore[attr-defined]
+        time.sleep(2.5)  # the cell polls the snapshot every second
+        yield s
+    except Exception:
+        print("control plane:", s.log("control-plane"), "\ncell:", s.log("cell"))
+        raise
+    finally:
+        s.stop()
+
+
+def tls(stack: Stack, server_name: str, cert=None) -> TLSConfig:
+    return TLSConfig(
+        server_root_ca_cert=stack.server_ca.cert_pem,
+        domain=server_name,
+        client_cert=cert.cert_pem if cert else None,
+        client_private_key=cert.key_pem if cert else None,
+    )
+
+
+async def connect(stack: Stack, namespace: str, *, api_key: str | None = None, cert=None,
+                  server_name: str | None = None) -> Client:
+    return await Client.connect(
+        stack.address,
+        namespace=namespace,
+        api_key=api_key,
+        tls=tls(stack, server_name or f"{namespace}.{DOMAIN}", cert),
+    )
+
+
+async def run_greeter(client: Client) -> str:
+    async with run_worker(client, workflows=[Greeter], activities=[greet]) as worker:
+        return await client.execute_workflow(
+            Greeter.run, "tenant", id=new_id(), task_queue=worker.task_queue,
+            execution_timeout=timedelta(seconds=60),
+        )
+
+
+async def test_api_key_runs_a_workflow_in_its_namespace(stack):
+    alpha: Tenant = stack.tenants[0]
+    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    assert await run_greeter(client) == "hello tenant"
+
+
+async def test_client_certificate_by_sni_runs_a_workflow(stack):
+    alpha: Tenant = stack.tenants[0]
+    client = await connect(stack, alpha.namespace, cert=alpha.client)
+    assert await run_greeter(client) == "hello tenant"
+
+
+async def test_client_certificate_by_namespace_header_runs_a_workflow(stack):
+    beta: Tenant = stack.tenants[1]
+    client = await connect(stack, beta.namespace, cert=beta.client, server_name="localhost")
+    assert await run_greeter(client) == "hello tenant"
+
+
+async def describe_status(stack: Stack, namespace: str, **credential) -> str:
+    """Connects and describes `namespace`: "ok" or the gRPC status's name.
+    The SDK's connect already calls GetSystemInfo, so a refusal can come from
+    either."""
+    try:
+        client = await connect(stack, namespace, **credential)
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace), retry=False)
+        return "ok"
+    except RPCError as err:
+        return err.status.name
+    except RuntimeError as err:  # the connect's own call
+        for status in ("Unauthenticated", "PermissionDenied"):
+            if f"code: {status}" in str(err):
+                return {"Unauthenticated": "UNAUTHENTICATED", "PermissionDenied": "PERMISSION_DENIED"}[status]
+        raise
+
+
+async def test_no_credential_is_unauthenticated(stack):
+    alpha: Tenant = stack.tenants[0]
+    assert await describe_status(stack, alpha.namespace) == "UNAUTHENTICATED"
+    assert await describe_status(stack, alpha.namespace, api_key="not-a-jwt") == "UNAUTHENTICATED"
+
+
+async def test_a_certificate_from_another_ca_or_for_another_namespace_is_refused(stack):
+    alpha, beta = stack.tenants
+    rogue = issue(make_ca("rogue CA"), "worker-1")
+    # A chain the handshake cannot verify: the connection itself fails.
+    with pytest.raises(Exception):
+        client = await connect(stack, alpha.namespace, cert=rogue)
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=alpha.namespace), retry=False)
+    # B's valid certificate, presented for A's namespace by header: refused per call.
+    client = await connect(stack, alpha.namespace, cert=beta.client, server_name="localhost")
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=alpha.namespace), retry=False)
+    assert err.value.status == RPCStatusCode.UNAUTHENTICATED
+
+
+async def test_list_namespaces_shows_only_the_callers(stack):
+    alpha, beta = stack.tenants
+    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    listed = await client.workflow_service.list_namespaces(ListNamespacesRequest())
+    names = {n.namespace_info.name for n in listed.namespaces}
+    assert alpha.namespace in names and beta.namespace not in names
+
+
+async def test_tenants_cannot_create_namespaces(stack):
+    alpha: Tenant = stack.tenants[0]
+    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(namespace=f"sneaky.{alpha.account['slug']}"), retry=False)
+    assert err.value.status == RPCStatusCode.PERMISSION_DENIED
+
+
+async def test_a_disabled_key_stops_within_five_seconds_and_works_again_when_enabled(stack):
+    alpha: Tenant = stack.tenants[0]
+    created = alpha.rest.call("POST", "/api/v1/api-keys", {"name": "short-lived", "expiry_days": 1})
+    key_id, token = created["api_key"]["id"], created["token"]
+
+    async def becomes(wanted: str, within: float) -> float:
+        start = time.monotonic()
+        while (status := await describe_status(stack, alpha.namespace, api_key=token)) != wanted:
+            assert time.monotonic() - start < within, f"still {status} after {within} s"
+            await asyncio.sleep(0.2)
+        return time.monotonic() - start
+
+    await becomes("ok", 5)  # a new key is in force once the cell polled
+    alpha.rest.call("POST", f"/api/v1/api-keys/{key_id}/disable")
+    assert await becomes("UNAUTHENTICATED", 5) < 5
+    alpha.rest.call("POST", f"/api/v1/api-keys/{key_id}/enable")
+    await becomes("ok", 5)
+    alpha.rest.call("DELETE", f"/api/v1/api-keys/{key_id}")
+    await becomes("UNAUTHENTICATED", 5)
+
+
+async def test_cross_namespace_task_tokens_and_queries_are_refused(stack):
+    alpha, beta = stack.tenants
+    a_client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    b_client = await connect(stack, beta.namespace, api_key=beta.api_key)
+    # B aims a list query at A's namespace.
+    with pytest.raises(RPCError) as err:
+        await b_client.workflow_service.list_workflow_executions(
+            ListWorkflowExecutionsRequest(namespace=alpha.namespace, query="WorkflowId = 'x'"),
+            retry=False)
+    assert err.value.status in DENIALS
+    # B replays a task token of A's, naming either namespace.
+    handle = await a_client.start_workflow(
+        Greeter.run, "x", id=new_id(), task_queue=f"tq-{uuid.uuid4()}")
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import (
+        PollWorkflowTaskQueueRequest,
+        RespondWorkflowTaskCompletedRequest,
+    )
+    desc = await handle.describe()
+    polled = await a_client.workflow_service.poll_workflow_task_queue(
+        PollWorkflowTaskQueueRequest(namespace=alpha.namespace,
+                                     task_queue=TaskQueue(name=desc.task_queue), identity="a"))
+    assert polled.task_token
+    for namespace, allowed in ((alpha.namespace, DENIALS),
+                               (beta.namespace, {RPCStatusCode.INVALID_ARGUMENT})):
+        with pytest.raises(RPCError) as err:
+            await b_client.workflow_service.respond_workflow_task_completed(
+                RespondWorkflowTaskCompletedRequest(namespace=namespace, task_token=polled.task_token,
+                                                    identity="b"), retry=False)
+        assert err.value.status in allowed, (namespace, err.value)
+    await handle.terminate()
+
+
+def test_cli_with_client_certificate_and_with_api_key(stack, tmp_path):
+    alpha: Tenant = stack.tenants[0]
+    (tmp_path / "ca.pem").write_bytes(stack.server_ca.cert_pem)
+    (tmp_path / "client.pem").write_bytes(alpha.client.cert_pem)
+    (tmp_path / "client.key").write_bytes(alpha.client.key_pem)
+    base = [_temporal_cli(), "--address", stack.address, "--namespace", alpha.namespace,
+            "--tls-ca-path", str(tmp_path / "ca.pem"), "--tls-server-name", alpha.host]
+    wid = new_id("cli")
+    subprocess.run(base + ["--tls-cert-path", str(tmp_path / "client.pem"),
+                           "--tls-key-path", str(tmp_path / "client.key"),
+                           "workflow", "start", "--type", "Greeter", "--task-queue", "cli-tq",
+                           "--workflow-id", wid, "--input", '"cli"'],
+                   check=True, capture_output=True, timeout=60)
+    shown = subprocess.run(base + ["--api-key", alpha.api_key, "workflow", "describe",
+                                   "--workflow-id", wid, "-o", "json"],
+                           check=True, capture_output=True, text=True, timeout=60)
+    assert wid in shown.stdout
+    beta: Tenant = stack.tenants[1]
+    denied = subprocess.run(base[:4] + [beta.namespace] + base[5:] + [
+        "--api-key", alpha.api_key, "workflow", "list"],
+        capture_output=True, text=True, timeout=60)
+    assert denied.returncode != 0
+    assert "PermissionDenied" in denied.stderr or "unauthorized" in denied.stderr.lower()
