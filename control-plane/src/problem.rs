@@ -209,6 +209,18 @@ pub enum ErrorResponses {
     )]
     Conflict(Problem),
     #[response(
+        status = 413,
+        description = "The body is too large",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "The body is not `application/json`",
+        content_type = "application/problem+json"
+    )]
+    UnsupportedMediaType(Problem),
+    #[response(
         status = 422,
         description = "Validation failed; `errors` names the fields",
         content_type = "application/problem+json"
