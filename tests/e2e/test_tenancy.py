@@ -244,3 +244,34 @@ def test_cli_with_client_certificate_and_with_api_key(stack, tmp_path):
         capture_output=True, text=True, timeout=60)
     assert denied.returncode != 0
     assert "PermissionDenied" in denied.stderr or "unauthorized" in denied.stderr.lower()
+
+
+async def test_certificate_filters_admit_only_matching_certificates(stack):
+    alpha: Tenant = stack.tenants[0]
+    rest = alpha.rest
+    ns = rest.call("POST", "/api/v1/namespaces", {"name": "filtered", "retention_days": 1})["id"]
+    gen = rest.call("POST", f"/api/v1/namespaces/{ns}/mtls/generated-ca", {"validity_days": 30})
+
+    def issue_cert(cn: str):
+        from cryptography import x509 as _x509
+
+        from tenancy_stack import Pair
+        issued = rest.call("POST", f"/api/v1/namespaces/{ns}/mtls/client-certificates",
+                           {"common_name": cn, "validity_days": 1})
+        return Pair(issued["certificate_pem"].encode(), issued["private_key_pem"].encode(),
+                    _x509.load_pem_x509_certificate(issued["certificate_pem"].encode()), None)
+
+    allowed, blocked = issue_cert("allowed-worker"), issue_cert("intruder")
+    rest.call("PUT", f"/api/v1/namespaces/{ns}/mtls", {
+        "ca_pem": gen["ca_pem"], "filters": [{"common_name": "allowed-worker"}]})
+    deadline = time.monotonic() + 5
+    while await describe_status(stack, ns, cert=allowed) != "ok":
+        assert time.monotonic() < deadline, "the filtered namespace never admitted its certificate"
+        await asyncio.sleep(0.2)
+    assert await describe_status(stack, ns, cert=blocked) == "UNAUTHENTICATED"
+    # The admitted certificate reaches nothing else of the account.
+    client = await connect(stack, ns, cert=allowed)
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=alpha.namespace), retry=False)
+    assert err.value.status in DENIALS
