@@ -221,27 +221,37 @@ async def test_cross_namespace_task_tokens_and_queries_are_refused(stack):
     await handle.terminate()
 
 
-def test_cli_with_client_certificate_and_with_api_key(stack, tmp_path):
+async def test_cli_with_client_certificate_and_with_api_key(stack, tmp_path):
+    """The CLI starts a workflow with a client certificate and reads its result
+    with an API key; an SDK worker (API key) runs it."""
     alpha: Tenant = stack.tenants[0]
     (tmp_path / "ca.pem").write_bytes(stack.server_ca.cert_pem)
     (tmp_path / "client.pem").write_bytes(alpha.client.cert_pem)
     (tmp_path / "client.key").write_bytes(alpha.client.key_pem)
-    base = [_temporal_cli(), "--address", stack.address, "--namespace", alpha.namespace,
-            "--tls-ca-path", str(tmp_path / "ca.pem"), "--tls-server-name", alpha.host]
+    tls_flags = ["--tls-ca-path", str(tmp_path / "ca.pem"), "--tls-server-name", alpha.host]
+
+    def cli(namespace: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [_temporal_cli(), *args, "--address", stack.address, "--namespace", namespace, *tls_flags],
+            capture_output=True, text=True, timeout=60)
+
     wid = new_id("cli")
-    subprocess.run(base + ["--tls-cert-path", str(tmp_path / "client.pem"),
-                           "--tls-key-path", str(tmp_path / "client.key"),
-                           "workflow", "start", "--type", "Greeter", "--task-queue", "cli-tq",
-                           "--workflow-id", wid, "--input", '"cli"'],
-                   check=True, capture_output=True, timeout=60)
-    shown = subprocess.run(base + ["--api-key", alpha.api_key, "workflow", "describe",
-                                   "--workflow-id", wid, "-o", "json"],
-                           check=True, capture_output=True, text=True, timeout=60)
-    assert wid in shown.stdout
+    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    async with run_worker(client, workflows=[Greeter], activities=[greet]) as worker:
+        started = await asyncio.to_thread(
+            cli, alpha.namespace, "workflow", "start", "--type", "Greeter",
+            "--task-queue", worker.task_queue, "--workflow-id", wid, "--input", '"cli"',
+            "--tls-cert-path", str(tmp_path / "client.pem"),
+            "--tls-key-path", str(tmp_path / "client.key"))
+        assert started.returncode == 0, started.stderr
+        result = await asyncio.to_thread(
+            cli, alpha.namespace, "workflow", "result", "--workflow-id", wid,
+            "--api-key", alpha.api_key)
+        assert result.returncode == 0, result.stderr
+        assert "hello cli" in result.stdout
     beta: Tenant = stack.tenants[1]
-    denied = subprocess.run(base[:4] + [beta.namespace] + base[5:] + [
-        "--api-key", alpha.api_key, "workflow", "list"],
-        capture_output=True, text=True, timeout=60)
+    denied = await asyncio.to_thread(cli, beta.namespace, "workflow", "list",
+                                     "--api-key", alpha.api_key)
     assert denied.returncode != 0
     assert "PermissionDenied" in denied.stderr or "unauthorized" in denied.stderr.lower()
 
