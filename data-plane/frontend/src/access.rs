@@ -203,9 +203,32 @@ pub struct AccessPolicy {
     pub rate_limits: Option<RateLimits>,
 }
 
+/// The RPC a request type belongs to: `…::StartWorkflowExecutionRequest` →
+/// `StartWorkflowExecution` (every request type is its RPC's name plus
+/// `Request`).
+fn rpc_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let name = full.rsplit("::").next().unwrap_or(full);
+    name.strip_suffix("Request").unwrap_or(name)
+}
+
+/// Whether a call may run, and its RPC's name for the span.
+pub(crate) struct Admitted {
+    pub rpc: &'static str,
+    pub verdict: CellResult<()>,
+}
+
 impl Frontend {
-    /// Decides whether `rpc` may run. Its error is the call's answer.
-    pub(crate) async fn admit<T: Namespaced>(&self, rpc: &str, r: &Request<T>) -> CellResult<()> {
+    /// Decides whether the call may run; a refusal is the call's answer.
+    pub(crate) async fn admit<T: Namespaced>(&self, r: &Request<T>) -> Admitted {
+        let rpc = rpc_name::<T>();
+        Admitted {
+            rpc,
+            verdict: self.check(rpc, r).await,
+        }
+    }
+
+    async fn check<T: Namespaced>(&self, rpc: &str, r: &Request<T>) -> CellResult<()> {
         let by_id;
         let namespace = match r.get_ref().target() {
             Target::Name(name) => Some(name),
@@ -305,6 +328,22 @@ mod tests {
         ));
         assert!(authorize(&Caller::Operator, "RegisterNamespace", Some("c.x")).is_ok());
         assert!(authorize(&reader, "GetSystemInfo", None).is_ok());
+    }
+
+    #[test]
+    fn the_rpc_is_named_after_its_request_type() {
+        assert_eq!(
+            rpc_name::<wf::StartWorkflowExecutionRequest>(),
+            "StartWorkflowExecution"
+        );
+        assert_eq!(
+            rpc_name::<op::AddSearchAttributesRequest>(),
+            "AddSearchAttributes"
+        );
+        assert_eq!(
+            rpc_name::<wf::GetWorkflowExecutionHistoryReverseRequest>(),
+            "GetWorkflowExecutionHistoryReverse"
+        );
     }
 
     #[test]

@@ -14,21 +14,17 @@ impl OperatorService for FrontendService {
         r: Request<DeleteNamespaceRequest>,
     ) -> Result<Response<DeleteNamespaceResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DeleteNamespace",
-            f.admit("DeleteNamespace", &r).await,
-            async {
-                let req = r.into_inner();
-                let name = if req.namespace.is_empty() {
-                    f.namespaces.by_id(&req.namespace_id).await?.name
-                } else {
-                    req.namespace
-                };
-                Ok(DeleteNamespaceResponse {
-                    deleted_namespace: f.delete_namespace(&name).await?,
-                })
-            },
-        )
+        serve(f.admit(&r).await, async {
+            let req = r.into_inner();
+            let name = if req.namespace.is_empty() {
+                f.namespaces.by_id(&req.namespace_id).await?.name
+            } else {
+                req.namespace
+            };
+            Ok(DeleteNamespaceResponse {
+                deleted_namespace: f.delete_namespace(&name).await?,
+            })
+        })
         .await
     }
 
@@ -37,11 +33,9 @@ impl OperatorService for FrontendService {
         r: Request<AddSearchAttributesRequest>,
     ) -> Result<Response<AddSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve(
-            "AddSearchAttributes",
-            f.admit("AddSearchAttributes", &r).await,
-            async { f.add_search_attributes(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.add_search_attributes(r.into_inner()).await
+        })
         .await
     }
 
@@ -50,11 +44,9 @@ impl OperatorService for FrontendService {
         r: Request<RemoveSearchAttributesRequest>,
     ) -> Result<Response<RemoveSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RemoveSearchAttributes",
-            f.admit("RemoveSearchAttributes", &r).await,
-            async { f.remove_search_attributes(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.remove_search_attributes(r.into_inner()).await
+        })
         .await
     }
 
@@ -63,11 +55,9 @@ impl OperatorService for FrontendService {
         r: Request<ListSearchAttributesRequest>,
     ) -> Result<Response<ListSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListSearchAttributes",
-            f.admit("ListSearchAttributes", &r).await,
-            async { f.list_search_attributes(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.list_search_attributes(r.into_inner()).await
+        })
         .await
     }
 }

@@ -12,12 +12,12 @@ use crate::{FrontendService, long_poll_wait};
 /// `admitted` is `Frontend::admit`'s verdict: a refusal is the answer and
 /// the handler never runs.
 pub(crate) async fn serve<T>(
-    rpc: &'static str,
-    admitted: orrery_core::CellResult<()>,
+    admitted: crate::access::Admitted,
     handler: impl std::future::Future<Output = orrery_core::CellResult<T>>,
 ) -> Result<Response<T>, Status> {
+    let rpc = admitted.rpc;
     let span = tracing::info_span!("rpc", rpc);
-    let outcome = match admitted {
+    let outcome = match admitted.verdict {
         Ok(()) => handler.instrument(span).await,
         Err(refused) => Err(refused),
     };
@@ -39,11 +39,9 @@ impl WorkflowService for FrontendService {
         r: Request<DeleteWorkflowExecutionRequest>,
     ) -> Result<Response<DeleteWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DeleteWorkflowExecution",
-            f.admit("DeleteWorkflowExecution", &r).await,
-            async { f.delete_workflow(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.delete_workflow(r.into_inner()).await
+        })
         .await
     }
 
@@ -52,11 +50,9 @@ impl WorkflowService for FrontendService {
         r: Request<ResetWorkflowExecutionRequest>,
     ) -> Result<Response<ResetWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ResetWorkflowExecution",
-            f.admit("ResetWorkflowExecution", &r).await,
-            async { f.reset_workflow(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.reset_workflow(r.into_inner()).await
+        })
         .await
     }
 
@@ -65,11 +61,9 @@ impl WorkflowService for FrontendService {
         r: Request<StartActivityExecutionRequest>,
     ) -> Result<Response<StartActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "StartActivityExecution",
-            f.admit("StartActivityExecution", &r).await,
-            async { f.start_activity_execution(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.start_activity_execution(r.into_inner()).await
+        })
         .await
     }
 
@@ -78,11 +72,9 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeActivityExecutionRequest>,
     ) -> Result<Response<DescribeActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DescribeActivityExecution",
-            f.admit("DescribeActivityExecution", &r).await,
-            async { f.describe_activity_execution(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.describe_activity_execution(r.into_inner()).await
+        })
         .await
     }
 
@@ -91,11 +83,9 @@ impl WorkflowService for FrontendService {
         r: Request<PollActivityExecutionRequest>,
     ) -> Result<Response<PollActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "PollActivityExecution",
-            f.admit("PollActivityExecution", &r).await,
-            async { f.poll_activity_execution(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.poll_activity_execution(r.into_inner()).await
+        })
         .await
     }
 
@@ -104,11 +94,9 @@ impl WorkflowService for FrontendService {
         r: Request<RequestCancelActivityExecutionRequest>,
     ) -> Result<Response<RequestCancelActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RequestCancelActivityExecution",
-            f.admit("RequestCancelActivityExecution", &r).await,
-            async { f.request_cancel_activity_execution(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.request_cancel_activity_execution(r.into_inner()).await
+        })
         .await
     }
 
@@ -117,11 +105,9 @@ impl WorkflowService for FrontendService {
         r: Request<TerminateActivityExecutionRequest>,
     ) -> Result<Response<TerminateActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "TerminateActivityExecution",
-            f.admit("TerminateActivityExecution", &r).await,
-            async { f.terminate_activity_execution(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.terminate_activity_execution(r.into_inner()).await
+        })
         .await
     }
 
@@ -130,11 +116,9 @@ impl WorkflowService for FrontendService {
         r: Request<DeleteActivityExecutionRequest>,
     ) -> Result<Response<DeleteActivityExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DeleteActivityExecution",
-            f.admit("DeleteActivityExecution", &r).await,
-            async { f.delete_activity_execution(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.delete_activity_execution(r.into_inner()).await
+        })
         .await
     }
 
@@ -143,11 +127,9 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateActivityOptionsRequest>,
     ) -> Result<Response<UpdateActivityOptionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "UpdateActivityOptions",
-            f.admit("UpdateActivityOptions", &r).await,
-            async { f.update_activity_options(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.update_activity_options(r.into_inner()).await
+        })
         .await
     }
 
@@ -156,7 +138,7 @@ impl WorkflowService for FrontendService {
         r: Request<PauseActivityRequest>,
     ) -> Result<Response<PauseActivityResponse>, Status> {
         let f = &self.0;
-        serve("PauseActivity", f.admit("PauseActivity", &r).await, async {
+        serve(f.admit(&r).await, async {
             f.pause_activity(r.into_inner())
                 .await
                 .map(|()| PauseActivityResponse {})
@@ -169,15 +151,11 @@ impl WorkflowService for FrontendService {
         r: Request<UnpauseActivityRequest>,
     ) -> Result<Response<UnpauseActivityResponse>, Status> {
         let f = &self.0;
-        serve(
-            "UnpauseActivity",
-            f.admit("UnpauseActivity", &r).await,
-            async {
-                f.unpause_activity(r.into_inner())
-                    .await
-                    .map(|()| UnpauseActivityResponse {})
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.unpause_activity(r.into_inner())
+                .await
+                .map(|()| UnpauseActivityResponse {})
+        })
         .await
     }
 
@@ -186,7 +164,7 @@ impl WorkflowService for FrontendService {
         r: Request<ResetActivityRequest>,
     ) -> Result<Response<ResetActivityResponse>, Status> {
         let f = &self.0;
-        serve("ResetActivity", f.admit("ResetActivity", &r).await, async {
+        serve(f.admit(&r).await, async {
             f.reset_activity(r.into_inner())
                 .await
                 .map(|()| ResetActivityResponse {})
@@ -199,11 +177,9 @@ impl WorkflowService for FrontendService {
         r: Request<ResetStickyTaskQueueRequest>,
     ) -> Result<Response<ResetStickyTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ResetStickyTaskQueue",
-            f.admit("ResetStickyTaskQueue", &r).await,
-            async { f.reset_sticky_task_queue(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.reset_sticky_task_queue(r.into_inner()).await
+        })
         .await
     }
 
@@ -212,14 +188,10 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateWorkflowExecutionRequest>,
     ) -> Result<Response<UpdateWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "UpdateWorkflowExecution",
-            f.admit("UpdateWorkflowExecution", &r).await,
-            async {
-                let wait = long_poll_wait(r.metadata());
-                f.update_workflow(r.into_inner(), wait).await
-            },
-        )
+        serve(f.admit(&r).await, async {
+            let wait = long_poll_wait(r.metadata());
+            f.update_workflow(r.into_inner(), wait).await
+        })
         .await
     }
 
@@ -228,14 +200,10 @@ impl WorkflowService for FrontendService {
         r: Request<PollWorkflowExecutionUpdateRequest>,
     ) -> Result<Response<PollWorkflowExecutionUpdateResponse>, Status> {
         let f = &self.0;
-        serve(
-            "PollWorkflowExecutionUpdate",
-            f.admit("PollWorkflowExecutionUpdate", &r).await,
-            async {
-                let wait = long_poll_wait(r.metadata());
-                f.poll_update(r.into_inner(), wait).await
-            },
-        )
+        serve(f.admit(&r).await, async {
+            let wait = long_poll_wait(r.metadata());
+            f.poll_update(r.into_inner(), wait).await
+        })
         .await
     }
 
@@ -244,14 +212,10 @@ impl WorkflowService for FrontendService {
         r: Request<ExecuteMultiOperationRequest>,
     ) -> Result<Response<ExecuteMultiOperationResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ExecuteMultiOperation",
-            f.admit("ExecuteMultiOperation", &r).await,
-            async {
-                let wait = long_poll_wait(r.metadata());
-                f.execute_multi_operation(r.into_inner(), wait).await
-            },
-        )
+        serve(f.admit(&r).await, async {
+            let wait = long_poll_wait(r.metadata());
+            f.execute_multi_operation(r.into_inner(), wait).await
+        })
         .await
     }
 
@@ -260,11 +224,9 @@ impl WorkflowService for FrontendService {
         r: Request<RegisterNamespaceRequest>,
     ) -> Result<Response<RegisterNamespaceResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RegisterNamespace",
-            f.admit("RegisterNamespace", &r).await,
-            async { f.register_namespace(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.register_namespace(r.into_inner()).await
+        })
         .await
     }
 
@@ -273,11 +235,9 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeNamespaceRequest>,
     ) -> Result<Response<DescribeNamespaceResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DescribeNamespace",
-            f.admit("DescribeNamespace", &r).await,
-            async { f.describe_namespace(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.describe_namespace(r.into_inner()).await
+        })
         .await
     }
 
@@ -286,14 +246,10 @@ impl WorkflowService for FrontendService {
         r: Request<ListNamespacesRequest>,
     ) -> Result<Response<ListNamespacesResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListNamespaces",
-            f.admit("ListNamespaces", &r).await,
-            async {
-                let caller = r.extensions().get::<orrery_core::caller::Caller>().cloned();
-                f.list_namespaces(r.into_inner(), caller).await
-            },
-        )
+        serve(f.admit(&r).await, async {
+            let caller = r.extensions().get::<orrery_core::caller::Caller>().cloned();
+            f.list_namespaces(r.into_inner(), caller).await
+        })
         .await
     }
 
@@ -302,11 +258,9 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateNamespaceRequest>,
     ) -> Result<Response<UpdateNamespaceResponse>, Status> {
         let f = &self.0;
-        serve(
-            "UpdateNamespace",
-            f.admit("UpdateNamespace", &r).await,
-            async { f.update_namespace(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.update_namespace(r.into_inner()).await
+        })
         .await
     }
 
@@ -315,11 +269,9 @@ impl WorkflowService for FrontendService {
         r: Request<StartWorkflowExecutionRequest>,
     ) -> Result<Response<StartWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "StartWorkflowExecution",
-            f.admit("StartWorkflowExecution", &r).await,
-            async { f.start_workflow(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.start_workflow(r.into_inner()).await
+        })
         .await
     }
 
@@ -328,11 +280,9 @@ impl WorkflowService for FrontendService {
         r: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Result<Response<SignalWithStartWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "SignalWithStartWorkflowExecution",
-            f.admit("SignalWithStartWorkflowExecution", &r).await,
-            async { f.signal_with_start(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.signal_with_start(r.into_inner()).await
+        })
         .await
     }
 
@@ -341,11 +291,9 @@ impl WorkflowService for FrontendService {
         r: Request<SignalWorkflowExecutionRequest>,
     ) -> Result<Response<SignalWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "SignalWorkflowExecution",
-            f.admit("SignalWorkflowExecution", &r).await,
-            async { f.signal_workflow(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.signal_workflow(r.into_inner()).await
+        })
         .await
     }
 
@@ -354,11 +302,9 @@ impl WorkflowService for FrontendService {
         r: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Result<Response<RequestCancelWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RequestCancelWorkflowExecution",
-            f.admit("RequestCancelWorkflowExecution", &r).await,
-            async { f.request_cancel_workflow(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.request_cancel_workflow(r.into_inner()).await
+        })
         .await
     }
 
@@ -367,11 +313,9 @@ impl WorkflowService for FrontendService {
         r: Request<TerminateWorkflowExecutionRequest>,
     ) -> Result<Response<TerminateWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "TerminateWorkflowExecution",
-            f.admit("TerminateWorkflowExecution", &r).await,
-            async { f.terminate_workflow(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.terminate_workflow(r.into_inner()).await
+        })
         .await
     }
 
@@ -380,11 +324,9 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeWorkflowExecutionRequest>,
     ) -> Result<Response<DescribeWorkflowExecutionResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DescribeWorkflowExecution",
-            f.admit("DescribeWorkflowExecution", &r).await,
-            async { f.describe_workflow(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.describe_workflow(r.into_inner()).await
+        })
         .await
     }
 
@@ -393,16 +335,12 @@ impl WorkflowService for FrontendService {
         r: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> Result<Response<GetWorkflowExecutionHistoryResponse>, Status> {
         let f = &self.0;
-        serve(
-            "GetWorkflowExecutionHistory",
-            f.admit("GetWorkflowExecutionHistory", &r).await,
-            async {
-                {
-                    let wait = long_poll_wait(r.metadata());
-                    f.get_history(r.into_inner(), wait).await
-                }
-            },
-        )
+        serve(f.admit(&r).await, async {
+            {
+                let wait = long_poll_wait(r.metadata());
+                f.get_history(r.into_inner(), wait).await
+            }
+        })
         .await
     }
 
@@ -411,11 +349,9 @@ impl WorkflowService for FrontendService {
         r: Request<GetWorkflowExecutionHistoryReverseRequest>,
     ) -> Result<Response<GetWorkflowExecutionHistoryReverseResponse>, Status> {
         let f = &self.0;
-        serve(
-            "GetWorkflowExecutionHistoryReverse",
-            f.admit("GetWorkflowExecutionHistoryReverse", &r).await,
-            async { f.get_history_reverse(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.get_history_reverse(r.into_inner()).await
+        })
         .await
     }
 
@@ -424,11 +360,9 @@ impl WorkflowService for FrontendService {
         r: Request<ListArchivedWorkflowExecutionsRequest>,
     ) -> Result<Response<ListArchivedWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListArchivedWorkflowExecutions",
-            f.admit("ListArchivedWorkflowExecutions", &r).await,
-            async { f.list_archived(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.list_archived(r.into_inner()).await
+        })
         .await
     }
 
@@ -437,11 +371,9 @@ impl WorkflowService for FrontendService {
         r: Request<ListWorkflowExecutionsRequest>,
     ) -> Result<Response<ListWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListWorkflowExecutions",
-            f.admit("ListWorkflowExecutions", &r).await,
-            async { f.list_workflows(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.list_workflows(r.into_inner()).await
+        })
         .await
     }
 
@@ -450,11 +382,9 @@ impl WorkflowService for FrontendService {
         r: Request<CountWorkflowExecutionsRequest>,
     ) -> Result<Response<CountWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "CountWorkflowExecutions",
-            f.admit("CountWorkflowExecutions", &r).await,
-            async { f.count_workflows(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.count_workflows(r.into_inner()).await
+        })
         .await
     }
 
@@ -463,11 +393,9 @@ impl WorkflowService for FrontendService {
         r: Request<ScanWorkflowExecutionsRequest>,
     ) -> Result<Response<ScanWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ScanWorkflowExecutions",
-            f.admit("ScanWorkflowExecutions", &r).await,
-            async { f.scan_workflows(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.scan_workflows(r.into_inner()).await
+        })
         .await
     }
 
@@ -476,11 +404,9 @@ impl WorkflowService for FrontendService {
         r: Request<ListOpenWorkflowExecutionsRequest>,
     ) -> Result<Response<ListOpenWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListOpenWorkflowExecutions",
-            f.admit("ListOpenWorkflowExecutions", &r).await,
-            async { f.list_open_workflows(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.list_open_workflows(r.into_inner()).await
+        })
         .await
     }
 
@@ -489,11 +415,9 @@ impl WorkflowService for FrontendService {
         r: Request<ListClosedWorkflowExecutionsRequest>,
     ) -> Result<Response<ListClosedWorkflowExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListClosedWorkflowExecutions",
-            f.admit("ListClosedWorkflowExecutions", &r).await,
-            async { f.list_closed_workflows(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.list_closed_workflows(r.into_inner()).await
+        })
         .await
     }
 
@@ -502,12 +426,7 @@ impl WorkflowService for FrontendService {
         r: Request<GetSearchAttributesRequest>,
     ) -> Result<Response<GetSearchAttributesResponse>, Status> {
         let f = &self.0;
-        serve(
-            "GetSearchAttributes",
-            f.admit("GetSearchAttributes", &r).await,
-            async { Ok(f.get_search_attributes()) },
-        )
-        .await
+        serve(f.admit(&r).await, async { Ok(f.get_search_attributes()) }).await
     }
 
     async fn create_schedule(
@@ -515,11 +434,9 @@ impl WorkflowService for FrontendService {
         r: Request<CreateScheduleRequest>,
     ) -> Result<Response<CreateScheduleResponse>, Status> {
         let f = &self.0;
-        serve(
-            "CreateSchedule",
-            f.admit("CreateSchedule", &r).await,
-            async { f.create_schedule(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.create_schedule(r.into_inner()).await
+        })
         .await
     }
 
@@ -528,11 +445,9 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeScheduleRequest>,
     ) -> Result<Response<DescribeScheduleResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DescribeSchedule",
-            f.admit("DescribeSchedule", &r).await,
-            async { f.describe_schedule(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.describe_schedule(r.into_inner()).await
+        })
         .await
     }
 
@@ -541,11 +456,9 @@ impl WorkflowService for FrontendService {
         r: Request<UpdateScheduleRequest>,
     ) -> Result<Response<UpdateScheduleResponse>, Status> {
         let f = &self.0;
-        serve(
-            "UpdateSchedule",
-            f.admit("UpdateSchedule", &r).await,
-            async { f.update_schedule(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.update_schedule(r.into_inner()).await
+        })
         .await
     }
 
@@ -554,7 +467,7 @@ impl WorkflowService for FrontendService {
         r: Request<PatchScheduleRequest>,
     ) -> Result<Response<PatchScheduleResponse>, Status> {
         let f = &self.0;
-        serve("PatchSchedule", f.admit("PatchSchedule", &r).await, async {
+        serve(f.admit(&r).await, async {
             f.patch_schedule(r.into_inner()).await
         })
         .await
@@ -565,11 +478,9 @@ impl WorkflowService for FrontendService {
         r: Request<DeleteScheduleRequest>,
     ) -> Result<Response<DeleteScheduleResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DeleteSchedule",
-            f.admit("DeleteSchedule", &r).await,
-            async { f.delete_schedule(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.delete_schedule(r.into_inner()).await
+        })
         .await
     }
 
@@ -578,7 +489,7 @@ impl WorkflowService for FrontendService {
         r: Request<ListSchedulesRequest>,
     ) -> Result<Response<ListSchedulesResponse>, Status> {
         let f = &self.0;
-        serve("ListSchedules", f.admit("ListSchedules", &r).await, async {
+        serve(f.admit(&r).await, async {
             f.list_schedules(r.into_inner()).await
         })
         .await
@@ -589,11 +500,9 @@ impl WorkflowService for FrontendService {
         r: Request<ListScheduleMatchingTimesRequest>,
     ) -> Result<Response<ListScheduleMatchingTimesResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListScheduleMatchingTimes",
-            f.admit("ListScheduleMatchingTimes", &r).await,
-            async { f.schedule_matching_times(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.schedule_matching_times(r.into_inner()).await
+        })
         .await
     }
 
@@ -602,11 +511,9 @@ impl WorkflowService for FrontendService {
         r: Request<ListActivityExecutionsRequest>,
     ) -> Result<Response<ListActivityExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ListActivityExecutions",
-            f.admit("ListActivityExecutions", &r).await,
-            async { f.list_activities(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.list_activities(r.into_inner()).await
+        })
         .await
     }
 
@@ -615,11 +522,9 @@ impl WorkflowService for FrontendService {
         r: Request<CountActivityExecutionsRequest>,
     ) -> Result<Response<CountActivityExecutionsResponse>, Status> {
         let f = &self.0;
-        serve(
-            "CountActivityExecutions",
-            f.admit("CountActivityExecutions", &r).await,
-            async { f.count_activities(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.count_activities(r.into_inner()).await
+        })
         .await
     }
 
@@ -628,7 +533,7 @@ impl WorkflowService for FrontendService {
         r: Request<QueryWorkflowRequest>,
     ) -> Result<Response<QueryWorkflowResponse>, Status> {
         let f = &self.0;
-        serve("QueryWorkflow", f.admit("QueryWorkflow", &r).await, async {
+        serve(f.admit(&r).await, async {
             {
                 let wait = long_poll_wait(r.metadata());
                 f.query_workflow(r.into_inner(), wait).await
@@ -642,16 +547,12 @@ impl WorkflowService for FrontendService {
         r: Request<PollWorkflowTaskQueueRequest>,
     ) -> Result<Response<PollWorkflowTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve(
-            "PollWorkflowTaskQueue",
-            f.admit("PollWorkflowTaskQueue", &r).await,
-            async {
-                {
-                    let wait = long_poll_wait(r.metadata());
-                    f.poll_workflow_task(r.into_inner(), wait).await
-                }
-            },
-        )
+        serve(f.admit(&r).await, async {
+            {
+                let wait = long_poll_wait(r.metadata());
+                f.poll_workflow_task(r.into_inner(), wait).await
+            }
+        })
         .await
     }
 
@@ -660,11 +561,9 @@ impl WorkflowService for FrontendService {
         r: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Result<Response<RespondWorkflowTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondWorkflowTaskCompleted",
-            f.admit("RespondWorkflowTaskCompleted", &r).await,
-            async { f.respond_workflow_task_completed(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.respond_workflow_task_completed(r.into_inner()).await
+        })
         .await
     }
 
@@ -673,11 +572,9 @@ impl WorkflowService for FrontendService {
         r: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Result<Response<RespondWorkflowTaskFailedResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondWorkflowTaskFailed",
-            f.admit("RespondWorkflowTaskFailed", &r).await,
-            async { f.respond_workflow_task_failed(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.respond_workflow_task_failed(r.into_inner()).await
+        })
         .await
     }
 
@@ -686,11 +583,9 @@ impl WorkflowService for FrontendService {
         r: Request<RespondQueryTaskCompletedRequest>,
     ) -> Result<Response<RespondQueryTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondQueryTaskCompleted",
-            f.admit("RespondQueryTaskCompleted", &r).await,
-            async { f.respond_query_task_completed(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.respond_query_task_completed(r.into_inner()).await
+        })
         .await
     }
 
@@ -699,16 +594,12 @@ impl WorkflowService for FrontendService {
         r: Request<PollActivityTaskQueueRequest>,
     ) -> Result<Response<PollActivityTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve(
-            "PollActivityTaskQueue",
-            f.admit("PollActivityTaskQueue", &r).await,
-            async {
-                {
-                    let wait = long_poll_wait(r.metadata());
-                    f.poll_activity_task(r.into_inner(), wait).await
-                }
-            },
-        )
+        serve(f.admit(&r).await, async {
+            {
+                let wait = long_poll_wait(r.metadata());
+                f.poll_activity_task(r.into_inner(), wait).await
+            }
+        })
         .await
     }
 
@@ -717,15 +608,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCompletedRequest>,
     ) -> Result<Response<RespondActivityTaskCompletedResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondActivityTaskCompleted",
-            f.admit("RespondActivityTaskCompleted", &r).await,
-            async {
-                f.activity_completed(r.into_inner())
-                    .await
-                    .map(|()| Default::default())
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_completed(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
         .await
     }
 
@@ -734,15 +621,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCompletedByIdRequest>,
     ) -> Result<Response<RespondActivityTaskCompletedByIdResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondActivityTaskCompletedById",
-            f.admit("RespondActivityTaskCompletedById", &r).await,
-            async {
-                f.activity_completed_by_id(r.into_inner())
-                    .await
-                    .map(|()| Default::default())
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_completed_by_id(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
         .await
     }
 
@@ -751,15 +634,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskFailedRequest>,
     ) -> Result<Response<RespondActivityTaskFailedResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondActivityTaskFailed",
-            f.admit("RespondActivityTaskFailed", &r).await,
-            async {
-                f.activity_failed(r.into_inner())
-                    .await
-                    .map(|()| Default::default())
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_failed(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
         .await
     }
 
@@ -768,15 +647,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> Result<Response<RespondActivityTaskFailedByIdResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondActivityTaskFailedById",
-            f.admit("RespondActivityTaskFailedById", &r).await,
-            async {
-                f.activity_failed_by_id(r.into_inner())
-                    .await
-                    .map(|()| Default::default())
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_failed_by_id(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
         .await
     }
 
@@ -785,15 +660,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCanceledRequest>,
     ) -> Result<Response<RespondActivityTaskCanceledResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondActivityTaskCanceled",
-            f.admit("RespondActivityTaskCanceled", &r).await,
-            async {
-                f.activity_canceled(r.into_inner())
-                    .await
-                    .map(|()| Default::default())
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_canceled(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
         .await
     }
 
@@ -802,15 +673,11 @@ impl WorkflowService for FrontendService {
         r: Request<RespondActivityTaskCanceledByIdRequest>,
     ) -> Result<Response<RespondActivityTaskCanceledByIdResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RespondActivityTaskCanceledById",
-            f.admit("RespondActivityTaskCanceledById", &r).await,
-            async {
-                f.activity_canceled_by_id(r.into_inner())
-                    .await
-                    .map(|()| Default::default())
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_canceled_by_id(r.into_inner())
+                .await
+                .map(|()| Default::default())
+        })
         .await
     }
 
@@ -819,11 +686,9 @@ impl WorkflowService for FrontendService {
         r: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Result<Response<RecordActivityTaskHeartbeatResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RecordActivityTaskHeartbeat",
-            f.admit("RecordActivityTaskHeartbeat", &r).await,
-            async { f.activity_heartbeat(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_heartbeat(r.into_inner()).await
+        })
         .await
     }
 
@@ -832,19 +697,15 @@ impl WorkflowService for FrontendService {
         r: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> Result<Response<RecordActivityTaskHeartbeatByIdResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RecordActivityTaskHeartbeatById",
-            f.admit("RecordActivityTaskHeartbeatById", &r).await,
-            async {
-                f.activity_heartbeat_by_id(r.into_inner()).await.map(|x| {
-                    RecordActivityTaskHeartbeatByIdResponse {
-                        cancel_requested: x.cancel_requested,
-                        activity_paused: x.activity_paused,
-                        activity_reset: x.activity_reset,
-                    }
-                })
-            },
-        )
+        serve(f.admit(&r).await, async {
+            f.activity_heartbeat_by_id(r.into_inner()).await.map(|x| {
+                RecordActivityTaskHeartbeatByIdResponse {
+                    cancel_requested: x.cancel_requested,
+                    activity_paused: x.activity_paused,
+                    activity_reset: x.activity_reset,
+                }
+            })
+        })
         .await
     }
 
@@ -853,10 +714,7 @@ impl WorkflowService for FrontendService {
         r: Request<GetSystemInfoRequest>,
     ) -> Result<Response<GetSystemInfoResponse>, Status> {
         let f = &self.0;
-        serve("GetSystemInfo", f.admit("GetSystemInfo", &r).await, async {
-            Ok(f.system_info())
-        })
-        .await
+        serve(f.admit(&r).await, async { Ok(f.system_info()) }).await
     }
 
     async fn get_cluster_info(
@@ -864,12 +722,7 @@ impl WorkflowService for FrontendService {
         r: Request<GetClusterInfoRequest>,
     ) -> Result<Response<GetClusterInfoResponse>, Status> {
         let f = &self.0;
-        serve(
-            "GetClusterInfo",
-            f.admit("GetClusterInfo", &r).await,
-            async { Ok(f.cluster_info()) },
-        )
-        .await
+        serve(f.admit(&r).await, async { Ok(f.cluster_info()) }).await
     }
 
     async fn describe_task_queue(
@@ -877,11 +730,9 @@ impl WorkflowService for FrontendService {
         r: Request<DescribeTaskQueueRequest>,
     ) -> Result<Response<DescribeTaskQueueResponse>, Status> {
         let f = &self.0;
-        serve(
-            "DescribeTaskQueue",
-            f.admit("DescribeTaskQueue", &r).await,
-            async { f.describe_task_queue(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.describe_task_queue(r.into_inner()).await
+        })
         .await
     }
 
@@ -890,11 +741,9 @@ impl WorkflowService for FrontendService {
         r: Request<ShutdownWorkerRequest>,
     ) -> Result<Response<ShutdownWorkerResponse>, Status> {
         let f = &self.0;
-        serve(
-            "ShutdownWorker",
-            f.admit("ShutdownWorker", &r).await,
-            async { f.shutdown_worker(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.shutdown_worker(r.into_inner()).await
+        })
         .await
     }
 
@@ -903,11 +752,9 @@ impl WorkflowService for FrontendService {
         r: Request<RecordWorkerHeartbeatRequest>,
     ) -> Result<Response<RecordWorkerHeartbeatResponse>, Status> {
         let f = &self.0;
-        serve(
-            "RecordWorkerHeartbeat",
-            f.admit("RecordWorkerHeartbeat", &r).await,
-            async { f.record_worker_heartbeat(r.into_inner()).await },
-        )
+        serve(f.admit(&r).await, async {
+            f.record_worker_heartbeat(r.into_inner()).await
+        })
         .await
     }
 }
