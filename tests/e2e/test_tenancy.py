@@ -285,3 +285,63 @@ async def test_certificate_filters_admit_only_matching_certificates(stack):
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=alpha.namespace), retry=False)
     assert err.value.status in DENIALS
+
+
+def test_every_rest_route_with_another_accounts_ids_is_not_found(stack):
+    """IDOR over the whole OpenAPI document: A's API key on every route that
+    names a resource, with B's ids, answers 404 (or 403 where A's role
+    already forbids the route) — and B's resources are unchanged after."""
+    alpha, beta = stack.tenants
+    doc = alpha.rest.call("GET", "/api/v1/openapi.json")
+    b_users = beta.rest.call("GET", "/api/v1/users")
+    b_user = b_users[0]["id"] if isinstance(b_users, list) else b_users["users"][0]["id"]
+    b_sa = beta.rest.call("POST", "/api/v1/service-accounts", {"name": "robot"})
+    b_sa_id = b_sa.get("id") or b_sa["service_account"]["id"]
+    ids = {
+        "namespaces": {"namespace": beta.namespace, "principal": f"user:{b_user}"},
+        "users": {"id": b_user},
+        "api-keys": {"id": beta.api_key_id},
+        "service-accounts": {"id": b_sa_id},
+    }
+    from tenancy_stack import ApiError, Rest
+    a = Rest(stack.api)
+    a.bearer = alpha.api_key
+    # A valid body for each route that takes one: validation answers before
+    # ownership does, so an invalid body would hide an IDOR.
+    def body(method: str, path: str) -> dict | None:
+        if method == "patch":
+            return {"namespaces": {"retention_days": 3}, "users": {"role": "read"},
+                    "service-accounts": {"role": "read"}}[path.split("/")[3]]
+        if path.endswith("/mtls") and method == "put":
+            return {"ca_pem": alpha.ca_pem.decode(), "filters": []}
+        if "/permissions/" in path and method == "put":
+            return {"permission": "admin"}
+        if path.endswith("/generated-ca"):
+            return {"validity_days": 1}
+        if path.endswith("/client-certificates"):
+            return {"common_name": "x", "validity_days": 1}
+        return None
+    tried, not_found = 0, 0
+    for path, item in doc["paths"].items():
+        if "{" not in path or not path.startswith("/api/v1/") or "/admin/" in path:
+            continue
+        resource = path.split("/")[3]
+        concrete = path
+        for name, value in ids[resource].items():
+            concrete = concrete.replace("{" + name + "}", value)
+        assert "{" not in concrete, path
+        for method in item:
+            tried += 1
+            try:
+                got = a.call(method.upper(), concrete, body(method, path))
+                pytest.fail(f"{method.upper()} {path} with B's ids answered 2xx: {got}")
+            except ApiError as err:
+                assert err.status in (403, 404), (method, path, err.status, err.body)
+                not_found += err.status == 404
+    assert tried >= 15
+    # A is its account's owner: the answers are "no such thing", not "not allowed".
+    assert not_found == tried
+    # B's things are intact.
+    assert beta.rest.call("GET", f"/api/v1/namespaces/{beta.namespace}")["retention_days"] == 1
+    assert beta.rest.call("GET", f"/api/v1/api-keys/{beta.api_key_id}")["enabled"] is True
+    beta.rest.call("GET", f"/api/v1/service-accounts/{b_sa_id}")
