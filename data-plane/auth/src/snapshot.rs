@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use http_body_util::BodyExt;
 use orrery_core::caller::{Caller, Grants, Permission};
 use orrery_tenant_auth::{Authorizer, Principal, Snapshot};
-use tokio_rustls::rustls::RootCertStore;
 use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::server::danger::ClientCertVerifier;
@@ -41,10 +40,7 @@ impl Loaded {
         let mut all_roots = Vec::new();
         for namespace in namespaces {
             let roots = authorizer.ca_roots(&namespace);
-            let mut store = RootCertStore::empty();
-            for root in &roots {
-                let _ = store.add(root.clone());
-            }
+            let store = crate::tls::root_store(roots.iter().cloned());
             all_roots.extend(roots);
             if store.is_empty() {
                 continue;
@@ -222,6 +218,15 @@ async fn fetch(
         .map_err(|e| format!("undecodable snapshot: {e}"))
 }
 
+/// The leaf and the intermediates of a presented chain.
+type Chain<'c> = (&'c CertificateDer<'static>, &'c [CertificateDer<'static>]);
+
+fn split_chain<'c>(chain: &'c [CertificateDer<'static>]) -> Result<Chain<'c>, String> {
+    chain
+        .split_first()
+        .ok_or_else(|| "Request unauthorized: empty client certificate chain.".to_string())
+}
+
 impl Verifier for SnapshotVerifier {
     fn api_key(&self, token: &str) -> Result<Caller, String> {
         let loaded = self.loaded()?;
@@ -238,9 +243,7 @@ impl Verifier for SnapshotVerifier {
         chain: &[CertificateDer<'static>],
     ) -> Result<Caller, String> {
         let loaded = self.loaded()?;
-        let (leaf, intermediates) = chain
-            .split_first()
-            .ok_or("Request unauthorized: empty client certificate chain.")?;
+        let (leaf, intermediates) = split_chain(chain)?;
         let verifier = loaded.chain_verifiers.get(namespace).ok_or_else(|| {
             format!("Request unauthorized: namespace {namespace} takes no client certificates.")
         })?;
@@ -260,9 +263,7 @@ impl Verifier for SnapshotVerifier {
 
     fn certificate_any(&self, chain: &[CertificateDer<'static>]) -> Result<Caller, String> {
         let loaded = self.loaded()?;
-        let (leaf, intermediates) = chain
-            .split_first()
-            .ok_or("Request unauthorized: empty client certificate chain.")?;
+        let (leaf, intermediates) = split_chain(chain)?;
         let now = UnixTime::now();
         let grants: HashMap<String, Permission> = loaded
             .chain_verifiers

@@ -74,6 +74,20 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// A root store of the CAs that are usable; one bad CA (they were validated
+/// upstream) must not lock out the rest.
+pub(crate) fn root_store(
+    roots: impl IntoIterator<Item = CertificateDer<'static>>,
+) -> RootCertStore {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        if let Err(err) = store.add(root) {
+            tracing::warn!(error = %err, "skipping an unusable client CA");
+        }
+    }
+    store
+}
+
 /// Server configs by SNI namespace (`None`: a connection naming none).
 type ConfigsByNamespace = HashMap<Option<String>, Arc<ServerConfig>>;
 
@@ -129,13 +143,7 @@ impl TlsConfigs {
         roots: Vec<CertificateDer<'static>>,
         hint_subjects: bool,
     ) -> Result<ServerConfig, String> {
-        let mut store = RootCertStore::empty();
-        for root in roots {
-            // One bad CA (it was validated upstream) must not lock out the rest.
-            if let Err(err) = store.add(root) {
-                tracing::warn!(error = %err, "skipping an unusable client CA");
-            }
-        }
+        let store = root_store(roots);
         let builder = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
