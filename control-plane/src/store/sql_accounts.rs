@@ -144,14 +144,14 @@ macro_rules! sql_accounts {
 
             async fn update_user_role(&self, account_id: &str, id: &str, role: AccountRole, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("UPDATE users SET role = $1 WHERE account_id = $2 AND id = $3")
-                    .bind(role.as_str())
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("UPDATE users SET role = $1 WHERE account_id = $2 AND id = $3")
+                        .bind(role.as_str())
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, true).await?;
                 }
@@ -160,13 +160,13 @@ macro_rules! sql_accounts {
 
             async fn delete_user(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM users WHERE account_id = $1 AND id = $2")
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("DELETE FROM users WHERE account_id = $1 AND id = $2")
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     delete_principal_data(&mut tx, &format!("user:{id}")).await?;
                     finish(tx, audit, true).await?;
@@ -282,14 +282,14 @@ macro_rules! sql_accounts {
 
             async fn update_service_account_role(&self, account_id: &str, id: &str, role: AccountRole, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("UPDATE service_accounts SET role = $1 WHERE account_id = $2 AND id = $3")
-                    .bind(role.as_str())
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("UPDATE service_accounts SET role = $1 WHERE account_id = $2 AND id = $3")
+                        .bind(role.as_str())
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, true).await?;
                 }
@@ -298,13 +298,13 @@ macro_rules! sql_accounts {
 
             async fn delete_service_account(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM service_accounts WHERE account_id = $1 AND id = $2")
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("DELETE FROM service_accounts WHERE account_id = $1 AND id = $2")
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     delete_principal_data(&mut tx, &format!("service-account:{id}")).await?;
                     finish(tx, audit, true).await?;

@@ -62,6 +62,15 @@ macro_rules! sql_helpers {
             Ok(())
         }
 
+        /// Runs a statement aimed at one row of the caller's account; whether
+        /// it found that row (a miss is the caller's 404).
+        async fn changes_one<'q>(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+        ) -> crate::store::StoreResult<bool> {
+            Ok(query.execute(&mut **tx).await.map_err(db_err)?.rows_affected() == 1)
+        }
+
         /// Audit row, optional version bump, commit.
         async fn finish(
             mut tx: sqlx::Transaction<'_, $db>,

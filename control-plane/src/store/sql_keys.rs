@@ -98,14 +98,14 @@ macro_rules! sql_keys {
 
             async fn set_api_key_enabled(&self, account_id: &str, id: &str, enabled: bool, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("UPDATE api_keys SET enabled = $1 WHERE account_id = $2 AND id = $3")
-                    .bind(enabled)
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("UPDATE api_keys SET enabled = $1 WHERE account_id = $2 AND id = $3")
+                        .bind(enabled)
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, true).await?;
                 }
@@ -114,13 +114,13 @@ macro_rules! sql_keys {
 
             async fn delete_api_key(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM api_keys WHERE account_id = $1 AND id = $2")
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("DELETE FROM api_keys WHERE account_id = $1 AND id = $2")
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, true).await?;
                 }

@@ -173,15 +173,15 @@ macro_rules! sql_namespaces {
 
             async fn update_retention(&self, account_id: &str, id: &str, retention_days: i64, now_ms: i64, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("UPDATE namespaces SET retention_days = $1, updated_ms = $2 WHERE account_id = $3 AND id = $4")
-                    .bind(retention_days)
-                    .bind(now_ms)
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("UPDATE namespaces SET retention_days = $1, updated_ms = $2 WHERE account_id = $3 AND id = $4")
+                        .bind(retention_days)
+                        .bind(now_ms)
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, false).await?;
                 }
@@ -190,13 +190,13 @@ macro_rules! sql_namespaces {
 
             async fn delete_namespace(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM namespaces WHERE account_id = $1 AND id = $2")
-                    .bind(account_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("DELETE FROM namespaces WHERE account_id = $1 AND id = $2")
+                        .bind(account_id)
+                        .bind(id),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, true).await?;
                 }
@@ -243,13 +243,13 @@ macro_rules! sql_namespaces {
 
             async fn delete_grant(&self, namespace_id: &str, principal: &str, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM namespace_grants WHERE namespace_id = $1 AND principal = $2")
-                    .bind(namespace_id)
-                    .bind(principal)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("DELETE FROM namespace_grants WHERE namespace_id = $1 AND principal = $2")
+                        .bind(namespace_id)
+                        .bind(principal),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, true).await?;
                 }
@@ -296,12 +296,12 @@ macro_rules! sql_namespaces {
 
             async fn delete_mtls(&self, namespace_id: &str, audit: &Audit) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM namespace_mtls WHERE namespace_id = $1")
-                    .bind(namespace_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected() == 1;
+                let done = changes_one(
+                    &mut tx,
+                    sqlx::query("DELETE FROM namespace_mtls WHERE namespace_id = $1")
+                        .bind(namespace_id),
+                )
+                .await?;
                 if done {
                     finish(tx, audit, true).await?;
                 }
