@@ -61,6 +61,10 @@ def _temporal_cli() -> str:
     return "/tmp/venv/bin/temporal"
 
 
+def orrery_binary() -> str:
+    return os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
+
+
 class Server:
     """A server process the suite owns (or an external address it does not).
 
@@ -68,8 +72,13 @@ class Server:
     brings the server back on the same data (data dir, SQLite file or database).
     """
 
-    def __init__(self, target: str, address: str | None = None) -> None:
+    def __init__(
+        self, target: str, address: str | None = None, *, dev_args: list[str] | None = None
+    ) -> None:
+        """`dev_args`: always `orrery dev` (SQLite, whatever the suite's
+        database), with these extra arguments."""
         self.target = target
+        self.dev_args = dev_args
         self.managed = address is None
         self._tmp = tempfile.mkdtemp(prefix=f"orrery-e2e-{target}-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -103,9 +112,9 @@ class Server:
                 "--dynamic-config-value",
                 "activity.enableStandalone=true",
             ]
-        binary = os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
+        binary = orrery_binary()
         db_url = os.environ.get("ORRERY_DATABASE_URL")
-        if db_url:
+        if db_url and self.dev_args is None:
             return [binary, "cell", "--database-url", db_url, "--grpc-addr", self.address, "--namespace", "default"]
         return [
             binary,
@@ -116,6 +125,7 @@ class Server:
             self.address,
             "--http-addr",
             f"127.0.0.1:{self.http_port}",
+            *(self.dev_args or []),
         ]
 
     @property

@@ -25,13 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import REPO_ROOT, free_port
+from conftest import free_port, orrery_binary
 
 DOMAIN = "tmprl.test"
-
-
-def _binary() -> str:
-    return os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
 
 
 def _wait_port(port: int, proc: subprocess.Popen, log: Path, secs: float = 60) -> None:
@@ -207,7 +203,7 @@ class Stack:
     def _spawn(self, name: str, args: list[str], port: int) -> None:
         log = self.tmp / f"{name}.log"
         proc = subprocess.Popen(
-            [_binary(), *args], stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+            [orrery_binary(), *args], stdout=subprocess.DEVNULL, stderr=log.open("wb"),
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
         self.procs.append(proc)
@@ -266,13 +262,19 @@ class Stack:
         ns = rest.call("POST", "/api/v1/namespaces", {"name": name, "retention_days": 1})
         key = rest.call("POST", "/api/v1/api-keys", {"name": "ci", "expiry_days": 7})
         gen = rest.call("POST", f"/api/v1/namespaces/{ns['id']}/mtls/generated-ca", {"validity_days": 30})
-        issued = rest.call("POST", f"/api/v1/namespaces/{ns['id']}/mtls/client-certificates", {
-            "common_name": "worker-1", "validity_days": 7,
-        })
-        client = Pair(issued["certificate_pem"].encode(), issued["private_key_pem"].encode(),
-                      x509.load_pem_x509_certificate(issued["certificate_pem"].encode()), None)  # type: ignore[arg-type]
+        client = self.issue_client_cert(rest, ns["id"], "worker-1", days=7)
         return Tenant(rest, rest.account, ns["id"], key["token"], key["api_key"]["id"],  # type: ignore[attr-defined]
                       client, gen["ca_pem"].encode())
+
+    @staticmethod
+    def issue_client_cert(rest: Rest, namespace: str, cn: str, days: int = 1) -> Pair:
+        """A client certificate from the namespace's generated CA (its key
+        comes back once, with it)."""
+        issued = rest.call("POST", f"/api/v1/namespaces/{namespace}/mtls/client-certificates",
+                           {"common_name": cn, "validity_days": days})
+        pem = issued["certificate_pem"].encode()
+        return Pair(pem, issued["private_key_pem"].encode(),
+                    x509.load_pem_x509_certificate(pem), None)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         for proc in self.procs:

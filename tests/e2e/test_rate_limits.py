@@ -7,8 +7,6 @@ which SDKs read; another namespace on the same cell is not slowed down.
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -18,24 +16,16 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Register
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from conftest import REPO_ROOT, Server, e2e_target
+from conftest import Server, e2e_target
 
 pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="Orrery's own dev server flags")
 
 RPS = 20
 
 
-class LimitedServer(Server):
-    def command(self) -> list[str]:
-        binary = os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
-        return [binary, "dev", "--data-dir", str(Path(self._tmp) / "data"),
-                "--grpc-addr", self.address, "--http-addr", f"127.0.0.1:{self.http_port}",
-                "--dynamic-config", f"frontend.namespaceRPS={RPS}"]
-
-
 @pytest.fixture
 async def limited():
-    server = LimitedServer("orrery")
+    server = Server("orrery", dev_args=["--dynamic-config", f"frontend.namespaceRPS={RPS}"])
     await server.start()
     try:
         yield server

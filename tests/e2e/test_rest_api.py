@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, Server, e2e_target
+from conftest import Server, e2e_target
 from tenancy_stack import Rest
 
 pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="Orrery's control plane")
@@ -29,18 +29,10 @@ CHECKS = ",".join([
 ])
 
 
-class DevServer(Server):
-    """Always `orrery dev` on SQLite: it is what serves the console's API."""
-
-    def command(self) -> list[str]:
-        binary = os.environ.get("ORRERY_BIN") or str(REPO_ROOT / "target" / "debug" / "orrery")
-        return [binary, "dev", "--data-dir", str(Path(self._tmp) / "data"),
-                "--grpc-addr", self.address, "--http-addr", f"127.0.0.1:{self.http_port}"]
-
-
 @pytest.fixture
 async def dev():
-    server = DevServer("orrery")
+    # Always `orrery dev`: it is what serves the console's API.
+    server = Server("orrery", dev_args=[])
     await server.start()
     try:
         yield server

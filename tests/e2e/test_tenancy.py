@@ -262,16 +262,8 @@ async def test_certificate_filters_admit_only_matching_certificates(stack):
     ns = rest.call("POST", "/api/v1/namespaces", {"name": "filtered", "retention_days": 1})["id"]
     gen = rest.call("POST", f"/api/v1/namespaces/{ns}/mtls/generated-ca", {"validity_days": 30})
 
-    def issue_cert(cn: str):
-        from cryptography import x509 as _x509
-
-        from tenancy_stack import Pair
-        issued = rest.call("POST", f"/api/v1/namespaces/{ns}/mtls/client-certificates",
-                           {"common_name": cn, "validity_days": 1})
-        return Pair(issued["certificate_pem"].encode(), issued["private_key_pem"].encode(),
-                    _x509.load_pem_x509_certificate(issued["certificate_pem"].encode()), None)
-
-    allowed, blocked = issue_cert("allowed-worker"), issue_cert("intruder")
+    allowed = stack.issue_client_cert(rest, ns, "allowed-worker")
+    blocked = stack.issue_client_cert(rest, ns, "intruder")
     rest.call("PUT", f"/api/v1/namespaces/{ns}/mtls", {
         "ca_pem": gen["ca_pem"], "filters": [{"common_name": "allowed-worker"}]})
     deadline = time.monotonic() + 5
