@@ -5,6 +5,7 @@
 //! workflows fail, or that does not finish within `--timeout-secs`, exits non-zero with a message
 //! on stderr instead of printing partial figures. See docs/benchmarks.md for the method.
 
+mod flood;
 mod scenarios;
 mod stats;
 mod workflows;
@@ -33,6 +34,8 @@ pub enum Scenario {
     HistoryHeavy,
     /// Park `--count` workflows on a `--park-secs` timer and leave them there.
     Idle,
+    /// DescribeNamespace calls that ignore RESOURCE_EXHAUSTED, for `--flood-secs`.
+    Flood,
 }
 
 impl Scenario {
@@ -43,6 +46,7 @@ impl Scenario {
             Scenario::TimersSignals => "timers-signals",
             Scenario::HistoryHeavy => "history-heavy",
             Scenario::Idle => "idle",
+            Scenario::Flood => "flood",
         }
     }
 
@@ -55,6 +59,7 @@ impl Scenario {
             Scenario::TimersSignals => (200, 200),
             Scenario::HistoryHeavy => (10, 10),
             Scenario::Idle => (10_000, 50),
+            Scenario::Flood => (usize::MAX, 16),
         }
     }
 }
@@ -105,6 +110,12 @@ pub struct Args {
     /// activity through matching).
     #[arg(long)]
     pub eager_activities: bool,
+    /// How long `flood` goes on (it stops earlier after `--count` calls).
+    #[arg(long, default_value_t = 30)]
+    pub flood_secs: u64,
+    /// `flood`'s calls per second, spread evenly; 0: as fast as the server answers.
+    #[arg(long, default_value_t = 0)]
+    pub flood_rps: u32,
 }
 
 /// What a scenario needs: the parsed flags, a connected client and the SDK runtime its workers

@@ -51,6 +51,7 @@ pub async fn run(bench: &Bench, scenario: Scenario) -> BenchResult<Value> {
             Scenario::TimersSignals => timers_signals(&ctx).await,
             Scenario::HistoryHeavy => history_heavy(&ctx).await,
             Scenario::Idle => idle(&ctx).await,
+            Scenario::Flood => crate::flood::flood(bench, count, concurrency).await,
         }
     };
     let mut report = match tokio::time::timeout(bench.timeout(), body).await {

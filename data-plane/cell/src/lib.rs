@@ -206,7 +206,8 @@ impl Cell {
                                 .i64(NAMESPACE_RPS, DEFAULT_NAMESPACE_RPS),
                         )
                         .unwrap_or(u32::MAX),
-                    ),
+                    )
+                    .map(Arc::new),
                 },
             },
         );
@@ -268,6 +269,7 @@ impl Cell {
             tonic::transport::Server::builder()
                 .layer(status_mapping::layer())
                 .layer(layer)
+                .layer(self.frontend.rate_gate())
                 .add_service(
                     health_service
                         .clone()

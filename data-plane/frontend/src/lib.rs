@@ -5,6 +5,7 @@ mod access;
 mod handlers;
 pub mod namespaces;
 mod operator_service;
+mod rate_gate;
 mod validate;
 mod workflow_service;
 
@@ -18,6 +19,7 @@ use orrery_scheduler::Scheduler;
 pub use access::{AccessPolicy, RateLimits};
 pub use handlers::archival::ArchivalConfig;
 pub use namespaces::{Namespaces, NewNamespace};
+pub use rate_gate::RateGateLayer;
 
 pub struct Frontend {
     pub(crate) history: Arc<HistoryEngine>,
@@ -69,6 +71,13 @@ impl Frontend {
         self.matching.shutdown();
         self.history.shutdown();
         self.scheduler.shutdown();
+    }
+
+    /// The layer that refuses over-limit calls before their bodies are
+    /// decoded; it goes inside the authentication layer, which it trusts
+    /// for the caller.
+    pub fn rate_gate(&self) -> RateGateLayer {
+        RateGateLayer::new(self.access.rate_limits.clone())
     }
 
     pub fn workflow_service(
