@@ -191,8 +191,9 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: `/api/v1/*`, `/internal/v1/*` and the OpenAPI
-/// document at `/api/v1/openapi.json`.
+/// The whole HTTP surface: `/api/v1/*`, `/internal/v1/*`, the OpenAPI
+/// document at `/api/v1/openapi.json` and the web console at `/` (not in
+/// the document).
 pub fn router(state: AppState) -> Router {
     let (api, doc) = crate::openapi::api_router().split_for_parts();
     let doc = Arc::new(doc);
@@ -203,7 +204,8 @@ pub fn router(state: AppState) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     )
-    .fallback(|| async { ApiError::NotFound })
+    .merge(crate::console::routes())
+    .fallback(crate::console::fallback)
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(256 * 1024))
     .layer(

@@ -2,12 +2,14 @@
 //! behind a REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`). It
 //! places namespaces into cells through their public API and publishes the
 //! auth snapshot cells enforce (`/internal/v1/auth-snapshot`, types in
-//! `orrery-tenant-auth`). It links no data-plane crate. See docs/control-plane.md.
+//! `orrery-tenant-auth`), and serves the web console (`web/`) at `/`. It
+//! links no data-plane crate. See docs/control-plane.md.
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cell_admin;
 pub mod certs;
+pub mod console;
 pub mod extract;
 pub mod keys;
 pub mod openapi;

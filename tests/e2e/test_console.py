@@ -1,0 +1,314 @@
+"""The web console in a real browser (Debian's Chromium driven by Playwright):
+a person signs up, logs in, creates a namespace and an API key and a client
+certificate through the pages, and the official Python SDK then uses those
+credentials against the tenant cell. Orrery only (the real dev server has no
+console).
+
+Chromium is required, not optional: the test fails if it is missing (CI
+installs it, see scripts/test). ORRERY_CHROMIUM names another binary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client, TLSConfig
+from temporalio.service import RPCError
+
+from conftest import Server, e2e_target
+from helpers import new_id, run_worker
+from tenancy_stack import DOMAIN, Stack
+
+pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="the console is Orrery's")
+
+CHROMIUM = os.environ.get("ORRERY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct horse battery staple"
+
+
+@activity.defn
+async def greet(name: str) -> str:
+    return f"hello {name}"
+
+
+@workflow.defn
+class ConsoleGreeter:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(
+            greet, name, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+@pytest.fixture
+async def page():
+    """A fresh browser page; fails (never skips) without Chromium or Playwright."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: the console tests need it "
+            "(apt-get install chromium; scripts/test installs it) or set ORRERY_CHROMIUM"
+        )
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -r tests/e2e/requirements.txt")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context()
+            context.set_default_timeout(30_000)
+            page = await context.new_page()
+            problems: list[str] = []
+
+            def on_console(message) -> None:
+                # A policy violation means the console does something its CSP forbids.
+                if "Content Security Policy" in message.text:
+                    problems.append(f"console: {message.text}")
+
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("console", on_console)
+            yield page
+            assert not problems, problems
+        finally:
+            await browser.close()
+
+
+async def submit(page, form: str, success: str) -> None:
+    """Submits form `#form` and waits for `success`; a problem the form shows
+    instead fails the test with its text."""
+    await page.click(f"#{form} button[type=submit]")
+    done = page.locator(success).first
+    problem = page.locator(f"#{form} .form-error:not([hidden])")
+    await done.or_(problem).first.wait_for()
+    if await problem.count() and await problem.is_visible():
+        pytest.fail(f"#{form} answered: {await problem.inner_text()}")
+
+
+async def sign_up_and_log_in(page, base: str, email: str) -> str:
+    """Through the forms; returns the account's slug as the header shows it."""
+    response = await page.goto(base + "/")
+    assert response is not None and response.ok
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    await page.wait_for_selector("#login")  # no session yet: the login page
+    await page.click("text=Sign up")
+    await page.fill("#signup-account_name", "Console Inc")
+    await page.fill("#signup-email", email)
+    # A problem+json answer: its detail above the button, its errors[] by the fields.
+    await page.fill("#signup-password", "short")
+    await page.click("#signup button[type=submit]")
+    field_error = page.locator("[data-field=password] .field-error")
+    await field_error.wait_for()
+    assert "12" in await field_error.inner_text()
+    assert "validation" in await page.inner_text("#signup .form-error")
+    await page.fill("#signup-password", PASSWORD)
+    await submit(page, "signup", "#login")
+    assert email in await page.inner_text(".notice")
+    assert await page.input_value("#login-email") == email
+    # A wrong password first: the API's detail is shown.
+    await page.fill("#login-password", "not the password at all")
+    await page.click("#login button[type=submit]")
+    await page.locator("#login .form-error").wait_for()
+    assert "wrong" in await page.inner_text("#login .form-error")
+    await page.fill("#login-password", PASSWORD)
+    await submit(page, "login", "#create-namespace")
+    assert email in await page.inner_text("#user-label")
+    slug = await page.get_attribute("#account-label", "data-slug")
+    assert slug
+    return slug
+
+
+async def create_namespace(page, name: str, retention: int) -> tuple[str, str]:
+    await page.fill("#create-namespace-name", name)
+    await page.fill("#create-namespace-retention_days", str(retention))
+    await submit(page, "create-namespace", "[data-testid=namespace-created]")
+    created = page.locator("[data-testid=namespace-created]")
+    ns_id = await created.locator("[data-testid=namespace-id]").inner_text()
+    endpoint = await created.locator("[data-testid=namespace-endpoint]").inner_text()
+    listed = page.locator("[data-testid=namespace-list] tr", has_text=ns_id)
+    await listed.wait_for()
+    assert endpoint in await listed.inner_text()
+    assert f"{retention} days" in await listed.inner_text()
+    return ns_id, endpoint
+
+
+async def status_with(address: str, namespace: str, tls: TLSConfig, api_key: str | None) -> str:
+    """DescribeNamespace through the tenant endpoint: "ok" or why not."""
+    try:
+        client = await Client.connect(address, namespace=namespace, api_key=api_key, tls=tls)
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace), retry=False)
+        return "ok"
+    except RPCError as err:
+        return err.status.name
+    except RuntimeError as err:  # the connect's own GetSystemInfo
+        for code, name in (("Unauthenticated", "UNAUTHENTICATED"),
+                           ("PermissionDenied", "PERMISSION_DENIED")):
+            if f"code: {code}" in str(err):
+                return name
+        return f"connect: {err}"
+
+
+async def becomes(wanted: str, probe, within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while (status := await probe()) != wanted:
+        assert time.monotonic() < deadline, f"still {status!r} after {within} s, wanted {wanted!r}"
+        await asyncio.sleep(0.3)
+
+
+@pytest.mark.timeout(300)
+async def test_console_signs_up_and_provisions_credentials_that_work_on_the_cell(page):
+    stack = Stack()
+    try:
+        await asyncio.to_thread(stack.start_control_plane)
+        email = f"console-{uuid.uuid4().hex[:6]}@example.com"
+        slug = await sign_up_and_log_in(page, stack.api, email)
+        # The cell's server certificate names the account's namespaces.
+        await asyncio.to_thread(stack.start_cell, [f"*.{slug}.{DOMAIN}"])
+
+        # -- a namespace ------------------------------------------------------
+        ns_id, endpoint = await create_namespace(page, "orders", 3)
+        assert ns_id == f"orders.{slug}"
+        assert endpoint == f"{ns_id}.{DOMAIN}:7233"
+        # The same name again: the API's conflict, shown in the form.
+        await page.fill("#create-namespace-name", "orders")
+        await page.click("#create-namespace button[type=submit]")
+        await page.locator("#create-namespace .form-error").wait_for()
+        assert "exists" in await page.inner_text("#create-namespace .form-error")
+
+        # -- an API key -------------------------------------------------------
+        await page.click("#nav >> text=API keys")
+        await page.wait_for_selector("#create-api-key")
+        await page.fill("#create-api-key-name", "ci")
+        await page.fill("#create-api-key-expiry_days", "91")
+        await page.click("#create-api-key button[type=submit]")
+        expiry_error = page.locator("[data-field=expiry_days] .field-error")
+        await expiry_error.wait_for()
+        assert "90" in await expiry_error.inner_text()
+        await page.fill("#create-api-key-expiry_days", "7")
+        await submit(page, "create-api-key", "[data-testid=api-key-secret]")
+        secret = page.locator("[data-testid=api-key-secret] pre")
+        token = (await secret.inner_text()).strip()
+        assert token.count(".") == 2  # a JWT
+        row = page.locator("[data-testid=api-key-list] tr", has_text="ci")
+        assert "enabled" in await row.inner_text()
+
+        # -- the key works with the official SDK, at the tenant endpoint -------
+        host = endpoint.rsplit(":", 1)[0]
+        tls = TLSConfig(server_root_ca_cert=stack.server_ca.cert_pem, domain=host)
+
+        async def with_key() -> str:
+            return await status_with(stack.address, ns_id, tls, token)
+
+        await becomes("ok", with_key)  # once the cell polled the snapshot
+        client = await Client.connect(stack.address, namespace=ns_id, api_key=token, tls=tls)
+        async with run_worker(client, workflows=[ConsoleGreeter], activities=[greet]) as worker:
+            result = await client.execute_workflow(
+                ConsoleGreeter.run, "console", id=new_id(), task_queue=worker.task_queue,
+                execution_timeout=timedelta(seconds=60),
+            )
+        assert result == "hello console"
+
+        # Disabled in the console: refused; enabled again: accepted.
+        await row.locator("button", has_text="Disable").click()
+        await page.locator("[data-testid=api-key-list] tr", has_text="disabled").wait_for()
+        await becomes("UNAUTHENTICATED", with_key)
+        await page.locator("[data-testid=api-key-list] tr", has_text="ci").locator(
+            "button", has_text="Enable").click()
+        await page.locator("[data-testid=api-key-list] tr", has_text="enabled").wait_for()
+        await becomes("ok", with_key)
+
+        # -- a client certificate from a CA generated in the console -----------
+        await page.click("#nav >> text=Namespaces")
+        await page.click(f"[data-testid=namespace-list] >> text={ns_id}")
+        await page.wait_for_selector("#mtls-generate")
+        assert await page.inner_text("[data-testid=endpoint]") == endpoint
+        await submit(page, "mtls-generate", "[data-testid=generated-ca]")
+        assert "1 CA certificate" in await page.inner_text("[data-testid=mtls-state]")
+        await page.fill("#mtls-issue-common_name", "worker-1")
+        await submit(page, "mtls-issue", "[data-testid=client-key]")
+        key_pem = (await page.inner_text("[data-testid=client-key] pre")).strip()
+        cert_pem = (await page.inner_text("[data-testid=client-cert] pre")).strip()
+        assert key_pem.startswith("-----BEGIN PRIVATE KEY-----")
+        assert cert_pem.startswith("-----BEGIN CERTIFICATE-----")
+        cert_tls = TLSConfig(server_root_ca_cert=stack.server_ca.cert_pem, domain=host,
+                             client_cert=cert_pem.encode() + b"\n",
+                             client_private_key=key_pem.encode() + b"\n")
+        await becomes("ok", lambda: status_with(stack.address, ns_id, cert_tls, None))
+
+        # Retention changed on the detail page.
+        await page.fill("#retention-retention_days", "5")
+        await submit(page, "retention", "[data-testid=retention] >> text=5 days")
+
+        # -- log out: the session is gone, a reload lands on the login page ----
+        await page.click("#logout")
+        await page.wait_for_selector("#login")
+        await page.reload()
+        await page.wait_for_selector("#login")
+        assert await page.is_hidden("#nav")
+    except Exception:
+        print("control plane:", stack.log("control-plane"), "\ncell:", stack.log("cell"))
+        raise
+    finally:
+        stack.stop()
+
+
+@pytest.mark.timeout(120)
+async def test_orrery_dev_serves_the_console_beside_the_api(page):
+    server = Server("orrery", dev_args=[])
+    await server.start()
+    try:
+        base = f"http://127.0.0.1:{server.http_port}"
+        await sign_up_and_log_in(page, base, f"dev-{uuid.uuid4().hex[:6]}@example.com")
+        ns_id, endpoint = await create_namespace(page, "sandbox", 1)
+        assert endpoint == server.address  # the dev cell, no namespace domain
+        # The API beside it is unchanged: an unknown route is still a problem.
+        missing = await page.request.get(base + "/api/v1/nonexistent")
+        assert missing.status == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        # The namespace is on the dev cell.
+        client = await Client.connect(server.address, namespace=ns_id)
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=ns_id))
+
+        # A service account, and an API key it owns.
+        await page.click("#nav >> text=Service accounts")
+        await page.fill("#create-service-account-name", "deployer")
+        await page.select_option("#create-service-account-role", "developer")
+        await submit(page, "create-service-account", "tr:has-text('deployer')")
+        assert "developer" in await page.locator("tr", has_text="deployer").inner_text()
+        await page.click("#nav >> text=API keys")
+        await page.fill("#create-api-key-name", "deploy")
+        await page.select_option("#create-api-key-owner", label="deployer (service account)")
+        await submit(page, "create-api-key", "[data-testid=api-key-secret]")
+        row = page.locator("[data-testid=api-key-list] tr", has_text="deploy")
+        assert "deployer (service account)" in await row.inner_text()
+        # An invitation, whose token is shown once.
+        await page.click("#nav >> text=Users")
+        await page.fill("#invite-email", "reader@example.com")
+        await page.select_option("#invite-role", "read")
+        await submit(page, "invite", "[data-testid=invite-token]")
+        assert "invited" in await page.locator("tr", has_text="reader@example.com").inner_text()
+        # Each of those is in the audit log.
+        await page.click("#nav >> text=Audit log")
+        await page.locator("table").wait_for()
+        log = await page.inner_text("table")
+        for action in ("account.signup", "namespace.create", "service_account.create",
+                       "api_key.create", "user.invite"):
+            assert action in log, log
+    finally:
+        server.cleanup()
