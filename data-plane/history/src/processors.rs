@@ -2,11 +2,13 @@
 //! task: timers in fire-time order, transfer tasks in id order. A task is
 //! deleted only after its handler committed, so a crash re-runs it; handlers
 //! check state first and are idempotent.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, stream};
+use futures::FutureExt;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use orrery_core::CellError;
 use orrery_core::time::now_millis;
 use orrery_persistence::{TimerQueue, TimerRow, TransferRow};
@@ -95,115 +97,192 @@ fn is_final(err: &CellError) -> bool {
     matches!(err, CellError::NotFound(_) | CellError::InvalidArgument(_))
 }
 
+/// (namespace id, workflow id).
+type WorkflowKey = (String, String);
+type FiredGroup = (WorkflowKey, Vec<(TimerRow, Result<(), CellError>)>);
+
+/// How far ahead the timer queue reads, to know when to look again.
+const LOOKAHEAD_MS: i64 = 1000;
+/// How long fired rows may wait to be deleted together: a crash in between
+/// only fires them again, and one delete per fire would double the commits.
+const DELETE_DELAY: Duration = Duration::from_millis(50);
+
+/// Books a fired group: the rows that fired wait in `fired` for their
+/// delete; a failed one leaves the in-flight set, to be read again once its
+/// backoff ends.
+fn finish_group(
+    (workflow, outcomes): FiredGroup,
+    backoff: &mut Backoff,
+    in_flight: &mut HashSet<(i32, i64)>,
+    busy: &mut HashSet<WorkflowKey>,
+    fired: &mut Vec<TimerRow>,
+) {
+    busy.remove(&workflow);
+    for (row, outcome) in outcomes {
+        let key = (row.shard_id, row.task_id);
+        match outcome {
+            Ok(()) => {
+                backoff.succeeded(key);
+                fired.push(row);
+            }
+            Err(err) => {
+                log_failure("timer", backoff.failed(key, Instant::now()), &err);
+                in_flight.remove(&key);
+            }
+        }
+    }
+}
+
 impl HistoryEngine {
+    /// Fires timers as they come due, without waiting for earlier ones: a
+    /// fire under load takes a commit's time, and a timer due meanwhile must
+    /// not queue behind it. Groups (one workflow's due timers) fire
+    /// concurrently; a workflow's later timers wait for its group in flight,
+    /// so its events keep fire-time order. Fired rows are deleted together
+    /// (within `DELETE_DELAY`), and until then are known here as in flight,
+    /// since the queries still see them.
     async fn run_timer_queue(&self) {
         let shards = self.shard_ids();
         let mut backoff = Backoff::default();
+        let mut in_flight: HashSet<(i32, i64)> = HashSet::new();
+        let mut busy: HashSet<WorkflowKey> = HashSet::new();
+        let mut firing = FuturesUnordered::new();
+        let mut fired: Vec<TimerRow> = Vec::new();
+        // When the oldest row in `fired` fired.
+        let mut fired_since: Option<Instant> = None;
         loop {
+            while let Some(Some(group)) = firing.next().now_or_never() {
+                finish_group(group, &mut backoff, &mut in_flight, &mut busy, &mut fired);
+            }
+            if !fired.is_empty() {
+                fired_since.get_or_insert_with(Instant::now);
+            }
+            let delete_due = fired_since.is_some_and(|t: Instant| {
+                firing.is_empty() || fired.len() >= BATCH || t.elapsed() >= DELETE_DELAY
+            });
+            if delete_due {
+                fired_since = None;
+                if let Err(err) = self.store.delete_timers(TimerQueue::Timers, &fired).await {
+                    // They fire again later; handlers are idempotent.
+                    tracing::warn!(error = %err, "deleting fired timers failed");
+                }
+                for row in fired.drain(..) {
+                    in_flight.remove(&(row.shard_id, row.task_id));
+                }
+            }
             let now = now_millis();
-            let due = match self
+            // Rows in flight still show up; the limit leaves room past them.
+            // Rows due within the lookahead tell when to look again.
+            let limit = BATCH + in_flight.len();
+            let rows = match self
                 .store
-                .due_timers(TimerQueue::Timers, &shards, now, BATCH)
+                .due_timers(TimerQueue::Timers, &shards, now + LOOKAHEAD_MS, limit)
                 .await
             {
-                Ok(due) => due,
+                Ok(rows) => rows,
                 Err(err) => {
                     tracing::warn!(error = %err, "reading timers failed");
                     tokio::time::sleep(RETRY_DELAY).await;
                     continue;
                 }
             };
-            let fired = self.fire_timers(&due, &mut backoff).await;
-            if due.len() == BATCH && fired > 0 {
-                continue;
-            }
-            let mut wait = match self.store.next_timer_ms(TimerQueue::Timers, &shards).await {
-                Ok(Some(next)) => Duration::from_millis(
-                    (next - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
-                ),
-                _ => IDLE_POLL,
+            let mut wake_ms = if rows.len() < limit {
+                now + LOOKAHEAD_MS
+            } else {
+                rows.last().map_or(now, |r| r.fire_ms)
             };
-            if fired < due.len() {
-                // Timers on their backoff are due, so the earliest-timer wait
-                // is zero: look again when the first backoff ends, or within a
-                // second, so later timers still fire nearly on time.
-                wait = backoff
+            let mut on_backoff = false;
+            let mut groups: Vec<(WorkflowKey, Vec<(TimerRow, TimerTask)>)> = Vec::new();
+            let ready = Instant::now();
+            for row in rows {
+                let key = (row.shard_id, row.task_id);
+                if in_flight.contains(&key) {
+                    continue;
+                }
+                if row.fire_ms > now {
+                    wake_ms = wake_ms.min(row.fire_ms);
+                    continue;
+                }
+                if !backoff.ready(key, ready) {
+                    on_backoff = true;
+                    continue;
+                }
+                let task = match TimerTask::decode(row.data.as_slice()) {
+                    Ok(task) => task,
+                    Err(err) => {
+                        tracing::error!(error = %err, task_id = row.task_id, "dropping undecodable timer task");
+                        in_flight.insert(key);
+                        fired.push(row);
+                        fired_since.get_or_insert_with(Instant::now);
+                        continue;
+                    }
+                };
+                let workflow = (task.namespace_id.clone(), task.workflow_id.clone());
+                if busy.contains(&workflow) {
+                    // Its group in flight wakes the loop when it ends.
+                    continue;
+                }
+                match groups.iter_mut().find(|(w, _)| *w == workflow) {
+                    Some((_, group)) => group.push((row, task)),
+                    None => groups.push((workflow, vec![(row, task)])),
+                }
+            }
+            for (workflow, group) in groups {
+                if firing.len() >= TIMER_CONCURRENCY {
+                    break;
+                }
+                in_flight.extend(group.iter().map(|(r, _)| (r.shard_id, r.task_id)));
+                busy.insert(workflow.clone());
+                firing.push(self.fire_group(workflow, group));
+            }
+            let mut wait = Duration::from_millis(
+                (wake_ms - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
+            );
+            if on_backoff {
+                // Look again when the first backoff ends, or within a second,
+                // so later timers still fire nearly on time.
+                let backoff_wait = backoff
                     .next_wait(Instant::now())
                     .unwrap_or(RETRY_DELAY)
                     .clamp(RETRY_DELAY, Duration::from_secs(1));
+                wait = if wait.is_zero() {
+                    backoff_wait
+                } else {
+                    wait.min(backoff_wait)
+                };
+            }
+            if wait.is_zero() && !firing.is_empty() {
+                // What is due waits for a group in flight (its workflow's,
+                // or a free slot): its end wakes the loop.
+                wait = IDLE_POLL;
+            }
+            if let Some(t) = fired_since {
+                wait = wait.min(DELETE_DELAY.saturating_sub(t.elapsed()));
             }
             if wait.is_zero() {
                 continue;
             }
-            let _ = tokio::time::timeout(wait, self.timer_wake.notified()).await;
+            tokio::select! {
+                Some(group) = firing.next(), if !firing.is_empty() => {
+                    finish_group(group, &mut backoff, &mut in_flight, &mut busy, &mut fired);
+                }
+                () = tokio::time::sleep(wait) => {}
+                () = self.timer_wake.notified() => {}
+            }
         }
     }
 
-    /// Fires the due timers that are not on their backoff and deletes the
-    /// fired ones in one commit; returns how many fired. Timers of one
-    /// workflow fire one after another in fire-time order (their events must
-    /// keep that order); different workflows' timers fire concurrently, so a
-    /// burst of due timers is not a queue of commits one behind the other.
-    async fn fire_timers(&self, due: &[TimerRow], backoff: &mut Backoff) -> usize {
-        let now = Instant::now();
-        let mut done: Vec<TimerRow> = Vec::new();
-        let mut groups: Vec<Vec<(&TimerRow, TimerTask)>> = Vec::new();
-        let mut group_of: HashMap<(String, String), usize> = HashMap::new();
-        for row in due {
-            if !backoff.ready((row.shard_id, row.task_id), now) {
-                continue;
-            }
-            let task = match TimerTask::decode(row.data.as_slice()) {
-                Ok(task) => task,
-                Err(err) => {
-                    tracing::error!(error = %err, task_id = row.task_id, "dropping undecodable timer task");
-                    done.push(row.clone());
-                    continue;
-                }
-            };
-            let key = (task.namespace_id.clone(), task.workflow_id.clone());
-            let index = *group_of.entry(key).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[index].push((row, task));
-        }
-        // Futures built up front, not in a `map` closure: a closure over
-        // borrowed rows makes the spawned queue future not provably `Send`.
-        let groups: Vec<_> = groups
-            .into_iter()
-            .map(|group| self.fire_group(group))
-            .collect();
-        let outcomes: Vec<_> = stream::iter(groups)
-            .buffer_unordered(TIMER_CONCURRENCY)
-            .collect()
-            .await;
-        for (row, outcome) in outcomes.into_iter().flatten() {
-            let key = (row.shard_id, row.task_id);
-            match outcome {
-                Ok(()) => {
-                    backoff.succeeded(key);
-                    done.push(row.clone());
-                }
-                Err(err) => log_failure("timer", backoff.failed(key, Instant::now()), &err),
-            }
-        }
-        if let Err(err) = self.store.delete_timers(TimerQueue::Timers, &done).await {
-            // They fire again later; handlers are idempotent.
-            tracing::warn!(error = %err, "deleting fired timers failed");
-        }
-        done.len()
-    }
-
-    async fn fire_group<'a>(
+    async fn fire_group(
         &self,
-        group: Vec<(&'a TimerRow, TimerTask)>,
-    ) -> Vec<(&'a TimerRow, Result<(), CellError>)> {
+        workflow: WorkflowKey,
+        group: Vec<(TimerRow, TimerTask)>,
+    ) -> FiredGroup {
         let mut out = Vec::with_capacity(group.len());
         for (row, task) in group {
-            out.push((row, self.fire_timer(&task).await));
+            let outcome = self.fire_timer(&task).await;
+            out.push((row, outcome));
         }
-        out
+        (workflow, out)
     }
 
     /// Runs one timer; an error means it must be retried.
