@@ -5,6 +5,7 @@ pub mod records;
 mod sql;
 mod sql_visibility;
 mod sqlite;
+mod sqlite_writer;
 pub mod stores;
 
 use std::sync::Arc;

@@ -2,11 +2,13 @@
 //! lock on its shard row: transitions of one shard proceed side by side, and
 //! a new owner's `range_id` bump waits for them and fences all later ones.
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use std::str::FromStr;
 
+use crate::sql::TxFuture;
+
 pub struct PostgresStore {
-    pub(crate) write: PgPool,
+    write: PgPool,
     pub(crate) read: PgPool,
 }
 
@@ -34,6 +36,29 @@ impl PostgresStore {
             write: pool.clone(),
             read: pool,
         })
+    }
+
+    /// Runs `body` in a transaction of its own on a pooled connection.
+    /// (`bytes` sizes SQLite's groups; PostgreSQL has no groups.)
+    pub(crate) async fn transaction<T, F>(&self, _bytes: usize, body: F) -> CellResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> TxFuture<'c, T> + Send + 'static,
+    {
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        let value = body(&mut tx).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(value)
+    }
+
+    /// Runs `body` on a pooled connection, each statement committing alone.
+    pub(crate) async fn autocommit<T, F>(&self, _bytes: usize, body: F) -> CellResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> TxFuture<'c, T> + Send + 'static,
+    {
+        let mut conn = self.write.acquire().await.map_err(db_err)?;
+        body(&mut conn).await
     }
 }
 

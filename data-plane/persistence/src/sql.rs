@@ -3,7 +3,34 @@
 //! from the same statements: `$N` placeholders and `ON CONFLICT` read the same
 //! in both dialects, and the few statements that differ are macro arguments.
 
-use orrery_core::CellError;
+use std::future::Future;
+use std::pin::Pin;
+
+use orrery_core::{CellError, CellResult};
+
+/// What a store's `transaction` and `autocommit` run: a body that owns its
+/// inputs (SQLite runs it on its writer task) and borrows the connection.
+pub(crate) type TxFuture<'c, T> = Pin<Box<dyn Future<Output = CellResult<T>> + Send + 'c>>;
+
+/// Roughly what a commit writes, for SQLite to size its groups by.
+pub(crate) fn payload_bytes(t: &crate::records::Transaction) -> usize {
+    t.executions
+        .iter()
+        .map(|w| w.row.state.len())
+        .sum::<usize>()
+        + t.events.iter().map(|e| e.data.len()).sum::<usize>()
+        + t.timers
+            .iter()
+            .chain(&t.retention_tasks)
+            .map(|r| r.data.len())
+            .sum::<usize>()
+        + t.transfers.iter().map(|r| r.data.len()).sum::<usize>()
+        + t.queue_tasks.iter().map(|r| r.data.len()).sum::<usize>()
+        + t.visibility
+            .iter()
+            .map(|v| v.data.len() + 64 * v.search_attributes.len())
+            .sum::<usize>()
+}
 
 pub(crate) fn db_err(err: sqlx::Error) -> CellError {
     if let sqlx::Error::Database(db) = &err
@@ -15,6 +42,9 @@ pub(crate) fn db_err(err: sqlx::Error) -> CellError {
     CellError::Internal(format!("database: {err}"))
 }
 
+/// Every write goes through the store's `transaction` (atomic) or
+/// `autocommit` (statements that stand alone) with a `'static` body: SQLite
+/// queues it for its writer task, PostgreSQL runs it on its pool.
 macro_rules! sql_store {
     ($store:ident, $db:ty, fence = $fence:literal, dialect = $dialect:expr) => {
         crate::sql_visibility::sql_visibility_store!($store, $db, dialect = $dialect);
@@ -24,58 +54,66 @@ macro_rules! sql_store {
         use sqlx::{QueryBuilder, Row};
 
         use crate::records::*;
-        use crate::sql::db_err;
+        use crate::sql::{db_err, payload_bytes};
         use crate::stores::*;
 
         #[async_trait]
         impl MetadataStore for $store {
             async fn get_or_insert(&self, key: &str, value: Vec<u8>) -> CellResult<Vec<u8>> {
-                sqlx::query(
-                    "INSERT INTO cluster_metadata (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(key)
-                .bind(value)
-                .execute(&self.write)
-                .await
-                .map_err(db_err)?;
-                let row = sqlx::query("SELECT value FROM cluster_metadata WHERE key = $1")
-                    .bind(key)
-                    .fetch_one(&self.write)
+                let key = key.to_string();
+                self.autocommit(value.len(), move |conn| Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO cluster_metadata (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(&key)
+                    .bind(value)
+                    .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;
-                row.try_get("value").map_err(db_err)
+                    let row = sqlx::query("SELECT value FROM cluster_metadata WHERE key = $1")
+                        .bind(&key)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    row.try_get("value").map_err(db_err)
+                }))
+                .await
             }
         }
 
         #[async_trait]
         impl ShardStore for $store {
             async fn acquire_shard(&self, shard_id: i32, owner: &str) -> CellResult<i64> {
-                let row = sqlx::query(
-                    "INSERT INTO shards (shard_id, range_id, owner, updated_ms) VALUES ($1, 1, $2, $3)
-                     ON CONFLICT (shard_id) DO UPDATE
-                       SET range_id = shards.range_id + 1, owner = excluded.owner, updated_ms = excluded.updated_ms
-                     RETURNING range_id",
-                )
-                .bind(shard_id)
-                .bind(owner)
-                .bind(orrery_core::time::now_millis())
-                .fetch_one(&self.write)
+                let owner = owner.to_string();
+                self.autocommit(0, move |conn| Box::pin(async move {
+                    let row = sqlx::query(
+                        "INSERT INTO shards (shard_id, range_id, owner, updated_ms) VALUES ($1, 1, $2, $3)
+                         ON CONFLICT (shard_id) DO UPDATE
+                           SET range_id = shards.range_id + 1, owner = excluded.owner, updated_ms = excluded.updated_ms
+                         RETURNING range_id",
+                    )
+                    .bind(shard_id)
+                    .bind(owner)
+                    .bind(orrery_core::time::now_millis())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    row.try_get("range_id").map_err(db_err)
+                }))
                 .await
-                .map_err(db_err)?;
-                row.try_get("range_id").map_err(db_err)
             }
         }
 
         /// Fails unless the shard's range is still the writer's: every write
         /// of a shard's data runs this first, inside its transaction.
         async fn fence(
-            tx: &mut sqlx::Transaction<'_, $db>,
+            conn: &mut <$db as sqlx::Database>::Connection,
             shard_id: i32,
             range_id: i64,
         ) -> CellResult<()> {
             let range: Option<i64> = sqlx::query_scalar($fence)
                 .bind(shard_id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_err)?;
             if range == Some(range_id) {
@@ -97,18 +135,22 @@ macro_rules! sql_store {
         #[async_trait]
         impl NamespaceStore for $store {
             async fn create_namespace(&self, ns: &NamespaceRecord) -> CellResult<()> {
-                sqlx::query("INSERT INTO namespaces (id, name, version, data) VALUES ($1, $2, $3, $4)")
-                    .bind(&ns.id)
-                    .bind(&ns.name)
-                    .bind(ns.version)
-                    .bind(&ns.data)
-                    .execute(&self.write)
-                    .await
-                    .map_err(|e| match db_err(e) {
-                        CellError::ConditionFailed => CellError::NamespaceAlreadyExists,
-                        other => other,
-                    })?;
-                Ok(())
+                let ns = ns.clone();
+                self.autocommit(ns.data.len(), move |conn| Box::pin(async move {
+                    sqlx::query("INSERT INTO namespaces (id, name, version, data) VALUES ($1, $2, $3, $4)")
+                        .bind(&ns.id)
+                        .bind(&ns.name)
+                        .bind(ns.version)
+                        .bind(&ns.data)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| match db_err(e) {
+                            CellError::ConditionFailed => CellError::NamespaceAlreadyExists,
+                            other => other,
+                        })?;
+                    Ok(())
+                }))
+                .await
             }
 
             async fn namespace_by_name(&self, name: &str) -> CellResult<Option<NamespaceRecord>> {
@@ -142,27 +184,35 @@ macro_rules! sql_store {
             }
 
             async fn update_namespace(&self, ns: &NamespaceRecord) -> CellResult<()> {
-                let done = sqlx::query(
-                    "UPDATE namespaces SET name = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
-                )
-                .bind(&ns.name)
-                .bind(ns.version)
-                .bind(&ns.data)
-                .bind(&ns.id)
-                .bind(ns.version - 1)
-                .execute(&self.write)
+                let ns = ns.clone();
+                self.autocommit(ns.data.len(), move |conn| Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE namespaces SET name = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+                    )
+                    .bind(&ns.name)
+                    .bind(ns.version)
+                    .bind(&ns.data)
+                    .bind(&ns.id)
+                    .bind(ns.version - 1)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 1 { Ok(()) } else { Err(CellError::ConditionFailed) }
+                }))
                 .await
-                .map_err(db_err)?;
-                if done.rows_affected() == 1 { Ok(()) } else { Err(CellError::ConditionFailed) }
             }
 
             async fn delete_namespace(&self, id: &str) -> CellResult<()> {
-                sqlx::query("DELETE FROM namespaces WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
+                let id = id.to_string();
+                self.autocommit(0, move |conn| Box::pin(async move {
+                    sqlx::query("DELETE FROM namespaces WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }))
+                .await
             }
         }
 
@@ -263,194 +313,200 @@ macro_rules! sql_store {
                 workflow_id: &str,
                 run_id: &str,
             ) -> CellResult<()> {
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                fence(&mut tx, shard_id, range_id).await?;
-                for sql in [
-                    "DELETE FROM current_executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
-                    "DELETE FROM executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
-                ] {
-                    sqlx::query(sql)
-                        .bind(shard_id)
-                        .bind(namespace_id)
-                        .bind(workflow_id)
-                        .bind(run_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                for sql in [
-                    "DELETE FROM history_events WHERE namespace_id = $1 AND run_id = $2",
-                    "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
-                    "DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND run_id = $2",
-                ] {
-                    sqlx::query(sql)
-                        .bind(namespace_id)
-                        .bind(run_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                tx.commit().await.map_err(db_err)
+                let (namespace_id, workflow_id, run_id) = (namespace_id.to_string(), workflow_id.to_string(), run_id.to_string());
+                self.transaction(0, move |conn| Box::pin(async move {
+                    fence(&mut *conn, shard_id, range_id).await?;
+                    for sql in [
+                        "DELETE FROM current_executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
+                        "DELETE FROM executions WHERE shard_id = $1 AND namespace_id = $2 AND workflow_id = $3 AND run_id = $4",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(shard_id)
+                            .bind(&namespace_id)
+                            .bind(&workflow_id)
+                            .bind(&run_id)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    for sql in [
+                        "DELETE FROM history_events WHERE namespace_id = $1 AND run_id = $2",
+                        "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
+                        "DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND run_id = $2",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(&namespace_id)
+                            .bind(&run_id)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    Ok(())
+                }))
+                .await
             }
 
             async fn commit(&self, t: &Transaction) -> CellResult<()> {
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                fence(&mut tx, t.shard_id, t.range_id).await?;
-                match &t.current {
-                    None => {}
-                    Some(CurrentWrite::Set { run_id, create_request_id, status, previous_run_id: None }) => {
+                let t = t.clone();
+                self.transaction(payload_bytes(&t), move |conn| Box::pin(async move {
+                    fence(&mut *conn, t.shard_id, t.range_id).await?;
+                    match &t.current {
+                        None => {}
+                        Some(CurrentWrite::Set { run_id, create_request_id, status, previous_run_id: None }) => {
+                            sqlx::query(
+                                "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, create_request_id, status)
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(t.shard_id)
+                            .bind(&t.namespace_id)
+                            .bind(&t.workflow_id)
+                            .bind(run_id)
+                            .bind(create_request_id)
+                            .bind(*status)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                        }
+                        Some(CurrentWrite::Set { run_id, create_request_id, status, previous_run_id: Some(prev) }) => {
+                            let done = sqlx::query(
+                                "UPDATE current_executions SET run_id = $1, create_request_id = $2, status = $3
+                                 WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 AND run_id = $7",
+                            )
+                            .bind(run_id)
+                            .bind(create_request_id)
+                            .bind(*status)
+                            .bind(t.shard_id)
+                            .bind(&t.namespace_id)
+                            .bind(&t.workflow_id)
+                            .bind(prev)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                            if done.rows_affected() != 1 {
+                                return Err(CellError::ConditionFailed);
+                            }
+                        }
+                        Some(CurrentWrite::Status { run_id, status }) => {
+                            let done = sqlx::query(
+                                "UPDATE current_executions SET status = $1
+                                 WHERE shard_id = $2 AND namespace_id = $3 AND workflow_id = $4 AND run_id = $5",
+                            )
+                            .bind(*status)
+                            .bind(t.shard_id)
+                            .bind(&t.namespace_id)
+                            .bind(&t.workflow_id)
+                            .bind(run_id)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                            if done.rows_affected() != 1 {
+                                return Err(CellError::ConditionFailed);
+                            }
+                        }
+                    }
+                    for w in &t.executions {
+                        let done = match w.expected_db_version {
+                            None => sqlx::query(
+                                "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, db_version, next_event_id, state)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            )
+                            .bind(t.shard_id)
+                            .bind(&t.namespace_id)
+                            .bind(&t.workflow_id)
+                            .bind(&w.row.run_id)
+                            .bind(w.row.db_version)
+                            .bind(w.row.next_event_id)
+                            .bind(&w.row.state)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?,
+                            Some(expected) => sqlx::query(
+                                "UPDATE executions SET db_version = $1, next_event_id = $2, state = $3
+                                 WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 AND run_id = $7 AND db_version = $8",
+                            )
+                            .bind(w.row.db_version)
+                            .bind(w.row.next_event_id)
+                            .bind(&w.row.state)
+                            .bind(t.shard_id)
+                            .bind(&t.namespace_id)
+                            .bind(&t.workflow_id)
+                            .bind(&w.row.run_id)
+                            .bind(expected)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?,
+                        };
+                        if done.rows_affected() != 1 {
+                            return Err(CellError::ConditionFailed);
+                        }
+                    }
+                    if !t.events.is_empty() {
+                        QueryBuilder::<$db>::new("INSERT INTO history_events (namespace_id, run_id, event_id, data) ")
+                            .push_values(&t.events, |mut b, e| {
+                                b.push_bind(&t.namespace_id).push_bind(&e.run_id).push_bind(e.event_id).push_bind(&e.data);
+                            })
+                            .build()
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    for (queue, rows) in [(TimerQueue::Timers, &t.timers), (TimerQueue::Retention, &t.retention_tasks)] {
+                        if rows.is_empty() {
+                            continue;
+                        }
+                        QueryBuilder::<$db>::new(format!("INSERT INTO {} (shard_id, fire_ms, task_id, data) ", queue.table()))
+                            .push_values(rows, |mut b, r| {
+                                b.push_bind(r.shard_id).push_bind(r.fire_ms).push_bind(r.task_id).push_bind(&r.data);
+                            })
+                            .build()
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    if !t.transfers.is_empty() {
+                        QueryBuilder::<$db>::new("INSERT INTO transfer_tasks (shard_id, task_id, data) ")
+                            .push_values(&t.transfers, |mut b, r| {
+                                b.push_bind(r.shard_id).push_bind(r.task_id).push_bind(&r.data);
+                            })
+                            .build()
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    if !t.queue_tasks.is_empty() {
+                        QueryBuilder::<$db>::new("INSERT INTO queue_tasks (namespace_id, task_queue, kind, task_id, data) ")
+                            .push_values(&t.queue_tasks, |mut b, r| {
+                                b.push_bind(&r.namespace_id)
+                                    .push_bind(&r.task_queue)
+                                    .push_bind(r.kind)
+                                    .push_bind(r.task_id)
+                                    .push_bind(&r.data);
+                            })
+                            .build()
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    for v in &t.visibility {
+                        write_visibility(&mut *conn, v).await?;
+                    }
+                    let hour_ms = orrery_core::time::now_millis() / 3_600_000 * 3_600_000;
+                    for u in &t.usage {
                         sqlx::query(
-                            "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, create_request_id, status)
-                             VALUES ($1, $2, $3, $4, $5, $6)",
+                            "INSERT INTO usage (namespace_id, hour_ms, action, count) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (namespace_id, hour_ms, action) DO UPDATE SET count = usage.count + excluded.count",
                         )
-                        .bind(t.shard_id)
-                        .bind(&t.namespace_id)
-                        .bind(&t.workflow_id)
-                        .bind(run_id)
-                        .bind(create_request_id)
-                        .bind(*status)
-                        .execute(&mut *tx)
+                        .bind(&u.namespace_id)
+                        .bind(hour_ms)
+                        .bind(u.action)
+                        .bind(u.count)
+                        .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
                     }
-                    Some(CurrentWrite::Set { run_id, create_request_id, status, previous_run_id: Some(prev) }) => {
-                        let done = sqlx::query(
-                            "UPDATE current_executions SET run_id = $1, create_request_id = $2, status = $3
-                             WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 AND run_id = $7",
-                        )
-                        .bind(run_id)
-                        .bind(create_request_id)
-                        .bind(*status)
-                        .bind(t.shard_id)
-                        .bind(&t.namespace_id)
-                        .bind(&t.workflow_id)
-                        .bind(prev)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                        if done.rows_affected() != 1 {
-                            return Err(CellError::ConditionFailed);
-                        }
-                    }
-                    Some(CurrentWrite::Status { run_id, status }) => {
-                        let done = sqlx::query(
-                            "UPDATE current_executions SET status = $1
-                             WHERE shard_id = $2 AND namespace_id = $3 AND workflow_id = $4 AND run_id = $5",
-                        )
-                        .bind(*status)
-                        .bind(t.shard_id)
-                        .bind(&t.namespace_id)
-                        .bind(&t.workflow_id)
-                        .bind(run_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                        if done.rows_affected() != 1 {
-                            return Err(CellError::ConditionFailed);
-                        }
-                    }
-                }
-                for w in &t.executions {
-                    let done = match w.expected_db_version {
-                        None => sqlx::query(
-                            "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, db_version, next_event_id, state)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(t.shard_id)
-                        .bind(&t.namespace_id)
-                        .bind(&t.workflow_id)
-                        .bind(&w.row.run_id)
-                        .bind(w.row.db_version)
-                        .bind(w.row.next_event_id)
-                        .bind(&w.row.state)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?,
-                        Some(expected) => sqlx::query(
-                            "UPDATE executions SET db_version = $1, next_event_id = $2, state = $3
-                             WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 AND run_id = $7 AND db_version = $8",
-                        )
-                        .bind(w.row.db_version)
-                        .bind(w.row.next_event_id)
-                        .bind(&w.row.state)
-                        .bind(t.shard_id)
-                        .bind(&t.namespace_id)
-                        .bind(&t.workflow_id)
-                        .bind(&w.row.run_id)
-                        .bind(expected)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?,
-                    };
-                    if done.rows_affected() != 1 {
-                        return Err(CellError::ConditionFailed);
-                    }
-                }
-                if !t.events.is_empty() {
-                    QueryBuilder::<$db>::new("INSERT INTO history_events (namespace_id, run_id, event_id, data) ")
-                        .push_values(&t.events, |mut b, e| {
-                            b.push_bind(&t.namespace_id).push_bind(&e.run_id).push_bind(e.event_id).push_bind(&e.data);
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                for (queue, rows) in [(TimerQueue::Timers, &t.timers), (TimerQueue::Retention, &t.retention_tasks)] {
-                    if rows.is_empty() {
-                        continue;
-                    }
-                    QueryBuilder::<$db>::new(format!("INSERT INTO {} (shard_id, fire_ms, task_id, data) ", queue.table()))
-                        .push_values(rows, |mut b, r| {
-                            b.push_bind(r.shard_id).push_bind(r.fire_ms).push_bind(r.task_id).push_bind(&r.data);
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                if !t.transfers.is_empty() {
-                    QueryBuilder::<$db>::new("INSERT INTO transfer_tasks (shard_id, task_id, data) ")
-                        .push_values(&t.transfers, |mut b, r| {
-                            b.push_bind(r.shard_id).push_bind(r.task_id).push_bind(&r.data);
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                if !t.queue_tasks.is_empty() {
-                    QueryBuilder::<$db>::new("INSERT INTO queue_tasks (namespace_id, task_queue, kind, task_id, data) ")
-                        .push_values(&t.queue_tasks, |mut b, r| {
-                            b.push_bind(&r.namespace_id)
-                                .push_bind(&r.task_queue)
-                                .push_bind(r.kind)
-                                .push_bind(r.task_id)
-                                .push_bind(&r.data);
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                for v in &t.visibility {
-                    write_visibility(&mut tx, v).await?;
-                }
-                let hour_ms = orrery_core::time::now_millis() / 3_600_000 * 3_600_000;
-                for u in &t.usage {
-                    sqlx::query(
-                        "INSERT INTO usage (namespace_id, hour_ms, action, count) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (namespace_id, hour_ms, action) DO UPDATE SET count = usage.count + excluded.count",
-                    )
-                    .bind(&u.namespace_id)
-                    .bind(hour_ms)
-                    .bind(u.action)
-                    .bind(u.count)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                }
-                tx.commit().await.map_err(db_err)
+                    Ok(())
+                }))
+                .await
             }
         }
 
@@ -506,42 +562,48 @@ macro_rules! sql_store {
                     return Ok(());
                 }
                 let sql = format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table());
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                for t in timers {
-                    sqlx::query(&sql)
-                        .bind(t.shard_id)
-                        .bind(t.fire_ms)
-                        .bind(t.task_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                tx.commit().await.map_err(db_err)
+                let timers = timers.to_vec();
+                self.transaction(0, move |conn| Box::pin(async move {
+                    for t in &timers {
+                        sqlx::query(&sql)
+                            .bind(t.shard_id)
+                            .bind(t.fire_ms)
+                            .bind(t.task_id)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    Ok(())
+                }))
+                .await
             }
 
             async fn reschedule_timer(&self, queue: TimerQueue, t: &TimerRow, fire_ms: i64, data: Vec<u8>) -> CellResult<()> {
                 // The fire time is part of the key: move the row in one
                 // transaction so a crash leaves it at one time or the other.
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                let deleted = sqlx::query(&format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table()))
-                    .bind(t.shard_id)
-                    .bind(t.fire_ms)
-                    .bind(t.task_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if deleted.rows_affected() == 0 {
-                    return Err(CellError::ConditionFailed);
-                }
-                sqlx::query(&format!("INSERT INTO {} (shard_id, fire_ms, task_id, data) VALUES ($1, $2, $3, $4)", queue.table()))
-                    .bind(t.shard_id)
-                    .bind(fire_ms)
-                    .bind(t.task_id)
-                    .bind(data)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)
+                let t = t.clone();
+                self.transaction(data.len(), move |conn| Box::pin(async move {
+                    let deleted = sqlx::query(&format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table()))
+                        .bind(t.shard_id)
+                        .bind(t.fire_ms)
+                        .bind(t.task_id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    if deleted.rows_affected() == 0 {
+                        return Err(CellError::ConditionFailed);
+                    }
+                    sqlx::query(&format!("INSERT INTO {} (shard_id, fire_ms, task_id, data) VALUES ($1, $2, $3, $4)", queue.table()))
+                        .bind(t.shard_id)
+                        .bind(fire_ms)
+                        .bind(t.task_id)
+                        .bind(data)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }))
+                .await
             }
 
             async fn transfer_tasks(&self, shards: &[i32], limit: usize) -> CellResult<Vec<TransferRow>> {
@@ -567,13 +629,17 @@ macro_rules! sql_store {
             }
 
             async fn delete_transfer(&self, t: &TransferRow) -> CellResult<()> {
-                sqlx::query("DELETE FROM transfer_tasks WHERE shard_id = $1 AND task_id = $2")
-                    .bind(t.shard_id)
-                    .bind(t.task_id)
-                    .execute(&self.write)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
+                let (shard_id, task_id) = (t.shard_id, t.task_id);
+                self.autocommit(0, move |conn| Box::pin(async move {
+                    sqlx::query("DELETE FROM transfer_tasks WHERE shard_id = $1 AND task_id = $2")
+                        .bind(shard_id)
+                        .bind(task_id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }))
+                .await
             }
         }
 
@@ -618,17 +684,21 @@ macro_rules! sql_store {
                 kind: i32,
                 task_id: i64,
             ) -> CellResult<()> {
-                sqlx::query(
-                    "DELETE FROM queue_tasks WHERE namespace_id = $1 AND task_queue = $2 AND kind = $3 AND task_id = $4",
-                )
-                .bind(namespace_id)
-                .bind(task_queue)
-                .bind(kind)
-                .bind(task_id)
-                .execute(&self.write)
+                let (namespace_id, task_queue) = (namespace_id.to_string(), task_queue.to_string());
+                self.autocommit(0, move |conn| Box::pin(async move {
+                    sqlx::query(
+                        "DELETE FROM queue_tasks WHERE namespace_id = $1 AND task_queue = $2 AND kind = $3 AND task_id = $4",
+                    )
+                    .bind(namespace_id)
+                    .bind(task_queue)
+                    .bind(kind)
+                    .bind(task_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                }))
                 .await
-                .map_err(db_err)?;
-                Ok(())
             }
         }
 

@@ -8,7 +8,7 @@ macro_rules! sql_visibility_store {
         /// Upserts a run's visibility row and replaces its search-attribute
         /// values, inside the caller's transaction.
         async fn write_visibility(
-            tx: &mut sqlx::Transaction<'_, $db>,
+            conn: &mut <$db as sqlx::Database>::Connection,
             v: &VisibilityRow,
         ) -> CellResult<()> {
             sqlx::query(
@@ -46,13 +46,13 @@ macro_rules! sql_visibility_store {
             .bind(v.close_ms.map(|_| v.history_size_bytes))
             .bind(v.close_ms.map(|_| v.state_transition_count))
             .bind(&v.data)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .map_err(db_err)?;
             sqlx::query("DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND run_id = $2")
                 .bind(&v.namespace_id)
                 .bind(&v.run_id)
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(db_err)?;
             if !v.search_attributes.is_empty() {
@@ -70,7 +70,7 @@ macro_rules! sql_visibility_store {
                         .push_bind(&a.text_value);
                 })
                 .build()
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(db_err)?;
             }
@@ -195,34 +195,41 @@ macro_rules! sql_visibility_store {
             }
 
             async fn remove_search_attribute(&self, namespace_id: &str, name: &str) -> CellResult<()> {
-                sqlx::query("DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND name = $2")
-                    .bind(namespace_id)
-                    .bind(name)
-                    .execute(&self.write)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
+                let (namespace_id, name) = (namespace_id.to_string(), name.to_string());
+                self.autocommit(0, move |conn| Box::pin(async move {
+                    sqlx::query("DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND name = $2")
+                        .bind(namespace_id)
+                        .bind(name)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }))
+                .await
             }
         }
 
         #[async_trait]
         impl ScheduleStore for $store {
             async fn create_schedule(&self, s: &ScheduleRecord, row: &VisibilityRow) -> CellResult<()> {
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                sqlx::query(
-                    "INSERT INTO schedules (namespace_id, schedule_id, version, next_wake_ms, data)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&s.namespace_id)
-                .bind(&s.schedule_id)
-                .bind(s.version)
-                .bind(s.next_wake_ms)
-                .bind(&s.data)
-                .execute(&mut *tx)
+                let (s, row) = (s.clone(), row.clone());
+                self.transaction(s.data.len() + row.data.len(), move |conn| Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO schedules (namespace_id, schedule_id, version, next_wake_ms, data)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&s.namespace_id)
+                    .bind(&s.schedule_id)
+                    .bind(s.version)
+                    .bind(s.next_wake_ms)
+                    .bind(&s.data)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    write_visibility(&mut *conn, &row).await?;
+                    Ok(())
+                }))
                 .await
-                .map_err(db_err)?;
-                write_visibility(&mut tx, row).await?;
-                tx.commit().await.map_err(db_err)
             }
 
             async fn schedule(
@@ -235,7 +242,7 @@ macro_rules! sql_visibility_store {
                 )
                 .bind(namespace_id)
                 .bind(schedule_id)
-                .fetch_optional(&self.write)
+                .fetch_optional(&self.read)
                 .await
                 .map_err(db_err)?;
                 row.map(|r| {
@@ -251,49 +258,54 @@ macro_rules! sql_visibility_store {
             }
 
             async fn update_schedule(&self, s: &ScheduleRecord, row: &VisibilityRow) -> CellResult<()> {
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query(
-                    "UPDATE schedules SET version = $1, next_wake_ms = $2, data = $3
-                     WHERE namespace_id = $4 AND schedule_id = $5 AND version = $6",
-                )
-                .bind(s.version)
-                .bind(s.next_wake_ms)
-                .bind(&s.data)
-                .bind(&s.namespace_id)
-                .bind(&s.schedule_id)
-                .bind(s.version - 1)
-                .execute(&mut *tx)
+                let (s, row) = (s.clone(), row.clone());
+                self.transaction(s.data.len() + row.data.len(), move |conn| Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE schedules SET version = $1, next_wake_ms = $2, data = $3
+                         WHERE namespace_id = $4 AND schedule_id = $5 AND version = $6",
+                    )
+                    .bind(s.version)
+                    .bind(s.next_wake_ms)
+                    .bind(&s.data)
+                    .bind(&s.namespace_id)
+                    .bind(&s.schedule_id)
+                    .bind(s.version - 1)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() != 1 {
+                        return Err(CellError::ConditionFailed);
+                    }
+                    write_visibility(&mut *conn, &row).await?;
+                    Ok(())
+                }))
                 .await
-                .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    return Err(CellError::ConditionFailed);
-                }
-                write_visibility(&mut tx, row).await?;
-                tx.commit().await.map_err(db_err)
             }
 
             async fn delete_schedule(&self, namespace_id: &str, schedule_id: &str) -> CellResult<bool> {
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM schedules WHERE namespace_id = $1 AND schedule_id = $2")
-                    .bind(namespace_id)
-                    .bind(schedule_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let run_id = schedule_run_id(schedule_id);
-                for sql in [
-                    "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
-                    "DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND run_id = $2",
-                ] {
-                    sqlx::query(sql)
-                        .bind(namespace_id)
-                        .bind(&run_id)
-                        .execute(&mut *tx)
+                let (namespace_id, schedule_id) = (namespace_id.to_string(), schedule_id.to_string());
+                self.transaction(0, move |conn| Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM schedules WHERE namespace_id = $1 AND schedule_id = $2")
+                        .bind(&namespace_id)
+                        .bind(&schedule_id)
+                        .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
-                }
-                tx.commit().await.map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                    let run_id = schedule_run_id(&schedule_id);
+                    for sql in [
+                        "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
+                        "DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND run_id = $2",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(&namespace_id)
+                            .bind(&run_id)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    Ok(done.rows_affected() == 1)
+                }))
+                .await
             }
 
             async fn due_schedules(&self, until_ms: i64, limit: usize) -> CellResult<Vec<(String, String)>> {

@@ -1,14 +1,21 @@
 //! The embedded default. WAL mode with a single writer connection: SQLite
 //! serialises writers anyway, and one connection avoids busy retries while
-//! readers run beside it. `synchronous = FULL` makes every commit durable.
+//! readers run beside it. `synchronous = FULL` makes every commit durable;
+//! the writer task (`sqlite_writer`) commits concurrent writes together so
+//! they share one fsync.
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, SqlitePool};
+
+use crate::sql::TxFuture;
+use crate::sqlite_writer::Writer;
 
 pub struct SqliteStore {
-    pub(crate) write: SqlitePool,
+    writer: Writer,
     pub(crate) read: SqlitePool,
 }
 
@@ -22,21 +29,39 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .statement_cache_capacity(256);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(db_err)?;
+        let mut write = options.connect().await.map_err(db_err)?;
         sqlx::migrate!("../../migrations/cell/sqlite")
-            .run(&write)
+            .run(&mut write)
             .await
             .map_err(|e| orrery_core::CellError::Internal(format!("migrations: {e}")))?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .map_err(db_err)?;
-        Ok(Self { write, read })
+        Ok(Self {
+            writer: Writer::spawn(write, options),
+            read,
+        })
+    }
+
+    /// Runs `body` atomically, as one job of the writer's next group.
+    pub(crate) async fn transaction<T, F>(&self, bytes: usize, body: F) -> CellResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> TxFuture<'c, T> + Send + 'static,
+    {
+        self.writer.submit(bytes, body).await
+    }
+
+    /// The same as `transaction`: with one writer, statements that need not
+    /// be atomic still join a group rather than pay an fsync of their own.
+    pub(crate) async fn autocommit<T, F>(&self, bytes: usize, body: F) -> CellResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> TxFuture<'c, T> + Send + 'static,
+    {
+        self.writer.submit(bytes, body).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! ORRERY_TEST_POSTGRES_URL). Each case gets a fresh database or schema.
 use std::sync::Arc;
 
-use orrery_core::CellError;
+use orrery_core::{CellError, CellResult};
 use orrery_persistence::*;
 
 async fn sqlite() -> (Arc<dyn CellStore>, tempfile::TempDir) {
@@ -61,6 +61,9 @@ conformance!(
     removed_search_attributes_match_nothing,
     schedules_are_conditional_and_listed,
     retention_tasks_are_a_queue_of_their_own,
+    concurrent_commits_of_different_workflows_all_land,
+    racing_conditional_updates_of_one_workflow_let_one_win,
+    a_fenced_writer_fails_beside_current_ones,
 );
 
 async fn deleting_a_run_removes_it_everywhere(s: Arc<dyn CellStore>) {
@@ -551,4 +554,174 @@ async fn retention_tasks_are_a_queue_of_their_own(s: Arc<dyn CellStore>) {
         s.next_timer_ms(TimerQueue::Retention, &[1]).await.unwrap(),
         None
     );
+}
+
+/// `start_tx` for workflow `wf`, with a timer and a transfer task.
+fn start_wf(range_id: i64, wf: &str, task_id: i64) -> Transaction {
+    let mut tx = start_tx(range_id, &format!("run-{wf}"), 1);
+    tx.workflow_id = wf.into();
+    tx.timers = vec![TimerRow {
+        shard_id: 1,
+        fire_ms: 5,
+        task_id,
+        data: vec![],
+    }];
+    tx.transfers = vec![TransferRow {
+        shard_id: 1,
+        task_id,
+        data: vec![],
+    }];
+    tx
+}
+
+/// Commits every transaction at once, each from a task of its own; the
+/// results in the transactions' order.
+async fn commit_all(s: &Arc<dyn CellStore>, txs: Vec<Transaction>) -> Vec<CellResult<()>> {
+    let tasks: Vec<_> = txs
+        .into_iter()
+        .map(|tx| {
+            let s = s.clone();
+            tokio::spawn(async move { s.commit(&tx).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    results
+}
+
+async fn concurrent_commits_of_different_workflows_all_land(s: Arc<dyn CellStore>) {
+    let range = s.acquire_shard(1, "a").await.unwrap();
+    let n = 200;
+    let txs = (0..n)
+        .map(|i| start_wf(range, &format!("wf-{i}"), i))
+        .collect();
+    for r in commit_all(&s, txs).await {
+        r.unwrap();
+    }
+    for i in 0..n {
+        let wf = format!("wf-{i}");
+        let current = s.current_execution(1, "ns", &wf).await.unwrap().unwrap();
+        assert_eq!(current.run_id, format!("run-{wf}"));
+        assert_eq!(
+            s.events("ns", &current.run_id, 1, 100, 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+    let limit = 2 * n as usize;
+    assert_eq!(
+        s.transfer_tasks(&[1], limit).await.unwrap().len(),
+        n as usize
+    );
+    assert_eq!(
+        s.due_timers(TimerQueue::Timers, &[1], 10, limit)
+            .await
+            .unwrap()
+            .len(),
+        n as usize
+    );
+}
+
+async fn racing_conditional_updates_of_one_workflow_let_one_win(s: Arc<dyn CellStore>) {
+    let range = s.acquire_shard(1, "a").await.unwrap();
+    s.commit(&start_tx(range, "r1", 1)).await.unwrap();
+    // Each racer first writes the current pointer's status (which succeeds
+    // for all), then fails on the execution's version unless it is first: a
+    // loser's status must not survive.
+    let racer = |i: i64| Transaction {
+        shard_id: 1,
+        range_id: range,
+        namespace_id: "ns".into(),
+        workflow_id: "wf".into(),
+        current: Some(CurrentWrite::Status {
+            run_id: "r1".into(),
+            status: 100 + i as i32,
+        }),
+        executions: vec![ExecutionWrite {
+            row: ExecutionRow {
+                run_id: "r1".into(),
+                db_version: 2,
+                next_event_id: 4,
+                state: format!("s{i}").into_bytes(),
+            },
+            expected_db_version: Some(1),
+        }],
+        events: vec![EventRow {
+            run_id: "r1".into(),
+            event_id: 3,
+            data: format!("e{i}").into_bytes(),
+        }],
+        timers: vec![TimerRow {
+            shard_id: 1,
+            fire_ms: 5,
+            task_id: 100 + i,
+            data: vec![],
+        }],
+        ..Default::default()
+    };
+    let results = commit_all(&s, (0..20).map(racer).collect()).await;
+    let winners: Vec<_> = (0..20).filter(|&i| results[i as usize].is_ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one racer wins: {results:?}");
+    for r in &results {
+        assert!(
+            matches!(r, Ok(()) | Err(CellError::ConditionFailed)),
+            "{r:?}"
+        );
+    }
+    let w = winners[0];
+    let row = s.execution(1, "ns", "wf", "r1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.db_version, row.state),
+        (2, format!("s{w}").into_bytes())
+    );
+    let current = s.current_execution(1, "ns", "wf").await.unwrap().unwrap();
+    assert_eq!(current.status, 100 + w as i32);
+    let events = s.events("ns", "r1", 1, 100, 10).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2].data, format!("e{w}").into_bytes());
+    let timers = s
+        .due_timers(TimerQueue::Timers, &[1], 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        timers.iter().map(|t| t.task_id).collect::<Vec<_>>(),
+        [100 + w]
+    );
+}
+
+async fn a_fenced_writer_fails_beside_current_ones(s: Arc<dyn CellStore>) {
+    let stale = s.acquire_shard(1, "a").await.unwrap();
+    let range = s.acquire_shard(1, "b").await.unwrap();
+    // Stale and current writers interleaved, all at once.
+    let txs = (0..20)
+        .map(|i| {
+            if i % 2 == 0 {
+                start_wf(range, &format!("current-{i}"), i)
+            } else {
+                start_wf(stale, &format!("stale-{i}"), i)
+            }
+        })
+        .collect();
+    for (i, r) in commit_all(&s, txs).await.into_iter().enumerate() {
+        if i % 2 == 0 {
+            r.unwrap();
+            let wf = format!("current-{i}");
+            assert!(s.current_execution(1, "ns", &wf).await.unwrap().is_some());
+        } else {
+            assert!(matches!(r, Err(CellError::ShardOwnershipLost(1))), "{r:?}");
+            let wf = format!("stale-{i}");
+            assert_eq!(s.current_execution(1, "ns", &wf).await.unwrap(), None);
+            assert!(
+                s.events("ns", &format!("run-{wf}"), 1, 100, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+    assert_eq!(s.transfer_tasks(&[1], 100).await.unwrap().len(), 10);
 }
