@@ -6,13 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use orrery_core::CellError;
 use orrery_core::time::now_millis;
 use orrery_persistence::{TimerQueue, TimerRow, TransferRow};
 use prost::Message;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::engine::HistoryEngine;
@@ -100,12 +98,44 @@ fn is_final(err: &CellError) -> bool {
 /// (namespace id, workflow id).
 type WorkflowKey = (String, String);
 type FiredGroup = (WorkflowKey, Vec<(TimerRow, Result<(), CellError>)>);
+/// The fire tasks running: each one's workflow and timer rows (shard, task id).
+type FireTasks = HashMap<tokio::task::Id, (WorkflowKey, Vec<(i32, i64)>)>;
 
 /// How far ahead the timer queue reads, to know when to look again.
 const LOOKAHEAD_MS: i64 = 1000;
 /// How long fired rows may wait to be deleted together: a crash in between
 /// only fires them again, and one delete per fire would double the commits.
 const DELETE_DELAY: Duration = Duration::from_millis(50);
+
+/// A finished fire task's group; a task that panicked counts as a failure
+/// of each of its timers, so they are retried on their backoff.
+fn joined_group(
+    joined: Result<(tokio::task::Id, FiredGroup), tokio::task::JoinError>,
+    groups_of: &mut FireTasks,
+) -> FiredGroup {
+    match joined {
+        Ok((id, group)) => {
+            groups_of.remove(&id);
+            group
+        }
+        Err(err) => {
+            let (workflow, rows) = groups_of.remove(&err.id()).unwrap_or_default();
+            let failed = rows
+                .into_iter()
+                .map(|(shard_id, task_id)| {
+                    let row = TimerRow {
+                        shard_id,
+                        fire_ms: 0,
+                        task_id,
+                        data: Vec::new(),
+                    };
+                    (row, Err(CellError::Internal(format!("timer task: {err}"))))
+                })
+                .collect();
+            (workflow, failed)
+        }
+    }
+}
 
 /// Books a fired group: the rows that fired wait in `fired` for their
 /// delete; a failed one leaves the in-flight set, to be read again once its
@@ -141,17 +171,22 @@ impl HistoryEngine {
     /// so its events keep fire-time order. Fired rows are deleted together
     /// (within `DELETE_DELAY`), and until then are known here as in flight,
     /// since the queries still see them.
-    async fn run_timer_queue(&self) {
+    async fn run_timer_queue(self: Arc<Self>) {
         let shards = self.shard_ids();
         let mut backoff = Backoff::default();
         let mut in_flight: HashSet<(i32, i64)> = HashSet::new();
         let mut busy: HashSet<WorkflowKey> = HashSet::new();
-        let mut firing = FuturesUnordered::new();
+        // Tasks, not futures polled here: a fire holds a pooled read
+        // connection while it runs, and one left unpolled while this loop
+        // waits for a connection of its own would deadlock the pool.
+        let mut firing: JoinSet<FiredGroup> = JoinSet::new();
+        let mut groups_of: FireTasks = HashMap::new();
         let mut fired: Vec<TimerRow> = Vec::new();
         // When the oldest row in `fired` fired.
         let mut fired_since: Option<Instant> = None;
         loop {
-            while let Some(Some(group)) = firing.next().now_or_never() {
+            while let Some(joined) = firing.try_join_next_with_id() {
+                let group = joined_group(joined, &mut groups_of);
                 finish_group(group, &mut backoff, &mut in_flight, &mut busy, &mut fired);
             }
             if !fired.is_empty() {
@@ -231,9 +266,15 @@ impl HistoryEngine {
                 if firing.len() >= TIMER_CONCURRENCY {
                     break;
                 }
-                in_flight.extend(group.iter().map(|(r, _)| (r.shard_id, r.task_id)));
+                let rows: Vec<_> = group.iter().map(|(r, _)| (r.shard_id, r.task_id)).collect();
+                in_flight.extend(rows.iter().copied());
                 busy.insert(workflow.clone());
-                firing.push(self.fire_group(workflow, group));
+                let engine = self.clone();
+                let span = tracing::Span::current();
+                let task = firing
+                    .spawn(engine.fire_group(workflow.clone(), group).instrument(span))
+                    .id();
+                groups_of.insert(task, (workflow, rows));
             }
             let mut wait = Duration::from_millis(
                 (wake_ms - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
@@ -263,7 +304,8 @@ impl HistoryEngine {
                 continue;
             }
             tokio::select! {
-                Some(group) = firing.next(), if !firing.is_empty() => {
+                Some(joined) = firing.join_next_with_id(), if !firing.is_empty() => {
+                    let group = joined_group(joined, &mut groups_of);
                     finish_group(group, &mut backoff, &mut in_flight, &mut busy, &mut fired);
                 }
                 () = tokio::time::sleep(wait) => {}
@@ -273,7 +315,7 @@ impl HistoryEngine {
     }
 
     async fn fire_group(
-        &self,
+        self: Arc<Self>,
         workflow: WorkflowKey,
         group: Vec<(TimerRow, TimerTask)>,
     ) -> FiredGroup {
