@@ -57,6 +57,21 @@ macro_rules! sql_store {
         use crate::sql::{db_err, payload_bytes};
         use crate::stores::*;
 
+        impl $store {
+            /// One statement that stands alone and whose result is not
+            /// needed (a delete): its binds must be owned.
+            async fn execute_alone(
+                &self,
+                query: sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments<'static>>,
+            ) -> CellResult<()> {
+                self.autocommit(0, move |conn| Box::pin(async move {
+                    query.execute(&mut *conn).await.map_err(db_err)?;
+                    Ok(())
+                }))
+                .await
+            }
+        }
+
         #[async_trait]
         impl MetadataStore for $store {
             async fn get_or_insert(&self, key: &str, value: Vec<u8>) -> CellResult<Vec<u8>> {
@@ -203,16 +218,8 @@ macro_rules! sql_store {
             }
 
             async fn delete_namespace(&self, id: &str) -> CellResult<()> {
-                let id = id.to_string();
-                self.autocommit(0, move |conn| Box::pin(async move {
-                    sqlx::query("DELETE FROM namespaces WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(())
-                }))
-                .await
+                self.execute_alone(sqlx::query("DELETE FROM namespaces WHERE id = $1").bind(id.to_string()))
+                    .await
             }
         }
 
@@ -629,16 +636,11 @@ macro_rules! sql_store {
             }
 
             async fn delete_transfer(&self, t: &TransferRow) -> CellResult<()> {
-                let (shard_id, task_id) = (t.shard_id, t.task_id);
-                self.autocommit(0, move |conn| Box::pin(async move {
+                self.execute_alone(
                     sqlx::query("DELETE FROM transfer_tasks WHERE shard_id = $1 AND task_id = $2")
-                        .bind(shard_id)
-                        .bind(task_id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(())
-                }))
+                        .bind(t.shard_id)
+                        .bind(t.task_id),
+                )
                 .await
             }
         }
@@ -684,20 +686,15 @@ macro_rules! sql_store {
                 kind: i32,
                 task_id: i64,
             ) -> CellResult<()> {
-                let (namespace_id, task_queue) = (namespace_id.to_string(), task_queue.to_string());
-                self.autocommit(0, move |conn| Box::pin(async move {
+                self.execute_alone(
                     sqlx::query(
                         "DELETE FROM queue_tasks WHERE namespace_id = $1 AND task_queue = $2 AND kind = $3 AND task_id = $4",
                     )
-                    .bind(namespace_id)
-                    .bind(task_queue)
+                    .bind(namespace_id.to_string())
+                    .bind(task_queue.to_string())
                     .bind(kind)
-                    .bind(task_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                    Ok(())
-                }))
+                    .bind(task_id),
+                )
                 .await
             }
         }

@@ -195,16 +195,11 @@ macro_rules! sql_visibility_store {
             }
 
             async fn remove_search_attribute(&self, namespace_id: &str, name: &str) -> CellResult<()> {
-                let (namespace_id, name) = (namespace_id.to_string(), name.to_string());
-                self.autocommit(0, move |conn| Box::pin(async move {
+                self.execute_alone(
                     sqlx::query("DELETE FROM visibility_search_attributes WHERE namespace_id = $1 AND name = $2")
-                        .bind(namespace_id)
-                        .bind(name)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(())
-                }))
+                        .bind(namespace_id.to_string())
+                        .bind(name.to_string()),
+                )
                 .await
             }
         }
