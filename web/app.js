@@ -909,7 +909,7 @@ async function serviceAccountsPage() {
 
 async function auditPage() {
   const rows = [];
-  const list = h("div");
+  const list = h("div", { testid: "audit-log" });
   const more = h("div");
   async function load(before) {
     const query = before === undefined ? "" : `&before=${enc(before)}`;

@@ -305,8 +305,9 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         assert "invited" in await page.locator("tr", has_text="reader@example.com").inner_text()
         # Each of those is in the audit log.
         await page.click("#nav >> text=Audit log")
-        await page.locator("table").wait_for()
-        log = await page.inner_text("table")
+        # The page before it also has a table: wait for the audit log's own.
+        await page.locator("[data-testid=audit-log] table").wait_for()
+        log = await page.inner_text("[data-testid=audit-log] table")
         for action in ("account.signup", "namespace.create", "service_account.create",
                        "api_key.create", "user.invite"):
             assert action in log, log
