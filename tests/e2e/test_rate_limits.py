@@ -67,3 +67,26 @@ async def test_a_flooded_namespace_is_exhausted_and_another_is_not(limited):
     # And the flooded one recovers once its bucket refills.
     await asyncio.sleep(1.0)
     assert await describe(client, "default") is None
+
+
+async def test_a_namespace_held_to_its_own_rate_in_temporals_constrained_form():
+    # Namespace "default" gets 5 calls/s of its own; every other namespace is
+    # unlimited (0).
+    server = Server("orrery", dev_args=[
+        "--dynamic-config",
+        'frontend.namespaceRPS=[{"value": 5, "constraints": {"namespace": "default"}},'
+        ' {"value": 0}]'])
+    await server.start()
+    try:
+        client = await Client.connect(server.address, namespace="default")
+        await client.workflow_service.register_namespace(RegisterNamespaceRequest(
+            namespace="free", workflow_execution_retention_period=Duration(seconds=86400)))
+        await asyncio.sleep(2.5)  # let the bucket refill after setup
+        results = await asyncio.gather(*(describe(client, "default") for _ in range(40)))
+        answered = sum(r is None for r in results)
+        assert 10 <= answered <= 20, f"{answered} of 40 answered: not its own burst of 10"
+        assert all(r.status == RPCStatusCode.RESOURCE_EXHAUSTED for r in results if r)
+        free = await asyncio.gather(*(describe(client, "free") for _ in range(200)))
+        assert [r for r in free if r] == [], "the unlimited namespace was refused"
+    finally:
+        server.cleanup()

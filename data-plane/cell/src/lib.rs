@@ -199,13 +199,10 @@ impl Cell {
                 },
                 access: orrery_frontend::AccessPolicy {
                     callers_required: auth.is_some(),
-                    rate_limits: orrery_frontend::RateLimits::per_second(
-                        u32::try_from(
-                            config
-                                .dynamic_config
-                                .i64(NAMESPACE_RPS, DEFAULT_NAMESPACE_RPS),
-                        )
-                        .unwrap_or(u32::MAX),
+                    rate_limits: orrery_frontend::RateLimits::new(
+                        &config
+                            .dynamic_config
+                            .i64_per_namespace(NAMESPACE_RPS, DEFAULT_NAMESPACE_RPS),
                     )
                     .map(Arc::new),
                 },

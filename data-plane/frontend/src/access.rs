@@ -3,11 +3,13 @@
 //! the request must hold the RPC's permission in the request's namespace, and
 //! the namespace must be under its rate limit. Absent a tenant auth layer
 //! (`orrery dev`, a cell without a control plane) only the rate limit applies.
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use orrery_core::caller::{Caller, Permission};
+use orrery_core::dynamic_config::PerNamespace;
 use orrery_core::{CellError, CellResult};
 use orrery_proto::api::enums::v1::ResourceExhaustedCause;
 use orrery_proto::api::operatorservice::v1 as op;
@@ -174,22 +176,47 @@ fn needs(rpc: &str) -> Needs {
 }
 
 /// Per-namespace request rate limits, as Temporal's `frontend.namespaceRPS`
-/// (burst twice the rate, as there).
-pub struct RateLimits(DefaultKeyedRateLimiter<String>);
+/// (burst twice the rate, as there): one rate for every namespace, and any
+/// namespace's own (a rate of 0 or less: unlimited).
+pub struct RateLimits {
+    every: Option<DefaultKeyedRateLimiter<String>>,
+    own: HashMap<String, Option<DefaultDirectRateLimiter>>,
+}
+
+fn quota(rps: i64) -> Option<Quota> {
+    let rate = NonZeroU32::new(u32::try_from(rps.max(0)).unwrap_or(u32::MAX))?;
+    let burst = NonZeroU32::new(rate.get().saturating_mul(2))?;
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
 
 impl RateLimits {
+    /// None when no namespace is limited.
+    pub fn new(rps: &PerNamespace<i64>) -> Option<Self> {
+        let limits = Self {
+            every: quota(rps.default).map(RateLimiter::keyed),
+            own: (rps.namespaces.iter())
+                .map(|(namespace, &rps)| (namespace.clone(), quota(rps).map(RateLimiter::direct)))
+                .collect(),
+        };
+        (limits.every.is_some() || limits.own.values().any(Option::is_some)).then_some(limits)
+    }
+
     pub fn per_second(rps: u32) -> Option<Self> {
-        let rate = NonZeroU32::new(rps)?;
-        let burst = NonZeroU32::new(rps.saturating_mul(2))?;
-        Some(Self(RateLimiter::keyed(
-            Quota::per_second(rate).allow_burst(burst),
-        )))
+        Self::new(&PerNamespace {
+            default: rps.into(),
+            namespaces: HashMap::new(),
+        })
     }
 
     pub(crate) fn check(&self, namespace: &str) -> CellResult<()> {
-        self.0
-            .check_key(&namespace.to_string())
-            .map_err(|_| CellError::ResourceExhausted {
+        let allowed = match self.own.get(namespace) {
+            Some(own) => own.as_ref().is_none_or(|limiter| limiter.check().is_ok()),
+            None => (self.every.as_ref())
+                .is_none_or(|limiter| limiter.check_key(&namespace.to_string()).is_ok()),
+        };
+        allowed
+            .then_some(())
+            .ok_or_else(|| CellError::ResourceExhausted {
                 message: format!("namespace rate limit exceeded for namespace {namespace}"),
                 cause: ResourceExhaustedCause::RpsLimit,
             })
@@ -369,5 +396,41 @@ mod tests {
         ));
         assert!(limits.check("quiet").is_ok());
         assert!(RateLimits::per_second(0).is_none());
+    }
+
+    #[test]
+    fn a_namespace_with_its_own_rate_is_held_to_it_alone() {
+        let rps = PerNamespace {
+            default: 5,
+            namespaces: HashMap::from([("flood".to_string(), 1), ("free".to_string(), 0)]),
+        };
+        let limits = RateLimits::new(&rps).unwrap();
+        // Its own burst (2), not the default's (10).
+        for _ in 0..2 {
+            limits.check("flood").unwrap();
+        }
+        assert!(limits.check("flood").is_err());
+        // The default rate is whole for the others; "free" has none.
+        for _ in 0..10 {
+            limits.check("quiet").unwrap();
+        }
+        assert!(limits.check("quiet").is_err());
+        for _ in 0..100 {
+            limits.check("free").unwrap();
+        }
+        // Only one namespace limited: still limits.
+        let one = PerNamespace {
+            default: 0,
+            namespaces: HashMap::from([("flood".to_string(), 1)]),
+        };
+        let limits = RateLimits::new(&one).unwrap();
+        for _ in 0..100 {
+            limits.check("other").unwrap();
+        }
+        let none = PerNamespace {
+            default: 0,
+            namespaces: HashMap::from([("free".to_string(), 0)]),
+        };
+        assert!(RateLimits::new(&none).is_none());
     }
 }

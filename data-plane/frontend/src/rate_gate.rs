@@ -7,10 +7,17 @@
 //! charges the namespace named in the body, unless it is the one charged
 //! here, so each call counts once and a call whose header lies is charged
 //! for what it really touches.
+//!
+//! A refusal is answered after a pause ([`REFUSAL_PAUSE`]). The SDKs wait a
+//! second or more before retrying a RESOURCE_EXHAUSTED, so they lose nothing;
+//! a client that retries at once is then paced by how many calls it keeps in
+//! flight rather than by how fast the cell can refuse them, and its refusals
+//! stop costing the cell's cores (and the neighbours on them) per call.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::HeaderValue;
 use orrery_core::caller::Caller;
@@ -19,6 +26,9 @@ use tonic::body::Body;
 use crate::access::RateLimits;
 
 const NAMESPACE_HEADER: &str = "temporal-namespace";
+
+/// How long a refused call waits for its answer.
+pub(crate) const REFUSAL_PAUSE: Duration = Duration::from_millis(100);
 
 /// The namespace this call was charged to here (the header's value).
 #[derive(Clone)]
@@ -77,7 +87,10 @@ where
         {
             if let Err(refused) = limits.check(namespace) {
                 let status = tonic::Status::from(refused);
-                return Box::pin(async move { Ok(status.into_http()) });
+                return Box::pin(async move {
+                    tokio::time::sleep(REFUSAL_PAUSE).await;
+                    Ok(status.into_http())
+                });
             }
             let charged = Charged(header.clone());
             request.extensions_mut().insert(charged);
@@ -155,7 +168,8 @@ mod tests {
         service.ready().await.unwrap().call(request).await.unwrap()
     }
 
-    #[tokio::test]
+    // Paused time: the refusal's pause passes at once, and can be measured.
+    #[tokio::test(start_paused = true)]
     async fn over_the_limit_is_refused_before_the_service_and_others_go_on() {
         let passed = Arc::new(AtomicUsize::new(0));
         let limits = RateLimits::per_second(1).map(Arc::new);
@@ -165,11 +179,22 @@ mod tests {
             let response = send(&mut service, call("flood", None)).await;
             assert_eq!(response.headers()["charged"], "flood");
         }
+        let before = tokio::time::Instant::now();
         let refused = send(&mut service, call("flood", None)).await;
+        assert!(
+            before.elapsed() >= REFUSAL_PAUSE,
+            "a refusal is answered after the pause"
+        );
         assert_eq!(refused.headers()["grpc-status"], "8", "RESOURCE_EXHAUSTED");
         assert!(refused.headers().contains_key("grpc-status-details-bin"));
         assert_eq!(passed.load(Ordering::Relaxed), 2);
+        let before = tokio::time::Instant::now();
         let other = send(&mut service, call("quiet", None)).await;
+        assert_eq!(
+            before.elapsed(),
+            Duration::ZERO,
+            "a call under the limit waits for nothing"
+        );
         assert_eq!(other.headers()["charged"], "quiet");
         assert_eq!(passed.load(Ordering::Relaxed), 3);
     }
