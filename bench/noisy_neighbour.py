@@ -10,9 +10,9 @@ alone and while `orrery-loadgen flood` hammers `flood` with DescribeNamespace
 calls that ignore every RESOURCE_EXHAUSTED (a misbehaving client: the SDKs'
 own retries back off for a second or more). The quiet namespace's own limit
 must stay above what its workload needs (~6 calls per workflow): at its
-limit it waits on its SDK's backoff, and the benchmark measures that. The flooder runs at the lowest CPU priority (nice 19): in a cloud
-it runs on its owner's machines, not on the cell's cores, and this machine
-has two. Prints JSON: the quiet namespace's throughput and latencies both
+limit it waits on its SDK's backoff, and the benchmark measures that. The
+flooder runs at the lowest CPU priority (nice 19): in a cloud it runs on its
+owner's machines, not on the cell's cores, and this machine has two. Prints JSON: the quiet namespace's throughput and latencies both
 ways, their ratios, the server's CPU, and the calls the flood made.
 """
 

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use orrery_core::caller::{Caller, Permission};
@@ -183,6 +184,20 @@ pub struct RateLimits {
     own: HashMap<String, Option<DefaultDirectRateLimiter>>,
 }
 
+/// How long a call refused for its namespace's rate waits for its answer.
+/// The SDKs wait a second or more before retrying a RESOURCE_EXHAUSTED, so
+/// they lose nothing; a client that retries at once is then paced by how
+/// many calls it keeps in flight rather than by how fast the cell can refuse
+/// them, and its refusals stop costing the cell's cores (and the neighbours
+/// on them) per call.
+pub(crate) const REFUSAL_PAUSE: Duration = Duration::from_millis(100);
+
+/// `refused`, once [`REFUSAL_PAUSE`] has passed.
+pub(crate) async fn after_pause(refused: CellError) -> CellError {
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+    refused
+}
+
 fn quota(rps: i64) -> Option<Quota> {
     let rate = NonZeroU32::new(u32::try_from(rps.max(0)).unwrap_or(u32::MAX))?;
     let burst = NonZeroU32::new(rate.get().saturating_mul(2))?;
@@ -201,7 +216,8 @@ impl RateLimits {
         (limits.every.is_some() || limits.own.values().any(Option::is_some)).then_some(limits)
     }
 
-    pub fn per_second(rps: u32) -> Option<Self> {
+    #[cfg(test)]
+    pub(crate) fn per_second(rps: u32) -> Option<Self> {
         Self::new(&PerNamespace {
             default: rps.into(),
             namespaces: HashMap::new(),
@@ -279,8 +295,8 @@ impl Frontend {
                 .extensions()
                 .get::<Charged>()
                 .is_some_and(|c| c.0.as_bytes() == namespace.as_bytes());
-            if !charged {
-                limits.check(namespace)?;
+            if !charged && let Err(refused) = limits.check(namespace) {
+                return Err(after_pause(refused).await);
             }
         }
         Ok(())
@@ -396,6 +412,14 @@ mod tests {
         ));
         assert!(limits.check("quiet").is_ok());
         assert!(RateLimits::per_second(0).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_comes_back_after_the_pause() {
+        let before = tokio::time::Instant::now();
+        let refused = after_pause(CellError::Unavailable("x".into())).await;
+        assert!(before.elapsed() >= REFUSAL_PAUSE);
+        assert!(matches!(refused, CellError::Unavailable(_)));
     }
 
     #[test]

@@ -8,27 +8,20 @@
 //! here, so each call counts once and a call whose header lies is charged
 //! for what it really touches.
 //!
-//! A refusal is answered after a pause ([`REFUSAL_PAUSE`]). The SDKs wait a
-//! second or more before retrying a RESOURCE_EXHAUSTED, so they lose nothing;
-//! a client that retries at once is then paced by how many calls it keeps in
-//! flight rather than by how fast the cell can refuse them, and its refusals
-//! stop costing the cell's cores (and the neighbours on them) per call.
+//! A refusal here, as in `Frontend::admit`, is answered after
+//! [`access::REFUSAL_PAUSE`](crate::access::REFUSAL_PAUSE).
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::HeaderValue;
 use orrery_core::caller::Caller;
 use tonic::body::Body;
 
-use crate::access::RateLimits;
+use crate::access::{RateLimits, after_pause};
 
 const NAMESPACE_HEADER: &str = "temporal-namespace";
-
-/// How long a refused call waits for its answer.
-pub(crate) const REFUSAL_PAUSE: Duration = Duration::from_millis(100);
 
 /// The namespace this call was charged to here (the header's value).
 #[derive(Clone)]
@@ -86,10 +79,8 @@ where
             && may_charge(request.extensions().get::<Caller>(), namespace)
         {
             if let Err(refused) = limits.check(namespace) {
-                let status = tonic::Status::from(refused);
                 return Box::pin(async move {
-                    tokio::time::sleep(REFUSAL_PAUSE).await;
-                    Ok(status.into_http())
+                    Ok(tonic::Status::from(after_pause(refused).await).into_http())
                 });
             }
             let charged = Charged(header.clone());
@@ -118,8 +109,12 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use std::time::Duration;
+
     use orrery_core::caller::Permission;
     use tower::{Layer, Service, ServiceExt};
+
+    use crate::access::REFUSAL_PAUSE;
 
     use super::*;
 
