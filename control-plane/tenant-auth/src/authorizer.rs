@@ -1,6 +1,6 @@
 //! The checks a cell makes, built once per snapshot so each request is a few
 //! hash lookups plus, for API keys, one signature verification.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -43,13 +43,25 @@ pub struct Authorizer {
     version: u64,
     keys: HashMap<String, (Algorithm, DecodingKey)>,
     namespaces: HashMap<String, NamespaceEntry>,
-    active_api_keys: HashSet<String>,
+    /// Key id → the principal it was issued to.
+    active_api_keys: HashMap<String, Principal>,
+    /// When the first CA still trusted expires: the cell builds a new
+    /// authorizer from the same snapshot then, without it.
+    next_ca_expiry: Option<SystemTime>,
 }
 
 impl Authorizer {
     /// Never fails: a signing key or CA certificate that does not parse is
     /// left out, so it can only make requests fail, never pass.
     pub fn new(snapshot: Snapshot) -> Self {
+        Self::new_at(snapshot, SystemTime::now())
+    }
+
+    /// As [`Authorizer::new`], trusting only the CA certificates valid at
+    /// `now`: TLS libraries do not check a trust anchor's own validity, so an
+    /// expired namespace CA would otherwise stay trusted.
+    pub fn new_at(snapshot: Snapshot, now: SystemTime) -> Self {
+        let mut next_ca_expiry: Option<SystemTime> = None;
         let keys = snapshot
             .signing_keys
             .into_iter()
@@ -79,6 +91,14 @@ impl Authorizer {
                     .flat_map(|mtls| &mtls.ca_pems)
                     .flat_map(|pem| CertificateDer::pem_slice_iter(pem.as_bytes()))
                     .filter_map(Result::ok)
+                    .filter(|ca| match certificates::validity(ca.as_ref()) {
+                        Some((not_before, not_after)) if not_before <= now && now < not_after => {
+                            next_ca_expiry =
+                                Some(next_ca_expiry.map_or(not_after, |t| t.min(not_after)));
+                            true
+                        }
+                        _ => false,
+                    })
                     .collect();
                 let entry = NamespaceEntry {
                     grants,
@@ -92,8 +112,16 @@ impl Authorizer {
             version: snapshot.version,
             keys,
             namespaces,
-            active_api_keys: snapshot.active_api_keys.into_iter().collect(),
+            active_api_keys: (snapshot.active_api_keys.into_iter())
+                .map(|key| (key.id, key.principal))
+                .collect(),
+            next_ca_expiry,
         }
+    }
+
+    /// When a CA this authorizer trusts expires (the earliest), if any.
+    pub fn next_ca_expiry(&self) -> Option<SystemTime> {
+        self.next_ca_expiry
     }
 
     /// The snapshot version this authorizer was built from (for `?since=`).
@@ -143,13 +171,16 @@ impl Authorizer {
         if claims.iat > now.saturating_add(CLOCK_LEEWAY) {
             return Err(AuthError::InvalidClaims("issued in the future"));
         }
-        if !self.active_api_keys.contains(&claims.jti) {
-            return Err(AuthError::KeyNotActive);
+        let owner = (self.active_api_keys.get(&claims.jti)).ok_or(AuthError::KeyNotActive)?;
+        let subject: Principal =
+            (claims.sub.parse()).map_err(|_| AuthError::InvalidClaims("malformed subject"))?;
+        // The signature alone does not bind a key id to a subject: whoever
+        // holds a signing key could pair their own live key id with someone
+        // else's subject. The control plane says whose each key is.
+        if subject != *owner {
+            return Err(AuthError::SubjectMismatch);
         }
-        claims
-            .sub
-            .parse()
-            .map_err(|_| AuthError::InvalidClaims("malformed subject"))
+        Ok(subject)
     }
 
     /// The principal's effective permission on `namespace`, if any. A

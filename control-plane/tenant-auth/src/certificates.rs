@@ -36,6 +36,17 @@ pub(crate) fn check_filters(
         .unwrap_or_else(|| name_string(subject)))
 }
 
+/// A certificate's validity period, if it parses.
+pub(crate) fn validity(der: &[u8]) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let at = |t: x509_parser::time::ASN1Time| {
+        let secs = u64::try_from(t.timestamp()).unwrap_or(0);
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+    };
+    let validity = cert.validity();
+    Some((at(validity.not_before), at(validity.not_after)))
+}
+
 fn values<'a>(
     attrs: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
 ) -> Vec<String> {

@@ -16,6 +16,8 @@ pub enum AuthError {
     Expired,
     #[error("the API key is disabled, deleted or unknown")]
     KeyNotActive,
+    #[error("the API key's subject is not the principal it was issued to")]
+    SubjectMismatch,
     #[error("namespace {0} does not accept client certificates")]
     MtlsNotConfigured(String),
     #[error("the client certificate could not be parsed")]

@@ -7,12 +7,13 @@
 //! plane is never on the path of a workflow RPC.
 mod authorizer;
 mod certificates;
+pub mod control;
 mod error;
 mod snapshot;
 
 pub use authorizer::{API_KEY_AUDIENCE, API_KEY_ISSUER, ApiKeyClaims, Authorizer, CLOCK_LEEWAY};
 pub use error::{AuthError, AuthErrorKind};
 pub use snapshot::{
-    CertificateFilter, Grant, KeyAlgorithm, MtlsConfig, NamespaceAuth, ParsePrincipalError,
-    Permission, Principal, SigningKey, Snapshot,
+    ActiveApiKey, CertificateFilter, Grant, KeyAlgorithm, MtlsConfig, NamespaceAuth,
+    ParsePrincipalError, Permission, Principal, SigningKey, Snapshot,
 };

@@ -15,8 +15,21 @@ pub struct Snapshot {
     pub signing_keys: Vec<SigningKey>,
     /// The namespaces placed on the polling cell.
     pub namespaces: Vec<NamespaceAuth>,
-    /// `jti`s of the API keys that are enabled, not deleted and not expired.
-    pub active_api_keys: Vec<String>,
+    /// The API keys that are enabled, not deleted and not expired, each with
+    /// the principal it was issued to: a key is accepted only for that
+    /// principal, so a token signed for `{sub: victim, jti: own key}` (by
+    /// anyone who got hold of a signing key) still acts as no one else.
+    pub active_api_keys: Vec<ActiveApiKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActiveApiKey {
+    /// The key's id, the `jti` of its token.
+    pub id: String,
+    /// `user:<id>` or `service-account:<id>`: the token's `sub` must be this.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "user:0190..."))]
+    pub principal: Principal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,7 +72,10 @@ fn snapshot(keys: &Keys) -> Snapshot {
                 },
             ],
         }],
-        active_api_keys: vec!["key-1".into()],
+        active_api_keys: vec![ActiveApiKey {
+            id: "key-1".into(),
+            principal: "user:u1".parse().unwrap(),
+        }],
     }
 }
 
@@ -252,6 +255,24 @@ fn inactive_jti_is_rejected() {
     );
 }
 
+/// A signing key in the wrong hands (a database copy) signs `{sub:
+/// victim, jti: a key of its own}`: the key id belongs to someone else.
+#[test]
+fn a_key_id_acts_only_for_the_principal_it_was_issued_to() {
+    let keys = ed25519();
+    let auth = Authorizer::new(snapshot(&keys));
+    let mut forged = claims("key-1");
+    forged.sub = "service-account:s1".into();
+    assert_eq!(
+        auth.verify_api_key(&sign(&keys, "k1", &forged), SystemTime::now()),
+        Err(AuthError::SubjectMismatch)
+    );
+    assert_eq!(
+        AuthError::SubjectMismatch.kind(),
+        AuthErrorKind::Unauthenticated
+    );
+}
+
 #[test]
 fn grants_keep_the_highest_permission_per_principal() {
     let keys = ed25519();
@@ -303,7 +324,15 @@ struct Pki {
 }
 
 fn pki() -> Pki {
+    pki_valid_until(None)
+}
+
+fn pki_valid_until(not_after: Option<SystemTime>) -> Pki {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    if let Some(not_after) = not_after {
+        params.not_before = (not_after - Duration::from_secs(7 * 86_400)).into();
+        params.not_after = not_after.into();
+    }
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params
         .distinguished_name
@@ -421,4 +450,24 @@ fn no_filters_accept_any_certificate_and_roots_are_the_bundle() {
     assert_eq!(roots.len(), 1);
     assert!(auth.ca_roots("billing.abc12").is_empty());
     assert!(auth.ca_roots("missing.abc12").is_empty());
+}
+
+/// TLS libraries take a trust anchor as it is, expired or not: the
+/// authorizer leaves an expired CA out, and says when the next one expires.
+#[test]
+fn expired_namespace_cas_are_not_trusted() {
+    let now = SystemTime::now();
+    let expired = pki_valid_until(Some(now - Duration::from_secs(3600)));
+    let auth = Authorizer::new_at(mtls_snapshot(&expired, vec![]), now);
+    assert!(auth.ca_roots("orders.abc12").is_empty());
+    assert_eq!(auth.next_ca_expiry(), None);
+
+    let expiring = pki_valid_until(Some(now + Duration::from_secs(3600)));
+    let snapshot = mtls_snapshot(&expiring, vec![]);
+    let auth = Authorizer::new_at(snapshot.clone(), now);
+    assert_eq!(auth.ca_roots("orders.abc12").len(), 1);
+    let expiry = auth.next_ca_expiry().expect("an expiry");
+    assert!(expiry > now && expiry <= now + Duration::from_secs(3600));
+    let later = Authorizer::new_at(snapshot, now + Duration::from_secs(7200));
+    assert!(later.ca_roots("orders.abc12").is_empty());
 }
