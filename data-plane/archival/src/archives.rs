@@ -4,8 +4,17 @@
 //!   `<namespace id>/history/<workflow id>/<run id>.history`       — `temporal.api.history.v1.History`
 //!   `<namespace id>/visibility/<workflow id>/<run id>.visibility` — `temporal.api.workflow.v1.WorkflowExecutionInfo`
 //! Both are protobuf, the format Temporal's own archivers and export use.
-//! Every path part is percent-encoded, so any workflow id is one safe path
-//! segment (no '/', no '.' or '..').
+//! Every path part is percent-encoded, so any namespace, workflow or run id
+//! is one safe path segment (no '/', no '.' or '..'): a namespace's objects
+//! stay under `<uri>/<namespace id>/` whatever its ids are, and several
+//! namespaces can share one URI (the cell's archive root) without seeing
+//! each other's objects.
+//!
+//! Reads are held to that shape: a listing keeps only keys exactly one
+//! workflow segment and one run segment below the namespace's prefix, so
+//! objects that another URI nested inside this one put deeper down (an
+//! archive whose URI points into another namespace's prefix) never show up
+//! as this namespace's records.
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -52,6 +61,26 @@ fn visibility_key(namespace_id: &str, workflow_id: &str, run_id: &str) -> String
         visibility_prefix(namespace_id, Some(workflow_id)),
         key_part(run_id)
     )
+}
+
+/// The run id a listed key names, if the key is exactly
+/// `<prefix><one segment><suffix>`; anything nested deeper is not one of
+/// this prefix's objects.
+fn run_segment<'k>(key: &'k str, prefix: &str, suffix: &str) -> Option<&'k str> {
+    let run = key.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    (!run.is_empty() && !run.contains('/')).then_some(run)
+}
+
+/// Whether a listed key is one visibility record directly under
+/// `<namespace>/visibility/<workflow>/`.
+fn is_visibility_record(key: &str, namespace_prefix: &str) -> bool {
+    let Some((workflow, rest)) = key
+        .strip_prefix(namespace_prefix)
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return false;
+    };
+    !workflow.is_empty() && run_segment(rest, "", ".visibility").is_some()
 }
 
 fn decode<M: Message + Default>(key: &str, bytes: &[u8]) -> ArchiveResult<M> {
@@ -163,7 +192,7 @@ impl Archives {
         let keys = self.store(uri).await?.list(&prefix).await?;
         Ok(keys
             .iter()
-            .filter_map(|k| k.strip_prefix(&prefix)?.strip_suffix(".history"))
+            .filter_map(|k| run_segment(k, &prefix, ".history"))
             .map(|run| {
                 percent_encoding::percent_decode_str(run)
                     .decode_utf8_lossy()
@@ -198,8 +227,12 @@ impl Archives {
         let keys = store
             .list(&visibility_prefix(namespace_id, workflow_id))
             .await?;
+        let namespace_prefix = visibility_prefix(namespace_id, None);
         let mut records = Vec::with_capacity(keys.len());
-        for key in keys.iter().filter(|k| k.ends_with(".visibility")) {
+        for key in keys
+            .iter()
+            .filter(|k| is_visibility_record(k, &namespace_prefix))
+        {
             if let Some(bytes) = store.get(key).await? {
                 records.push(decode(key, &bytes)?);
             }
@@ -288,6 +321,120 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    fn record(workflow_id: &str, run_id: &str) -> WorkflowExecutionInfo {
+        WorkflowExecutionInfo {
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: run_id.into(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_archive_nested_in_another_namespaces_prefix_adds_nothing_to_its_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("file://{}", dir.path().display());
+        let archives = Archives::new(S3Settings::default());
+        archives
+            .put_visibility(&root, "victim", &record("wf", "r1"))
+            .await
+            .unwrap();
+        // A URI pointing inside the victim's visibility prefix: what is
+        // archived there lands (on disk) below the victim's records.
+        for nested in [
+            "victim/visibility/wf",
+            "victim/visibility",
+            "victim/history/wf",
+        ] {
+            let uri = format!("{root}/{nested}");
+            archives
+                .put_visibility(&uri, "intruder", &record("planted", "r9"))
+                .await
+                .unwrap();
+            let history = History::default();
+            archives
+                .put_history(&uri, "intruder", "planted", "r9", &history)
+                .await
+                .unwrap();
+        }
+        let listed = archives
+            .visibility_records(&root, "victim", None)
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![record("wf", "r1")]);
+        assert_eq!(
+            archives
+                .visibility_records(&root, "victim", Some("wf"))
+                .await
+                .unwrap(),
+            vec![record("wf", "r1")]
+        );
+        assert!(
+            archives
+                .history_runs(&root, "victim", "wf")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn ids_cannot_reach_out_of_their_namespace_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("file://{}", dir.path().display());
+        let archives = Archives::new(S3Settings::default());
+        let history = History {
+            events: vec![HistoryEvent {
+                event_id: 1,
+                ..Default::default()
+            }],
+        };
+        archives
+            .put_history(&root, "victim", "wf", "r1", &history)
+            .await
+            .unwrap();
+        for (ns, wid, run) in [
+            ("intruder", "../victim/history/wf", "r1"),
+            ("intruder/../victim", "wf", "r1"),
+            ("..", "victim/history/wf", "r1"),
+            ("intruder", "wf", "../../victim/history/wf/r1"),
+        ] {
+            assert_eq!(
+                archives.history(&root, ns, wid, run).await.unwrap(),
+                None,
+                "{ns} {wid} {run}"
+            );
+            archives
+                .put_history(&root, ns, wid, run, &history)
+                .await
+                .unwrap();
+        }
+        // Each of those writes stayed in a directory of its own, one
+        // segment below the root; the victim's prefix holds its run alone.
+        let victim = dir.path().join("victim/history");
+        let entries: Vec<_> = walk(&victim);
+        assert_eq!(entries, [victim.join("wf/r1.history")]);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(!name.contains('.') || name == CHECK_KEY, "{name}");
+        }
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out.sort();
+        out
     }
 
     #[tokio::test]
