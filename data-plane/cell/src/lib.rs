@@ -205,6 +205,9 @@ impl Cell {
                             .i64_per_namespace(NAMESPACE_RPS, DEFAULT_NAMESPACE_RPS),
                     )
                     .map(Arc::new),
+                    caller_limits: orrery_frontend::CallerLimits::from_dynamic_config(
+                        &config.dynamic_config,
+                    ),
                 },
             },
         );

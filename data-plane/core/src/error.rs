@@ -35,6 +35,13 @@ pub enum CellError {
         message: String,
         cause: ResourceExhaustedCause,
     },
+    /// Over a limit that is not a namespace's (Temporal's scope SYSTEM, as
+    /// its "service rate limit exceeded").
+    #[error("{message}")]
+    ServiceExhausted {
+        message: String,
+        cause: ResourceExhaustedCause,
+    },
     #[error("{0}")]
     FailedPrecondition(String),
     /// No credential, or one that does not check out.
@@ -160,6 +167,15 @@ impl From<CellError> for tonic::Status {
                 &details::ResourceExhaustedFailure {
                     cause: cause as i32,
                     scope: ResourceExhaustedScope::Namespace as i32,
+                },
+            ),
+            CellError::ServiceExhausted { cause, .. } => status_with_detail(
+                Code::ResourceExhausted,
+                message,
+                "ResourceExhaustedFailure",
+                &details::ResourceExhaustedFailure {
+                    cause: cause as i32,
+                    scope: ResourceExhaustedScope::System as i32,
                 },
             ),
             CellError::MultiOperation { code, statuses } => status_with_detail(

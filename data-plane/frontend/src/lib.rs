@@ -16,7 +16,7 @@ use orrery_history::HistoryEngine;
 use orrery_matching::Matching;
 use orrery_scheduler::Scheduler;
 
-pub use access::{AccessPolicy, RateLimits};
+pub use access::{AccessPolicy, CallerLimits, RateLimits};
 pub use handlers::archival::ArchivalConfig;
 pub use namespaces::{Namespaces, NewNamespace};
 pub use rate_gate::RateGateLayer;
