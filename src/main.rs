@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use orrery_cell::{Cell, CellConfig};
+use orrery_control_plane::sealing::{KeyEncryption, LocalKek};
 use orrery_control_plane::{CellSpec, ControlPlane};
 use orrery_core::dynamic_config::DynamicConfig;
 
@@ -158,7 +159,51 @@ enum Command {
         /// Namespace endpoints become `<namespace id>.<domain>:7233`.
         #[arg(long)]
         namespace_domain: Option<String>,
+        /// A file holding the key-encryption key that seals the private keys
+        /// kept in the database: base64 of 32 random bytes (`openssl rand
+        /// -base64 32`). Or set the key itself in ORRERY_KEY_ENCRYPTION_KEY.
+        #[arg(long, value_name = "PATH")]
+        key_encryption_key_file: Option<PathBuf>,
+        /// Keeps private keys in the database in plaintext (no key-encryption
+        /// key): anyone with a copy of the database can sign API keys.
+        #[arg(long)]
+        insecure_no_key_encryption: bool,
+        /// The control key (signs auth snapshots and the tokens presented to
+        /// cells) as an Ed25519 PKCS#8 PEM private key, instead of the stored one.
+        #[arg(long, value_name = "PATH")]
+        control_key_file: Option<PathBuf>,
     },
+}
+
+/// The control plane's KEK: from `--key-encryption-key-file` or
+/// ORRERY_KEY_ENCRYPTION_KEY (never both); `None` only with
+/// `--insecure-no-key-encryption`, which the control plane checks.
+fn key_encryption_key(
+    file: Option<PathBuf>,
+    insecure: bool,
+) -> Result<Option<std::sync::Arc<dyn KeyEncryption>>, String> {
+    let env = std::env::var("ORRERY_KEY_ENCRYPTION_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let kek = match (file, env) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "both --key-encryption-key-file and ORRERY_KEY_ENCRYPTION_KEY are set; give one"
+                    .into(),
+            );
+        }
+        (Some(path), None) => LocalKek::from_file(&path)
+            .map_err(|e| format!("--key-encryption-key-file: {e}"))?,
+        (None, Some(text)) => LocalKek::from_base64(&text)
+            .map_err(|e| format!("ORRERY_KEY_ENCRYPTION_KEY: {e}"))?,
+        (None, None) => return Ok(None),
+    };
+    if insecure {
+        return Err(
+            "--insecure-no-key-encryption contradicts the key-encryption key given".into(),
+        );
+    }
+    Ok(Some(std::sync::Arc::new(kek)))
 }
 
 async fn shutdown_signal() {
@@ -205,8 +250,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             cell_admin_token,
             bootstrap_admin_token,
             namespace_domain,
+            key_encryption_key_file,
+            insecure_no_key_encryption,
+            control_key_file,
         } => {
             let mut config = orrery_control_plane::Config::new(database_url, http_addr);
+            config.key_encryption =
+                key_encryption_key(key_encryption_key_file, insecure_no_key_encryption)?;
+            config.insecure_no_key_encryption = insecure_no_key_encryption;
+            if let Some(path) = control_key_file {
+                let pem = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--control-key-file {}: {e}", path.display()))?;
+                let key = orrery_control_plane::keys::ControlKey::from_pkcs8_pem(&pem)
+                    .map_err(|e| format!("--control-key-file {}: {e}", path.display()))?;
+                config.control_key = Some(std::sync::Arc::new(key));
+            }
             config.cells = cells;
             config.cell_capacity = cell_capacity;
             config.cell_admin_token = cell_admin_token;
@@ -282,6 +340,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     let db = data_dir.join("control-plane.db");
     let mut cp_config =
         orrery_control_plane::Config::new(format!("sqlite://{}", db.display()), http);
+    // Made on first start, beside the database it protects: development
+    // only, where the two live and die together.
+    let kek = LocalKek::load_or_generate_file(&data_dir.join("kek")).map_err(|e| e.to_string())?;
+    cp_config.key_encryption = Some(std::sync::Arc::new(kek));
     cp_config.cells = vec![CellSpec {
         name: "dev".into(),
         grpc_url: format!("http://{}", cell.local_addr),

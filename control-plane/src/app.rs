@@ -14,7 +14,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cell_admin::{CellAdmin, GrpcCellAdmin};
-use crate::keys::Signer;
+use crate::keys::{ControlKey, KeyError, Signer};
+use crate::sealing::{KeyEncryption, Sealer};
 use crate::problem::ApiError;
 use crate::store::{Audit, Cell, ControlStore, StoreError};
 
@@ -66,6 +67,14 @@ pub struct Config {
     pub login_attempts_per_email: u32,
     pub login_attempts_per_ip: u32,
     pub login_window: Duration,
+    /// The key-encryption key that seals the private keys kept in the
+    /// database (`--key-encryption-key-file`, `ORRERY_KEY_ENCRYPTION_KEY`).
+    /// Required unless `insecure_no_key_encryption`.
+    pub key_encryption: Option<Arc<dyn KeyEncryption>>,
+    /// Keeps private keys in plaintext when no KEK is configured.
+    pub insecure_no_key_encryption: bool,
+    /// Replaces the stored control key (`--control-key-file`).
+    pub control_key: Option<Arc<ControlKey>>,
 }
 
 impl Config {
@@ -82,6 +91,9 @@ impl Config {
             login_attempts_per_email: 10,
             login_attempts_per_ip: 30,
             login_window: Duration::from_secs(60),
+            key_encryption: None,
+            insecure_no_key_encryption: false,
+            control_key: None,
         }
     }
 }
@@ -137,18 +149,39 @@ pub struct AppState {
     pub store: Arc<dyn ControlStore>,
     pub cells: Arc<dyn CellAdmin>,
     pub signer: Arc<Signer>,
+    /// Seals and opens the private keys kept in the database.
+    pub sealer: Sealer,
+    /// Signs what the control plane sends cells.
+    pub control_key: Arc<ControlKey>,
     pub settings: Arc<Settings>,
     pub limits: Arc<LoginLimits>,
 }
 
 impl AppState {
-    /// Loads (or creates) the signing key and registers the configured cells.
+    /// Seals the private keys an older version left in plaintext, loads
+    /// (or creates) the signing and control keys and registers the
+    /// configured cells.
     pub async fn new(
         store: Arc<dyn ControlStore>,
         cells: Arc<dyn CellAdmin>,
         config: &Config,
-    ) -> Result<Self, StoreError> {
-        let signer = Signer::load_or_create(store.as_ref()).await?;
+    ) -> Result<Self, RunError> {
+        let sealer = match (&config.key_encryption, config.insecure_no_key_encryption) {
+            (Some(kek), _) => Sealer::new(kek.clone()),
+            (None, true) => {
+                tracing::warn!(
+                    "no key-encryption key (--insecure-no-key-encryption): the signing keys and generated CA keys are stored in plaintext; a copy of the database can sign API keys"
+                );
+                Sealer::insecure_plaintext()
+            }
+            (None, false) => return Err(RunError::NoKeyEncryption),
+        };
+        seal_plaintext_keys(store.as_ref(), &sealer).await?;
+        let control_key = match &config.control_key {
+            Some(key) => key.clone(),
+            None => Arc::new(ControlKey::open_or_create(store.as_ref(), &sealer).await?),
+        };
+        let signer = Signer::load_or_create(store.clone(), sealer.clone()).await?;
         let token = config
             .cell_admin_token
             .clone()
@@ -177,6 +210,8 @@ impl AppState {
             store,
             cells,
             signer: Arc::new(signer),
+            sealer,
+            control_key,
             settings: Arc::new(Settings {
                 session_ttl: config.session_ttl,
                 namespace_domain: config.namespace_domain.clone(),
@@ -219,10 +254,35 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
+/// Upgrading from a version that kept private keys in plaintext: seals them
+/// all in one transaction before anything reads them.
+async fn seal_plaintext_keys(store: &dyn ControlStore, sealer: &Sealer) -> Result<(), KeyError> {
+    if sealer.kek_id().is_none() {
+        return Ok(());
+    }
+    let sealed = store
+        .seal_plaintext_keys(&|location, plain| {
+            sealer
+                .seal(plain, &location.seal_context())
+                .map_err(|e| StoreError::Database(format!("sealing {}: {e}", location.describe())))
+        })
+        .await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed the private keys stored in plaintext by an older version");
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("control-plane store: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "no key-encryption key: give --key-encryption-key-file PATH (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or set ORRERY_KEY_ENCRYPTION_KEY; --insecure-no-key-encryption keeps private keys in plaintext instead"
+    )]
+    NoKeyEncryption,
+    #[error("control-plane keys: {0}")]
+    Keys(#[from] KeyError),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,

@@ -13,7 +13,6 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::problem::{ApiError, FieldError};
-use crate::store::GeneratedCa;
 
 pub const MAX_BUNDLE_BYTES: usize = 64 * 1024;
 /// Enough for a CA, its successor and a few more during rotations.
@@ -164,8 +163,24 @@ fn internal(e: rcgen::Error) -> ApiError {
     ApiError::Internal(format!("certificate generation: {e}"))
 }
 
+/// A CA this control plane generated, its key in the clear: it is sealed
+/// before it is stored (`crate::sealing`).
+#[derive(Clone)]
+pub struct CaKeyPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for CaKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaKeyPair")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A new CA (ECDSA P-256) that may sign leaf certificates only.
-pub fn generate_ca(namespace: &str, validity_days: u32) -> Result<GeneratedCa, ApiError> {
+pub fn generate_ca(namespace: &str, validity_days: u32) -> Result<CaKeyPair, ApiError> {
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, format!("{namespace} client CA"));
@@ -182,7 +197,7 @@ pub fn generate_ca(namespace: &str, validity_days: u32) -> Result<GeneratedCa, A
     params.not_after = now + time::Duration::days(i64::from(validity_days));
     let key = KeyPair::generate().map_err(internal)?;
     let cert = params.self_signed(&key).map_err(internal)?;
-    Ok(GeneratedCa {
+    Ok(CaKeyPair {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
@@ -197,7 +212,7 @@ pub struct IssuedCertificate {
 /// A client certificate signed by the namespace's generated CA, never
 /// outliving it. The private key exists only in the returned value.
 pub fn issue_client_certificate(
-    ca: &GeneratedCa,
+    ca: &CaKeyPair,
     common_name: &str,
     organizational_unit: Option<&str>,
     validity_days: u32,

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod placement;
 pub mod problem;
 pub mod roles;
+pub mod sealing;
 pub mod secret;
 pub mod snapshot;
 pub mod store;

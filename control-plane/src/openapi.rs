@@ -61,6 +61,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api::api_keys::routes())
         .merge(api::audit::routes())
         .merge(api::cells::routes())
+        .merge(api::signing_keys::routes())
         .merge(api::internal::routes())
 }
 

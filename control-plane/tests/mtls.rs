@@ -190,7 +190,7 @@ async fn generated_ca_issues_certificates_that_chain(backend: Backend) {
     // The key is returned once and kept nowhere.
     let stored = app.store.mtls(&ns).await.unwrap().unwrap();
     assert!(!stored.ca_pems.iter().any(|p| p.contains(key_pem)));
-    assert_ne!(stored.generated_ca.unwrap().key_pem, key_pem);
+    assert_ne!(stored.generated_ca.unwrap().key_sealed, key_pem);
     KeyPair::from_pem(key_pem).unwrap();
 
     // Chain it the way a cell would: roots from the snapshot, rustls' verifier.

@@ -151,7 +151,7 @@ async fn create_api_key(
         }
         let now = now_ms();
         let expires_ms = now + i64::from(req.expiry_days) * 86_400_000;
-        let token = state
+        let minted = state
             .signer
             .mint(
                 &id,
@@ -160,7 +160,9 @@ async fn create_api_key(
                 u64::try_from(now / 1000).unwrap_or(0),
                 u64::try_from(expires_ms / 1000).unwrap_or(0),
             )
+            .await
             .map_err(|e| ApiError::Internal(format!("signing an API key: {e}")))?;
+        let token = minted.token;
         let key = ApiKey {
             id: id.clone(),
             account_id: caller.account_id.clone(),
@@ -174,7 +176,7 @@ async fn create_api_key(
         };
         state
             .store
-            .create_api_key(&key, &sha256_hex(&token), &audit)
+            .create_api_key(&key, &sha256_hex(&token), &minted.kid, &audit)
             .await?;
         Ok((
             StatusCode::CREATED,

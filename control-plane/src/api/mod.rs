@@ -17,6 +17,7 @@ pub mod namespaces;
 pub mod permissions;
 pub mod service_accounts;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 
 pub(crate) fn time(ms: i64) -> DateTime<Utc> {

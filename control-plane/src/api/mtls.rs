@@ -18,7 +18,7 @@ use crate::auth::Caller;
 use crate::certs::{self, CaCertificateInfo, MAX_BUNDLE_CERTS};
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::{ApiError, ErrorResponses};
-use crate::store::NamespaceMtls;
+use crate::store::{GeneratedCa, NamespaceMtls};
 use crate::validate::{Checks, check_name, check_range};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -222,7 +222,12 @@ async fn generate_ca(
         }
         mtls.ca_pems
             .extend(certs::parse_ca_bundle(&ca.cert_pem, 0)?);
-        mtls.generated_ca = Some(ca.clone());
+        mtls.generated_ca = Some(GeneratedCa {
+            cert_pem: ca.cert_pem.clone(),
+            key_sealed: state
+                .sealer
+                .seal(&ca.key_pem, &GeneratedCa::seal_context(&ns.id))?,
+        });
         mtls.updated_ms = now_ms();
         state.store.put_mtls(&mtls, &audit).await?;
         Ok((
@@ -287,7 +292,7 @@ async fn issue_certificate(
             checks.add(check_name("organizational_unit", ou, 64));
         }
         checks.done()?;
-        let ca = state
+        let stored = state
             .store
             .mtls(&ns.id)
             .await?
@@ -295,6 +300,14 @@ async fn issue_certificate(
             .ok_or_else(|| {
                 ApiError::Conflict("the namespace has no generated CA; generate one first".into())
             })?;
+        let ca = certs::CaKeyPair {
+            key_pem: state.sealer.open(
+                &stored.key_sealed,
+                &GeneratedCa::seal_context(&ns.id),
+                &format!("the generated CA key of namespace {}", ns.id),
+            )?,
+            cert_pem: stored.cert_pem,
+        };
         let issued = certs::issue_client_certificate(
             &ca,
             req.common_name.trim(),

@@ -31,6 +31,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Seals one stored private key (see [`KeyStore::seal_plaintext_keys`]).
+pub type SealFn<'a> = dyn Fn(&KeyLocation, &str) -> StoreResult<String> + Send + Sync + 'a;
+
 /// Who did what to which target, from where. The store adds the outcome
 /// and the time.
 #[derive(Debug, Clone, Default)]
@@ -192,17 +195,32 @@ pub trait NamespaceStore: Send + Sync {
 
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
-    /// Stores `key` unless a signing key exists already (two control planes
-    /// starting together keep one), then returns the keys, oldest first.
-    async fn insert_first_signing_key(
+    /// The keys of `purpose`, oldest first.
+    async fn signing_keys(&self, purpose: KeyPurpose) -> StoreResult<Vec<SigningKeyRow>>;
+    /// The key of `purpose` that signs now: the newest.
+    async fn newest_signing_key(&self, purpose: KeyPurpose)
+    -> StoreResult<Option<SigningKeyRow>>;
+    /// Stores `key` unless a key of its purpose exists already (two control
+    /// planes starting together keep one), then returns the newest of it.
+    async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow>;
+    /// Stores `key` as the newest of its purpose (created after every
+    /// other) and retires the others; returns it as stored.
+    async fn rotate_signing_key(
         &self,
         key: &SigningKeyRow,
-    ) -> StoreResult<Vec<SigningKeyRow>>;
+        audit: &Audit,
+    ) -> StoreResult<SigningKeyRow>;
+    /// Replaces, in one transaction, every stored private key that is not
+    /// sealed yet (an older version's rows) by what `seal` makes of it;
+    /// returns how many it sealed.
+    async fn seal_plaintext_keys(&self, seal: &SealFn<'_>) -> StoreResult<usize>;
+    /// `signing_kid`: the signing key that signed it, published to cells
+    /// while the API key is unexpired.
     async fn create_api_key(
         &self,
         key: &ApiKey,
         token_hash: &str,
+        signing_kid: &str,
         audit: &Audit,
     ) -> StoreResult<()>;
     /// The account's keys, or only `owner`'s.

@@ -45,6 +45,13 @@ text_enum!(NamespaceState {
     Active = "active",
 });
 
+text_enum!(KeyPurpose {
+    // Signs API keys; rotated by the operator.
+    ApiKey = "api_key",
+    // Signs what the control plane sends cells (snapshots, admin tokens).
+    Control = "control",
+});
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
     pub id: String,
@@ -136,19 +143,86 @@ pub struct NamespaceMtls {
     pub updated_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct GeneratedCa {
     pub cert_pem: String,
-    pub key_pem: String,
+    /// The CA's private key as stored: sealed (see `crate::sealing`) for
+    /// the row `GeneratedCa::seal_context` names.
+    pub key_sealed: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+impl GeneratedCa {
+    pub fn seal_context(namespace_id: &str) -> String {
+        format!("namespace_mtls/{namespace_id}/generated_ca_key")
+    }
+}
+
+impl std::fmt::Debug for GeneratedCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedCa")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SigningKeyRow {
     pub kid: String,
     pub alg: String,
-    pub private_key_pem: String,
+    #[sqlx(try_from = "String")]
+    pub purpose: KeyPurpose,
+    /// PKCS#8 PEM as stored: sealed for `SigningKeyRow::seal_context`. Empty
+    /// where only the public half was read (the snapshot).
+    pub private_key_sealed: String,
     pub public_key_pem: String,
     pub created_ms: i64,
+    /// When a newer key of its purpose replaced it for signing.
+    pub retired_ms: Option<i64>,
+}
+
+impl SigningKeyRow {
+    pub fn seal_context(kid: &str) -> String {
+        format!("signing_keys/{kid}/private_key")
+    }
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("purpose", &self.purpose)
+            .field("created_ms", &self.created_ms)
+            .field("retired_ms", &self.retired_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a stored private key lives, for sealing the rows an older
+/// version left in plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLocation {
+    SigningKey { kid: String },
+    GeneratedCa { namespace_id: String },
+}
+
+impl KeyLocation {
+    pub fn seal_context(&self) -> String {
+        match self {
+            KeyLocation::SigningKey { kid } => SigningKeyRow::seal_context(kid),
+            KeyLocation::GeneratedCa { namespace_id } => GeneratedCa::seal_context(namespace_id),
+        }
+    }
+
+    /// Names the key in errors.
+    pub fn describe(&self) -> String {
+        match self {
+            KeyLocation::SigningKey { kid } => format!("the signing key {kid}"),
+            KeyLocation::GeneratedCa { namespace_id } => {
+                format!("the generated CA key of namespace {namespace_id}")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -4,26 +4,45 @@ macro_rules! sql_keys {
     ($store:ident, $db:ty, snapshot_isolation = $isolation:literal) => {
         const KEY_COLUMNS: &str =
             "id, account_id, owner, name, description, enabled, expires_ms, created_by, created_ms";
-        const SIGNING_COLUMNS: &str = "kid, alg, private_key_pem, public_key_pem, created_ms";
+        const SIGNING_COLUMNS: &str =
+            "kid, alg, purpose, private_key_sealed, public_key_pem, created_ms, retired_ms";
+        const SEALED_PREFIX: &str = "orrery-sealed:%";
 
         #[async_trait]
         impl KeyStore for $store {
-            async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
-                sqlx::query_as(&format!("SELECT {SIGNING_COLUMNS} FROM signing_keys ORDER BY created_ms, kid"))
-                    .fetch_all(&self.write)
-                    .await
-                    .map_err(db_err)
+            // Signing keys are read from the writer: a key just created or
+            // rotated must be the one used next.
+            async fn signing_keys(&self, purpose: KeyPurpose) -> StoreResult<Vec<SigningKeyRow>> {
+                sqlx::query_as(&format!(
+                    "SELECT {SIGNING_COLUMNS} FROM signing_keys WHERE purpose = $1 ORDER BY created_ms, kid"
+                ))
+                .bind(purpose.as_str())
+                .fetch_all(&self.write)
+                .await
+                .map_err(db_err)
             }
 
-            async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> StoreResult<Vec<SigningKeyRow>> {
+            async fn newest_signing_key(&self, purpose: KeyPurpose) -> StoreResult<Option<SigningKeyRow>> {
+                sqlx::query_as(&format!(
+                    "SELECT {SIGNING_COLUMNS} FROM signing_keys WHERE purpose = $1
+                     ORDER BY created_ms DESC, kid DESC LIMIT 1"
+                ))
+                .bind(purpose.as_str())
+                .fetch_optional(&self.write)
+                .await
+                .map_err(db_err)
+            }
+
+            async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
                 let inserted = sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, private_key_pem, public_key_pem, created_ms)
-                     SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+                    "INSERT INTO signing_keys (kid, alg, purpose, private_key_sealed, public_key_pem, created_ms)
+                     SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE purpose = $3)",
                 )
                 .bind(&key.kid)
                 .bind(&key.alg)
-                .bind(&key.private_key_pem)
+                .bind(key.purpose.as_str())
+                .bind(&key.private_key_sealed)
                 .bind(&key.public_key_pem)
                 .bind(key.created_ms)
                 .execute(&mut *tx)
@@ -34,14 +53,98 @@ macro_rules! sql_keys {
                     bump_version(&mut tx).await?;
                 }
                 tx.commit().await.map_err(db_err)?;
-                self.signing_keys().await
+                self.newest_signing_key(key.purpose)
+                    .await?
+                    .ok_or_else(|| StoreError::Database("no signing key after inserting one".into()))
             }
 
-            async fn create_api_key(&self, key: &ApiKey, token_hash: &str, audit: &Audit) -> StoreResult<()> {
+            async fn rotate_signing_key(&self, key: &SigningKeyRow, audit: &Audit) -> StoreResult<SigningKeyRow> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                // First: on PostgreSQL this row lock serialises rotations, so
+                // each one sees (and retires) the key the previous one made.
+                bump_version(&mut tx).await?;
+                let newest: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(created_ms) FROM signing_keys WHERE purpose = $1")
+                        .bind(key.purpose.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                // Strictly newer than every other, whatever the clocks did.
+                let created_ms = newest.map_or(key.created_ms, |n| key.created_ms.max(n + 1));
+                sqlx::query(
+                    "UPDATE signing_keys SET retired_ms = $1 WHERE purpose = $2 AND retired_ms IS NULL",
+                )
+                .bind(created_ms)
+                .bind(key.purpose.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let stored: SigningKeyRow = sqlx::query_as(&format!(
+                    "INSERT INTO signing_keys (kid, alg, purpose, private_key_sealed, public_key_pem, created_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SIGNING_COLUMNS}"
+                ))
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(key.purpose.as_str())
+                .bind(&key.private_key_sealed)
+                .bind(&key.public_key_pem)
+                .bind(created_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                finish(tx, audit, false).await?;
+                Ok(stored)
+            }
+
+            async fn seal_plaintext_keys(&self, seal: &SealFn<'_>) -> StoreResult<usize> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let signing: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT kid, private_key_sealed FROM signing_keys WHERE private_key_sealed NOT LIKE $1",
+                )
+                .bind(SEALED_PREFIX)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                for (kid, plain) in &signing {
+                    let sealed = seal(&KeyLocation::SigningKey { kid: kid.clone() }, plain)?;
+                    sqlx::query("UPDATE signing_keys SET private_key_sealed = $1 WHERE kid = $2 AND private_key_sealed = $3")
+                        .bind(sealed)
+                        .bind(kid)
+                        .bind(plain)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                let cas: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT namespace_id, generated_ca_key_sealed FROM namespace_mtls
+                     WHERE generated_ca_key_sealed IS NOT NULL AND generated_ca_key_sealed NOT LIKE $1",
+                )
+                .bind(SEALED_PREFIX)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                for (namespace_id, plain) in &cas {
+                    let location = KeyLocation::GeneratedCa { namespace_id: namespace_id.clone() };
+                    sqlx::query(
+                        "UPDATE namespace_mtls SET generated_ca_key_sealed = $1
+                         WHERE namespace_id = $2 AND generated_ca_key_sealed = $3",
+                    )
+                    .bind(seal(&location, plain)?)
+                    .bind(namespace_id)
+                    .bind(plain)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(signing.len() + cas.len())
+            }
+
+            async fn create_api_key(&self, key: &ApiKey, token_hash: &str, signing_kid: &str, audit: &Audit) -> StoreResult<()> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
                 sqlx::query(
-                    "INSERT INTO api_keys (id, account_id, owner, name, description, token_hash, enabled, expires_ms, created_by, created_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    "INSERT INTO api_keys (id, account_id, owner, name, description, token_hash, enabled, expires_ms, created_by, created_ms, signing_kid)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&key.id)
                 .bind(&key.account_id)
@@ -53,6 +156,7 @@ macro_rules! sql_keys {
                 .bind(key.expires_ms)
                 .bind(&key.created_by)
                 .bind(key.created_ms)
+                .bind(signing_kid)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -166,10 +270,20 @@ macro_rules! sql_keys {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                let signing_keys = sqlx::query_as(&format!("SELECT {SIGNING_COLUMNS} FROM signing_keys ORDER BY created_ms, kid"))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                // The API-key signing keys cells still need: the one signing
+                // now, and retired ones while an API key they signed is
+                // unexpired. Never private material, never the control key.
+                let signing_keys = sqlx::query_as(
+                    "SELECT kid, alg, purpose, '' AS private_key_sealed, public_key_pem, created_ms, retired_ms
+                     FROM signing_keys s WHERE purpose = $1 AND (retired_ms IS NULL
+                       OR EXISTS (SELECT 1 FROM api_keys a WHERE a.signing_kid = s.kid AND a.expires_ms > $2))
+                     ORDER BY created_ms, kid",
+                )
+                .bind(KeyPurpose::ApiKey.as_str())
+                .bind(now_ms)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
                 let namespaces = sqlx::query_as(&format!(
                     "SELECT {NS_COLUMNS} FROM namespaces WHERE cell_id = $1 AND state = 'active' ORDER BY id"
                 ))

@@ -19,7 +19,7 @@ macro_rules! sql_namespaces {
 
         fn mtls_row(row: MtlsRow) -> StoreResult<NamespaceMtls> {
             let generated_ca = match (row.3, row.4) {
-                (Some(cert_pem), Some(key_pem)) => Some(GeneratedCa { cert_pem, key_pem }),
+                (Some(cert_pem), Some(key_sealed)) => Some(GeneratedCa { cert_pem, key_sealed }),
                 _ => None,
             };
             Ok(NamespaceMtls {
@@ -32,7 +32,7 @@ macro_rules! sql_namespaces {
         }
 
         const MTLS_COLUMNS: &str =
-            "namespace_id, ca_pems, filters, generated_ca_cert_pem, generated_ca_key_pem, updated_ms";
+            "namespace_id, ca_pems, filters, generated_ca_cert_pem, generated_ca_key_sealed, updated_ms";
 
         #[async_trait]
         impl CellStore for $store {
@@ -272,15 +272,15 @@ macro_rules! sql_namespaces {
                 let ca_pems = serde_json::to_string(&mtls.ca_pems).map_err(json_err)?;
                 let filters = serde_json::to_string(&mtls.filters).map_err(json_err)?;
                 let (cert, key) = match &mtls.generated_ca {
-                    Some(ca) => (Some(ca.cert_pem.as_str()), Some(ca.key_pem.as_str())),
+                    Some(ca) => (Some(ca.cert_pem.as_str()), Some(ca.key_sealed.as_str())),
                     None => (None, None),
                 };
                 sqlx::query(
-                    "INSERT INTO namespace_mtls (namespace_id, ca_pems, filters, generated_ca_cert_pem, generated_ca_key_pem, updated_ms)
+                    "INSERT INTO namespace_mtls (namespace_id, ca_pems, filters, generated_ca_cert_pem, generated_ca_key_sealed, updated_ms)
                      VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (namespace_id) DO UPDATE SET ca_pems = excluded.ca_pems, filters = excluded.filters,
                        generated_ca_cert_pem = excluded.generated_ca_cert_pem,
-                       generated_ca_key_pem = excluded.generated_ca_key_pem, updated_ms = excluded.updated_ms",
+                       generated_ca_key_sealed = excluded.generated_ca_key_sealed, updated_ms = excluded.updated_ms",
                 )
                 .bind(&mtls.namespace_id)
                 .bind(ca_pems)

@@ -22,6 +22,11 @@ pub const CELL_TOKEN: &str = "cell-admin-token-0123456789abcdef0123456789";
 pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-0123456789abcdef0123";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The key-encryption key test control planes run with.
+pub fn test_kek() -> Arc<dyn orrery_control_plane::sealing::KeyEncryption> {
+    Arc::new(orrery_control_plane::sealing::LocalKek::from_bytes(&[42; 32]).unwrap())
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
     Sqlite,
@@ -141,6 +146,17 @@ impl Resp {
 impl TestApp {
     pub async fn start(backend: Backend) -> Self {
         let (store, dir) = open_store(backend).await;
+        Self::on_store(store, dir, |_| {}).await.unwrap()
+    }
+
+    /// A control plane over `store` (a restart when one ran over it
+    /// before), its config adjusted by `configure`; `Err` if it refuses to
+    /// start.
+    pub async fn on_store(
+        store: Arc<dyn ControlStore>,
+        dir: Option<tempfile::TempDir>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self, orrery_control_plane::RunError> {
         let cell = FakeCell::start().await;
         let mut config = Config::new("unused://", "127.0.0.1:0".parse().unwrap());
         config.cells = vec![CellSpec {
@@ -152,15 +168,16 @@ impl TestApp {
         config.bootstrap_admin_token = Some(ADMIN_TOKEN.into());
         // No refill during a test, however slowly it runs.
         config.login_window = std::time::Duration::from_secs(24 * 3600);
-        let state = AppState::new(store.clone(), Arc::new(GrpcCellAdmin::default()), &config)
-            .await
-            .unwrap();
-        Self {
+        config.key_encryption = Some(test_kek());
+        configure(&mut config);
+        let state =
+            AppState::new(store.clone(), Arc::new(GrpcCellAdmin::default()), &config).await?;
+        Ok(Self {
             router: router(state),
             store,
             cell,
             _dir: dir,
-        }
+        })
     }
 
     pub async fn raw(&self, mut req: Request<Body>, ip: SocketAddr) -> Resp {
