@@ -10,6 +10,11 @@ pub const PENDING_ACTIVITIES_LIMIT: usize = 2000;
 pub const PENDING_CHILDREN_LIMIT: usize = 2000;
 pub const PENDING_SIGNALS_LIMIT: usize = 2000;
 pub const PENDING_CANCELS_LIMIT: usize = 2000;
+/// Updates admitted or accepted but not completed, per run
+/// (`history.maxInFlightUpdates`).
+pub const MAX_IN_FLIGHT_UPDATES: i64 = 10;
+/// Updates a run may ever have (`history.maxTotalUpdates`).
+pub const MAX_TOTAL_UPDATES: i64 = 2000;
 /// A long poll returns empty after this long (the real server: 60 s, minus a
 /// margin so the answer beats the client's deadline).
 pub const LONG_POLL_TIMEOUT_SECS: u64 = 60;

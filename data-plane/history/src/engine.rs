@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
+use orrery_core::dynamic_config::PerNamespace;
 use orrery_core::matching::{QueueTask, TaskSink};
 use orrery_core::token::TokenSigner;
 use orrery_core::{CellError, CellResult};
@@ -49,6 +50,11 @@ pub struct HistoryLimits {
     pub history_size_error: i64,
     /// `limit.blobSize.error`: the largest payload a command may carry.
     pub blob_size_error: i64,
+    /// `history.maxInFlightUpdates`: updates admitted or accepted but not
+    /// completed, per run, per namespace name (0 or less: no limit).
+    pub max_in_flight_updates: PerNamespace<i64>,
+    /// `history.maxTotalUpdates`: updates a run may ever have.
+    pub max_total_updates: PerNamespace<i64>,
 }
 
 impl Default for HistoryLimits {
@@ -70,6 +76,24 @@ impl HistoryLimits {
                 "limit.blobSize.error",
                 orrery_core::limits::BLOB_SIZE_LIMIT_ERROR as i64,
             ),
+            max_in_flight_updates: dc.i64_per_namespace(
+                "history.maxInFlightUpdates",
+                orrery_core::limits::MAX_IN_FLIGHT_UPDATES,
+            ),
+            max_total_updates: dc.i64_per_namespace(
+                "history.maxTotalUpdates",
+                orrery_core::limits::MAX_TOTAL_UPDATES,
+            ),
+        }
+    }
+
+    /// The update limits of a run of namespace `namespace` (its name, as
+    /// Temporal's namespace constraints name it).
+    pub(crate) fn update_limits(&self, namespace: &str) -> crate::api::UpdateLimits {
+        let of = |p: &PerNamespace<i64>| p.namespaces.get(namespace).copied().unwrap_or(p.default);
+        crate::api::UpdateLimits {
+            max_in_flight: of(&self.max_in_flight_updates),
+            max_total: of(&self.max_total_updates),
         }
     }
 }

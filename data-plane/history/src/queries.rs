@@ -72,6 +72,22 @@ impl QueryBuffer {
         }
     }
 
+    /// Of `ids`, those buffered for `run_id`: the only queries a worker
+    /// completing a task of that run may answer.
+    pub(crate) fn of_run<'a>(
+        &self,
+        run_id: &str,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<&'a str> {
+        let by_run = self.lock();
+        let Some(queries) = by_run.get(run_id) else {
+            return Vec::new();
+        };
+        ids.into_iter()
+            .filter(|id| queries.iter().any(|q| q.id == *id))
+            .collect()
+    }
+
     pub(crate) fn forget(&self, run_id: &str, id: &str) {
         let mut by_run = self.lock();
         if let Some(queries) = by_run.get_mut(run_id) {
@@ -118,6 +134,19 @@ impl HistoryEngine {
                 release,
             });
         Ok((QueryRoute::Buffered(released), state))
+    }
+
+    /// The query ids, of those a workflow task completion of `run_id`
+    /// answers, that were buffered for that run. Answers to any other id
+    /// are to be ignored, as the real server finds them in no registry:
+    /// a worker (of another run, or another tenant) must not answer a
+    /// query asked of a run it does not hold.
+    pub fn queries_of_run<'a>(
+        &self,
+        run_id: &str,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<&'a str> {
+        self.queries.of_run(run_id, ids)
     }
 
     /// Drops a buffered query whose caller stopped waiting.

@@ -173,8 +173,12 @@ impl Frontend {
         let token = self
             .token(&req.task_token, &req.namespace, KIND_WORKFLOW)
             .await?;
-        // Queries answered alongside the task (not used by legacy queries).
-        for (id, result) in &req.query_results {
+        // Queries answered alongside the task (not used by legacy queries):
+        // only those buffered for the task's own run; an answer to any other
+        // query id is ignored, as on the real server.
+        let ids = req.query_results.keys().map(String::as_str);
+        for id in self.history.queries_of_run(&token.run_id, ids) {
+            let result = &req.query_results[id];
             self.matching.answer_query(
                 id,
                 query_answer(

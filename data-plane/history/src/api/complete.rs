@@ -259,6 +259,19 @@ impl HistoryEngine {
             speculative = wt.speculative,
             "completing workflow task"
         );
+        if let Some(message) =
+            self.unknown_updates_over_total(&m.state, &token.run_id, &req.messages)
+        {
+            Self::reject_completion(
+                m,
+                &wt,
+                WorkflowTaskFailedCause::BadUpdateWorkflowExecutionMessage,
+                message,
+                &req.identity,
+                true,
+            )?;
+            return Ok(Completion::Applied);
+        }
         if let Some(reset) = Self::discard_speculative(m, &wt, req) {
             return Ok(Completion::Discarded(reset));
         }

@@ -12,4 +12,7 @@ mod signal;
 pub mod standalone;
 pub mod start;
 pub mod update;
+mod update_registry;
 pub mod workflow_task;
+
+pub(crate) use update_registry::UpdateLimits;

@@ -4,8 +4,9 @@
 //! and a rejection leaves no trace in history. Acceptance and completion are
 //! events, and mutable state keeps pointers to them so duplicates and polls
 //! find them after a restart. As in Temporal, admitted-but-unaccepted
-//! updates do not survive a restart; the client retries them.
-use std::collections::HashMap;
+//! updates do not survive a restart; the client retries them. The registry
+//! itself and the per-run update limits are in `update_registry.rs`.
+use std::collections::HashSet;
 use std::time::Duration;
 
 use orrery_core::{CellError, CellResult};
@@ -26,168 +27,10 @@ use tokio::sync::watch;
 
 use crate::engine::HistoryEngine;
 use crate::mutation::Mutation;
-use crate::state::UpdateInfo;
+use crate::state::{MutableState, UpdateInfo};
 
-/// Where an update stands, as waiters see it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum UpdateState {
-    Admitted,
-    Accepted,
-    Completed(Box<Outcome>),
-    /// The run closed (or the update was lost) before it completed.
-    Aborted(String),
-}
-
-impl UpdateState {
-    fn stage(&self) -> Stage {
-        match self {
-            Self::Admitted => Stage::Admitted,
-            Self::Accepted => Stage::Accepted,
-            Self::Completed(_) | Self::Aborted(_) => Stage::Completed,
-        }
-    }
-}
-
-struct Entry {
-    /// The request, until the workflow accepted (or rejected) it.
-    request: Option<Request>,
-    seq: u64,
-    /// Start time of the workflow task that last carried the request.
-    sent_with: i64,
-    state: watch::Sender<UpdateState>,
-}
-
-/// Entries by (run id, update id), and the admission counter that orders them.
-type Entries = (u64, HashMap<(String, String), Entry>);
-
-/// In-flight updates by run and update id.
-#[derive(Default)]
-pub(crate) struct UpdateRegistry {
-    inner: std::sync::Mutex<Entries>,
-}
-
-impl UpdateRegistry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn key(run_id: &str, update_id: &str) -> (String, String) {
-        (run_id.to_string(), update_id.to_string())
-    }
-
-    fn subscribe(&self, run_id: &str, update_id: &str) -> Option<watch::Receiver<UpdateState>> {
-        self.lock()
-            .1
-            .get(&Self::key(run_id, update_id))
-            .map(|e| e.state.subscribe())
-    }
-
-    /// Registers an update (or, with no request, an accepted one a waiter
-    /// wants to follow) unless it is there already.
-    fn register(
-        &self,
-        run_id: &str,
-        update_id: &str,
-        request: Option<Request>,
-    ) -> watch::Receiver<UpdateState> {
-        let mut guard = self.lock();
-        let (seq, map) = &mut *guard;
-        *seq += 1;
-        let state = if request.is_some() {
-            UpdateState::Admitted
-        } else {
-            UpdateState::Accepted
-        };
-        map.entry(Self::key(run_id, update_id))
-            .or_insert_with(|| Entry {
-                request,
-                seq: *seq,
-                sent_with: 0,
-                state: watch::channel(state).0,
-            })
-            .state
-            .subscribe()
-    }
-
-    /// Records that the unanswered requests ride the task started at
-    /// `started_time_ms`, and returns them.
-    pub(crate) fn send(&self, run_id: &str, started_time_ms: i64) -> Vec<Request> {
-        let mut guard = self.lock();
-        let mut pending: Vec<_> = guard
-            .1
-            .iter_mut()
-            .filter(|((run, _), e)| run == run_id && e.request.is_some())
-            .map(|(_, e)| {
-                e.sent_with = started_time_ms;
-                (e.seq, e.request.clone().unwrap_or_default())
-            })
-            .collect();
-        pending.sort_by_key(|(seq, _)| *seq);
-        pending.into_iter().map(|(_, r)| r).collect()
-    }
-
-    /// Unanswered update ids split by whether the task started at
-    /// `started_time_ms` carried them.
-    pub(crate) fn unanswered_by_task(
-        &self,
-        run_id: &str,
-        started_time_ms: i64,
-    ) -> (Vec<String>, Vec<String>) {
-        let guard = self.lock();
-        let mut carried = Vec::new();
-        let mut not_carried = Vec::new();
-        for ((run, id), e) in guard.1.iter() {
-            if run == run_id && e.request.is_some() {
-                if e.sent_with == started_time_ms {
-                    carried.push(id.clone());
-                } else {
-                    not_carried.push(id.clone());
-                }
-            }
-        }
-        (carried, not_carried)
-    }
-
-    pub(crate) fn request(&self, run_id: &str, update_id: &str) -> Option<Request> {
-        self.lock()
-            .1
-            .get(&Self::key(run_id, update_id))
-            .and_then(|e| e.request.clone())
-    }
-
-    /// Publishes a committed transition of an update.
-    pub(crate) fn set(&self, run_id: &str, update_id: &str, state: UpdateState) {
-        let mut guard = self.lock();
-        let key = Self::key(run_id, update_id);
-        let done = matches!(state, UpdateState::Completed(_) | UpdateState::Aborted(_));
-        if let Some(entry) = guard.1.get_mut(&key) {
-            entry.request = None;
-            entry.state.send_replace(state);
-            if done {
-                guard.1.remove(&key);
-            }
-        }
-    }
-
-    /// The run closed: admitted updates are aborted; accepted ones fail
-    /// with the real server's failure.
-    pub(crate) fn abort_run(&self, run_id: &str) {
-        let mut guard = self.lock();
-        guard.1.retain(|(run, _), e| {
-            if run == run_id {
-                let state = if e.request.is_some() {
-                    UpdateState::Aborted("workflow update was aborted by closing workflow".into())
-                } else {
-                    UpdateState::Completed(Box::new(closed_before_completion()))
-                };
-                e.state.send_replace(state);
-                false
-            } else {
-                true
-            }
-        });
-    }
-}
+use super::update_registry::{UpdateLimits, check_admission};
+pub(crate) use super::update_registry::{UpdateRegistry, UpdateState, check_total};
 
 fn server_application_failure(message: &str, r#type: &str) -> Outcome {
     use orrery_proto::api::failure::v1::{ApplicationFailureInfo, failure::FailureInfo};
@@ -208,7 +51,7 @@ fn server_application_failure(message: &str, r#type: &str) -> Outcome {
 }
 
 /// An accepted update whose workflow closed before it completed.
-fn closed_before_completion() -> Outcome {
+pub(crate) fn closed_before_completion() -> Outcome {
     server_application_failure(
         "Workflow Update failed because the Workflow completed before the Update completed.",
         "AcceptedUpdateCompletedWorkflow",
@@ -357,6 +200,69 @@ fn closed() -> CellError {
 }
 
 impl HistoryEngine {
+    /// A run's updates as its limits count them: in flight (admitted, or
+    /// accepted and not completed) and completed. Rejected updates are in
+    /// neither, as on the real server.
+    pub(crate) fn update_counts(&self, ms: &MutableState, run_id: &str) -> (usize, usize) {
+        let mut in_flight: HashSet<String> = self.updates.update_ids(run_id).into_iter().collect();
+        let mut completed = 0;
+        for u in &ms.updates {
+            if u.completed_event_id > 0 {
+                completed += 1;
+            } else {
+                in_flight.insert(u.update_id.clone());
+            }
+        }
+        (in_flight.len(), completed)
+    }
+
+    pub(crate) fn run_update_limits(&self, ms: &MutableState) -> UpdateLimits {
+        let namespace = ms.info.as_ref().map(|i| i.namespace.as_str());
+        self.limits.update_limits(namespace.unwrap_or_default())
+    }
+
+    /// Whether the run may admit an update it does not know yet
+    /// (`history.maxInFlightUpdates`, `history.maxTotalUpdates`).
+    fn check_new_update(&self, ms: &MutableState, run_id: &str) -> CellResult<()> {
+        let (in_flight, completed) = self.update_counts(ms, run_id);
+        check_admission(self.run_update_limits(ms), in_flight, completed)
+    }
+
+    /// A worker may answer an update the server no longer holds (admitted
+    /// before a restart, say): the real server takes it back in, but only
+    /// within the run's total (`history.maxTotalUpdates`), and otherwise
+    /// fails the workflow task. Returns that failure's message.
+    pub(crate) fn unknown_updates_over_total(
+        &self,
+        ms: &MutableState,
+        run_id: &str,
+        messages: &[Message],
+    ) -> Option<String> {
+        let limits = self.run_update_limits(ms);
+        let (in_flight, completed) = self.update_counts(ms, run_id);
+        let mut total = in_flight + completed;
+        let mut seen = HashSet::new();
+        for msg in messages {
+            let id = msg.protocol_instance_id.as_str();
+            let accepted = match verdict(msg) {
+                Some(Verdict::Accepted(_)) => true,
+                Some(Verdict::Rejected(_)) => false,
+                _ => continue,
+            };
+            let known = self.updates.subscribe(run_id, id).is_some()
+                || ms.updates.iter().any(|u| u.update_id == id);
+            if known || !seen.insert(id) {
+                continue;
+            }
+            if let Err(err) = check_total(limits, total) {
+                return Some(err.to_string());
+            }
+            // A rejected one leaves at once and is not counted.
+            total += usize::from(accepted);
+        }
+        None
+    }
+
     async fn completed_outcome(
         &self,
         namespace_id: &str,
@@ -448,6 +354,7 @@ impl HistoryEngine {
                 if !running {
                     return Err(closed());
                 }
+                self.check_new_update(&ms, &run_id)?;
                 let rx = self.updates.register(&run_id, &update_id, Some(request));
                 if ms.workflow_task.is_none() {
                     let shard = self.shard(namespace_id, &execution.workflow_id);
@@ -539,6 +446,10 @@ impl HistoryEngine {
         let rx = match self.updates.subscribe(&run_id, update_id) {
             Some(rx) => rx,
             None => {
+                // Under the workflow's lock, so the update cannot complete
+                // between the load and registering a waiter (which would
+                // then wait, and stay registered, for nothing).
+                let _guard = self.lock(namespace_id, &execution.workflow_id).await;
                 let (ms, _) = self
                     .load(namespace_id, &execution.workflow_id, &run_id)
                     .await?;
