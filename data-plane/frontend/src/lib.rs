@@ -6,6 +6,7 @@ mod handlers;
 pub mod namespaces;
 mod operator_service;
 mod rate_gate;
+mod rate_limits;
 mod validate;
 mod workflow_service;
 
@@ -16,10 +17,11 @@ use orrery_history::HistoryEngine;
 use orrery_matching::Matching;
 use orrery_scheduler::Scheduler;
 
-pub use access::{AccessPolicy, CallerLimits, RateLimits};
+pub use access::AccessPolicy;
 pub use handlers::archival::ArchivalConfig;
 pub use namespaces::{Namespaces, NewNamespace};
 pub use rate_gate::RateGateLayer;
+pub use rate_limits::{CallerLimits, RateLimits};
 
 pub struct Frontend {
     pub(crate) history: Arc<HistoryEngine>,

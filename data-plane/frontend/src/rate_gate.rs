@@ -9,7 +9,7 @@
 //! for what it really touches.
 //!
 //! A refusal here, as in `Frontend::admit`, is answered after
-//! [`access::REFUSAL_PAUSE`](crate::access::REFUSAL_PAUSE).
+//! [`rate_limits::REFUSAL_PAUSE`](crate::rate_limits::REFUSAL_PAUSE).
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use http::HeaderValue;
 use orrery_core::caller::Caller;
 use tonic::body::Body;
 
-use crate::access::{RateLimits, after_pause};
+use crate::rate_limits::{RateLimits, after_pause};
 
 const NAMESPACE_HEADER: &str = "temporal-namespace";
 
@@ -114,7 +114,7 @@ mod tests {
     use orrery_core::caller::Permission;
     use tower::{Layer, Service, ServiceExt};
 
-    use crate::access::REFUSAL_PAUSE;
+    use crate::rate_limits::REFUSAL_PAUSE;
 
     use super::*;
 
