@@ -19,7 +19,7 @@ use orrery_proto::api::query::v1::WorkflowQuery;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-pub use queue::Backlog;
+pub use queue::{Backlog, MAX_POLLERS_PER_QUEUE, POLLER_HISTORY_TTL};
 use queue::{Queue, QueueKey};
 
 /// A query waiting for a workflow worker.
@@ -172,6 +172,10 @@ impl Matching {
         identity: &str,
         wait: Duration,
     ) -> CellResult<Option<Polled>> {
+        // As Temporal's frontend refuses it: the identity is kept per queue.
+        if identity.len() > orrery_core::limits::MAX_ID_LENGTH {
+            return Err(CellError::invalid("Identity length exceeds limit."));
+        }
         if self.closing.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(None);
         }

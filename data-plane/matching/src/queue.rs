@@ -1,7 +1,7 @@
 //! One task queue in memory: tasks by id, queries, and the pollers waiting.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use orrery_core::CellResult;
 use orrery_core::matching::QueueTask;
@@ -13,6 +13,14 @@ use crate::{LastPoll, PollerSeen, QueryTask};
 
 /// How many stored tasks one load brings into memory.
 const LOAD_BATCH: usize = 1000;
+
+/// How long a poller is remembered after its last poll (for
+/// DescribeTaskQueue): Temporal's `matching.PollerHistoryTTL`.
+pub const POLLER_HISTORY_TTL: Duration = Duration::from_secs(5 * 60);
+/// The most pollers remembered per queue, as Temporal's poller history
+/// holds: past it the one seen longest ago is forgotten, so identities a
+/// worker makes up cannot grow a queue without bound.
+pub const MAX_POLLERS_PER_QUEUE: usize = 1000;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct QueueKey {
@@ -42,9 +50,51 @@ struct State {
     queries: VecDeque<QueryTask>,
     waiters: VecDeque<oneshot::Sender<Handed>>,
     last_poll: LastPoll,
-    pollers: HashMap<String, SystemTime>,
+    pollers: Pollers,
     /// When the queue was last added to or polled.
     touched: Option<Instant>,
+}
+
+/// The identities that polled a queue, with when each last did; at most
+/// [`MAX_POLLERS_PER_QUEUE`], none older than [`POLLER_HISTORY_TTL`] once
+/// read or full.
+#[derive(Default)]
+struct Pollers(HashMap<String, SystemTime>);
+
+impl Pollers {
+    fn seen(&mut self, identity: &str, now: SystemTime) {
+        if let Some(last) = self.0.get_mut(identity) {
+            *last = now;
+            return;
+        }
+        if self.0.len() >= MAX_POLLERS_PER_QUEUE {
+            self.forget_stale(now);
+        }
+        if self.0.len() >= MAX_POLLERS_PER_QUEUE
+            && let Some(oldest) = (self.0.iter())
+                .min_by_key(|(_, last)| **last)
+                .map(|(identity, _)| identity.clone())
+        {
+            self.0.remove(&oldest);
+        }
+        self.0.insert(identity.to_owned(), now);
+    }
+
+    fn forget_stale(&mut self, now: SystemTime) {
+        if let Some(cutoff) = now.checked_sub(POLLER_HISTORY_TTL) {
+            self.0.retain(|_, last| *last >= cutoff);
+        }
+    }
+
+    fn recent(&mut self, now: SystemTime) -> Vec<PollerSeen> {
+        self.forget_stale(now);
+        (self.0.iter())
+            .map(|(identity, last_access)| PollerSeen {
+                identity: identity.clone(),
+                last_access: *last_access,
+            })
+            .collect()
+    }
 }
 
 /// Tasks waiting in a queue for a poller.
@@ -117,7 +167,7 @@ impl Queue {
         s.last_poll = Some(Instant::now());
         s.touched = s.last_poll;
         if !identity.is_empty() {
-            s.pollers.insert(identity.to_string(), SystemTime::now());
+            s.pollers.seen(identity, SystemTime::now());
         }
         if let Some(q) = s.queries.pop_front() {
             return Taken::Query(q);
@@ -173,15 +223,9 @@ impl Queue {
         self.state().last_poll
     }
 
+    /// The pollers seen within [`POLLER_HISTORY_TTL`].
     pub fn pollers(&self) -> Vec<PollerSeen> {
-        self.state()
-            .pollers
-            .iter()
-            .map(|(identity, last_access)| PollerSeen {
-                identity: identity.clone(),
-                last_access: *last_access,
-            })
-            .collect()
+        self.state().pollers.recent(SystemTime::now())
     }
 
     /// Nothing waits in it or on it, and nothing touched it since `cutoff`:
@@ -206,5 +250,76 @@ impl Queue {
                 .filter(|ms| *ms > 0)
                 .min(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identities(pollers: &mut Pollers, now: SystemTime) -> Vec<String> {
+        let mut seen: Vec<_> = pollers
+            .recent(now)
+            .into_iter()
+            .map(|p| p.identity)
+            .collect();
+        seen.sort();
+        seen
+    }
+
+    #[test]
+    fn a_poller_not_seen_for_the_ttl_is_forgotten() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut pollers = Pollers::default();
+        pollers.seen("old", start);
+        pollers.seen("kept", start);
+        let later = start + POLLER_HISTORY_TTL - Duration::from_secs(1);
+        pollers.seen("kept", later);
+        pollers.seen("new", later);
+        assert_eq!(
+            identities(&mut pollers, later),
+            ["kept", "new", "old"],
+            "all within the TTL"
+        );
+        let after = start + POLLER_HISTORY_TTL + Duration::from_secs(1);
+        assert_eq!(identities(&mut pollers, after), ["kept", "new"]);
+        assert_eq!(pollers.0.len(), 2, "forgotten, not only hidden");
+    }
+
+    #[test]
+    fn a_queue_remembers_at_most_its_cap_of_pollers_dropping_the_oldest() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut pollers = Pollers::default();
+        // Ten times the cap, all within the TTL: made-up identities.
+        for i in 0..10 * MAX_POLLERS_PER_QUEUE {
+            pollers.seen(
+                &format!("worker-{i}"),
+                start + Duration::from_millis(i as u64),
+            );
+        }
+        assert_eq!(pollers.0.len(), MAX_POLLERS_PER_QUEUE);
+        let now = start + Duration::from_secs(60);
+        let kept = identities(&mut pollers, now);
+        assert!(kept.contains(&format!("worker-{}", 10 * MAX_POLLERS_PER_QUEUE - 1)));
+        assert!(
+            !kept.contains(&"worker-0".to_string()),
+            "the oldest went first"
+        );
+    }
+
+    #[test]
+    fn the_queue_records_its_pollers_and_forgets_none_it_saw_just_now() {
+        let queue = Queue::new(QueueKey {
+            namespace_id: "ns".into(),
+            name: "tq".into(),
+            kind: 0,
+        });
+        for i in 0..MAX_POLLERS_PER_QUEUE + 5 {
+            let _ = queue.take_or_wait(&format!("worker-{i}"));
+        }
+        let _ = queue.take_or_wait("");
+        let seen = queue.pollers();
+        assert_eq!(seen.len(), MAX_POLLERS_PER_QUEUE);
+        assert!(seen.iter().all(|p| !p.identity.is_empty()));
     }
 }

@@ -205,3 +205,25 @@ async fn idle_queues_are_dropped_from_memory_and_their_backlog_survives() {
     assert_eq!(lease.task().task_id, 8);
     lease.done();
 }
+
+#[tokio::test]
+async fn an_identity_longer_than_the_id_limit_is_refused_as_temporal_does() {
+    let (store, _dir) = store().await;
+    let m = Matching::new(store);
+    let long = "w".repeat(orrery_core::limits::MAX_ID_LENGTH + 1);
+    let refused = m
+        .poll("ns", "q", TASK_KIND_ACTIVITY, &long, Duration::ZERO)
+        .await;
+    match refused {
+        Err(orrery_core::CellError::InvalidArgument(message)) => {
+            assert_eq!(message, "Identity length exceeds limit.")
+        }
+        _ => panic!("a too-long identity was not refused"),
+    }
+    assert!(m.pollers("ns", "q", TASK_KIND_ACTIVITY).is_empty());
+    let longest = "w".repeat(orrery_core::limits::MAX_ID_LENGTH);
+    m.poll("ns", "q", TASK_KIND_ACTIVITY, &longest, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(m.pollers("ns", "q", TASK_KIND_ACTIVITY).len(), 1);
+}
