@@ -343,16 +343,8 @@ mod tests {
         r.set("run-a", "u1", UpdateState::Accepted);
         assert_eq!(*accepted.borrow(), UpdateState::Accepted);
         assert!(r.request("run-a", "u1").is_none(), "accepted: request gone");
-        r.set(
-            "run-a",
-            "u1",
-            UpdateState::Completed(Box::new(Outcome::default())),
-        );
-        r.set(
-            "run-a",
-            "u2",
-            UpdateState::Completed(Box::new(Outcome::default())),
-        );
+        r.set("run-a", "u1", UpdateState::Completed(Box::default()));
+        r.set("run-a", "u2", UpdateState::Completed(Box::default()));
         assert_eq!(r.runs(), 1, "run-a had nothing left");
         r.abort_run("run-b");
         assert!(matches!(*other.borrow(), UpdateState::Aborted(_)));
