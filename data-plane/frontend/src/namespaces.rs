@@ -14,6 +14,11 @@ use prost::Message;
 
 pub const CLUSTER_NAME: &str = "active";
 
+/// The most stored namespaces one ListNamespaces page reads, whatever its
+/// page size and however few of them the caller may see: the bound on one
+/// call's work. Also the largest page size.
+pub const LIST_SCAN_LIMIT: usize = 1000;
+
 #[derive(Clone, Debug)]
 pub struct Namespace {
     pub id: String,
@@ -233,13 +238,61 @@ impl Namespaces {
         Ok(ns)
     }
 
-    pub async fn list(&self) -> CellResult<Vec<Namespace>> {
-        self.store
-            .list_namespaces()
-            .await?
-            .into_iter()
-            .map(Namespace::from_record)
-            .collect()
+    /// One page of the namespaces `visible` keeps, in name order, after the
+    /// name `after` (`""`: from the first), and where the next page starts
+    /// (`None`: this was the last). A call reads at most
+    /// [`LIST_SCAN_LIMIT`] stored rows and decodes only the namespaces it
+    /// returns (from the cache when it holds the stored version), so one
+    /// ListNamespaces costs the same however many namespaces the cell holds
+    /// or the caller cannot see; a page may come back short, with a token.
+    pub async fn page(
+        &self,
+        after: &str,
+        size: usize,
+        visible: impl Fn(&str) -> bool,
+    ) -> CellResult<(Vec<Namespace>, Option<String>)> {
+        let size = size.clamp(1, LIST_SCAN_LIMIT);
+        let mut out = Vec::new();
+        let mut cursor = after.to_string();
+        let mut scanned = 0;
+        loop {
+            // One row beyond a full page tells whether another page exists.
+            let fetch = (size - out.len() + 1).min(LIST_SCAN_LIMIT - scanned);
+            let batch = self
+                .store
+                .list_namespaces(&cursor, u32::try_from(fetch).unwrap_or(u32::MAX))
+                .await?;
+            let exhausted = batch.len() < fetch;
+            for record in batch {
+                if out.len() == size {
+                    return Ok((out, Some(cursor)));
+                }
+                scanned += 1;
+                cursor.clone_from(&record.name);
+                if visible(&record.name) {
+                    out.push(self.decoded(record)?);
+                }
+            }
+            if exhausted {
+                return Ok((out, None));
+            }
+            if scanned >= LIST_SCAN_LIMIT {
+                return Ok((out, Some(cursor)));
+            }
+        }
+    }
+
+    /// A listed record as a namespace: the cached copy if it is this
+    /// version, decoded otherwise.
+    fn decoded(&self, record: NamespaceRecord) -> CellResult<Namespace> {
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&record.name)
+            .filter(|ns| ns.version == record.version && ns.id == record.id)
+            .cloned();
+        cached.map_or_else(|| Namespace::from_record(record), Ok)
     }
 
     /// Applies `change` to the stored namespace's description and writes it
@@ -309,5 +362,139 @@ impl orrery_history::ClosePolicies for Namespaces {
             Err(CellError::NamespaceNotFound(_)) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Namespaces in memory, counting the rows each listing reads.
+    #[derive(Default)]
+    struct Memory {
+        rows: Mutex<BTreeMap<String, NamespaceRecord>>,
+        read: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl NamespaceStore for Memory {
+        async fn create_namespace(&self, ns: &NamespaceRecord) -> CellResult<()> {
+            self.rows
+                .lock()
+                .unwrap()
+                .insert(ns.name.clone(), ns.clone());
+            Ok(())
+        }
+        async fn namespace_by_name(&self, name: &str) -> CellResult<Option<NamespaceRecord>> {
+            Ok(self.rows.lock().unwrap().get(name).cloned())
+        }
+        async fn namespace_by_id(&self, id: &str) -> CellResult<Option<NamespaceRecord>> {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows.values().find(|r| r.id == id).cloned())
+        }
+        async fn list_namespaces(
+            &self,
+            after: &str,
+            limit: u32,
+        ) -> CellResult<Vec<NamespaceRecord>> {
+            let rows = self.rows.lock().unwrap();
+            let page: Vec<_> = rows
+                .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .take(limit as usize)
+                .map(|(_, r)| r.clone())
+                .collect();
+            self.read.fetch_add(page.len(), Ordering::Relaxed);
+            Ok(page)
+        }
+        async fn update_namespace(&self, ns: &NamespaceRecord) -> CellResult<()> {
+            self.create_namespace(ns).await
+        }
+        async fn delete_namespace(&self, id: &str) -> CellResult<()> {
+            self.rows.lock().unwrap().retain(|_, r| r.id != id);
+            Ok(())
+        }
+    }
+
+    async fn registry(names: impl IntoIterator<Item = String>) -> (Namespaces, Arc<Memory>) {
+        let store = Arc::new(Memory::default());
+        let namespaces = Namespaces::new(store.clone());
+        for name in names {
+            namespaces
+                .create(NewNamespace {
+                    name,
+                    description: String::new(),
+                    owner_email: String::new(),
+                    retention_ms: 1000,
+                    data: HashMap::new(),
+                    history_archival: (ArchivalState::Disabled, String::new()),
+                    visibility_archival: (ArchivalState::Disabled, String::new()),
+                })
+                .await
+                .unwrap();
+        }
+        (namespaces, store)
+    }
+
+    /// Every page of a listing, as names.
+    async fn pages(
+        ns: &Namespaces,
+        size: usize,
+        visible: impl Fn(&str) -> bool,
+    ) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (page, next) = ns.page(&after, size, &visible).await.unwrap();
+            out.push(page.into_iter().map(|n| n.name).collect());
+            match next {
+                Some(next) => after = next,
+                None => return out,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn listing_pages_in_name_order() {
+        let (ns, _) = registry(["c", "a", "e", "b", "d"].map(String::from)).await;
+        assert_eq!(
+            pages(&ns, 2, |_| true).await,
+            [vec!["a", "b"], vec!["c", "d"], vec!["e"]]
+        );
+        // A full last page says there is no more only once it knows.
+        assert_eq!(
+            pages(&ns, 5, |_| true).await,
+            [vec!["a", "b", "c", "d", "e"]]
+        );
+        // Filtered: pages of what the caller sees.
+        assert_eq!(
+            pages(&ns, 1, |n| n == "b" || n == "e").await,
+            [vec!["b"], vec!["e"]]
+        );
+    }
+
+    #[tokio::test]
+    async fn one_page_reads_a_bounded_number_of_rows() {
+        let names = (0..LIST_SCAN_LIMIT * 2 + 5).map(|i| format!("ns-{i:05}"));
+        let (ns, store) = registry(names).await;
+        // A caller who sees only the last namespace: every call reads at
+        // most the scan limit (plus the one row that tells more exist),
+        // and the listing still ends with it.
+        let last = format!("ns-{:05}", LIST_SCAN_LIMIT * 2 + 4);
+        let mut after = String::new();
+        let mut seen = Vec::new();
+        loop {
+            store.read.store(0, Ordering::Relaxed);
+            let (page, next) = ns.page(&after, 100, |n| n == last).await.unwrap();
+            assert!(store.read.load(Ordering::Relaxed) <= LIST_SCAN_LIMIT + 1);
+            seen.extend(page.into_iter().map(|n| n.name));
+            match next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        assert_eq!(seen, [last]);
     }
 }

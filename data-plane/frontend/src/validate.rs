@@ -1,5 +1,7 @@
 //! Input checks, with the real server's messages where SDKs or users rely on
 //! them. Every check runs before anything is written.
+use std::collections::HashMap;
+
 use orrery_core::limits::{
     BLOB_SIZE_LIMIT_ERROR, BLOB_SIZE_LIMIT_WARN, MAX_ID_LENGTH, MEMO_SIZE_LIMIT_ERROR,
 };
@@ -73,6 +75,44 @@ pub fn cron_schedule(schedule: &str) -> CellResult<()> {
         .map_err(|e| CellError::invalid(e.to_string()))
 }
 
+/// Bounds on a namespace's `data` map. Temporal sets none; a cell shared
+/// by tenants must, or one namespace's record (read on every cache miss and
+/// listing) grows without end. Generous for labels and small settings.
+pub const NAMESPACE_DATA_MAX_ENTRIES: usize = 64;
+pub const NAMESPACE_DATA_MAX_KEY_BYTES: usize = 256;
+pub const NAMESPACE_DATA_MAX_VALUE_BYTES: usize = 4 * 1024;
+pub const NAMESPACE_DATA_MAX_TOTAL_BYTES: usize = 64 * 1024;
+
+/// A namespace's `data` (as asked, or as it would be stored) within bounds.
+pub fn namespace_data(data: &HashMap<String, String>) -> CellResult<()> {
+    if data.len() > NAMESPACE_DATA_MAX_ENTRIES {
+        return Err(CellError::invalid(format!(
+            "Data has {} entries, more than the limit of {NAMESPACE_DATA_MAX_ENTRIES}.",
+            data.len()
+        )));
+    }
+    let mut total = 0;
+    for (key, value) in data {
+        if key.len() > NAMESPACE_DATA_MAX_KEY_BYTES {
+            return Err(CellError::invalid(format!(
+                "Data key exceeds length limit ({NAMESPACE_DATA_MAX_KEY_BYTES} bytes)."
+            )));
+        }
+        if value.len() > NAMESPACE_DATA_MAX_VALUE_BYTES {
+            return Err(CellError::invalid(format!(
+                "Data value of key {key:?} exceeds length limit ({NAMESPACE_DATA_MAX_VALUE_BYTES} bytes)."
+            )));
+        }
+        total += key.len() + value.len();
+    }
+    if total > NAMESPACE_DATA_MAX_TOTAL_BYTES {
+        return Err(CellError::invalid(format!(
+            "Data exceeds size limit ({NAMESPACE_DATA_MAX_TOTAL_BYTES} bytes of keys and values)."
+        )));
+    }
+    Ok(())
+}
+
 pub fn duration_set(d: Option<&prost_wkt_types::Duration>) -> bool {
     d.is_some_and(|d| d.seconds != 0 || d.nanos != 0)
 }
@@ -104,6 +144,41 @@ mod tests {
         );
         assert!(run_id("not-a-uuid").is_err());
         assert!(run_id("").is_ok());
+    }
+
+    #[test]
+    fn namespace_data_is_bounded() {
+        let entries = |n: usize, value: usize| -> HashMap<String, String> {
+            (0..n)
+                .map(|i| (format!("k{i}"), "v".repeat(value)))
+                .collect()
+        };
+        assert!(namespace_data(&entries(NAMESPACE_DATA_MAX_ENTRIES, 10)).is_ok());
+        let err = namespace_data(&entries(NAMESPACE_DATA_MAX_ENTRIES + 1, 1)).unwrap_err();
+        assert!(matches!(err, CellError::InvalidArgument(_)));
+        assert!(err.to_string().starts_with("Data has 65 entries"), "{err}");
+        let long_key =
+            HashMap::from([("k".repeat(NAMESPACE_DATA_MAX_KEY_BYTES + 1), String::new())]);
+        assert!(
+            namespace_data(&long_key)
+                .unwrap_err()
+                .to_string()
+                .starts_with("Data key")
+        );
+        let long_value = entries(1, NAMESPACE_DATA_MAX_VALUE_BYTES + 1);
+        assert!(
+            namespace_data(&long_value)
+                .unwrap_err()
+                .to_string()
+                .starts_with("Data value")
+        );
+        assert!(namespace_data(&entries(1, NAMESPACE_DATA_MAX_VALUE_BYTES)).is_ok());
+        // Each entry within bounds, the whole over: 17 values of 4 KiB.
+        let err = namespace_data(&entries(17, NAMESPACE_DATA_MAX_VALUE_BYTES)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("Data exceeds size limit"),
+            "{err}"
+        );
     }
 
     #[test]

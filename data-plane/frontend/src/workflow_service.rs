@@ -302,7 +302,8 @@ impl WorkflowService for FrontendService {
     ) -> Result<Response<RegisterNamespaceResponse>, Status> {
         let f = &self.0;
         serve(f.admit(&r).await, async {
-            f.register_namespace(r.into_inner()).await
+            let caller = r.extensions().get::<orrery_core::caller::Caller>().cloned();
+            f.register_namespace(r.into_inner(), caller).await
         })
         .await
     }
@@ -336,7 +337,8 @@ impl WorkflowService for FrontendService {
     ) -> Result<Response<UpdateNamespaceResponse>, Status> {
         let f = &self.0;
         serve(f.admit(&r).await, async {
-            f.update_namespace(r.into_inner()).await
+            let caller = r.extensions().get::<orrery_core::caller::Caller>().cloned();
+            f.update_namespace(r.into_inner(), caller).await
         })
         .await
     }

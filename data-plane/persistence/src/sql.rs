@@ -188,8 +188,11 @@ macro_rules! sql_store {
                     .transpose()
             }
 
-            async fn list_namespaces(&self) -> CellResult<Vec<NamespaceRecord>> {
-                sqlx::query("SELECT id, name, version, data FROM namespaces ORDER BY name")
+            async fn list_namespaces(&self, after: &str, limit: u32) -> CellResult<Vec<NamespaceRecord>> {
+                // Keyset paging on the unique name (its index serves both).
+                sqlx::query("SELECT id, name, version, data FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2")
+                    .bind(after)
+                    .bind(i64::from(limit))
                     .fetch_all(&self.read)
                     .await
                     .map_err(db_err)?

@@ -24,7 +24,10 @@ pub trait NamespaceStore: Send + Sync {
     async fn create_namespace(&self, ns: &NamespaceRecord) -> CellResult<()>;
     async fn namespace_by_name(&self, name: &str) -> CellResult<Option<NamespaceRecord>>;
     async fn namespace_by_id(&self, id: &str) -> CellResult<Option<NamespaceRecord>>;
-    async fn list_namespaces(&self) -> CellResult<Vec<NamespaceRecord>>;
+    /// Up to `limit` namespaces whose names sort after `after` (`""`: from
+    /// the first), in name order: one page of a listing, so a call reads a
+    /// bounded number of rows however many namespaces the cell holds.
+    async fn list_namespaces(&self, after: &str, limit: u32) -> CellResult<Vec<NamespaceRecord>>;
     /// Writes `ns` (with its bumped version) if the stored version is
     /// `ns.version - 1`; `ConditionFailed` otherwise.
     async fn update_namespace(&self, ns: &NamespaceRecord) -> CellResult<()>;

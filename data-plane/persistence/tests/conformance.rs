@@ -139,16 +139,21 @@ async fn namespaces_crud(s: Arc<dyn CellStore>) {
         s.namespace_by_id("id1").await.unwrap().unwrap().data,
         vec![9]
     );
-    let names: Vec<_> = s
-        .list_namespaces()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
-    assert_eq!(names, ["one", "two"]);
+    let names = |page: Vec<NamespaceRecord>| page.into_iter().map(|n| n.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.list_namespaces("", 10).await.unwrap()),
+        ["one", "two"]
+    );
+    // Pages: at most `limit` names, each page after the last name seen.
+    s.create_namespace(&ns("id4", "three")).await.unwrap();
+    assert_eq!(
+        names(s.list_namespaces("", 2).await.unwrap()),
+        ["one", "three"]
+    );
+    assert_eq!(names(s.list_namespaces("three", 2).await.unwrap()), ["two"]);
+    assert!(s.list_namespaces("two", 2).await.unwrap().is_empty());
     s.delete_namespace("id2").await.unwrap();
-    assert_eq!(s.list_namespaces().await.unwrap().len(), 1);
+    assert_eq!(s.list_namespaces("", 10).await.unwrap().len(), 2);
 }
 
 fn start_tx(range_id: i64, run: &str, status: i32) -> Transaction {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use orrery_archival::{ArchiveUri, Archives};
+use orrery_core::caller::Caller;
 use orrery_core::{CellError, CellResult};
 use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::enums::v1::{ArchivalState, HistoryEventFilterType};
@@ -16,8 +17,9 @@ use prost::Message;
 use crate::Frontend;
 use crate::namespaces::Namespace;
 
-/// The cell's archives and the URI a namespace archives to when it enables
-/// archival without naming one (`orrery dev`: a directory beside its data).
+/// The cell's archives and its archive root: the URI a namespace archives
+/// to when it enables archival without naming one, and the only one a
+/// tenant's namespace may use (`orrery dev`: a directory beside its data).
 pub struct ArchivalConfig {
     pub archives: Arc<Archives>,
     pub default_uri: Option<String>,
@@ -75,15 +77,48 @@ pub(crate) fn is_archived_token(token: &[u8]) -> bool {
     !token.is_empty() && ArchivedHistoryToken::decode(token).is_ok_and(|t| !t.run_id.is_empty())
 }
 
+/// What a tenant is told when the archive cannot be reached: nothing of the
+/// cell's paths, buckets or cloud errors (they are logged on the cell).
+const ARCHIVE_UNAVAILABLE: &str = "the archive is unavailable; try again later";
+
+/// A failed archive read, logged in full and answered generically.
+fn read_failed(namespace: &str, err: orrery_archival::ArchiveError) -> CellError {
+    tracing::warn!(namespace, error = %err, "reading the archive failed");
+    CellError::Unavailable(ARCHIVE_UNAVAILABLE.into())
+}
+
+/// Whether a tenant's request may carry `requested` as an archival URI: only
+/// if it names none or the one its namespace uses (its stored URI, else the
+/// cell's root), so a client that sends back what DescribeNamespace showed
+/// still works.
+fn tenant_may_name(requested: &str, current: &str, root: Option<&str>) -> bool {
+    let in_use = match current {
+        "" => root.unwrap_or(""),
+        stored => stored,
+    };
+    requested.is_empty() || requested == in_use
+}
+
 impl Frontend {
     /// The (state, URI) a namespace ends up with: the stored one changed as
     /// asked. An enabled archive is written to once, so a bad bucket,
     /// path or credential fails here rather than at the first close.
+    ///
+    /// Where archives go is the operator's choice (the cell's archive root,
+    /// `--archive-uri`), never a tenant's: the cell writes there with its
+    /// own file access and cloud role, so a tenant may switch archival on
+    /// and off, and its namespace archives to the root (its objects under
+    /// `<root>/<namespace id>/`), but a URI it names must be the one in use.
+    /// The operator and a cell without tenant auth (`orrery dev`) may name
+    /// any URI, as in Temporal.
     pub(crate) async fn archival_setting(
         &self,
         req: ArchivalRequest<'_>,
         current: Option<(i32, &str)>,
+        namespace: &str,
+        caller: Option<&Caller>,
     ) -> CellResult<(ArchivalState, String)> {
+        let tenant = matches!(caller, Some(Caller::Tenant { .. }));
         let (current_state, current_uri) = current.unwrap_or((ArchivalState::Disabled as i32, ""));
         let state = match ArchivalState::try_from(req.state) {
             Ok(ArchivalState::Unspecified) => {
@@ -98,7 +133,14 @@ impl Frontend {
                 )));
             }
         };
-        if !req.uri.is_empty() {
+        if tenant {
+            if !tenant_may_name(req.uri, current_uri, self.archival.default_uri.as_deref()) {
+                return Err(CellError::invalid(format!(
+                    "{} cannot be set: archival locations are set by the operator. Leave it empty to archive to this namespace's place in the cell's archive.",
+                    req.field
+                )));
+            }
+        } else if !req.uri.is_empty() {
             ArchiveUri::parse(req.uri)
                 .map_err(|e| CellError::invalid(format!("{}: {e}", req.field)))?;
             if !current_uri.is_empty() && current_uri != req.uri {
@@ -117,17 +159,23 @@ impl Frontend {
             .unwrap_or_default();
         if state == ArchivalState::Enabled {
             if uri.is_empty() {
-                return Err(CellError::invalid(format!(
-                    "{} is required to enable archival: this server has no default archive.",
-                    req.field
-                )));
+                return Err(CellError::invalid(if tenant {
+                    format!("{}: archival is not available on this cell.", req.field)
+                } else {
+                    format!(
+                        "{} is required to enable archival: this server has no default archive.",
+                        req.field
+                    )
+                }));
             }
-            if current_state != ArchivalState::Enabled as i32 || current_uri != uri {
-                self.archival
-                    .archives
-                    .check(&uri)
-                    .await
-                    .map_err(|e| unavailable_archive(req.field, &uri, e))?;
+            let changed = current_state != ArchivalState::Enabled as i32 || current_uri != uri;
+            if changed && let Err(err) = self.archival.archives.check(&uri).await {
+                tracing::warn!(namespace, field = req.field, error = %err, "archive check failed");
+                return Err(if tenant {
+                    CellError::Unavailable(format!("{}: {ARCHIVE_UNAVAILABLE}", req.field))
+                } else {
+                    unavailable_archive(req.field, &uri, err)
+                });
             }
         }
         Ok((state, uri))
@@ -161,7 +209,7 @@ impl Frontend {
                 let runs = archives
                     .history_runs(&uri, &ns.id, &exec.workflow_id)
                     .await
-                    .map_err(|e| CellError::Unavailable(format!("reading the archive: {e}")))?;
+                    .map_err(|e| read_failed(&ns.name, e))?;
                 match runs.into_iter().max() {
                     Some(run) => run,
                     None => return Ok(None),
@@ -172,7 +220,7 @@ impl Frontend {
         let Some(history) = archives
             .history(&uri, &ns.id, &exec.workflow_id, &run_id)
             .await
-            .map_err(|e| CellError::Unavailable(format!("reading the archive: {e}")))?
+            .map_err(|e| read_failed(&ns.name, e))?
         else {
             return Ok(None);
         };
@@ -248,7 +296,7 @@ impl Frontend {
             .archives
             .visibility_records(&uri, &ns.id, None)
             .await
-            .map_err(|e| CellError::Unavailable(format!("reading the archive: {e}")))?;
+            .map_err(|e| read_failed(&ns.name, e))?;
         let mut kept = Vec::new();
         for r in records.drain(..) {
             if orrery_visibility::matches(&query, &r)
@@ -279,5 +327,35 @@ impl Frontend {
             executions: kept,
             next_page_token,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_names_no_archive_but_the_one_in_use() {
+        let root = Some("file:///var/lib/orrery/archive");
+        assert!(tenant_may_name("", "", root));
+        assert!(tenant_may_name("", "", None));
+        assert!(tenant_may_name("file:///var/lib/orrery/archive", "", root));
+        for elsewhere in [
+            "file:///tmp/probe",
+            "file:///var/lib/orrery/archive/other-namespace-id/visibility",
+            "s3://someone-elses-bucket",
+        ] {
+            assert!(!tenant_may_name(elsewhere, "", root), "{elsewhere}");
+            assert!(!tenant_may_name(elsewhere, "", None), "{elsewhere}");
+        }
+        // A namespace the operator pointed elsewhere keeps that archive; the
+        // tenant may send it back, not the root instead.
+        let operators = "s3://operator-bucket/ns";
+        assert!(tenant_may_name(operators, operators, root));
+        assert!(!tenant_may_name(
+            "file:///var/lib/orrery/archive",
+            operators,
+            root
+        ));
     }
 }
