@@ -55,6 +55,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/audit-log"),
     ("get", "/api/v1/admin/cells"),
     ("post", "/api/v1/admin/cells"),
+    ("get", "/api/v1/admin/signing-keys"),
+    ("post", "/api/v1/admin/signing-keys/rotate"),
     ("get", "/internal/v1/auth-snapshot"),
 ];
 
