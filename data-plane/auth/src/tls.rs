@@ -88,15 +88,89 @@ pub(crate) fn root_store(
     store
 }
 
-/// Server configs by SNI namespace (`None`: a connection naming none).
-type ConfigsByNamespace = HashMap<Option<String>, Arc<ServerConfig>>;
+/// The most server configs kept: one per namespace that takes client
+/// certificates, and the shared one; past it one is dropped (and rebuilt on
+/// its next handshake).
+const MAX_CACHED_CONFIGS: usize = 1024;
+
+/// Server configs by SNI namespace (`None`: the shared one), for one
+/// verifier version.
+struct ConfigCache<C> {
+    version: u64,
+    configs: HashMap<Option<String>, C>,
+}
+
+impl<C: Clone> ConfigCache<C> {
+    fn new() -> Self {
+        Self {
+            version: u64::MAX,
+            configs: HashMap::new(),
+        }
+    }
+
+    fn get(&self, version: u64, namespace: Option<&str>) -> Option<C> {
+        if self.version != version {
+            return None;
+        }
+        self.configs.get(&namespace.map(str::to_owned)).cloned()
+    }
+
+    fn insert(&mut self, version: u64, namespace: Option<&str>, config: C) {
+        if self.version != version {
+            *self = Self {
+                version,
+                configs: HashMap::new(),
+            };
+        }
+        if self.configs.len() >= MAX_CACHED_CONFIGS
+            && let Some(evicted) = self.configs.keys().find(|k| k.is_some()).cloned()
+        {
+            self.configs.remove(&evicted);
+        }
+        self.configs.insert(namespace.map(str::to_owned), config);
+    }
+}
+
+/// The config for a handshake whose server name picked `namespace`. Only a
+/// namespace with client CAs of its own gets its own config (asking for a
+/// certificate from those CAs, naming them); any other name (no such
+/// namespace, or one that takes API keys only) shares the config of a
+/// connection naming none, so server names an unauthenticated client makes
+/// up add nothing to the cache.
+fn cached_config<C: Clone>(
+    cache: &Mutex<ConfigCache<C>>,
+    version: u64,
+    namespace: Option<&str>,
+    roots_of: impl Fn(Option<&str>) -> Vec<CertificateDer<'static>>,
+    build: impl Fn(Vec<CertificateDer<'static>>, bool) -> Result<C, String>,
+) -> Result<C, String> {
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(config) = lock().get(version, namespace) {
+        return Ok(config);
+    }
+    let mut roots = roots_of(namespace);
+    let namespace = match namespace {
+        Some(ns) if !roots.is_empty() => Some(ns),
+        Some(_) => {
+            if let Some(config) = lock().get(version, None) {
+                return Ok(config);
+            }
+            roots = roots_of(None);
+            None
+        }
+        None => None,
+    };
+    let config = build(roots, namespace.is_some())?;
+    lock().insert(version, namespace, config.clone());
+    Ok(config)
+}
 
 /// Builds (and caches, per verifier version) the server configs.
 pub struct TlsConfigs {
     identity: Identity,
     domain: Option<String>,
     verifier: Arc<dyn Verifier>,
-    cache: Mutex<(u64, ConfigsByNamespace)>,
+    cache: Mutex<ConfigCache<Arc<ServerConfig>>>,
 }
 
 impl TlsConfigs {
@@ -105,7 +179,7 @@ impl TlsConfigs {
             identity,
             domain,
             verifier,
-            cache: Mutex::new((u64::MAX, HashMap::new())),
+            cache: Mutex::new(ConfigCache::new()),
         }
     }
 
@@ -115,27 +189,16 @@ impl TlsConfigs {
     }
 
     fn config(&self, namespace: Option<&str>) -> Result<Arc<ServerConfig>, String> {
-        let version = self.verifier.version();
-        let key = namespace.map(str::to_owned);
-        {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.0 == version
-                && let Some(config) = cache.1.get(&key)
-            {
-                return Ok(config.clone());
-            }
-        }
-        let roots = match namespace {
-            Some(ns) => self.verifier.client_roots(ns),
-            None => self.verifier.all_client_roots(),
-        };
-        let config = Arc::new(self.build(roots, namespace.is_some())?);
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.0 != version {
-            *cache = (version, HashMap::new());
-        }
-        cache.1.insert(key, config.clone());
-        Ok(config)
+        cached_config(
+            &self.cache,
+            self.verifier.version(),
+            namespace,
+            |namespace| match namespace {
+                Some(ns) => self.verifier.client_roots(ns),
+                None => self.verifier.all_client_roots(),
+            },
+            |roots, hint_subjects| self.build(roots, hint_subjects).map(Arc::new),
+        )
     }
 
     fn build(
@@ -301,5 +364,69 @@ mod tests {
         assert_eq!(ns(".tmprl.example"), None);
         assert_eq!(ns("payments.acme.other.example"), None);
         assert_eq!(ns("xtmprl.example"), None);
+    }
+
+    /// A cache of build counters: what `cached_config` built, and for which
+    /// namespace.
+    fn config_for(
+        cache: &Mutex<ConfigCache<Option<String>>>,
+        version: u64,
+        namespace: Option<&str>,
+        with_cas: &dyn Fn(&str) -> bool,
+        builds: &std::cell::Cell<usize>,
+    ) -> Option<String> {
+        cached_config(
+            cache,
+            version,
+            namespace,
+            |namespace| match namespace {
+                Some(ns) if !with_cas(ns) => Vec::new(),
+                // Not parsed here: only counted.
+                _ => vec![CertificateDer::from(vec![1, 2, 3])],
+            },
+            |roots, hint| {
+                assert!(!roots.is_empty());
+                builds.set(builds.get() + 1);
+                Ok(hint.then(|| namespace.unwrap().to_string()))
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn made_up_server_names_share_one_config_and_grow_nothing() {
+        let cache = Mutex::new(ConfigCache::new());
+        let builds = std::cell::Cell::new(0);
+        let with_cas = |ns: &str| ns == "payments.acme";
+        for i in 0..5_000 {
+            let name = format!("random-{i}.acme");
+            assert_eq!(config_for(&cache, 7, Some(&name), &with_cas, &builds), None);
+        }
+        let own = config_for(&cache, 7, Some("payments.acme"), &with_cas, &builds);
+        assert_eq!(own.as_deref(), Some("payments.acme"));
+        assert_eq!(config_for(&cache, 7, None, &with_cas, &builds), None);
+        assert_eq!(cache.lock().unwrap().configs.len(), 2);
+        assert_eq!(builds.get(), 2, "each config built once");
+        // A new verifier version (CAs changed) starts afresh.
+        config_for(&cache, 8, Some("payments.acme"), &with_cas, &builds);
+        assert_eq!(cache.lock().unwrap().configs.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_cap_even_if_every_name_has_cas() {
+        let cache = Mutex::new(ConfigCache::new());
+        let builds = std::cell::Cell::new(0);
+        config_for(&cache, 1, None, &|_| true, &builds);
+        for i in 0..MAX_CACHED_CONFIGS + 500 {
+            let name = format!("ns-{i}.acme");
+            let config = config_for(&cache, 1, Some(&name), &|_| true, &builds);
+            assert_eq!(config.as_deref(), Some(name.as_str()));
+        }
+        let cache = cache.lock().unwrap();
+        assert_eq!(cache.configs.len(), MAX_CACHED_CONFIGS);
+        assert!(
+            cache.configs.contains_key(&None),
+            "the shared config is never the one dropped"
+        );
     }
 }
