@@ -249,3 +249,43 @@ impl ControlKey {
         &self.public_key_pem
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operator_control_key_is_ed25519_with_a_derived_kid() {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let pem = pair.serialize_pem();
+        let key = ControlKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(key.public_key_pem(), pair.public_key_pem());
+        assert!(key.kid().starts_with("control-") && key.kid().len() == 24);
+        assert_eq!(ControlKey::from_pkcs8_pem(&pem).unwrap().kid(), key.kid());
+        assert!(!format!("{key:?}").contains("PRIVATE"));
+
+        // It signs what its public half verifies.
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &serde_json::json!({"sub": "x"}),
+            key.encoding_key(),
+        )
+        .unwrap();
+        let decoding = jsonwebtoken::DecodingKey::from_ed_pem(key.public_key_pem().as_bytes());
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<serde_json::Value>(&token, &decoding.unwrap(), &validation).unwrap();
+    }
+
+    #[test]
+    fn other_control_keys_are_refused_without_echoing_them() {
+        let p256 = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        let err = ControlKey::from_pkcs8_pem(&p256).unwrap_err().to_string();
+        assert_eq!(err, "the control key must be an Ed25519 key");
+        let err = ControlKey::from_pkcs8_pem("not a key")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "the control key is not a PKCS#8 PEM private key");
+    }
+}

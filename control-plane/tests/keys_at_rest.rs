@@ -34,7 +34,7 @@ enum Raw {
 
 enum Target {
     Sqlite(String),
-    Postgres(sqlx::postgres::PgConnectOptions),
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
 }
 
 struct Db {
@@ -84,7 +84,11 @@ impl Db {
                     .connect_with(options.clone())
                     .await
                     .unwrap();
-                (Raw::Postgres(pool), Target::Postgres(options), None)
+                (
+                    Raw::Postgres(pool),
+                    Target::Postgres(Box::new(options)),
+                    None,
+                )
             }
         };
         if only_first_migration {
@@ -117,7 +121,7 @@ impl Db {
         match &self.target {
             Target::Sqlite(url) => Arc::new(SqliteStore::open(url).await.unwrap()),
             Target::Postgres(options) => {
-                Arc::new(PostgresStore::open_with(options.clone()).await.unwrap())
+                Arc::new(PostgresStore::open_with((**options).clone()).await.unwrap())
             }
         }
     }
@@ -579,7 +583,7 @@ async fn rotation_keeps_old_api_keys_verifying_until_they_expire(backend: Backen
     // no longer sent to cells. The newest always is.
     let later = now + 2 * 86_400_000;
     let (_, kids) = authorizer(store.as_ref(), later).await;
-    assert_eq!(kids, [kid2.clone()]);
+    assert_eq!(kids, std::slice::from_ref(&kid2));
     let kid3 = admin
         .post("/api/v1/admin/signing-keys/rotate", json!({}))
         .await

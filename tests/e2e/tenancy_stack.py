@@ -6,6 +6,7 @@ Accounts sign up and get credentials through the REST API only.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
@@ -220,8 +221,14 @@ class Stack:
         return f"{base}/{db}"
 
     def start_control_plane(self) -> None:
+        # The key-encryption key sealing the control plane's private keys:
+        # kept across restarts of the same stack, like the database.
+        kek = self.tmp / "kek"
+        if not kek.exists():
+            kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
         self._spawn("control-plane", [
             "control-plane",
+            "--key-encryption-key-file", str(kek),
             "--database-url", self._database("control-plane"),
             "--http-addr", f"127.0.0.1:{self.http_port}",
             "--cell", f"cell-1=http://127.0.0.1:{self.admin_port}",
