@@ -159,6 +159,16 @@ enum Command {
         /// Namespace endpoints become `<namespace id>.<domain>:7233`.
         #[arg(long)]
         namespace_domain: Option<String>,
+        /// Namespaces one account may hold; creating more answers 422.
+        #[arg(long, default_value_t = 10)]
+        namespace_quota: u32,
+        /// Signups per minute from one source address (the burst too);
+        /// more answer 429 with `Retry-After`.
+        #[arg(long, default_value_t = 5)]
+        signups_per_ip: u32,
+        /// Password hashes (Argon2) computed at once, process-wide.
+        #[arg(long, default_value_t = 4)]
+        password_hash_concurrency: usize,
         /// A file holding the key-encryption key that seals the private keys
         /// kept in the database: base64 of 32 random bytes (`openssl rand
         /// -base64 32`). Or set the key itself in ORRERY_KEY_ENCRYPTION_KEY.
@@ -250,6 +260,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             cell_admin_token,
             bootstrap_admin_token,
             namespace_domain,
+            namespace_quota,
+            signups_per_ip,
+            password_hash_concurrency,
             key_encryption_key_file,
             insecure_no_key_encryption,
             control_key_file,
@@ -270,6 +283,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             config.cell_admin_token = cell_admin_token;
             config.bootstrap_admin_token = bootstrap_admin_token;
             config.namespace_domain = namespace_domain;
+            config.namespace_quota = namespace_quota;
+            config.signups_per_ip = signups_per_ip;
+            config.password_hash_concurrency = password_hash_concurrency;
             return orrery_control_plane::run(config, shutdown_signal())
                 .await
                 .map_err(|e| e.to_string());

@@ -75,6 +75,14 @@ pub struct Config {
     pub insecure_no_key_encryption: bool,
     /// Replaces the stored control key (`--control-key-file`).
     pub control_key: Option<Arc<ControlKey>>,
+    /// The key-encryption key that seals the private keys kept in the
+    /// database (`--key-encryption-key-file`, `ORRERY_KEY_ENCRYPTION_KEY`).
+    /// Required unless `insecure_no_key_encryption`.
+    pub key_encryption: Option<Arc<dyn KeyEncryption>>,
+    /// Keeps private keys in plaintext when no KEK is configured.
+    pub insecure_no_key_encryption: bool,
+    /// Replaces the stored control key (`--control-key-file`).
+    pub control_key: Option<Arc<ControlKey>>,
 }
 
 impl Config {
@@ -91,6 +99,9 @@ impl Config {
             login_attempts_per_email: 10,
             login_attempts_per_ip: 30,
             login_window: Duration::from_secs(60),
+            key_encryption: None,
+            insecure_no_key_encryption: false,
+            control_key: None,
             key_encryption: None,
             insecure_no_key_encryption: false,
             control_key: None,
@@ -149,6 +160,10 @@ pub struct AppState {
     pub store: Arc<dyn ControlStore>,
     pub cells: Arc<dyn CellAdmin>,
     pub signer: Arc<Signer>,
+    /// Seals and opens the private keys kept in the database.
+    pub sealer: Sealer,
+    /// Signs what the control plane sends cells.
+    pub control_key: Arc<ControlKey>,
     /// Seals and opens the private keys kept in the database.
     pub sealer: Sealer,
     /// Signs what the control plane sends cells.
@@ -212,6 +227,8 @@ impl AppState {
             signer: Arc::new(signer),
             sealer,
             control_key,
+            sealer,
+            control_key,
             settings: Arc::new(Settings {
                 session_ttl: config.session_ttl,
                 namespace_domain: config.namespace_domain.clone(),
@@ -273,10 +290,35 @@ async fn seal_plaintext_keys(store: &dyn ControlStore, sealer: &Sealer) -> Resul
     Ok(())
 }
 
+/// Upgrading from a version that kept private keys in plaintext: seals them
+/// all in one transaction before anything reads them.
+async fn seal_plaintext_keys(store: &dyn ControlStore, sealer: &Sealer) -> Result<(), KeyError> {
+    if sealer.kek_id().is_none() {
+        return Ok(());
+    }
+    let sealed = store
+        .seal_plaintext_keys(&|location, plain| {
+            sealer
+                .seal(plain, &location.seal_context())
+                .map_err(|e| StoreError::Database(format!("sealing {}: {e}", location.describe())))
+        })
+        .await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed the private keys stored in plaintext by an older version");
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("control-plane store: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "no key-encryption key: give --key-encryption-key-file PATH (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or set ORRERY_KEY_ENCRYPTION_KEY; --insecure-no-key-encryption keeps private keys in plaintext instead"
+    )]
+    NoKeyEncryption,
+    #[error("control-plane keys: {0}")]
+    Keys(#[from] KeyError),
     #[error(
         "no key-encryption key: give --key-encryption-key-file PATH (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or set ORRERY_KEY_ENCRYPTION_KEY; --insecure-no-key-encryption keeps private keys in plaintext instead"
     )]
@@ -303,6 +345,10 @@ impl ControlPlane {
     /// Opens and migrates the store, registers the configured cells, binds
     /// the listener and retries namespaces a crash left pending.
     pub async fn start(config: Config) -> Result<Self, RunError> {
+        // Before the database is even created (AppState::new checks too).
+        if config.key_encryption.is_none() && !config.insecure_no_key_encryption {
+            return Err(RunError::NoKeyEncryption);
+        }
         let store = crate::store::open(&config.database_url).await?;
         let state = AppState::new(store, Arc::new(GrpcCellAdmin::default()), &config).await?;
         tokio::spawn(crate::api::namespaces::reconcile_pending(state.clone()));

@@ -12,6 +12,7 @@ pub mod certs;
 pub mod console;
 pub mod extract;
 pub mod keys;
+pub mod limits;
 pub mod openapi;
 pub mod placement;
 pub mod problem;

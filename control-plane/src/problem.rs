@@ -1,5 +1,7 @@
 //! Every error the API answers, mapped once to `application/problem+json`
 //! (RFC 9457). Handlers return `ApiError`; nothing else writes error bodies.
+use std::time::Duration;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -64,10 +66,20 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    /// Answered with a `Retry-After` header (whole seconds, at least 1).
     #[error("too many attempts; retry later")]
-    TooManyRequests,
-    #[error("the cell did not accept the change: {0}")]
-    CellUnavailable(String),
+    TooManyRequests { retry_after: Duration },
+    /// Every password-hashing slot stayed busy: 503 with `Retry-After`.
+    #[error("the server is busy; retry later")]
+    Busy { retry_after: Duration },
+    /// A resource the account may hold only so many of.
+    #[error("{}", .0.message)]
+    QuotaExceeded(FieldError),
+    /// The cell refused or could not be reached. The caller learns nothing
+    /// of the cell (name, address, its error): that is logged where it
+    /// happens, and this text also lands in the tenant's audit log.
+    #[error("the namespace's cell is unavailable; try again")]
+    CellUnavailable,
     #[error("no cell has capacity for a new namespace")]
     NoCapacity,
     #[error("internal error")]
@@ -94,8 +106,10 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::CellUnavailable(_) => StatusCode::BAD_GATEWAY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::QuotaExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::CellUnavailable => StatusCode::BAD_GATEWAY,
             ApiError::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,8 +128,10 @@ impl ApiError {
             ApiError::NotFound => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
-            ApiError::TooManyRequests => "rate-limited",
-            ApiError::CellUnavailable(_) => "cell-unavailable",
+            ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::Busy { .. } => "busy",
+            ApiError::QuotaExceeded(_) => "quota-exceeded",
+            ApiError::CellUnavailable => "cell-unavailable",
             ApiError::NoCapacity => "no-capacity",
             ApiError::Internal(_) => "internal",
         }
@@ -140,6 +156,7 @@ impl ApiError {
             detail,
             errors: match self {
                 ApiError::Validation(errors) => errors.clone(),
+                ApiError::QuotaExceeded(error) => vec![error.clone()],
                 _ => Vec::new(),
             },
         }
@@ -156,6 +173,14 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } = &self {
+            // Whole seconds, rounded up: a client retrying at once would be
+            // refused again.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         if matches!(self, ApiError::Unauthenticated) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -60,15 +60,23 @@ pub struct SignupResponse {
     pub user: UserView,
 }
 
-/// Creates an account and its owner.
+/// Creates an account and its owner. Limited per source address
+/// (`--signups-per-ip` a minute): beyond, 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "accounts",
     request_body = SignupRequest,
-    responses((status = 201, body = SignupResponse), ErrorResponses))]
+    responses(
+        (status = 201, body = SignupResponse),
+        (status = 429, description = "Too many signups from this address; `Retry-After` says when to retry", headers(("retry-after" = u64, description = "Seconds")), body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password-hashing slot is busy; `Retry-After` says when to retry", headers(("retry-after" = u64, description = "Seconds")), body = crate::problem::Problem, content_type = "application/problem+json"),
+        ErrorResponses))]
 async fn signup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<SignupResponse>), ApiError> {
+    // Charged before anything else: every signup costs an Argon2 hash and
+    // may create an account, and no credential stands behind it.
+    state.bounds.signups.check(&ip)?;
     let email = normalize_email("email", &req.email);
     let mut checks = Checks::default();
     checks
@@ -79,7 +87,12 @@ async fn signup(
     }
     checks.done()?;
     let email = email.map_err(|e| ApiError::Validation(vec![e]))?;
-    let password_hash = hash_password(req.password).await?;
+    let taken = || ApiError::Conflict("an account with this email exists".into());
+    // Before the hash: a taken email costs no Argon2 work.
+    if state.store.user_by_email(&email).await?.is_some() {
+        return Err(taken());
+    }
+    let password_hash = hash_password(&state, req.password).await?;
     let user_id = new_id();
     let mut audit = Audit {
         actor: format!("user:{user_id}"),
@@ -87,10 +100,6 @@ async fn signup(
         source_ip: ip,
         ..Default::default()
     };
-    let taken = || ApiError::Conflict("an account with this email exists".into());
-    if state.store.user_by_email(&email).await?.is_some() {
-        return Err(taken());
-    }
     // A slug collision (36^8 of them) only costs a retry.
     for _ in 0..3 {
         let now = now_ms();

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{audited, new_id, now_ms, time};
 use crate::app::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Credential};
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::{ApiError, ErrorResponses};
 use crate::secret::sha256_hex;
@@ -106,7 +106,36 @@ pub struct ApiKeyCreated {
     pub token: String,
 }
 
-/// Creates an API key.
+/// A key presented to create a key cannot mint one that outlives it: a
+/// leaked key, otherwise, could extend itself for ever. Refused (not
+/// clamped) so the caller sees why.
+async fn check_outlives_presenting_key(
+    state: &AppState,
+    caller: &Caller,
+    expires_ms: i64,
+) -> Result<(), ApiError> {
+    let Credential::ApiKey { id } = &caller.credential else {
+        return Ok(());
+    };
+    let presenting = state
+        .store
+        .api_key(&caller.account_id, id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    if expires_ms > presenting.expires_ms {
+        return Err(ApiError::field(
+            "expiry_days",
+            format!(
+                "a key created with an API key cannot outlive it: the presenting key expires at {}",
+                time(presenting.expires_ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates an API key. Created with an API key, it expires no later than
+/// that key (422 naming `expiry_days` otherwise).
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
     request_body = ApiKeyCreate,
     responses((status = 201, body = ApiKeyCreated), ErrorResponses),
@@ -151,6 +180,7 @@ async fn create_api_key(
         }
         let now = now_ms();
         let expires_ms = now + i64::from(req.expiry_days) * 86_400_000;
+        check_outlives_presenting_key(&state, &caller, expires_ms).await?;
         let minted = state
             .signer
             .mint(

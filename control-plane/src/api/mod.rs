@@ -49,15 +49,37 @@ pub(crate) async fn audited<T>(
     result
 }
 
-/// Runs Argon2 off the async workers: a hash takes tens of milliseconds.
-pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
+/// Runs Argon2 off the async workers (a hash takes tens of milliseconds),
+/// at most `--password-hash-concurrency` at once for the whole process.
+pub(crate) async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
+    state
+        .bounds
+        .hashing
+        .run(move || password_auth::generate_hash(password))
         .await
-        .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))
 }
 
-pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
+/// Checks `password` against `hash`; with no hash (unknown or inactive
+/// user) against a fixed one, so the answer takes as long either way.
+pub(crate) async fn verify_password(
+    state: &AppState,
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, ApiError> {
+    state
+        .bounds
+        .hashing
+        .run(move || match hash {
+            Some(hash) => password_auth::verify_password(password, &hash).is_ok(),
+            None => {
+                let _ = password_auth::verify_password(password, dummy_hash());
+                false
+            }
+        })
         .await
-        .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| password_auth::generate_hash("not a password of anyone"))
 }

@@ -16,11 +16,12 @@ use utoipa_axum::routes;
 use super::{audited, now_ms, time};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::cell_admin::CellAdminError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::placement::pick_cell;
-use crate::problem::{ApiError, ErrorResponses};
+use crate::problem::{ApiError, ErrorResponses, FieldError};
 use crate::roles::{AccountRole, effective_permission};
-use crate::store::{Audit, Cell, Namespace, NamespaceState, StoreError};
+use crate::store::{Audit, Cell, Namespace, NamespaceState, Reserved, StoreError};
 use crate::validate::{check_namespace_name, check_range};
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
@@ -137,7 +138,8 @@ fn default_retention() -> u32 {
 }
 
 /// Creates a namespace in the least loaded cell (owner, admin, developer;
-/// a developer becomes its namespace admin).
+/// a developer becomes its namespace admin). An account holds at most
+/// `--namespace-quota` namespaces (10 by default): beyond, 422 naming `name`.
 #[utoipa::path(post, path = "/api/v1/namespaces", tag = "namespaces",
     request_body = NamespaceCreate,
     responses(
@@ -189,12 +191,19 @@ async fn create_namespace(
         let creator = caller.principal.to_string();
         let grant = (caller.role == AccountRole::Developer)
             .then_some((creator.as_str(), Permission::Admin));
-        match state.store.insert_pending_namespace(&ns, grant).await {
+        let quota = state.bounds.namespace_quota;
+        match state.store.insert_pending_namespace(&ns, grant, quota).await {
             Err(StoreError::Conflict) => {
                 return Err(ApiError::Conflict(format!("namespace {id} exists")));
             }
+            Ok(Reserved::QuotaReached) => {
+                return Err(ApiError::QuotaExceeded(FieldError::new(
+                    "name",
+                    format!("the account has reached its namespace quota ({quota})"),
+                )));
+            }
             other => other?,
-        }
+        };
         if let Err(e) = state
             .cells
             .register_namespace(&cell, &id, req.retention_days)
@@ -202,7 +211,7 @@ async fn create_namespace(
         {
             tracing::warn!(namespace = %id, cell = %cell.name, error = %e, "cell refused a namespace");
             state.store.discard_pending_namespace(&id).await?;
-            return Err(ApiError::CellUnavailable(e.to_string()));
+            return Err(ApiError::CellUnavailable);
         }
         state.store.activate_namespace(&id, &audit).await?;
         ns.state = NamespaceState::Active;
@@ -257,7 +266,7 @@ async fn update_namespace(
             .cells
             .update_namespace(&cell, &ns.id, req.retention_days)
             .await
-            .map_err(|e| ApiError::CellUnavailable(e.to_string()))?;
+            .map_err(|e| cell_unavailable(&cell, &ns.id, "update", e))?;
         let now = now_ms();
         let days = i64::from(req.retention_days);
         if !state
@@ -273,6 +282,13 @@ async fn update_namespace(
     }
     .await;
     audited(&state, &audit, result).await
+}
+
+/// Logs what the cell said in full; the tenant hears only that the cell is
+/// unavailable (its name, address and messages are the operator's).
+fn cell_unavailable(cell: &Cell, namespace: &str, call: &str, err: CellAdminError) -> ApiError {
+    tracing::warn!(namespace, cell = %cell.name, call, error = %err, "a cell call failed");
+    ApiError::CellUnavailable
 }
 
 async fn active_cell(state: &AppState, ns: &Namespace) -> Result<Cell, ApiError> {
@@ -306,7 +322,7 @@ async fn delete_namespace(
             .cells
             .delete_namespace(&cell, &ns.id)
             .await
-            .map_err(|e| ApiError::CellUnavailable(e.to_string()))?;
+            .map_err(|e| cell_unavailable(&cell, &ns.id, "delete", e))?;
         if !state
             .store
             .delete_namespace(&caller.account_id, &ns.id, &audit)

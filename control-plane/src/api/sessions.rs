@@ -1,6 +1,4 @@
 //! Login, logout, the caller, password change.
-use std::sync::OnceLock;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -46,10 +44,16 @@ pub struct LoginResponse {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Keeps a login for an unknown email as slow as one for a known email.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| password_auth::generate_hash("not a password of anyone"))
+/// The most of a submitted email kept in the audit log and as a rate-limit
+/// key: RFC 5321's longest address. A login body may be 256 KiB.
+const MAX_LOGGED_EMAIL: usize = 254;
+
+/// `email` cut to [`MAX_LOGGED_EMAIL`] characters, marked when cut.
+fn bounded_email(email: &str) -> String {
+    match email.char_indices().nth(MAX_LOGGED_EMAIL) {
+        None => email.to_owned(),
+        Some((end, _)) => format!("{}…[truncated]", &email[..end]),
+    }
 }
 
 fn cookie(name: &str, value: &str, max_age: u64, http_only: bool) -> HeaderValue {
@@ -67,7 +71,7 @@ fn cookie(name: &str, value: &str, max_age: u64, http_only: bool) -> HeaderValue
     responses(
         (status = 200, body = LoginResponse, headers(("set-cookie" = String, description = "orrery_session and orrery_csrf"))),
         (status = 401, description = "Wrong email or password", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts; `Retry-After` says when to retry", headers(("retry-after" = u64, description = "Seconds")), body = crate::problem::Problem, content_type = "application/problem+json"),
         ErrorResponses))]
 async fn login(
     State(state): State<AppState>,
@@ -75,11 +79,14 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let email = req.email.trim().to_lowercase();
-    state.limits.check(&email, &ip)?;
+    // What was submitted is attacker-chosen text: only a bounded copy is
+    // kept, in the limiter's map and in the audit row (never the password).
+    let logged = bounded_email(&email);
+    state.limits.check(&logged, &ip)?;
     let mut audit = Audit {
-        actor: format!("email:{email}"),
+        actor: format!("email:{logged}"),
         action: "session.login".into(),
-        target: format!("email:{email}"),
+        target: format!("email:{logged}"),
         source_ip: ip,
         ..Default::default()
     };
@@ -91,11 +98,7 @@ async fn login(
         .as_ref()
         .filter(|u| u.state == UserState::Active)
         .and_then(|u| u.password_hash.clone());
-    let matched = verify_password(
-        req.password,
-        active.clone().unwrap_or_else(|| dummy_hash().to_owned()),
-    )
-    .await?;
+    let matched = verify_password(&state, req.password, active.clone()).await?;
     let user = match (user, matched && active.is_some()) {
         (Some(user), true) => user,
         (user, _) => {
@@ -239,11 +242,10 @@ async fn change_password(
             .map_err(|e| ApiError::Validation(vec![e]))?;
         // A stolen session must not become a password oracle.
         state.limits.check(&user.email, &caller.ip)?;
-        let current = user.password_hash.clone().unwrap_or_default();
-        if !verify_password(req.current_password, current).await? {
+        if !verify_password(&state, req.current_password, user.password_hash.clone()).await? {
             return Err(ApiError::field("current_password", "does not match"));
         }
-        let hash = hash_password(req.new_password).await?;
+        let hash = hash_password(&state, req.new_password).await?;
         let keep = match &caller.credential {
             Credential::Session { id_hash } => Some(id_hash.as_str()),
             Credential::ApiKey { .. } => None,

@@ -15,7 +15,7 @@ use crate::extract::{ApiJson, ApiPath, ClientIp};
 use crate::problem::{ApiError, ErrorResponses};
 use crate::roles::AccountRole;
 use crate::secret::{random_token, sha256_hex};
-use crate::store::{User, UserState};
+use crate::store::{OwnerGuarded, User, UserState};
 use crate::validate::{check_password, normalize_email};
 
 const INVITE_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -64,18 +64,14 @@ fn check_owner_change(
     Ok(())
 }
 
-async fn last_owner(state: &AppState, user: &User) -> Result<bool, ApiError> {
-    if user.role != AccountRole::Owner {
-        return Ok(false);
+/// The store checks the last owner in the transaction that changes it
+/// (a check made here first would race with a concurrent demotion).
+fn owner_guarded(outcome: OwnerGuarded, last_owner: &str) -> Result<(), ApiError> {
+    match outcome {
+        OwnerGuarded::Done => Ok(()),
+        OwnerGuarded::NotFound => Err(ApiError::NotFound),
+        OwnerGuarded::LastOwner => Err(ApiError::Conflict(last_owner.into())),
     }
-    let owners = state
-        .store
-        .users(&user.account_id)
-        .await?
-        .into_iter()
-        .filter(|u| u.role == AccountRole::Owner && u.state == UserState::Active)
-        .count();
-    Ok(owners <= 1)
 }
 
 /// The account's users.
@@ -205,18 +201,13 @@ async fn update_user(
             .await?
             .ok_or(ApiError::NotFound)?;
         check_owner_change(&caller, Some(user.role), Some(req.role))?;
-        if req.role != AccountRole::Owner && last_owner(&state, &user).await? {
-            return Err(ApiError::Conflict(
-                "the account's last owner keeps the owner role".into(),
-            ));
-        }
-        if !state
-            .store
-            .update_user_role(&caller.account_id, &id, req.role, &audit)
-            .await?
-        {
-            return Err(ApiError::NotFound);
-        }
+        owner_guarded(
+            state
+                .store
+                .update_user_role(&caller.account_id, &id, req.role, &audit)
+                .await?,
+            "the account's last owner keeps the owner role",
+        )?;
         user.role = req.role;
         Ok(Json(user.into()))
     }
@@ -244,18 +235,13 @@ async fn delete_user(
             .await?
             .ok_or(ApiError::NotFound)?;
         check_owner_change(&caller, Some(user.role), None)?;
-        if last_owner(&state, &user).await? {
-            return Err(ApiError::Conflict(
-                "the account's last owner cannot be removed".into(),
-            ));
-        }
-        if !state
-            .store
-            .delete_user(&caller.account_id, &id, &audit)
-            .await?
-        {
-            return Err(ApiError::NotFound);
-        }
+        owner_guarded(
+            state
+                .store
+                .delete_user(&caller.account_id, &id, &audit)
+                .await?,
+            "the account's last owner cannot be removed",
+        )?;
         Ok(StatusCode::NO_CONTENT)
     }
     .await;
@@ -270,22 +256,56 @@ pub struct AcceptInvitation {
     pub password: String,
 }
 
-/// Accepts an invitation with a password; then log in as usual.
+/// Accepts an invitation with a password; then log in as usual. Limited
+/// per source address (429 with `Retry-After`); an unknown, spent or
+/// expired token is 404.
 #[utoipa::path(post, path = "/api/v1/invitations/accept", tag = "users",
     request_body = AcceptInvitation,
-    responses((status = 200, body = UserView), ErrorResponses))]
+    responses(
+        (status = 200, body = UserView),
+        (status = 429, description = "Too many attempts from this address; `Retry-After` says when to retry", headers(("retry-after" = u64, description = "Seconds")), body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password-hashing slot is busy; `Retry-After` says when to retry", headers(("retry-after" = u64, description = "Seconds")), body = crate::problem::Problem, content_type = "application/problem+json"),
+        ErrorResponses))]
 async fn accept_invitation(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<AcceptInvitation>,
 ) -> Result<Json<UserView>, ApiError> {
-    // The email is checked against the password once the token named the user.
-    check_password("password", &req.password, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    let hash = hash_password(req.password.clone()).await?;
+    state.bounds.invitation_accepts.check(&ip)?;
+    let token_hash = sha256_hex(&req.token);
+    // The token first: without a live invitation there is nothing to hash
+    // a password for, so an anonymous caller buys no Argon2 work.
+    let invited = state
+        .store
+        .invitation(&token_hash, now_ms())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    check_password("password", &req.password, &invited.email)
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    let hash = hash_password(&state, req.password).await?;
+    // Accepting re-checks the token: a concurrent accept spends it once.
     let user = state
         .store
-        .accept_invite(&sha256_hex(&req.token), &hash, now_ms(), &ip)
+        .accept_invite(&token_hash, &hash, now_ms(), &ip)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(user.into()))
+}
+
+/// Removes expired invitations every `interval` until the process ends
+/// (they could not be accepted anyway; this keeps them from piling up and
+/// frees their emails).
+pub async fn purge_expired_invitations(state: AppState, interval: std::time::Duration) {
+    use tracing::Instrument;
+    crate::limits::every(interval, || {
+        async {
+            match state.store.purge_expired_invitations(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired invitations removed"),
+                Err(e) => tracing::warn!(error = %e, "removing expired invitations"),
+            }
+        }
+        .instrument(tracing::info_span!("purge_expired_invitations"))
+    })
+    .await
 }

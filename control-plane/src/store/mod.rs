@@ -46,6 +46,24 @@ pub struct Audit {
     pub detail: String,
 }
 
+/// The outcome of a change that must leave the account an active owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerGuarded {
+    Done,
+    /// No such user in the account.
+    NotFound,
+    /// The user is the account's last active owner: nothing was changed.
+    LastOwner,
+}
+
+/// The outcome of reserving a namespace against the account's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    Done,
+    /// The account holds its quota of namespaces already: nothing was written.
+    QuotaReached,
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// The account and its owner, atomically: an account never lacks an owner.
@@ -68,6 +86,12 @@ pub trait AccountStore: Send + Sync {
         expires_ms: i64,
         audit: &Audit,
     ) -> StoreResult<()>;
+    /// The invited user holding this unexpired token, if any: looked up
+    /// before any password is hashed for it.
+    async fn invitation(&self, token_hash: &str, now_ms: i64) -> StoreResult<Option<User>>;
+    /// Removes invited users whose invitation expired before `now_ms`, with
+    /// any grants they were given (one audit row each); how many.
+    async fn purge_expired_invitations(&self, now_ms: i64) -> StoreResult<u64>;
     /// Activates the invited user holding this unexpired token; the token is
     /// spent either way it is used.
     async fn accept_invite(
@@ -77,15 +101,24 @@ pub trait AccountStore: Send + Sync {
         now_ms: i64,
         source_ip: &str,
     ) -> StoreResult<Option<User>>;
+    /// Changes the role unless that leaves the account without an active
+    /// owner, checked in the same transaction as the change (concurrent
+    /// demotions of the last two owners cannot both pass).
     async fn update_user_role(
         &self,
         account_id: &str,
         id: &str,
         role: AccountRole,
         audit: &Audit,
-    ) -> StoreResult<bool>;
-    /// Removes the user with its sessions, API keys and namespace grants.
-    async fn delete_user(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool>;
+    ) -> StoreResult<OwnerGuarded>;
+    /// Removes the user with its sessions, API keys and namespace grants,
+    /// unless it is the last active owner (checked as `update_user_role`).
+    async fn delete_user(
+        &self,
+        account_id: &str,
+        id: &str,
+        audit: &Audit,
+    ) -> StoreResult<OwnerGuarded>;
     /// Sets the password and ends every session of the user but `keep_session`.
     async fn set_password(
         &self,
@@ -152,12 +185,16 @@ pub trait CellStore: Send + Sync {
 #[async_trait]
 pub trait NamespaceStore: Send + Sync {
     /// Reserves the namespace (state pending) before the cell is asked, so a
-    /// conflicting create fails here and not at the cell.
+    /// conflicting create fails here and not at the cell. The account's
+    /// namespaces (pending ones included) are counted against `quota` in the
+    /// same transaction, under a lock on the account's row, so concurrent
+    /// creates cannot overshoot it.
     async fn insert_pending_namespace(
         &self,
         ns: &Namespace,
         creator_grant: Option<(&str, Permission)>,
-    ) -> StoreResult<()>;
+        quota: u32,
+    ) -> StoreResult<Reserved>;
     async fn activate_namespace(&self, id: &str, audit: &Audit) -> StoreResult<()>;
     /// Drops a pending namespace the cell refused.
     async fn discard_pending_namespace(&self, id: &str) -> StoreResult<()>;

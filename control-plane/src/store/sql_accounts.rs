@@ -47,6 +47,44 @@ macro_rules! sql_accounts {
             Ok(())
         }
 
+        /// Locks the account, then decides whether user `id` may stop being
+        /// an owner: `None` to go ahead, else the outcome to answer.
+        async fn owner_guard(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            account_id: &str,
+            id: &str,
+        ) -> StoreResult<Option<OwnerGuarded>> {
+            if !lock_account(tx, account_id).await? {
+                return Ok(Some(OwnerGuarded::NotFound));
+            }
+            let target: Option<(String, String)> =
+                sqlx::query_as("SELECT role, state FROM users WHERE account_id = $1 AND id = $2")
+                    .bind(account_id)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+            let Some((role, state)) = target else {
+                return Ok(Some(OwnerGuarded::NotFound));
+            };
+            let owner = AccountRole::Owner.as_str();
+            let active = UserState::Active.as_str();
+            if role != owner || state != active {
+                return Ok(None);
+            }
+            let (others,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM users WHERE account_id = $1 AND id <> $2 AND role = $3 AND state = $4",
+            )
+            .bind(account_id)
+            .bind(id)
+            .bind(owner)
+            .bind(active)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            Ok((others == 0).then_some(OwnerGuarded::LastOwner))
+        }
+
         #[async_trait]
         impl AccountStore for $store {
             async fn create_account(&self, account: &Account, owner: &User, audit: &Audit) -> StoreResult<()> {
@@ -114,6 +152,49 @@ macro_rules! sql_accounts {
                 finish(tx, audit, false).await
             }
 
+            async fn invitation(&self, token_hash: &str, now_ms: i64) -> StoreResult<Option<User>> {
+                sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS} FROM users
+                     WHERE invite_token_hash = $1 AND state = 'invited' AND invite_expires_ms > $2"
+                ))
+                .bind(token_hash)
+                .bind(now_ms)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db_err)
+            }
+
+            async fn purge_expired_invitations(&self, now_ms: i64) -> StoreResult<u64> {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let expired: Vec<(String, String, String)> = sqlx::query_as(
+                    "DELETE FROM users WHERE state = 'invited' AND invite_expires_ms <= $1
+                     RETURNING id, account_id, email",
+                )
+                .bind(now_ms)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if expired.is_empty() {
+                    return Ok(0);
+                }
+                for (id, account_id, email) in &expired {
+                    delete_principal_data(&mut tx, &format!("user:{id}")).await?;
+                    let audit = Audit {
+                        account_id: Some(account_id.clone()),
+                        actor: "system".into(),
+                        action: "invitation.expire".into(),
+                        target: format!("user:{id}"),
+                        source_ip: "local".into(),
+                        detail: format!("invitation of {email} expired unaccepted"),
+                    };
+                    audit_row(&mut tx, &audit, "success").await?;
+                }
+                // Grants of the removed users leave the cells' snapshots.
+                bump_version(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(expired.len() as u64)
+            }
+
             async fn accept_invite(&self, token_hash: &str, password_hash: &str, now_ms: i64, source_ip: &str) -> StoreResult<Option<User>> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
                 let user: Option<User> = sqlx::query_as(&format!(
@@ -142,8 +223,13 @@ macro_rules! sql_accounts {
                 Ok(Some(user))
             }
 
-            async fn update_user_role(&self, account_id: &str, id: &str, role: AccountRole, audit: &Audit) -> StoreResult<bool> {
+            async fn update_user_role(&self, account_id: &str, id: &str, role: AccountRole, audit: &Audit) -> StoreResult<OwnerGuarded> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
+                if role != AccountRole::Owner
+                    && let Some(refused) = owner_guard(&mut tx, account_id, id).await?
+                {
+                    return Ok(refused);
+                }
                 let done = changes_one(
                     &mut tx,
                     sqlx::query("UPDATE users SET role = $1 WHERE account_id = $2 AND id = $3")
@@ -152,14 +238,18 @@ macro_rules! sql_accounts {
                         .bind(id),
                 )
                 .await?;
-                if done {
-                    finish(tx, audit, true).await?;
+                if !done {
+                    return Ok(OwnerGuarded::NotFound);
                 }
-                Ok(done)
+                finish(tx, audit, true).await?;
+                Ok(OwnerGuarded::Done)
             }
 
-            async fn delete_user(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<bool> {
+            async fn delete_user(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<OwnerGuarded> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
+                if let Some(refused) = owner_guard(&mut tx, account_id, id).await? {
+                    return Ok(refused);
+                }
                 let done = changes_one(
                     &mut tx,
                     sqlx::query("DELETE FROM users WHERE account_id = $1 AND id = $2")
@@ -167,11 +257,12 @@ macro_rules! sql_accounts {
                         .bind(id),
                 )
                 .await?;
-                if done {
-                    delete_principal_data(&mut tx, &format!("user:{id}")).await?;
-                    finish(tx, audit, true).await?;
+                if !done {
+                    return Ok(OwnerGuarded::NotFound);
                 }
-                Ok(done)
+                delete_principal_data(&mut tx, &format!("user:{id}")).await?;
+                finish(tx, audit, true).await?;
+                Ok(OwnerGuarded::Done)
             }
 
             async fn set_password(&self, user_id: &str, password_hash: &str, keep_session: Option<&str>, audit: &Audit) -> StoreResult<()> {

@@ -62,6 +62,24 @@ macro_rules! sql_helpers {
             Ok(())
         }
 
+        /// Serialises the transactions that check an account-wide invariant
+        /// (its namespace count, its owners) before changing it: a no-op
+        /// write that locks the account's row on PostgreSQL until commit
+        /// (READ COMMITTED would let two counts pass together) and takes
+        /// the database's write lock at once on SQLite.
+        async fn lock_account(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            account_id: &str,
+        ) -> crate::store::StoreResult<bool> {
+            let found = sqlx::query("UPDATE accounts SET slug = slug WHERE id = $1")
+                .bind(account_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            Ok(found == 1)
+        }
+
         /// Runs a statement aimed at one row of the caller's account; whether
         /// it found that row (a miss is the caller's 404).
         async fn changes_one<'q>(

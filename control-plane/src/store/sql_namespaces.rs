@@ -99,8 +99,17 @@ macro_rules! sql_namespaces {
 
         #[async_trait]
         impl NamespaceStore for $store {
-            async fn insert_pending_namespace(&self, ns: &Namespace, creator_grant: Option<(&str, Permission)>) -> StoreResult<()> {
+            async fn insert_pending_namespace(&self, ns: &Namespace, creator_grant: Option<(&str, Permission)>, quota: u32) -> StoreResult<Reserved> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
+                lock_account(&mut tx, &ns.account_id).await?;
+                let (held,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM namespaces WHERE account_id = $1")
+                    .bind(&ns.account_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if held >= i64::from(quota) {
+                    return Ok(Reserved::QuotaReached);
+                }
                 sqlx::query(
                     "INSERT INTO namespaces (id, account_id, name, cell_id, retention_days, state, created_by, created_ms, updated_ms)
                      VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)",
@@ -125,7 +134,8 @@ macro_rules! sql_namespaces {
                         .await
                         .map_err(db_err)?;
                 }
-                tx.commit().await.map_err(db_err)
+                tx.commit().await.map_err(db_err)?;
+                Ok(Reserved::Done)
             }
 
             async fn activate_namespace(&self, id: &str, audit: &Audit) -> StoreResult<()> {
