@@ -1,6 +1,5 @@
 //! Configuration, shared state, the router and the server.
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +8,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cell_admin::{CellAdmin, GrpcCellAdmin};
 use crate::keys::{ControlKey, KeyError, Signer};
+use crate::limits::{HashPool, PerAddress, charge, quota};
 use crate::sealing::{KeyEncryption, Sealer};
 use crate::problem::ApiError;
 use crate::store::{Audit, Cell, ControlStore, StoreError};
@@ -67,14 +67,20 @@ pub struct Config {
     pub login_attempts_per_email: u32,
     pub login_attempts_per_ip: u32,
     pub login_window: Duration,
-    /// The key-encryption key that seals the private keys kept in the
-    /// database (`--key-encryption-key-file`, `ORRERY_KEY_ENCRYPTION_KEY`).
-    /// Required unless `insecure_no_key_encryption`.
-    pub key_encryption: Option<Arc<dyn KeyEncryption>>,
-    /// Keeps private keys in plaintext when no KEK is configured.
-    pub insecure_no_key_encryption: bool,
-    /// Replaces the stored control key (`--control-key-file`).
-    pub control_key: Option<Arc<ControlKey>>,
+    /// Signups allowed per `anonymous_window` per source address (burst the
+    /// same); beyond, 429 with `Retry-After`.
+    pub signups_per_ip: u32,
+    /// Invitation acceptances allowed per `anonymous_window` per address.
+    pub invitation_accepts_per_ip: u32,
+    pub anonymous_window: Duration,
+    /// Argon2 hashes computed at once, process-wide; a request waits at
+    /// most `password_hash_wait` for a turn, then answers 503 with `Retry-After`.
+    pub password_hash_concurrency: usize,
+    pub password_hash_wait: Duration,
+    /// Namespaces one account may hold (`--namespace-quota`); beyond, 422.
+    pub namespace_quota: u32,
+    /// How often expired invitations are removed from the store.
+    pub invitation_purge_interval: Duration,
     /// The key-encryption key that seals the private keys kept in the
     /// database (`--key-encryption-key-file`, `ORRERY_KEY_ENCRYPTION_KEY`).
     /// Required unless `insecure_no_key_encryption`.
@@ -99,9 +105,13 @@ impl Config {
             login_attempts_per_email: 10,
             login_attempts_per_ip: 30,
             login_window: Duration::from_secs(60),
-            key_encryption: None,
-            insecure_no_key_encryption: false,
-            control_key: None,
+            signups_per_ip: 5,
+            invitation_accepts_per_ip: 10,
+            anonymous_window: Duration::from_secs(60),
+            password_hash_concurrency: 4,
+            password_hash_wait: Duration::from_secs(2),
+            namespace_quota: 10,
+            invitation_purge_interval: Duration::from_secs(600),
             key_encryption: None,
             insecure_no_key_encryption: false,
             control_key: None,
@@ -123,34 +133,26 @@ pub struct LoginLimits {
 
 impl LoginLimits {
     pub fn new(per_email: u32, per_ip: u32, window: Duration) -> Self {
-        let quota = |n: u32| {
-            let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-            Quota::with_period(window / n.get())
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                .allow_burst(n)
-        };
         Self {
-            per_email: RateLimiter::keyed(quota(per_email)),
-            per_ip: RateLimiter::keyed(quota(per_ip)),
+            per_email: RateLimiter::keyed(quota(per_email, window)),
+            per_ip: RateLimiter::keyed(quota(per_ip, window)),
         }
     }
 
     /// Both budgets are charged, so guessing across emails from one address
     /// and guessing one email from many addresses are both slowed.
     pub fn check(&self, email: &str, ip: &str) -> Result<(), ApiError> {
-        let by_email = self.per_email.check_key(&email.to_owned()).is_ok();
-        let by_ip = self.per_ip.check_key(&ip.to_owned()).is_ok();
-        // Forget idle keys now and then so the maps stay small.
-        if self.per_email.len() > 10_000 {
-            self.per_email.retain_recent();
-        }
-        if self.per_ip.len() > 10_000 {
-            self.per_ip.retain_recent();
-        }
-        if by_email && by_ip {
-            Ok(())
-        } else {
-            Err(ApiError::TooManyRequests)
+        let by_email = charge(&self.per_email, email);
+        let by_ip = charge(&self.per_ip, ip);
+        match (by_email, by_ip) {
+            // Both refused: the later of the two is when a retry can pass.
+            (
+                Err(ApiError::TooManyRequests { retry_after: a }),
+                Err(ApiError::TooManyRequests { retry_after: b }),
+            ) => Err(ApiError::TooManyRequests {
+                retry_after: a.max(b),
+            }),
+            (by_email, by_ip) => by_email.and(by_ip),
         }
     }
 }
@@ -164,12 +166,9 @@ pub struct AppState {
     pub sealer: Sealer,
     /// Signs what the control plane sends cells.
     pub control_key: Arc<ControlKey>,
-    /// Seals and opens the private keys kept in the database.
-    pub sealer: Sealer,
-    /// Signs what the control plane sends cells.
-    pub control_key: Arc<ControlKey>,
     pub settings: Arc<Settings>,
     pub limits: Arc<LoginLimits>,
+    pub bounds: Arc<crate::limits::Bounds>,
 }
 
 impl AppState {
@@ -227,8 +226,6 @@ impl AppState {
             signer: Arc::new(signer),
             sealer,
             control_key,
-            sealer,
-            control_key,
             settings: Arc::new(Settings {
                 session_ttl: config.session_ttl,
                 namespace_domain: config.namespace_domain.clone(),
@@ -239,6 +236,18 @@ impl AppState {
                 config.login_attempts_per_ip,
                 config.login_window,
             )),
+            bounds: Arc::new(crate::limits::Bounds {
+                signups: PerAddress::new(config.signups_per_ip, config.anonymous_window),
+                invitation_accepts: PerAddress::new(
+                    config.invitation_accepts_per_ip,
+                    config.anonymous_window,
+                ),
+                hashing: HashPool::new(
+                    config.password_hash_concurrency,
+                    config.password_hash_wait,
+                ),
+                namespace_quota: config.namespace_quota,
+            }),
         })
     }
 }
@@ -290,35 +299,10 @@ async fn seal_plaintext_keys(store: &dyn ControlStore, sealer: &Sealer) -> Resul
     Ok(())
 }
 
-/// Upgrading from a version that kept private keys in plaintext: seals them
-/// all in one transaction before anything reads them.
-async fn seal_plaintext_keys(store: &dyn ControlStore, sealer: &Sealer) -> Result<(), KeyError> {
-    if sealer.kek_id().is_none() {
-        return Ok(());
-    }
-    let sealed = store
-        .seal_plaintext_keys(&|location, plain| {
-            sealer
-                .seal(plain, &location.seal_context())
-                .map_err(|e| StoreError::Database(format!("sealing {}: {e}", location.describe())))
-        })
-        .await?;
-    if sealed > 0 {
-        tracing::info!(sealed, "sealed the private keys stored in plaintext by an older version");
-    }
-    Ok(())
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("control-plane store: {0}")]
     Store(#[from] StoreError),
-    #[error(
-        "no key-encryption key: give --key-encryption-key-file PATH (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or set ORRERY_KEY_ENCRYPTION_KEY; --insecure-no-key-encryption keeps private keys in plaintext instead"
-    )]
-    NoKeyEncryption,
-    #[error("control-plane keys: {0}")]
-    Keys(#[from] KeyError),
     #[error(
         "no key-encryption key: give --key-encryption-key-file PATH (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or set ORRERY_KEY_ENCRYPTION_KEY; --insecure-no-key-encryption keeps private keys in plaintext instead"
     )]
@@ -352,6 +336,10 @@ impl ControlPlane {
         let store = crate::store::open(&config.database_url).await?;
         let state = AppState::new(store, Arc::new(GrpcCellAdmin::default()), &config).await?;
         tokio::spawn(crate::api::namespaces::reconcile_pending(state.clone()));
+        tokio::spawn(crate::api::users::purge_expired_invitations(
+            state.clone(),
+            config.invitation_purge_interval,
+        ));
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .map_err(|source| RunError::Bind {
