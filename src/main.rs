@@ -53,16 +53,70 @@ impl ArchivalArgs {
     }
 }
 
+/// The control plane's side of the channel to cells (docs/security.md).
+#[derive(clap::Args)]
+struct ControlPlaneChannelArgs {
+    /// Serve HTTPS with this certificate chain (PEM); cells fetch their auth
+    /// snapshot over it.
+    #[arg(long, env = "ORRERY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, env = "ORRERY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that issued the cells' admin-listener
+    /// certificates (the system's roots are trusted too).
+    #[arg(long, env = "ORRERY_CELL_CA_FILE", value_name = "PATH")]
+    cell_ca_file: Option<PathBuf>,
+    /// Calls cells' admin listeners over plaintext `http://`: only when the
+    /// network between them is the loopback of one host.
+    #[arg(long)]
+    insecure_cell_channel: bool,
+}
+
+impl ControlPlaneChannelArgs {
+    fn apply(self, config: &mut orrery_control_plane::Config) -> Result<(), String> {
+        config.tls = self
+            .tls_cert
+            .zip(self.tls_key)
+            .map(|(cert_path, key_path)| orrery_control_plane::TlsFiles {
+                cert_path,
+                key_path,
+            });
+        config.cell_channel.insecure_plaintext = self.insecure_cell_channel;
+        if let Some(path) = self.cell_ca_file {
+            let pem = std::fs::read(&path)
+                .map_err(|e| format!("reading --cell-ca-file {}: {e}", path.display()))?;
+            config.cell_channel.ca_pem = Some(pem);
+        }
+        Ok(())
+    }
+}
+
 /// Serving tenants (see docs/operations.md, "Tenant endpoint").
 #[derive(clap::Args)]
 struct TenantArgs {
-    /// The control plane's base URL; enables tenant authentication. The
-    /// cell polls it for API keys, client CAs and permissions.
-    #[arg(long, env = "ORRERY_CONTROL_PLANE_URL", requires = "admin_token")]
+    /// The control plane's base URL (`https://`); enables tenant
+    /// authentication. The cell polls it for API keys, client CAs and
+    /// permissions, and installs only what the control key signed.
+    #[arg(long, env = "ORRERY_CONTROL_PLANE_URL", requires = "cell_credential")]
     control_plane_url: Option<String>,
-    /// The secret the control plane and this cell share (≥ 16 characters).
-    #[arg(long, env = "ORRERY_CELL_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    /// This cell's credential, as `POST /api/v1/admin/cells` issued it.
+    #[arg(long, env = "ORRERY_CELL_CREDENTIAL", hide_env_values = true)]
+    cell_credential: Option<String>,
+    /// CA certificates (PEM) for the control plane's TLS certificate; the
+    /// system's roots otherwise.
+    #[arg(long, env = "ORRERY_CONTROL_PLANE_CA_FILE", value_name = "PATH")]
+    control_plane_ca_file: Option<PathBuf>,
+    /// The control plane's public key (PEM, `GET /internal/v1/control-key`),
+    /// repeatable while it rotates; fetched once over verified TLS if unset.
+    #[arg(long = "control-plane-public-key", value_name = "PATH")]
+    control_plane_public_keys: Vec<PathBuf>,
+    /// Allows a plaintext `http://` control-plane URL and a plaintext admin
+    /// listener: only when the network is one host's loopback.
+    #[arg(long)]
+    insecure_control_channel: bool,
+    /// Namespaces this cell takes, reported to the control plane.
+    #[arg(long, env = "ORRERY_MAX_NAMESPACES")]
+    max_namespaces: Option<u64>,
     /// The cell's TLS certificate chain (PEM); TLS on the gRPC address.
     #[arg(long, env = "ORRERY_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -72,7 +126,8 @@ struct TenantArgs {
     /// namespace whose client CAs the handshake asks for.
     #[arg(long, env = "ORRERY_TENANT_DOMAIN")]
     tenant_domain: Option<String>,
-    /// A plaintext gRPC listener for the control plane only (admin token).
+    /// A gRPC listener for the control plane only (its signed admin
+    /// token), TLS with `--tls-cert`.
     #[arg(long, env = "ORRERY_ADMIN_GRPC_ADDR")]
     admin_grpc_addr: Option<SocketAddr>,
 }
@@ -85,10 +140,29 @@ impl TenantArgs {
             }
             return Ok(None);
         };
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path).map_err(|e| format!("reading {what} {}: {e}", path.display()))
+        };
+        let ca_pem = match &self.control_plane_ca_file {
+            Some(path) => Some(read(path, "--control-plane-ca-file")?),
+            None => None,
+        };
+        let public_key_pems = (self.control_plane_public_keys.iter())
+            .map(|path| {
+                let pem = read(path, "--control-plane-public-key")?;
+                String::from_utf8(pem).map_err(|_| format!("{} is not PEM", path.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(orrery_cell::TenantSettings {
-            control_plane_url,
-            admin_token: self.admin_token.unwrap_or_default(),
+            control_plane: orrery_cell::ControlChannelSettings {
+                url: control_plane_url,
+                credential: self.cell_credential.unwrap_or_default(),
+                ca_pem,
+                public_key_pems,
+                insecure_plaintext: self.insecure_control_channel,
+            },
             admin_addr: self.admin_grpc_addr,
+            max_namespaces: self.max_namespaces,
             tls: self
                 .tls_cert
                 .zip(self.tls_key)
@@ -143,16 +217,16 @@ enum Command {
         database_url: String,
         #[arg(long, default_value = "127.0.0.1:8233")]
         http_addr: SocketAddr,
-        /// A cell to place namespaces into, `name=http://host:port` (repeatable).
+        /// A cell to place namespaces into, `name=https://host:port` of its
+        /// admin listener (repeatable). Its credential is issued by
+        /// `POST /api/v1/admin/cells`.
         #[arg(long = "cell")]
         cells: Vec<CellSpec>,
         /// How many namespaces each `--cell` takes.
         #[arg(long, default_value_t = 1000)]
         cell_capacity: i64,
-        /// The admin token of the `--cell`s (sent to them; they send it to
-        /// fetch their auth snapshot).
-        #[arg(long, env = "ORRERY_CELL_ADMIN_TOKEN")]
-        cell_admin_token: Option<String>,
+        #[command(flatten)]
+        channel: ControlPlaneChannelArgs,
         /// Enables the operator routes `/api/v1/admin/*`.
         #[arg(long, env = "ORRERY_BOOTSTRAP_ADMIN_TOKEN")]
         bootstrap_admin_token: Option<String>,
@@ -202,16 +276,16 @@ fn key_encryption_key(
                     .into(),
             );
         }
-        (Some(path), None) => LocalKek::from_file(&path)
-            .map_err(|e| format!("--key-encryption-key-file: {e}"))?,
-        (None, Some(text)) => LocalKek::from_base64(&text)
-            .map_err(|e| format!("ORRERY_KEY_ENCRYPTION_KEY: {e}"))?,
+        (Some(path), None) => {
+            LocalKek::from_file(&path).map_err(|e| format!("--key-encryption-key-file: {e}"))?
+        }
+        (None, Some(text)) => {
+            LocalKek::from_base64(&text).map_err(|e| format!("ORRERY_KEY_ENCRYPTION_KEY: {e}"))?
+        }
         (None, None) => return Ok(None),
     };
     if insecure {
-        return Err(
-            "--insecure-no-key-encryption contradicts the key-encryption key given".into(),
-        );
+        return Err("--insecure-no-key-encryption contradicts the key-encryption key given".into());
     }
     Ok(Some(std::sync::Arc::new(kek)))
 }
@@ -257,7 +331,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             http_addr,
             cells,
             cell_capacity,
-            cell_admin_token,
+            channel,
             bootstrap_admin_token,
             namespace_domain,
             namespace_quota,
@@ -280,7 +354,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             config.cells = cells;
             config.cell_capacity = cell_capacity;
-            config.cell_admin_token = cell_admin_token;
+            channel.apply(&mut config)?;
             config.bootstrap_admin_token = bootstrap_admin_token;
             config.namespace_domain = namespace_domain;
             config.namespace_quota = namespace_quota;
@@ -352,7 +426,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .map_err(|e| e.to_string());
     };
     // dev: the control plane beside the cell, on its own SQLite file, with
-    // the dev cell registered (it runs without auth, so the token is unused).
+    // the dev cell registered (it runs without tenant auth).
     let db = data_dir.join("control-plane.db");
     let mut cp_config =
         orrery_control_plane::Config::new(format!("sqlite://{}", db.display()), http);
@@ -360,6 +434,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     // only, where the two live and die together.
     let kek = LocalKek::load_or_generate_file(&data_dir.join("kek")).map_err(|e| e.to_string())?;
     cp_config.key_encryption = Some(std::sync::Arc::new(kek));
+    // Both on this host's loopback, in one process: plaintext is fine, and
+    // the dev cell has no tenant auth to present anything to.
+    cp_config.cell_channel.insecure_plaintext = true;
     cp_config.cells = vec![CellSpec {
         name: "dev".into(),
         grpc_url: format!("http://{}", cell.local_addr),

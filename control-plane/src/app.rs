@@ -8,16 +8,18 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::cell_admin::{CellAdmin, GrpcCellAdmin};
+use crate::cell_admin::{CellAdmin, CellChannel, GrpcCellAdmin};
 use crate::keys::{ControlKey, KeyError, Signer};
 use crate::limits::{HashPool, PerAddress, charge, quota};
-use crate::sealing::{KeyEncryption, Sealer};
 use crate::problem::ApiError;
+use crate::sealing::{KeyEncryption, Sealer};
 use crate::store::{Audit, Cell, ControlStore, StoreError};
+use crate::tls_listener::{TlsFiles, TlsListener};
 
 /// A cell named on the command line: `name=grpc_url`. Its admin API is
 /// reached at the same URL.
@@ -52,10 +54,12 @@ pub struct Config {
     pub cells: Vec<CellSpec>,
     /// Capacity (namespaces) of the cells registered from `cells`.
     pub cell_capacity: i64,
-    /// The admin token of the cells registered from `cells`: the control
-    /// plane presents it to them, and they present it to fetch their
-    /// snapshot. A random one (unusable by any cell) when unset.
-    pub cell_admin_token: Option<String>,
+    /// How cells' admin listeners are reached (TLS roots, or plaintext
+    /// only when explicitly insecure).
+    pub cell_channel: CellChannel,
+    /// Serve HTTPS with these files (`--tls-cert`, `--tls-key`); plain
+    /// HTTP otherwise, which cells accept only when told to be insecure.
+    pub tls: Option<TlsFiles>,
     /// Enables `/api/v1/admin/*`, the operator routes.
     pub bootstrap_admin_token: Option<String>,
     /// Namespace endpoints are `<namespace id>.<domain>:7233` when set, the
@@ -67,6 +71,14 @@ pub struct Config {
     pub login_attempts_per_email: u32,
     pub login_attempts_per_ip: u32,
     pub login_window: Duration,
+    /// The key-encryption key that seals the private keys kept in the
+    /// database (`--key-encryption-key-file`, `ORRERY_KEY_ENCRYPTION_KEY`).
+    /// Required unless `insecure_no_key_encryption`.
+    pub key_encryption: Option<Arc<dyn KeyEncryption>>,
+    /// Keeps private keys in plaintext when no KEK is configured.
+    pub insecure_no_key_encryption: bool,
+    /// Replaces the stored control key (`--control-key-file`).
+    pub control_key: Option<Arc<ControlKey>>,
     /// Signups allowed per `anonymous_window` per source address (burst the
     /// same); beyond, 429 with `Retry-After`.
     pub signups_per_ip: u32,
@@ -81,14 +93,6 @@ pub struct Config {
     pub namespace_quota: u32,
     /// How often expired invitations are removed from the store.
     pub invitation_purge_interval: Duration,
-    /// The key-encryption key that seals the private keys kept in the
-    /// database (`--key-encryption-key-file`, `ORRERY_KEY_ENCRYPTION_KEY`).
-    /// Required unless `insecure_no_key_encryption`.
-    pub key_encryption: Option<Arc<dyn KeyEncryption>>,
-    /// Keeps private keys in plaintext when no KEK is configured.
-    pub insecure_no_key_encryption: bool,
-    /// Replaces the stored control key (`--control-key-file`).
-    pub control_key: Option<Arc<ControlKey>>,
 }
 
 impl Config {
@@ -98,13 +102,17 @@ impl Config {
             http_addr,
             cells: Vec::new(),
             cell_capacity: 1000,
-            cell_admin_token: None,
+            cell_channel: CellChannel::default(),
+            tls: None,
             bootstrap_admin_token: None,
             namespace_domain: None,
             session_ttl: Duration::from_secs(12 * 3600),
             login_attempts_per_email: 10,
             login_attempts_per_ip: 30,
             login_window: Duration::from_secs(60),
+            key_encryption: None,
+            insecure_no_key_encryption: false,
+            control_key: None,
             signups_per_ip: 5,
             invitation_accepts_per_ip: 10,
             anonymous_window: Duration::from_secs(60),
@@ -112,9 +120,6 @@ impl Config {
             password_hash_wait: Duration::from_secs(2),
             namespace_quota: 10,
             invitation_purge_interval: Duration::from_secs(600),
-            key_encryption: None,
-            insecure_no_key_encryption: false,
-            control_key: None,
         }
     }
 }
@@ -175,9 +180,11 @@ impl AppState {
     /// Seals the private keys an older version left in plaintext, loads
     /// (or creates) the signing and control keys and registers the
     /// configured cells.
+    /// `cells` makes the client that calls cells, given the control key
+    /// it signs its calls with.
     pub async fn new(
         store: Arc<dyn ControlStore>,
-        cells: Arc<dyn CellAdmin>,
+        cells: impl FnOnce(Arc<ControlKey>) -> Arc<dyn CellAdmin>,
         config: &Config,
     ) -> Result<Self, RunError> {
         let sealer = match (&config.key_encryption, config.insecure_no_key_encryption) {
@@ -196,18 +203,16 @@ impl AppState {
             None => Arc::new(ControlKey::open_or_create(store.as_ref(), &sealer).await?),
         };
         let signer = Signer::load_or_create(store.clone(), sealer.clone()).await?;
-        let token = config
-            .cell_admin_token
-            .clone()
-            .unwrap_or_else(crate::secret::random_token);
+        // Endpoints only: a cell's credential is issued by registering it
+        // through the admin API, which shows it once.
         for spec in &config.cells {
             let cell = Cell {
                 id: uuid::Uuid::new_v4().to_string(),
                 name: spec.name.clone(),
                 grpc_endpoint: spec.grpc_url.clone(),
                 admin_endpoint: spec.grpc_url.clone(),
-                admin_token: token.clone(),
                 capacity: config.cell_capacity,
+                reported_capacity: None,
                 created_ms: chrono::Utc::now().timestamp_millis(),
             };
             let audit = Audit {
@@ -216,10 +221,9 @@ impl AppState {
                 source_ip: "local".into(),
                 ..Default::default()
             };
-            store
-                .upsert_cell(&cell, &crate::secret::sha256_hex(&token), &audit)
-                .await?;
+            store.upsert_cell(&cell, None, &audit).await?;
         }
+        let cells = cells(control_key.clone());
         Ok(Self {
             store,
             cells,
@@ -242,10 +246,7 @@ impl AppState {
                     config.invitation_accepts_per_ip,
                     config.anonymous_window,
                 ),
-                hashing: HashPool::new(
-                    config.password_hash_concurrency,
-                    config.password_hash_wait,
-                ),
+                hashing: HashPool::new(config.password_hash_concurrency, config.password_hash_wait),
                 namespace_quota: config.namespace_quota,
             }),
         })
@@ -294,7 +295,10 @@ async fn seal_plaintext_keys(store: &dyn ControlStore, sealer: &Sealer) -> Resul
         })
         .await?;
     if sealed > 0 {
-        tracing::info!(sealed, "sealed the private keys stored in plaintext by an older version");
+        tracing::info!(
+            sealed,
+            "sealed the private keys stored in plaintext by an older version"
+        );
     }
     Ok(())
 }
@@ -316,12 +320,15 @@ pub enum RunError {
     },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls_listener::TlsError),
 }
 
 /// A control plane bound to its address, not yet serving.
 pub struct ControlPlane {
     pub local_addr: SocketAddr,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     router: Router,
 }
 
@@ -334,7 +341,17 @@ impl ControlPlane {
             return Err(RunError::NoKeyEncryption);
         }
         let store = crate::store::open(&config.database_url).await?;
-        let state = AppState::new(store, Arc::new(GrpcCellAdmin::default()), &config).await?;
+        let channel = config.cell_channel.clone();
+        let state = AppState::new(
+            store,
+            |key| Arc::new(GrpcCellAdmin::new(key, channel)),
+            &config,
+        )
+        .await?;
+        let tls = match &config.tls {
+            Some(files) => Some(crate::tls_listener::server_config(files)?),
+            None => None,
+        };
         tokio::spawn(crate::api::namespaces::reconcile_pending(state.clone()));
         tokio::spawn(crate::api::users::purge_expired_invitations(
             state.clone(),
@@ -350,6 +367,7 @@ impl ControlPlane {
         Ok(Self {
             local_addr,
             listener,
+            tls,
             router: router(state),
         })
     }
@@ -358,14 +376,30 @@ impl ControlPlane {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(RunError::Serve)
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        match self.tls {
+            // `tap_io` gives the TLS listener axum's ConnectInfo<SocketAddr>.
+            Some(tls) => axum::serve(
+                TlsListener::new(self.listener, tls)
+                    .map_err(RunError::Serve)?
+                    .tap_io(|_| {}),
+                app,
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(RunError::Serve),
+            None => axum::serve(self.listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(RunError::Serve),
+        }
+    }
+
+    /// `https` when serving TLS.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 }
 
@@ -375,6 +409,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let cp = ControlPlane::start(config).await?;
-    tracing::info!("orrery control plane listening on http://{}", cp.local_addr);
+    tracing::info!(
+        "orrery control plane listening on {}://{}",
+        cp.scheme(),
+        cp.local_addr
+    );
     cp.serve(shutdown).await
 }

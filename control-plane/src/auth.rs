@@ -199,7 +199,7 @@ impl FromRequestParts<AppState> for CellCaller {
         let token = bearer(&parts.headers).ok_or(ApiError::Unauthenticated)??;
         state
             .store
-            .cell_by_token_hash(&sha256_hex(token))
+            .cell_by_credential_hash(&sha256_hex(token))
             .await?
             .map(CellCaller)
             .ok_or(ApiError::Unauthenticated)

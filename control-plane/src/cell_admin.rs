@@ -1,9 +1,14 @@
 //! How the control plane changes a cell: through the cell's public Temporal
 //! API (WorkflowService.RegisterNamespace / UpdateNamespace,
-//! OperatorService.DeleteNamespace), authenticated with the cell's admin token.
+//! OperatorService.DeleteNamespace) on the cell's admin listener, over TLS,
+//! authenticated by a short-lived token signed with the control key for
+//! that one cell (`orrery_tenant_auth::control`). The control plane keeps
+//! no secret of the cell's: what it presents, it signs.
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use orrery_tenant_auth::control::ControlSigner;
 use temporalio_protos::temporal::api::namespace::v1::NamespaceConfig;
 use temporalio_protos::temporal::api::operatorservice::v1::DeleteNamespaceRequest;
 use temporalio_protos::temporal::api::operatorservice::v1::operator_service_client::OperatorServiceClient;
@@ -14,10 +19,13 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use crate::keys::ControlKey;
 use crate::store::Cell;
 
+/// Why a call to a cell failed. Its text names the cell and its address:
+/// for logs and operators only, never for tenants.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CellAdminError(pub String);
@@ -42,17 +50,31 @@ pub trait CellAdmin: Send + Sync {
     async fn delete_namespace(&self, cell: &Cell, namespace: &str) -> Result<(), CellAdminError>;
 }
 
-/// The real client. It connects per call: these calls are rare, and a
-/// cached channel to a cell that moved would need invalidating.
-#[derive(Debug, Clone)]
-pub struct GrpcCellAdmin {
-    pub timeout: Duration,
+/// How the control plane reaches cells' admin listeners.
+#[derive(Clone, Debug, Default)]
+pub struct CellChannel {
+    /// CA certificates (PEM) that issued the cells' admin certificates; the
+    /// system's roots as well.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Allows `http://` admin endpoints (`--insecure-cell-channel`): only
+    /// for everything on one host, as `orrery dev`.
+    pub insecure_plaintext: bool,
 }
 
-impl Default for GrpcCellAdmin {
-    fn default() -> Self {
+/// The real client. It connects per call: these calls are rare, and a
+/// cached channel to a cell that moved would need invalidating.
+pub struct GrpcCellAdmin {
+    pub timeout: Duration,
+    channel: CellChannel,
+    control_key: Arc<ControlKey>,
+}
+
+impl GrpcCellAdmin {
+    pub fn new(control_key: Arc<ControlKey>, channel: CellChannel) -> Self {
         Self {
             timeout: Duration::from_secs(10),
+            channel,
+            control_key,
         }
     }
 }
@@ -76,18 +98,38 @@ fn retention(days: u32) -> prost_wkt_types::Duration {
 
 impl GrpcCellAdmin {
     async fn channel(&self, cell: &Cell) -> Result<(Channel, AdminToken), CellAdminError> {
-        let endpoint = Endpoint::from_shared(cell.admin_endpoint.clone())
-            .map_err(|e| CellAdminError(format!("admin endpoint {:?}: {e}", cell.admin_endpoint)))?
+        let url = cell.admin_endpoint.as_str();
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| CellAdminError(format!("admin endpoint {url:?}: {e}")))?
             .connect_timeout(self.timeout)
             .timeout(self.timeout);
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| CellAdminError(format!("connecting to cell {}: {e}", cell.name)))?;
-        let token =
-            MetadataValue::try_from(format!("Bearer {}", cell.admin_token)).map_err(|_| {
-                CellAdminError("the cell's admin token is not valid header text".into())
-            })?;
+        if url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_native_roots();
+            if let Some(pem) = &self.channel.ca_pem {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| CellAdminError(format!("TLS towards cell {}: {e}", cell.name)))?;
+        } else if !self.channel.insecure_plaintext {
+            return Err(CellAdminError(format!(
+                "cell {}'s admin endpoint {url} is not https:// (start the control plane with \
+                 --insecure-cell-channel to allow plaintext)",
+                cell.name
+            )));
+        }
+        let channel = endpoint.connect().await.map_err(|e| {
+            CellAdminError(format!("connecting to cell {} at {url}: {e}", cell.name))
+        })?;
+        let now = chrono::Utc::now().timestamp().max(0).unsigned_abs();
+        let signed = ControlSigner {
+            kid: self.control_key.kid(),
+            key: self.control_key.encoding_key(),
+        }
+        .admin_token(&cell.id, now)
+        .map_err(|e| CellAdminError(format!("signing the admin token: {e}")))?;
+        let token = MetadataValue::try_from(format!("Bearer {signed}"))
+            .map_err(|_| CellAdminError("the admin token is not valid header text".into()))?;
         Ok((channel, AdminToken(token)))
     }
 

@@ -21,7 +21,9 @@ pub mod sealing;
 pub mod secret;
 pub mod snapshot;
 pub mod store;
+pub mod tls_listener;
 pub mod validate;
 
 pub use app::{AppState, CellSpec, Config, ControlPlane, RunError, router, run};
-pub use cell_admin::{CellAdmin, CellAdminError, GrpcCellAdmin};
+pub use cell_admin::{CellAdmin, CellAdminError, CellChannel, GrpcCellAdmin};
+pub use tls_listener::TlsFiles;

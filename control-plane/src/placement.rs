@@ -7,13 +7,17 @@ use crate::store::{Cell, CellLoad};
 pub fn pick_cell(loads: &[CellLoad]) -> Option<&Cell> {
     loads
         .iter()
-        .filter(|l| l.cell.capacity > 0 && l.namespaces < l.cell.capacity)
+        .filter(|l| {
+            let capacity = l.cell.effective_capacity();
+            capacity > 0 && l.namespaces < capacity
+        })
         .min_by(|a, b| {
+            let (a_cap, b_cap) = (a.cell.effective_capacity(), b.cell.effective_capacity());
             // a.n / a.cap vs b.n / b.cap without floats.
-            let lhs = i128::from(a.namespaces) * i128::from(b.cell.capacity);
-            let rhs = i128::from(b.namespaces) * i128::from(a.cell.capacity);
+            let lhs = i128::from(a.namespaces) * i128::from(b_cap);
+            let rhs = i128::from(b.namespaces) * i128::from(a_cap);
             lhs.cmp(&rhs)
-                .then_with(|| b.cell.capacity.cmp(&a.cell.capacity))
+                .then_with(|| b_cap.cmp(&a_cap))
                 .then_with(|| a.cell.name.cmp(&b.cell.name))
                 .then(Ordering::Equal)
         })
@@ -31,8 +35,8 @@ mod tests {
                 name: name.into(),
                 grpc_endpoint: String::new(),
                 admin_endpoint: String::new(),
-                admin_token: String::new(),
                 capacity,
+                reported_capacity: None,
                 created_ms: 0,
             },
             namespaces,
@@ -51,5 +55,15 @@ mod tests {
         assert_eq!(pick_cell(&loads), None);
         let loads = [load("b", 5, 1), load("a", 5, 1)];
         assert_eq!(pick_cell(&loads).unwrap().name, "a");
+        // A cell that reports less than it was registered with fills up
+        // at its own figure.
+        let mut small = load("a", 100, 2);
+        small.cell.reported_capacity = Some(2);
+        assert_eq!(
+            pick_cell(&[small.clone(), load("b", 10, 9)]).unwrap().name,
+            "b"
+        );
+        small.cell.reported_capacity = Some(500);
+        assert_eq!(pick_cell(&[small, load("b", 10, 9)]).unwrap().name, "a");
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use orrery_tenant_auth::{
-    Grant, KeyAlgorithm, MtlsConfig, NamespaceAuth, Permission, SigningKey, Snapshot,
+    ActiveApiKey, Grant, KeyAlgorithm, MtlsConfig, NamespaceAuth, Permission, SigningKey, Snapshot,
 };
 
 use crate::roles::effective_permission;
@@ -73,6 +73,13 @@ pub fn build(data: SnapshotData) -> Snapshot {
         version: u64::try_from(data.version).unwrap_or(0),
         signing_keys,
         namespaces,
-        active_api_keys: data.active_api_keys,
+        active_api_keys: (data.active_api_keys.into_iter())
+            .filter_map(|(id, owner)| {
+                Some(ActiveApiKey {
+                    id,
+                    principal: owner.parse().ok()?,
+                })
+            })
+            .collect(),
     }
 }

@@ -62,7 +62,7 @@ async fn setup(app: &TestApp) -> (Client<'_>, String) {
 }
 
 async fn snapshot(app: &TestApp) -> Snapshot {
-    serde_json::from_value(app.snapshot(None).await.ok(200).clone()).unwrap()
+    app.verify_snapshot(app.snapshot(None).await.ok(200))
 }
 
 async fn ca_uploads_are_validated(backend: Backend) {

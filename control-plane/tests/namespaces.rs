@@ -4,8 +4,9 @@ mod common;
 
 use std::time::SystemTime;
 
-use common::{ADMIN_TOKEN, Backend, CELL_TOKEN, FakeCell, TestApp};
-use orrery_tenant_auth::{AuthError, Authorizer, Permission, Principal, Snapshot};
+use common::{ADMIN_TOKEN, Backend, FakeCell, TestApp};
+use orrery_tenant_auth::control::{ControlVerifier, cell_id_of_credential};
+use orrery_tenant_auth::{AuthError, Authorizer, Permission, Principal};
 use serde_json::{Value, json};
 
 on_both!(
@@ -18,14 +19,12 @@ on_both!(
     api_key_lifecycle_reaches_the_snapshot,
     service_account_keys_act_with_their_grants,
     snapshot_answers_304_until_something_changes,
+    each_cell_has_a_credential_and_a_snapshot_of_its_own,
+    a_cell_reports_its_capacity_when_it_polls,
 );
 
 fn slug(account: &Value) -> String {
     account["account"]["slug"].as_str().unwrap().to_owned()
-}
-
-fn snapshot_of(body: &Value) -> Snapshot {
-    serde_json::from_value(body.clone()).unwrap()
 }
 
 async fn create_reaches_the_cell_with_its_token(backend: Backend) {
@@ -44,8 +43,20 @@ async fn create_reaches_the_cell_with_its_token(backend: Backend) {
         app.cell.url.trim_start_matches("http://")
     );
     assert_eq!(app.cell.namespaces().get(&id), Some(&(30 * 86_400)));
+    // The call carries a token signed with the control key for this cell
+    // alone: the control plane holds no secret of the cell's.
     let auth = app.cell.state.authorization.lock().unwrap().clone();
-    assert_eq!(auth, [format!("Bearer {CELL_TOKEN}")]);
+    assert_eq!(auth.len(), 1);
+    let token = auth[0].strip_prefix("Bearer ").unwrap();
+    let cell_a = cell_id_of_credential(&app.cell_credential).unwrap();
+    let verifier = |cell: &str| ControlVerifier::new([app.control_public_key.as_str()], cell);
+    verifier(cell_a).unwrap().admin_token(token).unwrap();
+    assert!(
+        verifier("another-cell")
+            .unwrap()
+            .admin_token(token)
+            .is_err()
+    );
     let list = owner.get("/api/v1/namespaces").await;
     assert_eq!(list.ok(200).as_array().unwrap().len(), 1);
     assert_eq!(
@@ -188,7 +199,7 @@ async fn register_cell(app: &TestApp, name: &str, cell: &FakeCell, capacity: i64
         .bearer(ADMIN_TOKEN)
         .post(
             "/api/v1/admin/cells",
-            json!({"name": name, "grpc_endpoint": cell.url, "admin_token": CELL_TOKEN, "capacity": capacity}),
+            json!({"name": name, "grpc_endpoint": cell.url, "capacity": capacity}),
         )
         .await;
     res.ok(201).clone()
@@ -247,15 +258,12 @@ async fn admin_routes_need_the_bootstrap_token(backend: Backend) {
         .bearer(ADMIN_TOKEN)
         .post(
             "/api/v1/admin/cells",
-            json!({"name": "c", "grpc_endpoint": "ftp://x", "admin_token": "short", "capacity": -1}),
+            json!({"name": "c", "grpc_endpoint": "ftp://x", "capacity": -1}),
         )
         .await;
     let mut fields = res.fields();
     fields.sort();
-    assert_eq!(
-        fields,
-        ["admin_endpoint", "admin_token", "capacity", "grpc_endpoint"]
-    );
+    assert_eq!(fields, ["admin_endpoint", "capacity", "grpc_endpoint"]);
 }
 
 async fn first_namespace(app: &TestApp, owner: &common::Client<'_>) -> String {
@@ -318,8 +326,22 @@ async fn api_key_lifecycle_reaches_the_snapshot(backend: Backend) {
 
     // And on cells, through the snapshot.
     let snap = app.snapshot(None).await;
-    let snapshot = snapshot_of(snap.ok(200));
-    assert_eq!(snapshot.active_api_keys, std::slice::from_ref(&key_id));
+    let snapshot = app.verify_snapshot(snap.ok(200));
+    assert_eq!(
+        snapshot
+            .active_api_keys
+            .iter()
+            .map(|k| &k.id)
+            .collect::<Vec<_>>(),
+        [&key_id]
+    );
+    // Each key with the principal it was issued to (the cell checks `sub`).
+    assert!(
+        snapshot.active_api_keys[0]
+            .principal
+            .to_string()
+            .starts_with("user:")
+    );
     assert_eq!(snapshot.signing_keys.len(), 1);
     let entry = snapshot
         .namespaces
@@ -339,7 +361,7 @@ async fn api_key_lifecycle_reaches_the_snapshot(backend: Backend) {
     let disabled = owner.post(&format!("{path}/disable"), json!({})).await;
     assert_eq!(disabled.ok(200)["enabled"], false);
     program.get("/api/v1/me").await.problem(401);
-    let after = snapshot_of(app.snapshot(None).await.ok(200));
+    let after = app.verify_snapshot(app.snapshot(None).await.ok(200));
     assert!(after.version > snapshot.version);
     assert!(after.active_api_keys.is_empty());
     assert_eq!(
@@ -352,14 +374,18 @@ async fn api_key_lifecycle_reaches_the_snapshot(backend: Backend) {
         .ok(200);
     program.get("/api/v1/me").await.ok(200);
     assert_eq!(
-        snapshot_of(app.snapshot(None).await.ok(200)).active_api_keys,
-        std::slice::from_ref(&key_id)
+        app.verify_snapshot(app.snapshot(None).await.ok(200))
+            .active_api_keys
+            .iter()
+            .map(|k| &k.id)
+            .collect::<Vec<_>>(),
+        [&key_id]
     );
     owner.delete(&path).await.ok(204);
     owner.get(&path).await.problem(404);
     program.get("/api/v1/me").await.problem(401);
     assert!(
-        snapshot_of(app.snapshot(None).await.ok(200))
+        app.verify_snapshot(app.snapshot(None).await.ok(200))
             .active_api_keys
             .is_empty()
     );
@@ -391,7 +417,7 @@ async fn service_account_keys_act_with_their_grants(backend: Backend) {
         )
         .await;
     let token = created.ok(201)["token"].as_str().unwrap().to_owned();
-    let auth = Authorizer::new(snapshot_of(app.snapshot(None).await.ok(200)));
+    let auth = Authorizer::new(app.verify_snapshot(app.snapshot(None).await.ok(200)));
     let p = auth.verify_api_key(&token, SystemTime::now()).unwrap();
     assert_eq!(p, Principal::ServiceAccount(sa_id.clone()));
     assert_eq!(auth.namespace_permission(&p, &ns), Some(Permission::Write));
@@ -433,7 +459,7 @@ async fn service_account_keys_act_with_their_grants(backend: Backend) {
         .await
         .ok(204);
     program.get("/api/v1/me").await.problem(401);
-    let after = snapshot_of(app.snapshot(None).await.ok(200));
+    let after = app.verify_snapshot(app.snapshot(None).await.ok(200));
     assert!(after.active_api_keys.is_empty());
     assert!(after.namespaces[0].grants.iter().all(|g| g.principal != p));
 }
@@ -452,19 +478,108 @@ async fn snapshot_answers_304_until_something_changes(backend: Backend) {
         .get("/internal/v1/auth-snapshot")
         .await
         .problem(401);
-    let first = snapshot_of(app.snapshot(None).await.ok(200));
+    let first = app.verify_snapshot(app.snapshot(None).await.ok(200));
     let unchanged = app.snapshot(Some(first.version)).await;
     assert_eq!(unchanged.status.as_u16(), 304);
     assert!(unchanged.body.is_null());
     let (owner, _) = app.signup("o@example.com").await;
     // A login changes nothing a cell enforces.
-    let v = snapshot_of(app.snapshot(None).await.ok(200)).version;
+    let v = app
+        .verify_snapshot(app.snapshot(None).await.ok(200))
+        .version;
     app.login("o@example.com", common::PASSWORD).await;
     assert_eq!(app.snapshot(Some(v)).await.status.as_u16(), 304);
     first_namespace(&app, &owner).await;
     let changed = app.snapshot(Some(v)).await;
-    let snap = snapshot_of(changed.ok(200));
+    let snap = app.verify_snapshot(changed.ok(200));
     assert!(snap.version > v);
     assert_eq!(snap.namespaces.len(), 1);
     app.snapshot(Some(0)).await.ok(200);
+}
+
+/// Two cells, two credentials: each fetches only its own namespaces, signed
+/// for it alone, and registering a cell again retires its old credential.
+async fn each_cell_has_a_credential_and_a_snapshot_of_its_own(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    let b = FakeCell::start().await;
+    let registered = register_cell(&app, "cell-b", &b, 10).await;
+    let b_credential = registered["credential"].as_str().unwrap().to_owned();
+    let b_id = registered["cell"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(cell_id_of_credential(&b_credential), Some(b_id.as_str()));
+    assert_ne!(b_credential, app.cell_credential);
+    // The credential is shown once: the list never has it.
+    let listed = app.bearer(ADMIN_TOKEN).get("/api/v1/admin/cells").await;
+    assert!(!listed.ok(200).to_string().contains(&b_credential));
+    // a: 0/100, b: 0/10 → a (the bigger); then b.
+    owner
+        .post("/api/v1/namespaces", json!({"name": "ns1"}))
+        .await
+        .ok(201);
+    owner
+        .post("/api/v1/namespaces", json!({"name": "ns2"}))
+        .await
+        .ok(201);
+    let names = |snapshot: orrery_tenant_auth::Snapshot| {
+        (snapshot.namespaces.into_iter())
+            .map(|n| n.namespace.split('.').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(app.verify_snapshot(app.snapshot(None).await.ok(200))),
+        ["ns1"]
+    );
+    let b_signed = app
+        .bearer(&b_credential)
+        .get("/internal/v1/auth-snapshot")
+        .await;
+    let b_signed = b_signed.ok(200).as_str().unwrap().to_owned();
+    let verifier =
+        |cell: &str| ControlVerifier::new([app.control_public_key.as_str()], cell).unwrap();
+    assert_eq!(names(verifier(&b_id).snapshot(&b_signed).unwrap()), ["ns2"]);
+    // b's snapshot is not a's, even though the same key signed it.
+    let a_id = cell_id_of_credential(&app.cell_credential).unwrap();
+    assert!(verifier(a_id).snapshot(&b_signed).is_err());
+    // Registering b again issues a new credential; the old one is refused.
+    let again = register_cell(&app, "cell-b", &b, 10).await;
+    assert_eq!(again["cell"]["id"], b_id.as_str());
+    let new_credential = again["credential"].as_str().unwrap();
+    assert_ne!(new_credential, b_credential);
+    app.bearer(&b_credential)
+        .get("/internal/v1/auth-snapshot")
+        .await
+        .problem(401);
+    app.bearer(new_credential)
+        .get("/internal/v1/auth-snapshot")
+        .await
+        .ok(200);
+    // The public half of the control key is public.
+    let key = app.anon().get("/internal/v1/control-key").await;
+    assert_eq!(key.ok(200)["public_key"], app.control_public_key.as_str());
+}
+
+/// What a cell says it takes caps placement on it.
+async fn a_cell_reports_its_capacity_when_it_polls(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    let uri = |q: &str| format!("/internal/v1/auth-snapshot?{q}");
+    let cell = app.bearer(&app.cell_credential);
+    cell.get(&uri("capacity=-1")).await.problem(422);
+    cell.get(&uri("capacity=1")).await.ok(200);
+    let cells = app.bearer(ADMIN_TOKEN).get("/api/v1/admin/cells").await;
+    assert_eq!(cells.ok(200)[0]["reported_capacity"], 1);
+    owner
+        .post("/api/v1/namespaces", json!({"name": "ns1"}))
+        .await
+        .ok(201);
+    // Registered for 100, but the cell takes 1: full.
+    owner
+        .post("/api/v1/namespaces", json!({"name": "ns2"}))
+        .await
+        .problem(503);
+    cell.get(&uri("capacity=5")).await.ok(200);
+    owner
+        .post("/api/v1/namespaces", json!({"name": "ns2"}))
+        .await
+        .ok(201);
 }

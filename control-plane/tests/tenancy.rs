@@ -27,7 +27,7 @@ async fn namespace(owner: &Client<'_>, name: &str) -> String {
 }
 
 async fn snapshot(app: &TestApp) -> Snapshot {
-    serde_json::from_value(app.snapshot(None).await.ok(200).clone()).unwrap()
+    app.verify_snapshot(app.snapshot(None).await.ok(200))
 }
 
 async fn roles_are_enforced(backend: Backend) {

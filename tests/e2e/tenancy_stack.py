@@ -1,6 +1,8 @@
 """A control plane and a TLS cell serving tenants, as separate processes, for
-the tenancy tests: `orrery control-plane` places namespaces into `orrery cell`
-through the cell's admin listener, and the cell polls it for credentials.
+the tenancy tests: `orrery control-plane` (HTTPS) places namespaces into
+`orrery cell` through the cell's admin listener (TLS, a token signed by the
+control plane), and the cell polls it for its signed auth snapshot with a
+credential of its own, issued by registering it through the admin API.
 Accounts sign up and get credentials through the REST API only.
 """
 
@@ -12,6 +14,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -135,11 +138,12 @@ class ApiError(Exception):
 
 class Rest:
     """A console session: the session cookie and the CSRF token (sent by
-    hand: the cookie is `Secure`, which urllib's cookie jar keeps off plain
-    HTTP)."""
+    hand, as the browser would). `ca_pem` is the CA the control plane's
+    HTTPS certificate chains to."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, ca_pem: bytes | None = None) -> None:
         self.base = base
+        self.context = ssl.create_default_context(cadata=ca_pem.decode()) if ca_pem else None
         self.cookies: dict[str, str] = {}
         self.csrf: str | None = None
         self.bearer: str | None = None
@@ -156,7 +160,7 @@ class Rest:
         if self.bearer:
             req.add_header("authorization", f"Bearer {self.bearer}")
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=30, context=self.context) as resp:
                 for header in resp.headers.get_all("set-cookie") or []:
                     name, _, rest = header.partition("=")
                     self.cookies[name.strip()] = rest.split(";", 1)[0]
@@ -198,7 +202,14 @@ class Stack:
         self.procs: list[subprocess.Popen] = []
         self.server_ca = make_ca("orrery test server CA")
         self.address = f"127.0.0.1:{self.grpc_port}"
-        self.api = f"http://127.0.0.1:{self.http_port}"
+        self.api = f"https://127.0.0.1:{self.http_port}"
+        self.bootstrap_token = secrets.token_urlsafe(32)
+        # The control plane's HTTPS certificate, from the same test CA.
+        cp = issue(self.server_ca, "control-plane", server_names=["localhost"], client=False)
+        (self.tmp / "cp.pem").write_bytes(cp.cert_pem)
+        (self.tmp / "cp.key").write_bytes(cp.key_pem)
+        (self.tmp / "ca.pem").write_bytes(self.server_ca.cert_pem)
+        self.cell_credential: str | None = None
         self.databases: list[tuple[str, str]] = []  # (admin url, name) to drop
 
     def _spawn(self, name: str, args: list[str], port: int) -> None:
@@ -231,22 +242,50 @@ class Stack:
             "--key-encryption-key-file", str(kek),
             "--database-url", self._database("control-plane"),
             "--http-addr", f"127.0.0.1:{self.http_port}",
-            "--cell", f"cell-1=http://127.0.0.1:{self.admin_port}",
-            "--cell-admin-token", self.admin_token,
+            "--tls-cert", str(self.tmp / "cp.pem"),
+            "--tls-key", str(self.tmp / "cp.key"),
+            "--cell-ca-file", str(self.tmp / "ca.pem"),
+            "--bootstrap-admin-token", self.bootstrap_token,
             "--namespace-domain", DOMAIN,
         ], self.http_port)
 
-    def start_cell(self, server_names: list[str], extra: list[str] = ()) -> None:
+    def rest(self) -> Rest:
+        return Rest(self.api, self.server_ca.cert_pem)
+
+    def operator(self) -> Rest:
+        """The operator, with the bootstrap admin token."""
+        rest = self.rest()
+        rest.bearer = self.bootstrap_token
+        return rest
+
+    def register_cell(self, name: str = "cell-1") -> str:
+        """Registers the cell (its admin listener) and returns its credential,
+        which the control plane shows only here."""
+        registered = self.operator().call("POST", "/api/v1/admin/cells", {
+            "name": name,
+            "grpc_endpoint": f"https://{self.address}",
+            "admin_endpoint": f"https://127.0.0.1:{self.admin_port}",
+            "capacity": 1000,
+        })
+        return registered["credential"]
+
+    def start_cell(self, server_names: list[str], extra: list[str] = (),
+                   control_plane_url: str | None = None) -> None:
+        """`control_plane_url`: where the cell fetches its snapshot (the
+        control plane itself by default; a test may put a proxy between)."""
         server = issue(self.server_ca, "cell-1", server_names=server_names, client=False)
         (self.tmp / "server.pem").write_bytes(server.cert_pem)
         (self.tmp / "server.key").write_bytes(server.key_pem)
+        if self.cell_credential is None:
+            self.cell_credential = self.register_cell()
         self._spawn("cell", [
             "cell",
             "--database-url", self._database("cell"),
             "--grpc-addr", self.address,
             "--admin-grpc-addr", f"127.0.0.1:{self.admin_port}",
-            "--control-plane-url", self.api,
-            "--admin-token", self.admin_token,
+            "--control-plane-url", control_plane_url or self.api,
+            "--control-plane-ca-file", str(self.tmp / "ca.pem"),
+            "--cell-credential", self.cell_credential,
             "--tls-cert", str(self.tmp / "server.pem"),
             "--tls-key", str(self.tmp / "server.key"),
             "--tenant-domain", DOMAIN,
@@ -254,7 +293,7 @@ class Stack:
         ], self.grpc_port)
 
     def signup(self, label: str) -> Rest:
-        rest = Rest(self.api)
+        rest = self.rest()
         email = f"{label}-{uuid.uuid4().hex[:6]}@example.com"
         password = "correct horse battery staple"
         signed = rest.call("POST", "/api/v1/signup", {

@@ -13,9 +13,10 @@ use crate::app::AppState;
 use crate::auth::BootstrapAdmin;
 use crate::extract::ApiJson;
 use crate::problem::{ApiError, ErrorResponses, FieldError};
-use crate::secret::sha256_hex;
+use crate::secret::{random_token, sha256_hex};
 use crate::store::{Audit, Cell};
 use crate::validate::{Checks, check_name};
+use orrery_tenant_auth::control::new_cell_credential;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_cells, register_cell))
@@ -28,6 +29,9 @@ pub struct CellView {
     pub grpc_endpoint: String,
     pub admin_endpoint: String,
     pub capacity: i64,
+    /// What the cell itself last reported it takes; placement fills the
+    /// smaller of the two.
+    pub reported_capacity: Option<i64>,
     pub namespaces: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -39,6 +43,7 @@ fn cell_view(cell: Cell, namespaces: i64) -> CellView {
         grpc_endpoint: cell.grpc_endpoint,
         admin_endpoint: cell.admin_endpoint,
         capacity: cell.capacity,
+        reported_capacity: cell.reported_capacity,
         namespaces,
         created_at: time(cell.created_ms),
     }
@@ -68,12 +73,21 @@ pub struct CellRegister {
     pub name: String,
     /// Shown to tenants (`http(s)://host:port`).
     pub grpc_endpoint: String,
-    /// Where the control plane calls the cell; the gRPC endpoint if omitted.
+    /// Where the control plane calls the cell (its admin listener,
+    /// `https://`); the gRPC endpoint if omitted.
     pub admin_endpoint: Option<String>,
-    /// Presented to the cell, and by the cell to fetch its auth snapshot.
-    pub admin_token: String,
     /// How many namespaces it takes.
     pub capacity: i64,
+}
+
+/// A registered cell and its new credential.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CellRegistered {
+    pub cell: CellView,
+    /// The cell's credential (`--cell-credential`), shown only here: the
+    /// control plane keeps its hash. Registering the cell again issues a
+    /// new one and the old one stops working.
+    pub credential: String,
 }
 
 fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
@@ -84,16 +98,16 @@ fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
     }
 }
 
-/// Registers or updates a cell.
+/// Registers or updates a cell, and issues it a new credential.
 #[utoipa::path(post, path = "/api/v1/admin/cells", tag = "admin",
     request_body = CellRegister,
-    responses((status = 201, body = CellView), ErrorResponses),
+    responses((status = 201, body = CellRegistered), ErrorResponses),
     security(("bootstrap_admin" = [])))]
 async fn register_cell(
     State(state): State<AppState>,
     admin: BootstrapAdmin,
     ApiJson(req): ApiJson<CellRegister>,
-) -> Result<(StatusCode, Json<CellView>), ApiError> {
+) -> Result<(StatusCode, Json<CellRegistered>), ApiError> {
     let audit = Audit {
         actor: "bootstrap-admin".into(),
         action: "cell.register".into(),
@@ -111,28 +125,32 @@ async fn register_cell(
             .add(check_name("name", &req.name, 64))
             .add(check_url("grpc_endpoint", &req.grpc_endpoint))
             .add(check_url("admin_endpoint", &admin_endpoint));
-        if req.admin_token.len() < 32 {
-            checks.add(Err(FieldError::new(
-                "admin_token",
-                "at least 32 characters",
-            )));
-        }
         if req.capacity < 0 {
             checks.add(Err(FieldError::new("capacity", "zero or more")));
         }
         checks.done()?;
+        let name = req.name.trim().to_owned();
+        // The credential names the cell's id, so an existing cell keeps its id.
+        let id = match (state.store.cell_loads().await?)
+            .into_iter()
+            .find(|l| l.cell.name == name)
+        {
+            Some(existing) => existing.cell.id,
+            None => new_id(),
+        };
+        let credential = new_cell_credential(&id, &random_token());
         let cell = Cell {
-            id: new_id(),
-            name: req.name.trim().to_owned(),
+            id,
+            name,
             grpc_endpoint: req.grpc_endpoint,
             admin_endpoint,
-            admin_token: req.admin_token.clone(),
             capacity: req.capacity,
+            reported_capacity: None,
             created_ms: now_ms(),
         };
         let stored = state
             .store
-            .upsert_cell(&cell, &sha256_hex(&req.admin_token), &audit)
+            .upsert_cell(&cell, Some(&sha256_hex(&credential)), &audit)
             .await?;
         let load = state
             .store
@@ -141,7 +159,13 @@ async fn register_cell(
             .into_iter()
             .find(|l| l.cell.id == stored.id)
             .map_or(0, |l| l.namespaces);
-        Ok((StatusCode::CREATED, Json(cell_view(stored, load))))
+        Ok((
+            StatusCode::CREATED,
+            Json(CellRegistered {
+                cell: cell_view(stored, load),
+                credential,
+            }),
+        ))
     }
     .await;
     audited(&state, &audit, result).await

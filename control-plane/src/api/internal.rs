@@ -1,11 +1,12 @@
-//! The route cells poll for what they enforce.
+//! The routes cells use: their auth snapshot, signed for them, and the
+//! public half of the key it is signed with.
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orrery_tenant_auth::Snapshot;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use orrery_tenant_auth::control::ControlSigner;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,8 +17,15 @@ use crate::extract::ApiQuery;
 use crate::problem::{ApiError, ErrorResponses};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(auth_snapshot))
+    OpenApiRouter::new()
+        .routes(routes!(auth_snapshot))
+        .routes(routes!(control_key))
 }
+
+/// The media type of a signed snapshot: a compact JWS (EdDSA).
+pub const SNAPSHOT_MEDIA_TYPE: &str = "application/jwt";
+/// A cell may say it takes no more than this many namespaces.
+const MAX_REPORTED_CAPACITY: i64 = 1_000_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -25,14 +33,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct SnapshotQuery {
     /// The version the cell has; 304 while it is still current.
     pub since: Option<u64>,
+    /// How many namespaces the cell takes (its `--max-namespaces`);
+    /// placement fills no more than this.
+    pub capacity: Option<i64>,
 }
 
-/// The polling cell's auth snapshot: its namespaces with effective grants
-/// and mTLS settings, the signing keys and the active API keys.
+/// The polling cell's auth snapshot (its namespaces with effective grants
+/// and mTLS settings, the signing keys and the active API keys), as a JWS
+/// signed with the control key for that cell alone.
 #[utoipa::path(get, path = "/internal/v1/auth-snapshot", tag = "internal",
     params(SnapshotQuery),
     responses(
-        (status = 200, body = Snapshot),
+        (status = 200, body = String, content_type = "application/jwt",
+            description = "Compact JWS (EdDSA, the control key) whose `snapshot` claim is the cell's Snapshot"),
         (status = 304, description = "Unchanged since `since`"),
         ErrorResponses),
     security(("cell_token" = [])))]
@@ -41,6 +54,17 @@ async fn auth_snapshot(
     CellCaller(cell): CellCaller,
     ApiQuery(q): ApiQuery<SnapshotQuery>,
 ) -> Result<Response, ApiError> {
+    if let Some(capacity) = q.capacity {
+        if !(0..=MAX_REPORTED_CAPACITY).contains(&capacity) {
+            return Err(ApiError::field(
+                "capacity",
+                format!("between 0 and {MAX_REPORTED_CAPACITY}"),
+            ));
+        }
+        if cell.reported_capacity != Some(capacity) {
+            state.store.report_cell_capacity(&cell.id, capacity).await?;
+        }
+    }
     // The cheap check first: most polls find nothing new.
     if let Some(since) = q.since {
         let version = u64::try_from(state.store.snapshot_version().await?).unwrap_or(0);
@@ -49,5 +73,38 @@ async fn auth_snapshot(
         }
     }
     let data = state.store.snapshot_data(&cell.id, now_ms()).await?;
-    Ok(Json(crate::snapshot::build(data)).into_response())
+    let snapshot = crate::snapshot::build(data);
+    let signed = ControlSigner {
+        kid: state.control_key.kid(),
+        key: state.control_key.encoding_key(),
+    }
+    .snapshot(
+        &cell.id,
+        &snapshot,
+        u64::try_from(now_ms() / 1000).unwrap_or(0),
+    )
+    .map_err(|e| ApiError::Internal(format!("signing the snapshot: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, SNAPSHOT_MEDIA_TYPE)], signed).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ControlKeyView {
+    pub kid: String,
+    /// Always `EdDSA` (Ed25519).
+    pub alg: String,
+    /// SubjectPublicKeyInfo, PEM.
+    pub public_key: String,
+}
+
+/// The public key cells verify snapshots and admin calls with. Public, so
+/// a cell may fetch it once over verified TLS instead of being configured
+/// with it (`--control-plane-public-key`).
+#[utoipa::path(get, path = "/internal/v1/control-key", tag = "internal",
+    responses((status = 200, body = ControlKeyView), ErrorResponses))]
+async fn control_key(State(state): State<AppState>) -> Json<ControlKeyView> {
+    Json(ControlKeyView {
+        kid: state.control_key.kid().to_owned(),
+        alg: "EdDSA".into(),
+        public_key: state.control_key.public_key_pem().to_owned(),
+    })
 }

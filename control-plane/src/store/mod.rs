@@ -170,16 +170,20 @@ pub trait ServiceAccountStore: Send + Sync {
 #[async_trait]
 pub trait CellStore: Send + Sync {
     /// Registers a cell or, if one of that name exists, updates its
-    /// endpoints, token and capacity; returns the stored row.
+    /// endpoints, capacity and (when one is given) the hash of its
+    /// credential; returns the stored row.
     async fn upsert_cell(
         &self,
         cell: &Cell,
-        admin_token_hash: &str,
+        credential_hash: Option<&str>,
         audit: &Audit,
     ) -> StoreResult<Cell>;
     async fn cell_loads(&self) -> StoreResult<Vec<CellLoad>>;
     async fn cell(&self, id: &str) -> StoreResult<Option<Cell>>;
-    async fn cell_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Cell>>;
+    /// The cell whose credential hashes to this (unique).
+    async fn cell_by_credential_hash(&self, credential_hash: &str) -> StoreResult<Option<Cell>>;
+    /// Records the capacity a cell reports for itself.
+    async fn report_cell_capacity(&self, cell_id: &str, capacity: i64) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -235,8 +239,7 @@ pub trait KeyStore: Send + Sync {
     /// The keys of `purpose`, oldest first.
     async fn signing_keys(&self, purpose: KeyPurpose) -> StoreResult<Vec<SigningKeyRow>>;
     /// The key of `purpose` that signs now: the newest.
-    async fn newest_signing_key(&self, purpose: KeyPurpose)
-    -> StoreResult<Option<SigningKeyRow>>;
+    async fn newest_signing_key(&self, purpose: KeyPurpose) -> StoreResult<Option<SigningKeyRow>>;
     /// Stores `key` unless a key of its purpose exists already (two control
     /// planes starting together keep one), then returns the newest of it.
     async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow>;

@@ -97,9 +97,20 @@ pub struct Cell {
     pub name: String,
     pub grpc_endpoint: String,
     pub admin_endpoint: String,
-    pub admin_token: String,
+    /// Namespaces it may take, as registered.
     pub capacity: i64,
+    /// What the cell itself last said it takes (on its snapshot polls).
+    pub reported_capacity: Option<i64>,
     pub created_ms: i64,
+}
+
+impl Cell {
+    /// What placement may fill: the smaller of the registered capacity and
+    /// the cell's own report.
+    pub fn effective_capacity(&self) -> i64 {
+        self.reported_capacity
+            .map_or(self.capacity, |reported| reported.min(self.capacity))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,5 +281,6 @@ pub struct SnapshotData {
     pub grants: Vec<GrantRow>,
     pub mtls: Vec<NamespaceMtls>,
     pub role_holders: Vec<RoleHolder>,
-    pub active_api_keys: Vec<String>,
+    /// `(key id, owner principal)`.
+    pub active_api_keys: Vec<(String, String)>,
 }

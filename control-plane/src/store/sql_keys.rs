@@ -324,8 +324,10 @@ macro_rules! sql_keys {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                let active_api_keys = sqlx::query_scalar(
-                    "SELECT id FROM api_keys WHERE enabled = $1 AND expires_ms > $2
+                // With its owner: a cell checks that a key's `sub` is the
+                // principal the key was issued to.
+                let active_api_keys: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, owner FROM api_keys WHERE enabled = $1 AND expires_ms > $2
                      AND account_id IN (SELECT account_id FROM namespaces WHERE cell_id = $3) ORDER BY id",
                 )
                 .bind(true)

@@ -3,7 +3,7 @@
 macro_rules! sql_namespaces {
     ($store:ident, $db:ty) => {
         const CELL_COLUMNS: &str =
-            "id, name, grpc_endpoint, admin_endpoint, admin_token, capacity, created_ms";
+            "id, name, grpc_endpoint, admin_endpoint, capacity, reported_capacity, created_ms";
         const NS_COLUMNS: &str =
             "id, account_id, name, cell_id, retention_days, state, created_by, created_ms, updated_ms";
 
@@ -36,22 +36,23 @@ macro_rules! sql_namespaces {
 
         #[async_trait]
         impl CellStore for $store {
-            async fn upsert_cell(&self, cell: &Cell, admin_token_hash: &str, audit: &Audit) -> StoreResult<Cell> {
+            async fn upsert_cell(&self, cell: &Cell, credential_hash: Option<&str>, audit: &Audit) -> StoreResult<Cell> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
+                // No new credential: the cell keeps the one it has.
                 let stored: Cell = sqlx::query_as(&format!(
-                    "INSERT INTO cells (id, name, grpc_endpoint, admin_endpoint, admin_token, admin_token_hash, capacity, created_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    "INSERT INTO cells (id, name, grpc_endpoint, admin_endpoint, credential_hash, capacity, created_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (name) DO UPDATE SET grpc_endpoint = excluded.grpc_endpoint,
-                       admin_endpoint = excluded.admin_endpoint, admin_token = excluded.admin_token,
-                       admin_token_hash = excluded.admin_token_hash, capacity = excluded.capacity
+                       admin_endpoint = excluded.admin_endpoint,
+                       credential_hash = COALESCE(excluded.credential_hash, cells.credential_hash),
+                       capacity = excluded.capacity
                      RETURNING {CELL_COLUMNS}"
                 ))
                 .bind(&cell.id)
                 .bind(&cell.name)
                 .bind(&cell.grpc_endpoint)
                 .bind(&cell.admin_endpoint)
-                .bind(&cell.admin_token)
-                .bind(admin_token_hash)
+                .bind(credential_hash)
                 .bind(cell.capacity)
                 .bind(cell.created_ms)
                 .fetch_one(&mut *tx)
@@ -88,12 +89,26 @@ macro_rules! sql_namespaces {
                     .map_err(db_err)
             }
 
-            async fn cell_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Cell>> {
-                sqlx::query_as(&format!("SELECT {CELL_COLUMNS} FROM cells WHERE admin_token_hash = $1"))
-                    .bind(token_hash)
+            async fn cell_by_credential_hash(&self, credential_hash: &str) -> StoreResult<Option<Cell>> {
+                sqlx::query_as(&format!("SELECT {CELL_COLUMNS} FROM cells WHERE credential_hash = $1"))
+                    .bind(credential_hash)
                     .fetch_optional(&self.read)
                     .await
                     .map_err(db_err)
+            }
+
+            async fn report_cell_capacity(&self, cell_id: &str, capacity: i64) -> StoreResult<()> {
+                // Written only when it changed: polls come every second.
+                sqlx::query(
+                    "UPDATE cells SET reported_capacity = $1 WHERE id = $2
+                     AND (reported_capacity IS NULL OR reported_capacity <> $1)",
+                )
+                .bind(capacity)
+                .bind(cell_id)
+                .execute(&self.write)
+                .await
+                .map_err(db_err)?;
+                Ok(())
             }
         }
 

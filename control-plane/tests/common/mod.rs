@@ -18,7 +18,6 @@ use tower::ServiceExt;
 pub mod fake_cell;
 pub use fake_cell::FakeCell;
 
-pub const CELL_TOKEN: &str = "cell-admin-token-0123456789abcdef0123456789";
 pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-0123456789abcdef0123";
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -68,6 +67,10 @@ pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn ControlStore>,
     pub cell: FakeCell,
+    /// cell-a's credential, as registering it through the admin API issues.
+    pub cell_credential: String,
+    /// The control key's public half, which cells verify snapshots with.
+    pub control_public_key: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -164,18 +167,28 @@ impl TestApp {
             grpc_url: cell.url.clone(),
         }];
         config.cell_capacity = 100;
-        config.cell_admin_token = Some(CELL_TOKEN.into());
+        // The fake cell speaks plaintext on loopback.
+        config.cell_channel.insecure_plaintext = true;
         config.bootstrap_admin_token = Some(ADMIN_TOKEN.into());
         // No refill during a test, however slowly it runs.
         config.login_window = std::time::Duration::from_secs(24 * 3600);
         config.key_encryption = Some(test_kek());
         configure(&mut config);
-        let state =
-            AppState::new(store.clone(), Arc::new(GrpcCellAdmin::default()), &config).await?;
+        let channel = config.cell_channel.clone();
+        let state = AppState::new(
+            store.clone(),
+            |key| Arc::new(GrpcCellAdmin::new(key, channel)),
+            &config,
+        )
+        .await?;
+        let control_public_key = state.control_key.public_key_pem().to_owned();
+        let cell_credential = issue_credential(store.as_ref(), "cell-a").await;
         Ok(Self {
             router: router(state),
             store,
             cell,
+            cell_credential,
+            control_public_key,
             _dir: dir,
         })
     }
@@ -188,6 +201,11 @@ impl TestApp {
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let body = if bytes.is_empty() {
             Value::Null
+        } else if headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t == "application/jwt")
+        {
+            Value::String(String::from_utf8(bytes.to_vec()).unwrap())
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| {
                 panic!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes))
@@ -267,7 +285,22 @@ impl TestApp {
             Some(v) => format!("/internal/v1/auth-snapshot?since={v}"),
             None => "/internal/v1/auth-snapshot".into(),
         };
-        self.bearer(CELL_TOKEN).get(&uri).await
+        self.bearer(&self.cell_credential).get(&uri).await
+    }
+
+    /// The snapshot in a 200 answer of the snapshot route, checked as a
+    /// cell checks it: signed by the control key, for cell-a.
+    pub fn verify_snapshot(&self, body: &Value) -> orrery_tenant_auth::Snapshot {
+        let cell_id =
+            orrery_tenant_auth::control::cell_id_of_credential(&self.cell_credential).unwrap();
+        let verifier = orrery_tenant_auth::control::ControlVerifier::new(
+            [self.control_public_key.as_str()],
+            cell_id,
+        )
+        .unwrap();
+        verifier
+            .snapshot(body.as_str().expect("a signed snapshot"))
+            .unwrap()
     }
 }
 
@@ -348,4 +381,24 @@ macro_rules! on_both {
             $(#[tokio::test] async fn $case() { super::$case(super::common::Backend::Postgres).await; })*
         }
     };
+}
+
+/// Issues `cell`'s credential as `POST /api/v1/admin/cells` does.
+pub async fn issue_credential(store: &dyn ControlStore, cell: &str) -> String {
+    let mut stored = (store.cell_loads().await.unwrap())
+        .into_iter()
+        .map(|l| l.cell)
+        .find(|c| c.name == cell)
+        .expect("the cell is registered");
+    let credential = orrery_tenant_auth::control::new_cell_credential(
+        &stored.id,
+        &orrery_control_plane::secret::random_token(),
+    );
+    stored.reported_capacity = None;
+    let hash = orrery_control_plane::secret::sha256_hex(&credential);
+    store
+        .upsert_cell(&stored, Some(&hash), &Default::default())
+        .await
+        .unwrap();
+    credential
 }

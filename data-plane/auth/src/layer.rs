@@ -1,4 +1,4 @@
-//! The tower layer in front of every gRPC service of a tenant endpoint: an
+//! The tower layer in front of every gRPC service of a cell's listeners: an
 //! unauthenticated call is answered UNAUTHENTICATED here and never reaches
 //! a service; an authenticated one carries its `Caller` on.
 use std::future::Future;
@@ -10,31 +10,40 @@ use orrery_core::caller::Caller;
 use tonic::body::Body;
 
 use crate::TenantAuth;
+use crate::admin::OperatorAuth;
 use crate::tls::ConnectionInfo;
 
 /// Probes (Kubernetes, load balancers) check health without credentials.
 const OPEN_PREFIX: &str = "/grpc.health.v1.Health/";
 
-/// `auth: None`: no tenant auth (a development cell); calls pass untouched.
+/// Who a listener lets in.
+#[derive(Clone)]
+enum Gate {
+    /// No tenant auth (a development cell): calls pass untouched.
+    Open,
+    /// The tenant endpoint: API keys and client certificates.
+    Tenants(Arc<TenantAuth>),
+    /// The admin listener: the control plane's signed token only.
+    Operator(Arc<OperatorAuth>),
+}
+
 #[derive(Clone)]
 pub struct AuthLayer {
-    auth: Option<Arc<TenantAuth>>,
-    operator_only: bool,
+    gate: Gate,
 }
 
 impl AuthLayer {
+    /// The tenant endpoint; `None`: no tenant auth (a development cell).
     pub fn new(auth: Option<Arc<TenantAuth>>) -> Self {
         Self {
-            auth,
-            operator_only: false,
+            gate: auth.map_or(Gate::Open, Gate::Tenants),
         }
     }
 
-    /// The cell's admin endpoint: only the admin token gets through.
-    pub fn operator_only(auth: Arc<TenantAuth>) -> Self {
+    /// The cell's admin listener: only the control plane gets through.
+    pub fn operator_only(auth: Arc<OperatorAuth>) -> Self {
         Self {
-            auth: Some(auth),
-            operator_only: true,
+            gate: Gate::Operator(auth),
         }
     }
 }
@@ -45,8 +54,7 @@ impl<S> tower::Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Authenticate {
             inner,
-            auth: self.auth.clone(),
-            operator_only: self.operator_only,
+            gate: self.gate.clone(),
         }
     }
 }
@@ -54,8 +62,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct Authenticate<S> {
     inner: S,
-    auth: Option<Arc<TenantAuth>>,
-    operator_only: bool,
+    gate: Gate,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -75,24 +82,21 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        if let Some(auth) = &self.auth
-            && !request.uri().path().starts_with(OPEN_PREFIX)
-        {
-            let connection = request.extensions().get::<ConnectionInfo>();
-            let authenticated = auth
-                .authenticate(request.headers(), connection)
-                .and_then(|caller| match caller {
-                    Caller::Tenant { .. } if self.operator_only => Err(
-                        "Request unauthorized: this is the cell's admin endpoint; tenants use the tenant endpoint."
-                            .to_string(),
-                    ),
-                    caller => Ok(caller),
-                });
+        if !request.uri().path().starts_with(OPEN_PREFIX) {
+            let authenticated: Option<Result<Caller, String>> = match &self.gate {
+                Gate::Open => None,
+                Gate::Tenants(auth) => {
+                    let connection = request.extensions().get::<ConnectionInfo>();
+                    Some(auth.authenticate(request.headers(), connection))
+                }
+                Gate::Operator(auth) => Some(auth.authenticate(request.headers())),
+            };
             match authenticated {
-                Ok(caller) => {
+                None => {}
+                Some(Ok(caller)) => {
                     request.extensions_mut().insert(caller);
                 }
-                Err(message) => {
+                Some(Err(message)) => {
                     tracing::debug!(path = request.uri().path(), %message, "unauthenticated call");
                     let status = tonic::Status::unauthenticated(message);
                     return Box::pin(async move { Ok(status.into_http()) });

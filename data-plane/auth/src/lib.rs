@@ -1,17 +1,20 @@
-//! The tenant endpoint of a cell. Before any RPC runs, the caller is worked
-//! out from its credential and put in the request as a
-//! [`orrery_core::caller::Caller`]; the frontend then checks it against the
-//! RPC and the namespace. Credentials:
-//! - the cell's admin token (`authorization: Bearer <token>`): the control
-//!   plane, [`Caller::Operator`];
+//! The tenant endpoint of a cell, and its admin listener. Before any RPC
+//! runs, the caller is worked out from its credential and put in the request
+//! as a [`orrery_core::caller::Caller`]; the frontend then checks it against
+//! the RPC and the namespace. Credentials on the tenant endpoint:
 //! - an API key (`authorization: Bearer <jwt>`), checked by a [`Verifier`];
 //! - a client certificate, chained (by TLS, then again here) to the CA of
 //!   the namespace named by SNI (`<namespace>.<domain>`) or by the
 //!   `temporal-namespace` header, and passing its certificate filters.
 //!
 //! What a credential grants comes from a [`Verifier`] (in a cell, the
-//! control plane's latest auth snapshot), so a revoked key or a changed
-//! permission takes effect on the next request.
+//! control plane's latest auth snapshot, signed by it: `control_channel`),
+//! so a revoked key or a changed permission takes effect on the next
+//! request. The control plane itself ([`Caller::Operator`]) is known only on
+//! the admin listener (`admin`), by a token it signs for this cell; no
+//! credential the tenant endpoint accepts makes anyone the operator.
+pub mod admin;
+pub mod control_channel;
 mod layer;
 mod snapshot;
 pub mod tls;
@@ -49,18 +52,14 @@ pub trait Verifier: Send + Sync + 'static {
     fn version(&self) -> u64;
 }
 
-/// How the cell authenticates callers.
+/// How the cell authenticates tenants.
 pub struct TenantAuth {
-    admin_token: String,
     verifier: Arc<dyn Verifier>,
 }
 
 impl TenantAuth {
-    pub fn new(admin_token: String, verifier: Arc<dyn Verifier>) -> Arc<Self> {
-        Arc::new(Self {
-            admin_token,
-            verifier,
-        })
+    pub fn new(verifier: Arc<dyn Verifier>) -> Arc<Self> {
+        Arc::new(Self { verifier })
     }
 
     pub fn verifier(&self) -> &Arc<dyn Verifier> {
@@ -78,14 +77,6 @@ impl TenantAuth {
                 value.to_str().ok().and_then(bearer).ok_or(
                     "Request unauthorized: the authorization header is not `Bearer <key>`.",
                 )?;
-            if !self.admin_token.is_empty()
-                && bool::from(subtle::ConstantTimeEq::ct_eq(
-                    token.as_bytes(),
-                    self.admin_token.as_bytes(),
-                ))
-            {
-                return Ok(Caller::Operator);
-            }
             return self.verifier.api_key(token);
         }
         if let Some(chain) = connection.and_then(|c| c.peer_chain.as_deref()) {
@@ -106,7 +97,7 @@ impl TenantAuth {
     }
 }
 
-fn bearer(value: &str) -> Option<&str> {
+pub(crate) fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use http_body_util::BodyExt;
 use orrery_core::caller::{Caller, Grants, Permission};
+use orrery_tenant_auth::control::ControlVerifier;
 use orrery_tenant_auth::{Authorizer, Principal, Snapshot};
 use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
@@ -15,12 +15,14 @@ use tokio_rustls::rustls::server::danger::ClientCertVerifier;
 use tracing::Instrument;
 
 use crate::Verifier;
+use crate::control_channel::ControlChannel;
 
 const POLL_EVERY: Duration = Duration::from_secs(1);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One snapshot with what the cell derives from it.
 struct Loaded {
+    /// Kept to rebuild the rest when a CA expires.
+    snapshot: Snapshot,
     authorizer: Arc<Authorizer>,
     /// Per namespace with mTLS: the chain verifier over its CAs.
     chain_verifiers: HashMap<String, Arc<dyn ClientCertVerifier>>,
@@ -35,7 +37,7 @@ impl Loaded {
             .filter(|n| n.mtls.is_some())
             .map(|n| n.namespace.clone())
             .collect();
-        let authorizer = Arc::new(Authorizer::new(snapshot));
+        let authorizer = Arc::new(Authorizer::new(snapshot.clone()));
         let mut chain_verifiers = HashMap::new();
         let mut all_roots = Vec::new();
         for namespace in namespaces {
@@ -60,6 +62,7 @@ impl Loaded {
             }
         }
         Self {
+            snapshot,
             authorizer,
             chain_verifiers,
             all_roots,
@@ -131,39 +134,76 @@ impl SnapshotVerifier {
         }
     }
 
-    /// Polls `base_url` for snapshots until the process ends.
-    pub fn spawn_poller(self: &Arc<Self>, base_url: String, admin_token: String) {
+    /// Installs a signed snapshot if it verifies and is newer than the one
+    /// in force: an unsigned, badly signed, foreign or older snapshot
+    /// changes nothing. `Ok(false)`: the same version again.
+    pub fn install_signed(&self, signed: &str, control: &ControlVerifier) -> Result<bool, String> {
+        let snapshot = control
+            .snapshot(signed)
+            .map_err(|e| format!("refused a snapshot: {e}"))?;
+        let current = self.loaded().ok().map(|l| l.authorizer.version());
+        match current {
+            Some(current) if snapshot.version < current => Err(format!(
+                "refused a snapshot older than the one in force (version {} < {current})",
+                snapshot.version
+            )),
+            Some(current) if snapshot.version == current => Ok(false),
+            _ => {
+                self.install(snapshot);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Rebuilds the authorizer from the snapshot in force once a CA it
+    /// trusts has expired, so the expired CA stops being trusted.
+    fn drop_expired_cas(&self, now: SystemTime) {
+        let Ok(loaded) = self.loaded() else { return };
+        if loaded.authorizer.next_ca_expiry().is_some_and(|t| t <= now) {
+            self.install(loaded.snapshot.clone());
+        }
+    }
+
+    /// Polls the control plane for snapshots until the process ends.
+    pub fn spawn_poller(
+        self: &Arc<Self>,
+        channel: Arc<ControlChannel>,
+        control: Arc<ControlVerifier>,
+        capacity: Option<u64>,
+    ) {
         let verifier = self.clone();
         tokio::spawn(
-            async move { verifier.poll(base_url, admin_token).await }
+            async move { verifier.poll(&channel, &control, capacity).await }
                 .instrument(tracing::info_span!("auth_snapshot_poller")),
         );
     }
 
-    async fn poll(&self, base_url: String, admin_token: String) {
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    async fn poll(
+        &self,
+        channel: &ControlChannel,
+        control: &ControlVerifier,
+        capacity: Option<u64>,
+    ) {
         let mut failing = false;
         loop {
+            self.drop_expired_cas(SystemTime::now());
             let since = self.loaded().ok().map(|l| l.authorizer.version());
-            let fetched = tokio::time::timeout(
-                FETCH_TIMEOUT,
-                fetch(&client, &base_url, &admin_token, since),
-            )
-            .await
-            .unwrap_or_else(|_| Err("timed out".into()));
-            match fetched {
-                Ok(Some(snapshot)) => {
-                    tracing::debug!(version = snapshot.version, "auth snapshot installed");
-                    self.install(snapshot);
-                    failing = false;
-                }
-                Ok(None) => failing = false,
+            let outcome = match channel.fetch_snapshot(since, capacity).await {
+                Ok(Some(signed)) => self.install_signed(&signed, control).map(|installed| {
+                    if installed {
+                        tracing::debug!("auth snapshot installed");
+                    }
+                }),
+                Ok(None) => Ok(()),
+                Err(err) => Err(format!("fetching the auth snapshot failed: {err}")),
+            };
+            match outcome {
+                Ok(()) => failing = false,
                 // The last snapshot stays in force: a control-plane outage
-                // must not take tenants' workflows down with it.
+                // (or someone in the middle) must not take tenants'
+                // workflows down with it.
                 Err(err) if !failing => {
-                    tracing::warn!(error = %err, "fetching the auth snapshot failed; keeping the last one");
+                    tracing::warn!(error = %err, "keeping the last auth snapshot");
                     failing = true;
                 }
                 Err(_) => {}
@@ -171,51 +211,6 @@ impl SnapshotVerifier {
             tokio::time::sleep(POLL_EVERY).await;
         }
     }
-}
-
-type HttpClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_body_util::Empty<bytes::Bytes>,
->;
-
-/// `Ok(None)`: unchanged since `since` (none yet: always a full answer).
-async fn fetch(
-    client: &HttpClient,
-    base_url: &str,
-    admin_token: &str,
-    since: Option<u64>,
-) -> Result<Option<Snapshot>, String> {
-    let mut uri = format!(
-        "{}/internal/v1/auth-snapshot",
-        base_url.trim_end_matches('/')
-    );
-    if let Some(since) = since {
-        uri.push_str(&format!("?since={since}"));
-    }
-    let request = http::Request::get(uri)
-        .header(http::header::AUTHORIZATION, format!("Bearer {admin_token}"))
-        .body(http_body_util::Empty::new())
-        .map_err(|e| e.to_string())?;
-    let response = client.request(request).await.map_err(|e| e.to_string())?;
-    let status = response.status();
-    if status == http::StatusCode::NOT_MODIFIED {
-        return Ok(None);
-    }
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(format!(
-            "{status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(300)])
-        ));
-    }
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|e| format!("undecodable snapshot: {e}"))
 }
 
 /// The leaf and the intermediates of a presented chain.

@@ -34,18 +34,23 @@ pub use orrery_archival::S3Settings;
 /// A cell serving tenants: credentials come from the control plane.
 #[derive(Clone, Debug)]
 pub struct TenantSettings {
-    /// Where the auth snapshot is polled (`GET /internal/v1/auth-snapshot`).
-    pub control_plane_url: String,
-    /// The control plane's credential towards this cell, both ways: it calls
-    /// the cell's namespace RPCs with it, and the cell polls with it.
-    pub admin_token: String,
-    /// TLS on the tenant endpoint; plaintext (behind a TLS-terminating
-    /// proxy, API keys only) when `None`.
+    /// Where and how the auth snapshot is fetched, and the key it must be
+    /// signed with (docs/security.md).
+    pub control_plane: ControlChannelSettings,
+    /// TLS on the tenant endpoint (and the admin listener); the tenant
+    /// endpoint is plaintext (behind a TLS-terminating proxy, API keys
+    /// only) when `None`.
     pub tls: Option<TlsSettings>,
-    /// A plaintext listener for the control plane alone (admin token only),
-    /// on a network tenants cannot reach.
+    /// A listener for the control plane alone (its signed admin token
+    /// only), on a network tenants cannot reach; TLS with the cell's
+    /// certificate, plaintext only with `control_plane.insecure_plaintext`.
     pub admin_addr: Option<SocketAddr>,
+    /// Namespaces this cell takes, reported to the control plane on each
+    /// poll so placement stops there.
+    pub max_namespaces: Option<u64>,
 }
+
+pub use orrery_auth::control_channel::ControlChannelSettings;
 
 #[derive(Clone, Debug)]
 pub struct TlsSettings {
@@ -67,41 +72,79 @@ type ServeFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
 >;
 
-type TenantParts = (
-    Option<Arc<orrery_auth::TenantAuth>>,
-    Option<Arc<orrery_auth::tls::TlsConfigs>>,
-);
+/// What serving tenants takes: their auth, the tenant endpoint's TLS, the
+/// control plane's auth on the admin listener and that listener's TLS.
+#[derive(Default)]
+struct TenantParts {
+    auth: Option<Arc<orrery_auth::TenantAuth>>,
+    tls: Option<Arc<orrery_auth::tls::TlsConfigs>>,
+    operator: Option<Arc<orrery_auth::admin::OperatorAuth>>,
+    admin_tls: Option<Arc<orrery_auth::admin::ServerConfig>>,
+}
 
-/// Tenant auth from the settings: the snapshot poller starts here.
-fn tenant_auth(settings: Option<&TenantSettings>) -> CellResult<TenantParts> {
+/// How long a starting cell keeps trying to fetch the control key.
+const CONTROL_KEY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Tenant auth from the settings: the control key is settled and the
+/// snapshot poller starts here.
+async fn tenant_auth(settings: Option<&TenantSettings>) -> CellResult<TenantParts> {
     let Some(settings) = settings else {
-        return Ok((None, None));
+        return Ok(TenantParts::default());
     };
-    if settings.admin_token.len() < 16 {
-        return Err(orrery_core::CellError::invalid(
-            "the cell's admin token must be at least 16 characters",
-        ));
-    }
-    let verifier = orrery_auth::SnapshotVerifier::new();
-    verifier.spawn_poller(
-        settings.control_plane_url.clone(),
-        settings.admin_token.clone(),
+    let invalid = orrery_core::CellError::InvalidArgument;
+    let channel = Arc::new(
+        orrery_auth::control_channel::ControlChannel::new(&settings.control_plane)
+            .map_err(invalid)?,
     );
-    let auth = orrery_auth::TenantAuth::new(settings.admin_token.clone(), verifier.clone());
-    let tls = match &settings.tls {
-        Some(tls) => {
-            let identity =
-                orrery_auth::tls::Identity::from_pem_files(&tls.cert_path, &tls.key_path)
-                    .map_err(orrery_core::CellError::InvalidArgument)?;
-            Some(Arc::new(orrery_auth::tls::TlsConfigs::new(
-                identity,
-                tls.domain.clone(),
-                verifier,
-            )))
+    let configured = &settings.control_plane.public_key_pems;
+    let deadline = tokio::time::Instant::now() + CONTROL_KEY_PATIENCE;
+    let control = loop {
+        match channel.control_verifier(configured).await {
+            Ok(control) => break Arc::new(control),
+            Err(err) if configured.is_empty() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %err, "fetching the control plane's key; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(err) => return Err(invalid(format!("the control plane's key: {err}"))),
         }
+    };
+    let verifier = orrery_auth::SnapshotVerifier::new();
+    verifier.spawn_poller(channel, control.clone(), settings.max_namespaces);
+    let auth = orrery_auth::TenantAuth::new(verifier.clone());
+    let identity = match &settings.tls {
+        Some(tls) => Some(
+            orrery_auth::tls::Identity::from_pem_files(&tls.cert_path, &tls.key_path)
+                .map_err(invalid)?,
+        ),
         None => None,
     };
-    Ok((Some(auth), tls))
+    let admin_tls = match (&identity, settings.admin_addr) {
+        (Some(identity), Some(_)) => {
+            Some(orrery_auth::admin::server_config(identity).map_err(invalid)?)
+        }
+        (None, Some(_)) if !settings.control_plane.insecure_plaintext => {
+            return Err(invalid(
+                "the admin listener needs the cell's TLS certificate (--tls-cert, --tls-key), or \
+                 --insecure-control-channel where the network is one host's loopback"
+                    .into(),
+            ));
+        }
+        _ => None,
+    };
+    let tls = match (identity, &settings.tls) {
+        (Some(identity), Some(tls)) => Some(Arc::new(orrery_auth::tls::TlsConfigs::new(
+            identity,
+            tls.domain.clone(),
+            verifier,
+        ))),
+        _ => None,
+    };
+    Ok(TenantParts {
+        auth: Some(auth),
+        tls,
+        operator: Some(orrery_auth::admin::OperatorAuth::new(control)),
+        admin_tls,
+    })
 }
 
 /// A cell whose listener is bound, ready to serve.
@@ -111,8 +154,7 @@ pub struct Cell {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     frontend: Arc<Frontend>,
-    auth: Option<Arc<orrery_auth::TenantAuth>>,
-    tls: Option<Arc<orrery_auth::tls::TlsConfigs>>,
+    tenants: TenantParts,
 }
 
 /// Temporal's per-namespace request rate (per frontend), and its default.
@@ -126,7 +168,7 @@ impl Cell {
     /// Opens the database (migrating it), takes the shards, starts the
     /// queues and binds the gRPC listener.
     pub async fn start(config: CellConfig) -> CellResult<Self> {
-        let (auth, tls) = tenant_auth(config.tenant.as_ref())?;
+        let tenants = tenant_auth(config.tenant.as_ref()).await?;
         let store: Arc<dyn CellStore> = orrery_persistence::open(&config.database_url).await?;
         // 244 random bits from two v4 UUIDs: the key never leaves the cell.
         let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
@@ -198,7 +240,7 @@ impl Cell {
                     default_uri: config.archival.default_uri.clone(),
                 },
                 access: orrery_frontend::AccessPolicy {
-                    callers_required: auth.is_some(),
+                    callers_required: tenants.auth.is_some(),
                     rate_limits: orrery_frontend::RateLimits::new(
                         &config
                             .dynamic_config
@@ -230,8 +272,7 @@ impl Cell {
             listener,
             admin_listener,
             frontend,
-            auth,
-            tls,
+            tenants,
         })
     }
 
@@ -279,8 +320,8 @@ impl Cell {
                 .add_service(self.frontend.workflow_service())
                 .add_service(self.frontend.operator_service())
         };
-        let tenant_router = router(orrery_auth::AuthLayer::new(self.auth.clone()));
-        let tenants: ServeFuture = match self.tls {
+        let tenant_router = router(orrery_auth::AuthLayer::new(self.tenants.auth.clone()));
+        let tenants: ServeFuture = match self.tenants.tls {
             Some(tls) => Box::pin(tenant_router.serve_with_incoming_shutdown(
                 orrery_auth::tls::incoming(self.listener, tls),
                 stopped(),
@@ -290,15 +331,25 @@ impl Cell {
                 stopped(),
             )),
         };
-        let admin: ServeFuture = match (self.admin_listener, &self.auth) {
-            (Some(listener), Some(auth)) => Box::pin(
-                router(orrery_auth::AuthLayer::operator_only(auth.clone()))
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(listener)
-                            .with_nodelay(Some(true)),
+        let admin: ServeFuture = match (self.admin_listener, self.tenants.operator) {
+            (Some(listener), Some(operator)) => {
+                let admin_router = router(orrery_auth::AuthLayer::operator_only(operator));
+                match self.tenants.admin_tls {
+                    Some(tls) => Box::pin(admin_router.serve_with_incoming_shutdown(
+                        orrery_auth::admin::incoming(listener, tls),
                         stopped(),
+                    )),
+                    // Allowed only with --insecure-control-channel (checked
+                    // at start).
+                    None => Box::pin(
+                        admin_router.serve_with_incoming_shutdown(
+                            tonic::transport::server::TcpIncoming::from(listener)
+                                .with_nodelay(Some(true)),
+                            stopped(),
+                        ),
                     ),
-            ),
+                }
+            }
             _ => Box::pin(async { Ok(()) }),
         };
         // Ends at the first error, or when both listeners have drained.
