@@ -13,12 +13,15 @@ use crate::app::AppState;
         description = "Accounts, users, namespaces, certificates and API keys. Errors are application/problem+json (RFC 9457)."
     ),
     modifiers(&Security),
+    // The signed snapshot's `snapshot` claim: documented though the route
+    // answers the JWS as text.
+    components(schemas(orrery_tenant_auth::Snapshot)),
     tags(
         (name = "accounts"), (name = "sessions"), (name = "users"),
         (name = "service-accounts"), (name = "namespaces"), (name = "mtls"),
         (name = "api-keys"), (name = "audit"),
         (name = "admin", description = "Operator routes (bootstrap admin token)"),
-        (name = "internal", description = "Routes cells call (cell admin token)")
+        (name = "internal", description = "Routes cells call (a cell's credential)")
     )
 )]
 struct ApiDoc;
@@ -45,7 +48,7 @@ impl Modify for Security {
         };
         components.add_security_scheme("bearer", bearer("An API key"));
         components.add_security_scheme("bootstrap_admin", bearer("The bootstrap admin token"));
-        components.add_security_scheme("cell_token", bearer("A cell's admin token"));
+        components.add_security_scheme("cell_token", bearer("A cell's credential (`orrery-cell.<cell id>.<secret>`), issued when the cell is registered"));
     }
 }
 

@@ -58,12 +58,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/signing-keys"),
     ("post", "/api/v1/admin/signing-keys/rotate"),
     ("get", "/internal/v1/auth-snapshot"),
+    ("get", "/internal/v1/control-key"),
 ];
 
 const PUBLIC: &[&str] = &[
     "/api/v1/signup",
     "/api/v1/login",
     "/api/v1/invitations/accept",
+    // A public key: cells may fetch it before they can present anything.
+    "/internal/v1/control-key",
 ];
 
 #[tokio::test]

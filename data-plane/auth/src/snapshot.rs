@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use orrery_core::caller::{Caller, Grants, Permission};
+use sha2::Digest;
 use orrery_tenant_auth::control::ControlVerifier;
 use orrery_tenant_auth::{Authorizer, Principal, Snapshot};
 use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
@@ -279,8 +280,12 @@ impl Verifier for SnapshotVerifier {
                 "Request unauthorized: the client certificate is accepted by no namespace.".into(),
             );
         }
+        // Named by the certificate itself, so per-caller budgets (and logs)
+        // tell one tenant's certificate from another's.
+        let digest = sha2::Sha256::digest(leaf.as_ref());
+        let fingerprint: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         Ok(Caller::Tenant {
-            principal: "certificate".into(),
+            principal: format!("certificate:{fingerprint}"),
             grants: Arc::new(grants),
         })
     }
