@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use orrery_core::caller::{Caller, Grants, Permission};
-use sha2::Digest;
 use orrery_tenant_auth::control::ControlVerifier;
 use orrery_tenant_auth::{Authorizer, Principal, Snapshot};
+use sha2::Digest;
 use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::server::danger::ClientCertVerifier;
