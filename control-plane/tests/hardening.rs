@@ -57,19 +57,7 @@ async fn open_raw(backend: Backend) -> (Arc<dyn ControlStore>, Option<tempfile::
             (Arc::new(store), Some(dir), Raw::Sqlite(raw))
         }
         Backend::Postgres => {
-            use sqlx::postgres::PgConnectOptions;
-            use std::str::FromStr;
-            let url = std::env::var("ORRERY_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let schema = format!("cp_{}", uuid::Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let options = PgConnectOptions::from_str(&url)
-                .unwrap()
-                .options([("search_path", schema.as_str())]);
+            let options = common::fresh_postgres_schema().await;
             let store = PostgresStore::open_with(options.clone()).await.unwrap();
             let raw = sqlx::PgPool::connect_with(options).await.unwrap();
             (Arc::new(store), None, Raw::Postgres(raw))

@@ -66,19 +66,7 @@ impl Db {
                 (Raw::Sqlite(pool), Target::Sqlite(url), Some(dir))
             }
             Backend::Postgres => {
-                use sqlx::postgres::PgConnectOptions;
-                use std::str::FromStr;
-                let url = std::env::var("ORRERY_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-                let schema = format!("cp_{}", uuid::Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(&url).await.unwrap();
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                let options = PgConnectOptions::from_str(&url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
+                let options = common::fresh_postgres_schema().await;
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(2)
                     .connect_with(options.clone())

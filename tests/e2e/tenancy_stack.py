@@ -21,13 +21,19 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client, TLSConfig
+from temporalio.service import RPCError
 
 from conftest import free_port, orrery_binary
 
@@ -321,6 +327,57 @@ class Stack:
         pem = issued["certificate_pem"].encode()
         return Pair(pem, issued["private_key_pem"].encode(),
                     x509.load_pem_x509_certificate(pem), None)  # type: ignore[arg-type]
+
+    @contextmanager
+    def running(self) -> Iterator["Stack"]:
+        """For a module fixture: the processes are stopped afterwards, and
+        their logs printed if starting them failed."""
+        try:
+            yield self
+        except Exception:
+            print("control plane:", self.log("control-plane"), "\ncell:", self.log("cell"))
+            raise
+        finally:
+            self.stop()
+
+    # -- the tenant endpoint ---------------------------------------------------
+
+    def tls(self, server_name: str, cert: Pair | None = None) -> TLSConfig:
+        return TLSConfig(
+            server_root_ca_cert=self.server_ca.cert_pem,
+            domain=server_name,
+            client_cert=cert.cert_pem if cert else None,
+            client_private_key=cert.key_pem if cert else None,
+        )
+
+    async def connect(self, namespace: str, *, api_key: str | None = None, cert: Pair | None = None,
+                      server_name: str | None = None) -> Client:
+        """An SDK client of the tenant endpoint; the server name is the
+        namespace's (`<namespace>.<domain>`) unless given."""
+        return await Client.connect(
+            self.address,
+            namespace=namespace,
+            api_key=api_key,
+            tls=self.tls(server_name or f"{namespace}.{DOMAIN}", cert),
+        )
+
+    async def describe_status(self, namespace: str, **credential) -> str:
+        """Connects and describes `namespace`: "ok" or the gRPC status's name.
+        The SDK's connect already calls GetSystemInfo, so a refusal can come
+        from either."""
+        try:
+            client = await self.connect(namespace, **credential)
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=namespace), retry=False)
+            return "ok"
+        except RPCError as err:
+            return err.status.name
+        except RuntimeError as err:  # the connect's own call
+            for code, name in (("Unauthenticated", "UNAUTHENTICATED"),
+                               ("PermissionDenied", "PERMISSION_DENIED")):
+                if f"code: {code}" in str(err):
+                    return name
+            raise
 
     def stop(self) -> None:
         for proc in self.procs:

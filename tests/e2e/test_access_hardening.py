@@ -19,11 +19,10 @@ from temporalio.api.workflowservice.v1 import (
     GetSystemInfoRequest,
     ListNamespacesRequest,
 )
-from temporalio.client import Client, TLSConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import e2e_target
-from tenancy_stack import DOMAIN, Stack, Tenant
+from tenancy_stack import DOMAIN, Stack
 
 pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="tenancy is Orrery's")
 
@@ -32,8 +31,7 @@ RPS = 5  # per caller; the burst is twice that
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
+    with Stack().running() as s:
         s.start_control_plane()
         a, b = s.signup("alpha"), s.signup("beta")
         slugs = [r.account["slug"] for r in (a, b)]  # type: ignore[attr-defined]
@@ -44,20 +42,6 @@ def stack():
         s.tenants = [s.provision(a), s.provision(b)]  # type: ignore[attr-defined]
         time.sleep(2.5)  # the cell polls the snapshot every second
         yield s
-    except Exception:
-        print("control plane:", s.log("control-plane"), "\ncell:", s.log("cell"))
-        raise
-    finally:
-        s.stop()
-
-
-async def connect(stack: Stack, tenant: Tenant) -> Client:
-    return await Client.connect(
-        stack.address,
-        namespace=tenant.namespace,
-        api_key=tenant.api_key,
-        tls=TLSConfig(server_root_ca_cert=stack.server_ca.cert_pem, domain=tenant.host),
-    )
 
 
 async def outcome(call) -> RPCError | None:
@@ -79,7 +63,8 @@ def assert_service_limit(err: RPCError) -> None:
 
 async def test_a_caller_flooding_namespaceless_calls_is_exhausted_and_another_is_not(stack):
     alpha, beta = stack.tenants
-    flooder, other = await connect(stack, alpha), await connect(stack, beta)
+    flooder = await stack.connect(alpha.namespace, api_key=alpha.api_key)
+    other = await stack.connect(beta.namespace, api_key=beta.api_key)
     described = await other.workflow_service.describe_namespace(
         DescribeNamespaceRequest(namespace=beta.namespace), retry=False)
     beta_id = described.namespace_info.id

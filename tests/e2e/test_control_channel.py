@@ -23,10 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from temporalio.api.workflowservice.v1 import (
-    DescribeNamespaceRequest,
-    RegisterNamespaceRequest,
-)
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, TLSConfig
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -132,9 +129,7 @@ class Relay:
 
 @pytest.fixture(scope="module")
 def channel():
-    stack = Stack()
-    relay = None
-    try:
+    with Stack().running() as stack:
         stack.start_control_plane()
         alpha_rest = stack.signup("alpha")
         slug = alpha_rest.account["slug"]  # type: ignore[attr-defined]
@@ -153,35 +148,10 @@ def channel():
         )
         alpha = stack.provision(alpha_rest)
         time.sleep(2.5)  # the cell polls every second
-        yield stack, relay, alpha, attacker, victim
-    except Exception:
-        print("control plane:", stack.log("control-plane"), "\ncell:", stack.log("cell"))
-        raise
-    finally:
-        if relay:
+        try:
+            yield stack, relay, alpha, attacker, victim
+        finally:
             relay.close()
-        stack.stop()
-
-
-async def status_of(stack: Stack, namespace: str, api_key: str) -> str:
-    """"ok", or the gRPC status the cell answered DescribeNamespace with."""
-    try:
-        client = await Client.connect(
-            stack.address, namespace=namespace, api_key=api_key,
-            tls=TLSConfig(server_root_ca_cert=stack.server_ca.cert_pem,
-                          domain=f"{namespace}.{DOMAIN}"),
-        )
-        await client.workflow_service.describe_namespace(
-            DescribeNamespaceRequest(namespace=namespace), retry=False)
-        return "ok"
-    except RPCError as err:
-        return err.status.name
-    except RuntimeError as err:  # the connect's own GetSystemInfo
-        for code, name in (("Unauthenticated", "UNAUTHENTICATED"),
-                           ("PermissionDenied", "PERMISSION_DENIED")):
-            if f"code: {code}" in str(err):
-                return name
-        raise
 
 
 def forged_api_key(attacker: Ed25519PrivateKey, victim: str, account: str) -> str:
@@ -196,15 +166,15 @@ async def test_a_snapshot_the_control_plane_did_not_sign_is_refused(channel):
     stack, relay, alpha, attacker, victim = channel
     alpha: Tenant
     forged = forged_api_key(attacker, victim, alpha.account["id"])
-    assert await status_of(stack, alpha.namespace, alpha.api_key) == "ok"
-    assert await status_of(stack, alpha.namespace, forged) == "UNAUTHENTICATED"
+    assert await stack.describe_status(alpha.namespace, api_key=alpha.api_key) == "ok"
+    assert await stack.describe_status(alpha.namespace, api_key=forged) == "UNAUTHENTICATED"
     for mode in ("forge", "unsigned"):
         relay.mode = mode
         await asyncio.sleep(2.5)
         # Had the cell installed it, the attacker's key would now act as
         # alpha's owner; the last good snapshot stays in force instead.
-        assert await status_of(stack, alpha.namespace, forged) == "UNAUTHENTICATED", mode
-        assert await status_of(stack, alpha.namespace, alpha.api_key) == "ok", mode
+        assert await stack.describe_status(alpha.namespace, api_key=forged) == "UNAUTHENTICATED", mode
+        assert await stack.describe_status(alpha.namespace, api_key=alpha.api_key) == "ok", mode
     assert "refused a snapshot" in stack.log("cell")
     relay.mode = "pass"
 
@@ -217,18 +187,18 @@ async def test_an_older_signed_snapshot_is_not_installed_again(channel):
     # A real change: alpha disables its key; the cell follows.
     alpha.rest.call("POST", f"/api/v1/api-keys/{alpha.api_key_id}/disable", {})
     deadline = time.monotonic() + 10
-    while await status_of(stack, alpha.namespace, alpha.api_key) == "ok":
+    while await stack.describe_status(alpha.namespace, api_key=alpha.api_key) == "ok":
         assert time.monotonic() < deadline, "the disabled key still works"
         await asyncio.sleep(0.3)
     # Replaying the older (genuinely signed) snapshot does not bring it back.
     relay.mode = "replay"
     await asyncio.sleep(2.5)
-    assert await status_of(stack, alpha.namespace, alpha.api_key) == "UNAUTHENTICATED"
+    assert await stack.describe_status(alpha.namespace, api_key=alpha.api_key) == "UNAUTHENTICATED"
     assert "older than the one in force" in stack.log("cell")
     relay.mode = "pass"
     alpha.rest.call("POST", f"/api/v1/api-keys/{alpha.api_key_id}/enable", {})
     deadline = time.monotonic() + 10
-    while await status_of(stack, alpha.namespace, alpha.api_key) != "ok":
+    while await stack.describe_status(alpha.namespace, api_key=alpha.api_key) != "ok":
         assert time.monotonic() < deadline, "the re-enabled key does not work"
         await asyncio.sleep(0.3)
 
@@ -238,7 +208,7 @@ async def test_no_operator_credential_opens_the_tenant_endpoint(channel):
     # The cell's own credential and the operator's bootstrap token are not
     # API keys; neither is anything shaped like the old shared admin token.
     for credential in (stack.cell_credential, stack.bootstrap_token, stack.admin_token):
-        assert await status_of(stack, alpha.namespace, credential) == "UNAUTHENTICATED"
+        assert await stack.describe_status(alpha.namespace, api_key=credential) == "UNAUTHENTICATED"
 
 
 async def test_the_admin_listener_takes_only_the_control_planes_signed_token(channel):

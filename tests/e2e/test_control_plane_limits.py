@@ -25,18 +25,12 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
+    with Stack().running() as s:
         s.start_control_plane()
         # Signed up before the burst spends this address's signup budget.
         s.quota_account = s.signup("quota")  # type: ignore[attr-defined]
         s.start_cell(["localhost"])
         yield s
-    except Exception:
-        print("control plane:", s.log("control-plane"), "\ncell:", s.log("cell"))
-        raise
-    finally:
-        s.stop()
 
 
 def _signup(stack: Stack, i: int) -> tuple[int, dict, str | None]:

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import e2e_target
-from test_tenancy import DENIALS, connect, stack  # noqa: F401  (the module's stack fixture)
+from test_tenancy import DENIALS, stack  # noqa: F401  (the module's stack fixture)
 
 pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="tenancy is Orrery's")
 
@@ -72,7 +72,7 @@ def forged_token() -> str:
 
 async def test_no_credential_of_a_reaches_b(stack):  # noqa: F811
     alpha, beta = stack.tenants
-    owner = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    owner = await stack.connect(alpha.namespace, api_key=alpha.api_key)
     services = {name: rpcs(getattr(owner, name)) for name in ("workflow_service", "operator_service")}
     assert len(services["workflow_service"]) > 100
 
@@ -86,7 +86,7 @@ async def test_no_credential_of_a_reaches_b(stack):  # noqa: F811
     dead = alpha.rest.call("POST", "/api/v1/api-keys", {"name": "dead", "expiry_days": 1})
     alpha.rest.call("DELETE", f"/api/v1/api-keys/{dead['api_key']['id']}")
     # The cell learns of the deletion from its next snapshot (about a second).
-    probe = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    probe = await stack.connect(alpha.namespace, api_key=alpha.api_key)
     deadline = asyncio.get_running_loop().time() + 10
     while True:
         probe.api_key = dead["token"]
@@ -100,9 +100,9 @@ async def test_no_credential_of_a_reaches_b(stack):  # noqa: F811
         await asyncio.sleep(0.3)
     kinds: dict[str, tuple[Client, bool]] = {
         "A's API key": (owner, True),
-        "A's certificate (SNI)": (await connect(stack, alpha.namespace, cert=alpha.client), True),
+        "A's certificate (SNI)": (await stack.connect(alpha.namespace, cert=alpha.client), True),
         "A's certificate (header)": (
-            await connect(stack, alpha.namespace, cert=alpha.client, server_name="localhost"), True),
+            await stack.connect(alpha.namespace, cert=alpha.client, server_name="localhost"), True),
     }
     # Dead and absent credentials, on connections that were let in once.
     # The operator's and the cell's own credentials are no tenant's.
@@ -110,7 +110,7 @@ async def test_no_credential_of_a_reaches_b(stack):  # noqa: F811
                        ("the cell's credential", stack.cell_credential),
                        ("the bootstrap admin token", stack.bootstrap_token),
                        ("no credential", None)):
-        client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+        client = await stack.connect(alpha.namespace, api_key=alpha.api_key)
         client.api_key = key
         kinds[label] = (client, False)
 
@@ -141,7 +141,7 @@ async def test_the_admin_listener_refuses_every_rpc_to_every_tenant_credential(s
     import grpc
 
     alpha, beta = stack.tenants
-    owner = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    owner = await stack.connect(alpha.namespace, api_key=alpha.api_key)
     services = {
         "temporal.api.workflowservice.v1.WorkflowService": rpcs(owner.workflow_service),
         "temporal.api.operatorservice.v1.OperatorService": rpcs(owner.operator_service),

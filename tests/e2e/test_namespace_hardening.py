@@ -24,7 +24,7 @@ from temporalio.api.workflowservice.v1 import (
     ListNamespacesRequest,
     UpdateNamespaceRequest,
 )
-from temporalio.client import Client, TLSConfig
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import e2e_target
@@ -46,8 +46,7 @@ class Quick:
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
+    with Stack().running() as s:
         s.start_control_plane()
         alpha, beta = s.signup("alpha"), s.signup("beta")
         slugs = [r.account["slug"] for r in (alpha, beta)]  # type: ignore[attr-defined]
@@ -63,22 +62,11 @@ def stack():
         ]
         time.sleep(2.5)  # the cell polls the snapshot every second
         yield s
-    except Exception:
-        print("control plane:", s.log("control-plane"), "\ncell:", s.log("cell"))
-        raise
-    finally:
-        s.stop()
 
 
 async def connect(stack: Stack, tenant: Tenant, namespace: str | None = None) -> Client:
     """The tenant's API key, for `namespace` (its first one by default)."""
-    namespace = namespace or tenant.namespace
-    return await Client.connect(
-        stack.address,
-        namespace=namespace,
-        api_key=tenant.api_key,
-        tls=TLSConfig(server_root_ca_cert=stack.server_ca.cert_pem, domain=f"{namespace}.{DOMAIN}"),
-    )
+    return await stack.connect(namespace or tenant.namespace, api_key=tenant.api_key)
 
 
 async def describe(client: Client, **by):

@@ -21,7 +21,7 @@ from temporalio.api.workflowservice.v1 import (
     ListWorkflowExecutionsRequest,
     RegisterNamespaceRequest,
 )
-from temporalio.client import Client, TLSConfig
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import _temporal_cli, e2e_target
@@ -49,8 +49,7 @@ class Greeter:
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
+    with Stack().running() as s:
         s.start_control_plane()
         a, b = s.signup("alpha"), s.signup("beta")
         slugs = [r.account["slug"] for r in (a, b)]  # type: ignore[attr-defined]
@@ -58,30 +57,6 @@ def stack():
         s.tenants = [s.provision(a), s.provision(b)]  # type: ignore[attr-defined]
         time.sleep(2.5)  # the cell polls the snapshot every second
         yield s
-    except Exception:
-        print("control plane:", s.log("control-plane"), "\ncell:", s.log("cell"))
-        raise
-    finally:
-        s.stop()
-
-
-def tls(stack: Stack, server_name: str, cert=None) -> TLSConfig:
-    return TLSConfig(
-        server_root_ca_cert=stack.server_ca.cert_pem,
-        domain=server_name,
-        client_cert=cert.cert_pem if cert else None,
-        client_private_key=cert.key_pem if cert else None,
-    )
-
-
-async def connect(stack: Stack, namespace: str, *, api_key: str | None = None, cert=None,
-                  server_name: str | None = None) -> Client:
-    return await Client.connect(
-        stack.address,
-        namespace=namespace,
-        api_key=api_key,
-        tls=tls(stack, server_name or f"{namespace}.{DOMAIN}", cert),
-    )
 
 
 async def run_greeter(client: Client) -> str:
@@ -94,44 +69,26 @@ async def run_greeter(client: Client) -> str:
 
 async def test_api_key_runs_a_workflow_in_its_namespace(stack):
     alpha: Tenant = stack.tenants[0]
-    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    client = await stack.connect(alpha.namespace, api_key=alpha.api_key)
     assert await run_greeter(client) == "hello tenant"
 
 
 async def test_client_certificate_by_sni_runs_a_workflow(stack):
     alpha: Tenant = stack.tenants[0]
-    client = await connect(stack, alpha.namespace, cert=alpha.client)
+    client = await stack.connect(alpha.namespace, cert=alpha.client)
     assert await run_greeter(client) == "hello tenant"
 
 
 async def test_client_certificate_by_namespace_header_runs_a_workflow(stack):
     beta: Tenant = stack.tenants[1]
-    client = await connect(stack, beta.namespace, cert=beta.client, server_name="localhost")
+    client = await stack.connect(beta.namespace, cert=beta.client, server_name="localhost")
     assert await run_greeter(client) == "hello tenant"
-
-
-async def describe_status(stack: Stack, namespace: str, **credential) -> str:
-    """Connects and describes `namespace`: "ok" or the gRPC status's name.
-    The SDK's connect already calls GetSystemInfo, so a refusal can come from
-    either."""
-    try:
-        client = await connect(stack, namespace, **credential)
-        await client.workflow_service.describe_namespace(
-            DescribeNamespaceRequest(namespace=namespace), retry=False)
-        return "ok"
-    except RPCError as err:
-        return err.status.name
-    except RuntimeError as err:  # the connect's own call
-        for status in ("Unauthenticated", "PermissionDenied"):
-            if f"code: {status}" in str(err):
-                return {"Unauthenticated": "UNAUTHENTICATED", "PermissionDenied": "PERMISSION_DENIED"}[status]
-        raise
 
 
 async def test_no_credential_is_unauthenticated(stack):
     alpha: Tenant = stack.tenants[0]
-    assert await describe_status(stack, alpha.namespace) == "UNAUTHENTICATED"
-    assert await describe_status(stack, alpha.namespace, api_key="not-a-jwt") == "UNAUTHENTICATED"
+    assert await stack.describe_status(alpha.namespace) == "UNAUTHENTICATED"
+    assert await stack.describe_status(alpha.namespace, api_key="not-a-jwt") == "UNAUTHENTICATED"
 
 
 async def test_a_certificate_from_another_ca_or_for_another_namespace_is_refused(stack):
@@ -139,11 +96,11 @@ async def test_a_certificate_from_another_ca_or_for_another_namespace_is_refused
     rogue = issue(make_ca("rogue CA"), "worker-1")
     # A chain the handshake cannot verify: the connection itself fails.
     with pytest.raises(Exception):
-        client = await connect(stack, alpha.namespace, cert=rogue)
+        client = await stack.connect(alpha.namespace, cert=rogue)
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=alpha.namespace), retry=False)
     # B's valid certificate, presented for A's namespace by header: refused per call.
-    client = await connect(stack, alpha.namespace, cert=beta.client, server_name="localhost")
+    client = await stack.connect(alpha.namespace, cert=beta.client, server_name="localhost")
     with pytest.raises(RPCError) as err:
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=alpha.namespace), retry=False)
@@ -152,7 +109,7 @@ async def test_a_certificate_from_another_ca_or_for_another_namespace_is_refused
 
 async def test_list_namespaces_shows_only_the_callers(stack):
     alpha, beta = stack.tenants
-    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    client = await stack.connect(alpha.namespace, api_key=alpha.api_key)
     listed = await client.workflow_service.list_namespaces(ListNamespacesRequest())
     names = {n.namespace_info.name for n in listed.namespaces}
     assert alpha.namespace in names and beta.namespace not in names
@@ -160,7 +117,7 @@ async def test_list_namespaces_shows_only_the_callers(stack):
 
 async def test_tenants_cannot_create_namespaces(stack):
     alpha: Tenant = stack.tenants[0]
-    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    client = await stack.connect(alpha.namespace, api_key=alpha.api_key)
     with pytest.raises(RPCError) as err:
         await client.workflow_service.register_namespace(
             RegisterNamespaceRequest(namespace=f"sneaky.{alpha.account['slug']}"), retry=False)
@@ -174,7 +131,7 @@ async def test_a_disabled_key_stops_within_five_seconds_and_works_again_when_ena
 
     async def becomes(wanted: str, within: float) -> float:
         start = time.monotonic()
-        while (status := await describe_status(stack, alpha.namespace, api_key=token)) != wanted:
+        while (status := await stack.describe_status(alpha.namespace, api_key=token)) != wanted:
             assert time.monotonic() - start < within, f"still {status} after {within} s"
             await asyncio.sleep(0.2)
         return time.monotonic() - start
@@ -190,8 +147,8 @@ async def test_a_disabled_key_stops_within_five_seconds_and_works_again_when_ena
 
 async def test_cross_namespace_task_tokens_and_queries_are_refused(stack):
     alpha, beta = stack.tenants
-    a_client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
-    b_client = await connect(stack, beta.namespace, api_key=beta.api_key)
+    a_client = await stack.connect(alpha.namespace, api_key=alpha.api_key)
+    b_client = await stack.connect(beta.namespace, api_key=beta.api_key)
     # B aims a list query at A's namespace.
     with pytest.raises(RPCError) as err:
         await b_client.workflow_service.list_workflow_executions(
@@ -236,7 +193,7 @@ async def test_cli_with_client_certificate_and_with_api_key(stack, tmp_path):
             capture_output=True, text=True, timeout=60)
 
     wid = new_id("cli")
-    client = await connect(stack, alpha.namespace, api_key=alpha.api_key)
+    client = await stack.connect(alpha.namespace, api_key=alpha.api_key)
     async with run_worker(client, workflows=[Greeter], activities=[greet]) as worker:
         started = await asyncio.to_thread(
             cli, alpha.namespace, "workflow", "start", "--type", "Greeter",
@@ -270,7 +227,7 @@ async def test_certificate_filters_admit_only_matching_certificates(stack):
 
     async def admitted() -> bool:
         try:
-            return await describe_status(stack, ns, cert=allowed) == "ok"
+            return await stack.describe_status(ns, cert=allowed) == "ok"
         except RuntimeError as err:
             # Until the cell has the new CA, the handshake (which offers the
             # CAs it knows for a name with none of its own) refuses the chain.
@@ -281,9 +238,9 @@ async def test_certificate_filters_admit_only_matching_certificates(stack):
     while not await admitted():
         assert time.monotonic() < deadline, "the filtered namespace never admitted its certificate"
         await asyncio.sleep(0.2)
-    assert await describe_status(stack, ns, cert=blocked) == "UNAUTHENTICATED"
+    assert await stack.describe_status(ns, cert=blocked) == "UNAUTHENTICATED"
     # The admitted certificate reaches nothing else of the account.
-    client = await connect(stack, ns, cert=allowed)
+    client = await stack.connect(ns, cert=allowed)
     with pytest.raises(RPCError) as err:
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=alpha.namespace), retry=False)
@@ -306,7 +263,7 @@ def test_every_rest_route_with_another_accounts_ids_is_not_found(stack):
         "api-keys": {"id": beta.api_key_id},
         "service-accounts": {"id": b_sa_id},
     }
-    from tenancy_stack import ApiError, Rest
+    from tenancy_stack import ApiError
     a = stack.rest()
     a.bearer = alpha.api_key
     # A valid body for each route that takes one: validation answers before

@@ -39,28 +39,36 @@ pub async fn open_store(backend: Backend) -> (Arc<dyn ControlStore>, Option<temp
             let url = format!("sqlite://{}/control-plane.db", dir.path().display());
             (Arc::new(SqliteStore::open(&url).await.unwrap()), Some(dir))
         }
-        Backend::Postgres => {
-            use sqlx::postgres::PgConnectOptions;
-            use std::str::FromStr;
-            let url = std::env::var("ORRERY_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let schema = format!("cp_{}", uuid::Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
-                panic!("PostgreSQL is required for these tests at {url} (set ORRERY_TEST_POSTGRES_URL): {e}")
-            });
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let options = PgConnectOptions::from_str(&url)
-                .unwrap()
-                .options([("search_path", schema.as_str())]);
-            (
-                Arc::new(PostgresStore::open_with(options).await.unwrap()),
-                None,
-            )
-        }
+        Backend::Postgres => (
+            Arc::new(
+                PostgresStore::open_with(fresh_postgres_schema().await)
+                    .await
+                    .unwrap(),
+            ),
+            None,
+        ),
     }
+}
+
+/// Connect options for a schema of its own on the test PostgreSQL
+/// (`ORRERY_TEST_POSTGRES_URL`), so cases never see each other's rows.
+pub async fn fresh_postgres_schema() -> sqlx::postgres::PgConnectOptions {
+    use std::str::FromStr;
+    let url = std::env::var("ORRERY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("cp_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is required for these tests at {url} (set ORRERY_TEST_POSTGRES_URL): {e}"
+        )
+    });
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::postgres::PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())])
 }
 
 pub struct TestApp {
