@@ -35,6 +35,15 @@ macro_rules! sql_keys {
 
             async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
+                // First, a no-op write of the version row: replicas starting
+                // together queue here (the row lock on PostgreSQL, the write
+                // lock on SQLite), so under READ COMMITTED the NOT EXISTS
+                // below sees a key another one committed meanwhile, and the
+                // loser reads the winner's key instead of adding a second.
+                sqlx::query("UPDATE control_meta SET value = value WHERE key = 'snapshot_version'")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                 let inserted = sqlx::query(
                     "INSERT INTO signing_keys (kid, alg, purpose, private_key_sealed, public_key_pem, created_ms)
                      SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE purpose = $3)",
