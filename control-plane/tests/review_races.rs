@@ -7,13 +7,17 @@ mod common;
 
 use std::sync::Arc;
 
-use common::Backend;
+use common::{Backend, TestApp};
 use futures::future::join_all;
 use orrery_control_plane::keys::{ControlKey, Signer};
 use orrery_control_plane::sealing::Sealer;
 use orrery_control_plane::store::{ControlStore, KeyPurpose, PostgresStore, SqliteStore};
+use serde_json::json;
 
-on_both!(replicas_starting_together_create_one_control_key_and_one_signing_key,);
+on_both!(
+    replicas_starting_together_create_one_control_key_and_one_signing_key,
+    a_duplicate_namespace_name_at_the_quota_is_a_conflict,
+);
 
 /// `n` stores on one database, as `n` replicas of the control plane hold.
 async fn replicas(
@@ -66,4 +70,38 @@ async fn replicas_starting_together_create_one_control_key_and_one_signing_key(b
     assert!(kids.iter().all(|kid| *kid == control[0].kid), "{kids:?}");
     let signing = stores[0].signing_keys(KeyPurpose::ApiKey).await.unwrap();
     assert_eq!(signing.len(), 1, "{signing:?}");
+}
+
+async fn a_duplicate_namespace_name_at_the_quota_is_a_conflict(backend: Backend) {
+    let (store, dir) = common::open_store(backend).await;
+    let app = TestApp::on_store(store, dir, |config| config.namespace_quota = 2)
+        .await
+        .unwrap();
+    let (owner, _) = app.signup("o@example.com").await;
+    for name in ["first", "second"] {
+        owner
+            .post("/api/v1/namespaces", json!({"name": name}))
+            .await
+            .ok(201);
+    }
+    // A retry of a create that succeeded: the name is taken, whatever the count.
+    let again = owner
+        .post("/api/v1/namespaces", json!({"name": "second"}))
+        .await;
+    assert!(
+        again.problem(409)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exists"),
+        "{}",
+        again.body
+    );
+    // A new name is still refused for the quota.
+    let res = owner
+        .post("/api/v1/namespaces", json!({"name": "third"}))
+        .await;
+    assert_eq!(
+        res.problem(422)["type"],
+        "urn:orrery:problem:quota-exceeded"
+    );
 }

@@ -117,6 +117,18 @@ macro_rules! sql_namespaces {
             async fn insert_pending_namespace(&self, ns: &Namespace, creator_grant: Option<(&str, Permission)>, quota: u32) -> StoreResult<Reserved> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
                 lock_account(&mut tx, &ns.account_id).await?;
+                // A name the account already holds is a conflict whatever its
+                // count: retrying a create that succeeded must say so (409),
+                // not that the quota is reached.
+                let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM namespaces WHERE account_id = $1 AND name = $2")
+                    .bind(&ns.account_id)
+                    .bind(&ns.name)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if taken > 0 {
+                    return Err(StoreError::Conflict);
+                }
                 let (held,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM namespaces WHERE account_id = $1")
                     .bind(&ns.account_id)
                     .fetch_one(&mut *tx)
