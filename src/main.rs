@@ -70,6 +70,10 @@ struct ControlPlaneChannelArgs {
     /// network between them is the loopback of one host.
     #[arg(long)]
     insecure_cell_channel: bool,
+    /// Serves plain HTTP without `--tls-cert`: only behind a proxy that
+    /// terminates TLS, or on one host's loopback.
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 impl ControlPlaneChannelArgs {
@@ -82,6 +86,7 @@ impl ControlPlaneChannelArgs {
                 key_path,
             });
         config.cell_channel.insecure_plaintext = self.insecure_cell_channel;
+        config.insecure_http = self.insecure_http;
         if let Some(path) = self.cell_ca_file {
             let pem = std::fs::read(&path)
                 .map_err(|e| format!("reading --cell-ca-file {}: {e}", path.display()))?;
@@ -97,11 +102,16 @@ struct TenantArgs {
     /// The control plane's base URL (`https://`); enables tenant
     /// authentication. The cell polls it for API keys, client CAs and
     /// permissions, and installs only what the control key signed.
-    #[arg(long, env = "ORRERY_CONTROL_PLANE_URL", requires = "cell_credential")]
+    #[arg(long, env = "ORRERY_CONTROL_PLANE_URL")]
     control_plane_url: Option<String>,
-    /// This cell's credential, as `POST /api/v1/admin/cells` issued it.
+    /// This cell's credential, as `POST /api/v1/admin/cells` issued it
+    /// (prefer the environment or `--cell-credential-file`: arguments are
+    /// visible to every user of the host).
     #[arg(long, env = "ORRERY_CELL_CREDENTIAL", hide_env_values = true)]
     cell_credential: Option<String>,
+    /// A file holding this cell's credential.
+    #[arg(long, value_name = "PATH", conflicts_with = "cell_credential")]
+    cell_credential_file: Option<PathBuf>,
     /// CA certificates (PEM) for the control plane's TLS certificate; the
     /// system's roots otherwise.
     #[arg(long, env = "ORRERY_CONTROL_PLANE_CA_FILE", value_name = "PATH")]
@@ -115,7 +125,8 @@ struct TenantArgs {
     #[arg(long)]
     insecure_control_channel: bool,
     /// Namespaces this cell takes, reported to the control plane.
-    #[arg(long, env = "ORRERY_MAX_NAMESPACES")]
+    #[arg(long, env = "ORRERY_MAX_NAMESPACES",
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     max_namespaces: Option<u64>,
     /// The cell's TLS certificate chain (PEM); TLS on the gRPC address.
     #[arg(long, env = "ORRERY_TLS_CERT", requires = "tls_key")]
@@ -153,10 +164,24 @@ impl TenantArgs {
                 String::from_utf8(pem).map_err(|_| format!("{} is not PEM", path.display()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let credential = match (self.cell_credential, &self.cell_credential_file) {
+            (Some(credential), _) => credential,
+            (None, Some(path)) => String::from_utf8(read(path, "--cell-credential-file")?)
+                .map_err(|_| format!("{} is not text", path.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => {
+                return Err(
+                    "--control-plane-url needs the cell's credential: --cell-credential-file, \
+                     ORRERY_CELL_CREDENTIAL or --cell-credential"
+                        .into(),
+                );
+            }
+        };
         Ok(Some(orrery_cell::TenantSettings {
             control_plane: orrery_cell::ControlChannelSettings {
                 url: control_plane_url,
-                credential: self.cell_credential.unwrap_or_default(),
+                credential,
                 ca_pem,
                 public_key_pems,
                 insecure_plaintext: self.insecure_control_channel,
@@ -437,6 +462,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     // Both on this host's loopback, in one process: plaintext is fine, and
     // the dev cell has no tenant auth to present anything to.
     cp_config.cell_channel.insecure_plaintext = true;
+    cp_config.insecure_http = true;
     cp_config.cells = vec![CellSpec {
         name: "dev".into(),
         grpc_url: format!("http://{}", cell.local_addr),

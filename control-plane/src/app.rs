@@ -57,9 +57,12 @@ pub struct Config {
     /// How cells' admin listeners are reached (TLS roots, or plaintext
     /// only when explicitly insecure).
     pub cell_channel: CellChannel,
-    /// Serve HTTPS with these files (`--tls-cert`, `--tls-key`); plain
-    /// HTTP otherwise, which cells accept only when told to be insecure.
+    /// Serve HTTPS with these files (`--tls-cert`, `--tls-key`).
     pub tls: Option<TlsFiles>,
+    /// Serve plain HTTP when `tls` is unset (`--insecure-http`): behind a
+    /// TLS-terminating proxy, or on one host's loopback (`orrery dev`).
+    /// Without either the control plane refuses to start.
+    pub insecure_http: bool,
     /// Enables `/api/v1/admin/*`, the operator routes.
     pub bootstrap_admin_token: Option<String>,
     /// Namespace endpoints are `<namespace id>.<domain>:7233` when set, the
@@ -104,6 +107,7 @@ impl Config {
             cell_capacity: 1000,
             cell_channel: CellChannel::default(),
             tls: None,
+            insecure_http: false,
             bootstrap_admin_token: None,
             namespace_domain: None,
             session_ttl: Duration::from_secs(12 * 3600),
@@ -322,6 +326,10 @@ pub enum RunError {
     Serve(std::io::Error),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls_listener::TlsError),
+    #[error(
+        "no TLS certificate: give --tls-cert and --tls-key (passwords, sessions and cells' credentials travel to this listener), or --insecure-http behind a TLS-terminating proxy"
+    )]
+    NoTls,
 }
 
 /// A control plane bound to its address, not yet serving.
@@ -340,6 +348,11 @@ impl ControlPlane {
         if config.key_encryption.is_none() && !config.insecure_no_key_encryption {
             return Err(RunError::NoKeyEncryption);
         }
+        let tls = match &config.tls {
+            Some(files) => Some(crate::tls_listener::server_config(files)?),
+            None if config.insecure_http => None,
+            None => return Err(RunError::NoTls),
+        };
         let store = crate::store::open(&config.database_url).await?;
         let channel = config.cell_channel.clone();
         let state = AppState::new(
@@ -348,10 +361,6 @@ impl ControlPlane {
             &config,
         )
         .await?;
-        let tls = match &config.tls {
-            Some(files) => Some(crate::tls_listener::server_config(files)?),
-            None => None,
-        };
         tokio::spawn(crate::api::namespaces::reconcile_pending(state.clone()));
         tokio::spawn(crate::api::users::purge_expired_invitations(
             state.clone(),

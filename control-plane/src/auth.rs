@@ -197,12 +197,19 @@ impl FromRequestParts<AppState> for CellCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or(ApiError::Unauthenticated)??;
-        state
+        let cell = state
             .store
             .cell_by_credential_hash(&sha256_hex(token))
             .await?
-            .map(CellCaller)
-            .ok_or(ApiError::Unauthenticated)
+            .ok_or(ApiError::Unauthenticated)?;
+        // The credential names the cell it was issued for; a row that says
+        // otherwise is not this credential's cell (the cell would refuse
+        // everything signed for that row anyway).
+        if orrery_tenant_auth::control::cell_id_of_credential(token) != Some(cell.id.as_str()) {
+            tracing::warn!(cell = %cell.name, "a cell credential names another cell id; refused");
+            return Err(ApiError::Unauthenticated);
+        }
+        Ok(CellCaller(cell))
     }
 }
 

@@ -553,6 +553,26 @@ async fn each_cell_has_a_credential_and_a_snapshot_of_its_own(backend: Backend) 
         .get("/internal/v1/auth-snapshot")
         .await
         .ok(200);
+    // A stored credential that names another cell's id is refused.
+    let mut row = (app.store.cell_loads().await.unwrap())
+        .into_iter()
+        .map(|l| l.cell)
+        .find(|c| c.id == b_id)
+        .unwrap();
+    let mismatched = orrery_tenant_auth::control::new_cell_credential(
+        "not-this-cell",
+        &orrery_control_plane::secret::random_token(),
+    );
+    row.reported_capacity = None;
+    let hash = orrery_control_plane::secret::sha256_hex(&mismatched);
+    app.store
+        .upsert_cell(&row, Some(&hash), &Default::default())
+        .await
+        .unwrap();
+    app.bearer(&mismatched)
+        .get("/internal/v1/auth-snapshot")
+        .await
+        .problem(401);
     // The public half of the control key is public.
     let key = app.anon().get("/internal/v1/control-key").await;
     assert_eq!(key.ok(200)["public_key"], app.control_public_key.as_str());
@@ -564,7 +584,11 @@ async fn a_cell_reports_its_capacity_when_it_polls(backend: Backend) {
     let (owner, _) = app.signup("o@example.com").await;
     let uri = |q: &str| format!("/internal/v1/auth-snapshot?{q}");
     let cell = app.bearer(&app.cell_credential);
-    cell.get(&uri("capacity=-1")).await.problem(422);
+    // Out of range: ignored, and the snapshot is served all the same.
+    cell.get(&uri("capacity=-1")).await.ok(200);
+    cell.get(&uri("capacity=10000000")).await.ok(200);
+    let cells = app.bearer(ADMIN_TOKEN).get("/api/v1/admin/cells").await;
+    assert!(cells.ok(200)[0]["reported_capacity"].is_null());
     cell.get(&uri("capacity=1")).await.ok(200);
     let cells = app.bearer(ADMIN_TOKEN).get("/api/v1/admin/cells").await;
     assert_eq!(cells.ok(200)[0]["reported_capacity"], 1);
@@ -582,4 +606,28 @@ async fn a_cell_reports_its_capacity_when_it_polls(backend: Backend) {
         .post("/api/v1/namespaces", json!({"name": "ns2"}))
         .await
         .ok(201);
+}
+
+/// Passwords, sessions and cells' credentials travel to this listener:
+/// plain HTTP only when asked for by name.
+#[tokio::test]
+async fn a_control_plane_without_tls_refuses_to_start_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cp.db");
+    let mut config = orrery_control_plane::Config::new(
+        format!("sqlite://{}", db.display()),
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    config.key_encryption = Some(common::test_kek());
+    let refused = orrery_control_plane::ControlPlane::start(config.clone()).await;
+    assert!(matches!(
+        refused,
+        Err(orrery_control_plane::RunError::NoTls)
+    ));
+    assert!(!db.exists(), "nothing is created before the refusal");
+    config.insecure_http = true;
+    let started = orrery_control_plane::ControlPlane::start(config)
+        .await
+        .unwrap();
+    assert_eq!(started.scheme(), "http");
 }

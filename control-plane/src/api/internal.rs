@@ -54,16 +54,16 @@ async fn auth_snapshot(
     CellCaller(cell): CellCaller,
     ApiQuery(q): ApiQuery<SnapshotQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(capacity) = q.capacity {
-        if !(0..=MAX_REPORTED_CAPACITY).contains(&capacity) {
-            return Err(ApiError::field(
-                "capacity",
-                format!("between 0 and {MAX_REPORTED_CAPACITY}"),
-            ));
+    // A figure out of range is ignored, never a reason to withhold the
+    // snapshot: a cell without it would stop authenticating its tenants.
+    match q.capacity {
+        Some(capacity) if !(0..=MAX_REPORTED_CAPACITY).contains(&capacity) => {
+            tracing::warn!(cell = %cell.name, capacity, "ignoring an out-of-range reported capacity");
         }
-        if cell.reported_capacity != Some(capacity) {
+        Some(capacity) if cell.reported_capacity != Some(capacity) => {
             state.store.report_cell_capacity(&cell.id, capacity).await?;
         }
+        _ => {}
     }
     // The cheap check first: most polls find nothing new.
     if let Some(since) = q.since {

@@ -45,9 +45,11 @@ pub struct Authorizer {
     namespaces: HashMap<String, NamespaceEntry>,
     /// Key id → the principal it was issued to.
     active_api_keys: HashMap<String, Principal>,
-    /// When the first CA still trusted expires: the cell builds a new
-    /// authorizer from the same snapshot then, without it.
-    next_ca_expiry: Option<SystemTime>,
+    /// When the set of CAs valid changes next: the first trusted one
+    /// expires, or the first one not valid yet (a successor uploaded ahead
+    /// of a rotation) becomes valid. The cell builds a new authorizer from
+    /// the same snapshot then.
+    next_ca_change: Option<SystemTime>,
 }
 
 impl Authorizer {
@@ -61,7 +63,10 @@ impl Authorizer {
     /// `now`: TLS libraries do not check a trust anchor's own validity, so an
     /// expired namespace CA would otherwise stay trusted.
     pub fn new_at(snapshot: Snapshot, now: SystemTime) -> Self {
-        let mut next_ca_expiry: Option<SystemTime> = None;
+        let mut next_ca_change: Option<SystemTime> = None;
+        let mut change_at = |t: SystemTime| {
+            next_ca_change = Some(next_ca_change.map_or(t, |c| c.min(t)));
+        };
         let keys = snapshot
             .signing_keys
             .into_iter()
@@ -93,9 +98,14 @@ impl Authorizer {
                     .filter_map(Result::ok)
                     .filter(|ca| match certificates::validity(ca.as_ref()) {
                         Some((not_before, not_after)) if not_before <= now && now < not_after => {
-                            next_ca_expiry =
-                                Some(next_ca_expiry.map_or(not_after, |t| t.min(not_after)));
+                            change_at(not_after);
                             true
+                        }
+                        Some((not_before, not_after))
+                            if now < not_before && not_before < not_after =>
+                        {
+                            change_at(not_before);
+                            false
                         }
                         _ => false,
                     })
@@ -115,13 +125,14 @@ impl Authorizer {
             active_api_keys: (snapshot.active_api_keys.into_iter())
                 .map(|key| (key.id, key.principal))
                 .collect(),
-            next_ca_expiry,
+            next_ca_change,
         }
     }
 
-    /// When a CA this authorizer trusts expires (the earliest), if any.
-    pub fn next_ca_expiry(&self) -> Option<SystemTime> {
-        self.next_ca_expiry
+    /// When the CAs this authorizer trusts change next (one expires or one
+    /// becomes valid), if ever: build a new one from the same snapshot then.
+    pub fn next_ca_change(&self) -> Option<SystemTime> {
+        self.next_ca_change
     }
 
     /// The snapshot version this authorizer was built from (for `?since=`).

@@ -328,9 +328,13 @@ fn pki() -> Pki {
 }
 
 fn pki_valid_until(not_after: Option<SystemTime>) -> Pki {
+    pki_valid(not_after.map(|t| (t - Duration::from_secs(7 * 86_400), t)))
+}
+
+fn pki_valid(validity: Option<(SystemTime, SystemTime)>) -> Pki {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    if let Some(not_after) = not_after {
-        params.not_before = (not_after - Duration::from_secs(7 * 86_400)).into();
+    if let Some((not_before, not_after)) = validity {
+        params.not_before = not_before.into();
         params.not_after = not_after.into();
     }
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -460,14 +464,31 @@ fn expired_namespace_cas_are_not_trusted() {
     let expired = pki_valid_until(Some(now - Duration::from_secs(3600)));
     let auth = Authorizer::new_at(mtls_snapshot(&expired, vec![]), now);
     assert!(auth.ca_roots("orders.abc12").is_empty());
-    assert_eq!(auth.next_ca_expiry(), None);
+    assert_eq!(auth.next_ca_change(), None);
 
     let expiring = pki_valid_until(Some(now + Duration::from_secs(3600)));
     let snapshot = mtls_snapshot(&expiring, vec![]);
     let auth = Authorizer::new_at(snapshot.clone(), now);
     assert_eq!(auth.ca_roots("orders.abc12").len(), 1);
-    let expiry = auth.next_ca_expiry().expect("an expiry");
+    let expiry = auth.next_ca_change().expect("an expiry");
     assert!(expiry > now && expiry <= now + Duration::from_secs(3600));
     let later = Authorizer::new_at(snapshot, now + Duration::from_secs(7200));
     assert!(later.ca_roots("orders.abc12").is_empty());
+}
+
+/// A successor CA uploaded ahead of a rotation is trusted from its
+/// not-before on: the authorizer names that moment as its next change.
+#[test]
+fn a_ca_not_valid_yet_is_trusted_once_it_is() {
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let successor = pki_valid(Some((now + hour, now + 48 * hour)));
+    let snapshot = mtls_snapshot(&successor, vec![]);
+    let auth = Authorizer::new_at(snapshot.clone(), now);
+    assert!(auth.ca_roots("orders.abc12").is_empty());
+    let change = auth.next_ca_change().expect("when it becomes valid");
+    assert!(change > now && change <= now + hour);
+    let later = Authorizer::new_at(snapshot, now + 2 * hour);
+    assert_eq!(later.ca_roots("orders.abc12").len(), 1);
+    assert!(later.next_ca_change().unwrap() > now + 47 * hour);
 }

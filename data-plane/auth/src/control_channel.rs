@@ -22,7 +22,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_SNAPSHOT_BYTES: usize = 64 * 1024 * 1024;
 
 /// How a cell reaches and trusts its control plane.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ControlChannelSettings {
     /// `https://…` (or `http://…` with `insecure_plaintext`).
     pub url: String,
@@ -36,6 +36,18 @@ pub struct ControlChannelSettings {
     pub public_key_pems: Vec<String>,
     /// Allows an `http://` URL (`--insecure-control-channel`).
     pub insecure_plaintext: bool,
+}
+
+impl std::fmt::Debug for ControlChannelSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credential.
+        f.debug_struct("ControlChannelSettings")
+            .field("url", &self.url)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "…"))
+            .field("public_keys", &self.public_key_pems.len())
+            .field("insecure_plaintext", &self.insecure_plaintext)
+            .finish_non_exhaustive()
+    }
 }
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, http_body_util::Empty<bytes::Bytes>>;
@@ -90,6 +102,14 @@ impl ControlChannel {
             return Err(format!(
                 "the control plane URL {url} is plaintext: use https:// (or \
                  --insecure-control-channel where the network is one host's loopback)"
+            ));
+        }
+        // Over plaintext the key itself could be swapped on the way, and
+        // with it everything it would verify.
+        if plaintext && settings.public_key_pems.is_empty() {
+            return Err(format!(
+                "the control plane URL {url} is plaintext: give its key with \
+                 --control-plane-public-key (it is fetched only over verified TLS)"
             ));
         }
         if cell_id_of_credential(&settings.credential).is_none() {
@@ -204,5 +224,36 @@ impl ControlChannel {
         String::from_utf8(body.to_vec())
             .map(Some)
             .map_err(|_| "the snapshot is not text".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str) -> ControlChannelSettings {
+        ControlChannelSettings {
+            url: url.into(),
+            credential: format!("orrery-cell.c-1.{}", "s".repeat(43)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plaintext_needs_an_explicit_flag_and_a_configured_key() {
+        let refused = |s: &ControlChannelSettings| ControlChannel::new(s).unwrap_err();
+        let mut s = settings("http://127.0.0.1:1");
+        assert!(refused(&s).contains("--insecure-control-channel"));
+        s.insecure_plaintext = true;
+        assert!(refused(&s).contains("--control-plane-public-key"));
+        s.public_key_pems = vec!["-----BEGIN PUBLIC KEY-----".into()];
+        assert!(ControlChannel::new(&s).is_ok());
+        assert!(refused(&settings("ftp://x")).contains("not https"));
+        let mut bad = settings("https://127.0.0.1:1");
+        bad.credential = "an-old-admin-token".into();
+        assert!(refused(&bad).contains("credential"));
+        // The credential never shows in a debug print.
+        let s = settings("https://127.0.0.1:1");
+        assert!(!format!("{s:?}").contains(&s.credential));
     }
 }

@@ -31,14 +31,14 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn new(snapshot: Snapshot) -> Self {
+    fn new(snapshot: Snapshot, now: SystemTime) -> Self {
         let namespaces: Vec<String> = snapshot
             .namespaces
             .iter()
             .filter(|n| n.mtls.is_some())
             .map(|n| n.namespace.clone())
             .collect();
-        let authorizer = Arc::new(Authorizer::new(snapshot.clone()));
+        let authorizer = Arc::new(Authorizer::new_at(snapshot.clone(), now));
         let mut chain_verifiers = HashMap::new();
         let mut all_roots = Vec::new();
         for namespace in namespaces {
@@ -102,6 +102,9 @@ impl Grants for PrincipalGrants {
 #[derive(Default)]
 pub struct SnapshotVerifier {
     current: RwLock<Option<Arc<Loaded>>>,
+    /// Rises with every install, a rebuild of the same snapshot included
+    /// (a CA expired or became valid), so cached TLS configs follow.
+    installs: std::sync::atomic::AtomicU64,
 }
 
 impl SnapshotVerifier {
@@ -110,8 +113,14 @@ impl SnapshotVerifier {
     }
 
     pub fn install(&self, snapshot: Snapshot) {
-        let loaded = Arc::new(Loaded::new(snapshot));
+        self.install_at(snapshot, SystemTime::now());
+    }
+
+    fn install_at(&self, snapshot: Snapshot, now: SystemTime) {
+        let loaded = Arc::new(Loaded::new(snapshot, now));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded);
+        self.installs
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     fn loaded(&self) -> Result<Arc<Loaded>, String> {
@@ -157,11 +166,12 @@ impl SnapshotVerifier {
     }
 
     /// Rebuilds the authorizer from the snapshot in force once a CA it
-    /// trusts has expired, so the expired CA stops being trusted.
-    fn drop_expired_cas(&self, now: SystemTime) {
+    /// trusts has expired or one it holds has become valid, so trust
+    /// follows each CA's validity without waiting for a new snapshot.
+    fn follow_ca_validity(&self, now: SystemTime) {
         let Ok(loaded) = self.loaded() else { return };
-        if loaded.authorizer.next_ca_expiry().is_some_and(|t| t <= now) {
-            self.install(loaded.snapshot.clone());
+        if loaded.authorizer.next_ca_change().is_some_and(|t| t <= now) {
+            self.install_at(loaded.snapshot.clone(), now);
         }
     }
 
@@ -187,7 +197,7 @@ impl SnapshotVerifier {
     ) {
         let mut failing = false;
         loop {
-            self.drop_expired_cas(SystemTime::now());
+            self.follow_ca_validity(SystemTime::now());
             let since = self.loaded().ok().map(|l| l.authorizer.version());
             let outcome = match channel.fetch_snapshot(since, capacity).await {
                 Ok(Some(signed)) => self.install_signed(&signed, control).map(|installed| {
@@ -303,6 +313,63 @@ impl Verifier for SnapshotVerifier {
     }
 
     fn version(&self) -> u64 {
-        self.loaded().map(|l| l.authorizer.version()).unwrap_or(0)
+        self.installs.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use orrery_tenant_auth::{MtlsConfig, NamespaceAuth};
+
+    use super::*;
+
+    fn ca_valid(from: SystemTime, to: SystemTime) -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = from.into();
+        params.not_after = to.into();
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    fn snapshot(ca_pems: Vec<String>) -> Snapshot {
+        Snapshot {
+            version: 1,
+            signing_keys: vec![],
+            namespaces: vec![NamespaceAuth {
+                namespace: "ns.acct".into(),
+                mtls: Some(MtlsConfig {
+                    ca_pems,
+                    filters: vec![],
+                }),
+                grants: vec![],
+            }],
+            active_api_keys: vec![],
+        }
+    }
+
+    /// The same snapshot stays in force while CAs expire and become valid;
+    /// trust and the TLS configs' version follow without a new snapshot.
+    #[test]
+    fn trust_follows_each_cas_validity_between_snapshots() {
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let old = ca_valid(now - 48 * hour, now + hour);
+        let successor = ca_valid(now + 2 * hour, now + 96 * hour);
+        let verifier = SnapshotVerifier::default();
+        verifier.install_at(snapshot(vec![old, successor]), now);
+        let roots = |v: &SnapshotVerifier| v.client_roots("ns.acct").len();
+        assert_eq!(roots(&verifier), 1);
+        let version = verifier.version();
+        verifier.follow_ca_validity(now + hour / 2);
+        assert_eq!(verifier.version(), version, "nothing changed yet");
+        // The old CA has expired: nothing is trusted until the successor is.
+        verifier.follow_ca_validity(now + 90 * Duration::from_secs(60));
+        assert_eq!(roots(&verifier), 0);
+        assert!(verifier.version() > version);
+        verifier.follow_ca_validity(now + 3 * hour);
+        assert_eq!(roots(&verifier), 1);
     }
 }
