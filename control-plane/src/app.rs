@@ -9,13 +9,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
-use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cell_admin::{CellAdmin, CellChannel, GrpcCellAdmin};
 use crate::keys::{ControlKey, KeyError, Signer};
-use crate::limits::{HashPool, PerAddress, charge, quota};
+use crate::limits::{HashPool, PerAddress};
+pub use crate::limits::LoginLimits;
 use crate::problem::ApiError;
 use crate::sealing::{KeyEncryption, Sealer};
 use crate::store::{Audit, Cell, ControlStore, StoreError};
@@ -88,6 +88,10 @@ pub struct Config {
     /// Invitation acceptances allowed per `anonymous_window` per address.
     pub invitation_accepts_per_ip: u32,
     pub anonymous_window: Duration,
+    /// Keys (addresses, IPv6 per /64; emails) each of these budgets tracks
+    /// at most; past it an unknown key is refused (429) until idle keys are
+    /// pruned, so a sweep of addresses or emails cannot grow them.
+    pub rate_limit_max_keys: usize,
     /// Argon2 hashes computed at once, process-wide; a request waits at
     /// most `password_hash_wait` for a turn, then answers 503 with `Retry-After`.
     pub password_hash_concurrency: usize,
@@ -120,6 +124,7 @@ impl Config {
             signups_per_ip: 5,
             invitation_accepts_per_ip: 10,
             anonymous_window: Duration::from_secs(60),
+            rate_limit_max_keys: crate::limits::DEFAULT_MAX_KEYS,
             password_hash_concurrency: 4,
             password_hash_wait: Duration::from_secs(2),
             namespace_quota: 10,
@@ -132,38 +137,6 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub namespace_domain: Option<String>,
     pub bootstrap_admin_token: Option<String>,
-}
-
-/// Login attempts, counted per email and per source address.
-pub struct LoginLimits {
-    pub per_email: DefaultKeyedRateLimiter<String>,
-    pub per_ip: DefaultKeyedRateLimiter<String>,
-}
-
-impl LoginLimits {
-    pub fn new(per_email: u32, per_ip: u32, window: Duration) -> Self {
-        Self {
-            per_email: RateLimiter::keyed(quota(per_email, window)),
-            per_ip: RateLimiter::keyed(quota(per_ip, window)),
-        }
-    }
-
-    /// Both budgets are charged, so guessing across emails from one address
-    /// and guessing one email from many addresses are both slowed.
-    pub fn check(&self, email: &str, ip: &str) -> Result<(), ApiError> {
-        let by_email = charge(&self.per_email, email);
-        let by_ip = charge(&self.per_ip, ip);
-        match (by_email, by_ip) {
-            // Both refused: the later of the two is when a retry can pass.
-            (
-                Err(ApiError::TooManyRequests { retry_after: a }),
-                Err(ApiError::TooManyRequests { retry_after: b }),
-            ) => Err(ApiError::TooManyRequests {
-                retry_after: a.max(b),
-            }),
-            (by_email, by_ip) => by_email.and(by_ip),
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -243,12 +216,18 @@ impl AppState {
                 config.login_attempts_per_email,
                 config.login_attempts_per_ip,
                 config.login_window,
+                config.rate_limit_max_keys,
             )),
             bounds: Arc::new(crate::limits::Bounds {
-                signups: PerAddress::new(config.signups_per_ip, config.anonymous_window),
+                signups: PerAddress::new(
+                    config.signups_per_ip,
+                    config.anonymous_window,
+                    config.rate_limit_max_keys,
+                ),
                 invitation_accepts: PerAddress::new(
                     config.invitation_accepts_per_ip,
                     config.anonymous_window,
+                    config.rate_limit_max_keys,
                 ),
                 hashing: HashPool::new(config.password_hash_concurrency, config.password_hash_wait),
                 namespace_quota: config.namespace_quota,

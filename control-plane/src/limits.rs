@@ -1,50 +1,167 @@
 //! What bounds the work anyone can make the control plane do without
 //! credentials: per-source-address budgets on the unauthenticated routes and
 //! a fixed number of concurrent password hashes for the whole process.
+use std::collections::HashMap;
 use std::future::Future;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
 use crate::problem::ApiError;
 
-/// Keyed maps are trimmed of idle keys past this size, so a sweep of
-/// addresses cannot grow them without bound.
-const MAX_TRACKED_KEYS: usize = 10_000;
+/// Keys one budget map tracks at most (`Config::rate_limit_max_keys`): past
+/// it a key it does not know is refused (429) until idle keys are pruned.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+/// A map is pruned of idle keys when it has doubled since its last pruning
+/// (never below this many keys), so the scan's cost is spread over as many
+/// requests as it scans keys ...
+const KEYS_BEFORE_PRUNING: usize = 1_024;
+/// ... or when this long has passed, so a full map frees up.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// `n` requests per `window` for each key, refilled evenly, with a burst of `n`.
-pub fn quota(n: u32, window: Duration) -> Quota {
-    let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(window / n.get())
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(n)
-}
-
-/// Charges one request to `key`; a refusal says when to come back.
-pub fn charge(limiter: &DefaultKeyedRateLimiter<String>, key: &str) -> Result<(), ApiError> {
-    let outcome = limiter.check_key(&key.to_owned());
-    if limiter.len() > MAX_TRACKED_KEYS {
-        limiter.retain_recent();
+/// The key a source address is charged under: an IPv4 address as it is,
+/// an IPv6 one by its /64, the block one host is routinely given (charging
+/// each address would give such a host 2^64 budgets). Anything else (no
+/// peer address) is one key.
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
     }
-    outcome.map_err(|not_until| ApiError::TooManyRequests {
-        retry_after: not_until.wait_time_from(limiter.clock().now()),
-    })
 }
 
-/// One budget per source address for one route.
-pub struct PerAddress(DefaultKeyedRateLimiter<String>);
+/// `n` requests per `window` for each key, refilled evenly, with a burst of
+/// `n` (GCRA: each key keeps only the instant its budget is full again).
+pub struct Budgets {
+    /// One request's share of the window.
+    interval: Duration,
+    /// How far ahead of now a key's full-again instant may be: the burst.
+    tolerance: Duration,
+    max_keys: usize,
+    tracked: Mutex<Tracked>,
+}
+
+struct Tracked {
+    full_at: HashMap<String, Instant>,
+    prune_at: usize,
+    pruned: Instant,
+}
+
+impl Tracked {
+    /// Forgets the keys whose budget is full: forgetting them changes no answer.
+    fn prune(&mut self, now: Instant) {
+        self.full_at.retain(|_, full_at| *full_at > now);
+        if self.full_at.capacity() > 4 * self.full_at.len().max(KEYS_BEFORE_PRUNING) {
+            self.full_at.shrink_to_fit();
+        }
+        self.prune_at = (2 * self.full_at.len()).max(KEYS_BEFORE_PRUNING);
+        self.pruned = now;
+    }
+}
+
+impl Budgets {
+    pub fn new(per_window: u32, window: Duration, max_keys: usize) -> Self {
+        let n = per_window.max(1);
+        let interval = (window / n).max(Duration::from_nanos(1));
+        Self {
+            interval,
+            tolerance: interval.saturating_mul(n),
+            max_keys: max_keys.max(1),
+            tracked: Mutex::new(Tracked {
+                full_at: HashMap::new(),
+                prune_at: KEYS_BEFORE_PRUNING,
+                pruned: Instant::now(),
+            }),
+        }
+    }
+
+    /// Charges one request to `key`; a refusal says when to come back.
+    pub fn charge(&self, key: &str) -> Result<(), ApiError> {
+        self.charge_at(key, Instant::now())
+    }
+
+    fn charge_at(&self, key: &str, now: Instant) -> Result<(), ApiError> {
+        let mut tracked = self.tracked.lock().unwrap_or_else(PoisonError::into_inner);
+        if tracked.full_at.len() >= tracked.prune_at
+            || now.saturating_duration_since(tracked.pruned) >= PRUNE_EVERY
+        {
+            tracked.prune(now);
+        }
+        if let Some(full_at) = tracked.full_at.get_mut(key) {
+            let next = (*full_at).max(now) + self.interval;
+            let ahead = next.saturating_duration_since(now);
+            if ahead > self.tolerance {
+                return Err(ApiError::TooManyRequests {
+                    retry_after: ahead - self.tolerance,
+                });
+            }
+            *full_at = next;
+            return Ok(());
+        }
+        if tracked.full_at.len() >= self.max_keys {
+            // Refused rather than tracked: the map stays bounded, and the
+            // next pruning makes room.
+            let since = now.saturating_duration_since(tracked.pruned);
+            return Err(ApiError::TooManyRequests {
+                retry_after: PRUNE_EVERY
+                    .saturating_sub(since)
+                    .max(Duration::from_secs(1)),
+            });
+        }
+        tracked.full_at.insert(key.to_owned(), now + self.interval);
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        (self.tracked.lock().unwrap()).full_at.len()
+    }
+}
+
+/// One budget per source address (IPv6: per /64) for one route.
+pub struct PerAddress(Budgets);
 
 impl PerAddress {
-    pub fn new(per_window: u32, window: Duration) -> Self {
-        Self(RateLimiter::keyed(quota(per_window, window)))
+    pub fn new(per_window: u32, window: Duration, max_keys: usize) -> Self {
+        Self(Budgets::new(per_window, window, max_keys))
     }
 
     pub fn check(&self, ip: &str) -> Result<(), ApiError> {
-        charge(&self.0, ip)
+        self.0.charge(&address_key(ip))
+    }
+}
+
+/// Login attempts (and password changes), counted per source address and
+/// per email, so guessing across emails from one address and guessing one
+/// email from many addresses are both slowed.
+pub struct LoginLimits {
+    per_email: Budgets,
+    per_ip: Budgets,
+}
+
+impl LoginLimits {
+    pub fn new(per_email: u32, per_ip: u32, window: Duration, max_keys: usize) -> Self {
+        Self {
+            per_email: Budgets::new(per_email, window, max_keys),
+            per_ip: Budgets::new(per_ip, window, max_keys),
+        }
+    }
+
+    /// The address first: one refused there charges no email's budget, so
+    /// an address sending a stream of distinct emails grows the email map
+    /// only as fast as its own budget allows.
+    pub fn check(&self, email: &str, ip: &str) -> Result<(), ApiError> {
+        self.per_ip.charge(&address_key(ip))?;
+        self.per_email.charge(email)
     }
 }
 
@@ -115,10 +232,10 @@ mod tests {
 
     #[test]
     fn a_refusal_says_when_to_come_back() {
-        let limits = PerAddress::new(2, Duration::from_secs(60));
-        limits.check("a").unwrap();
-        limits.check("a").unwrap();
-        match limits.check("a") {
+        let limits = PerAddress::new(2, Duration::from_secs(60), DEFAULT_MAX_KEYS);
+        limits.check("192.0.2.1").unwrap();
+        limits.check("192.0.2.1").unwrap();
+        match limits.check("192.0.2.1") {
             Err(ApiError::TooManyRequests { retry_after }) => {
                 assert!(retry_after > Duration::from_secs(20), "{retry_after:?}");
                 assert!(retry_after <= Duration::from_secs(30), "{retry_after:?}");
@@ -126,7 +243,111 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Another address has its own budget.
-        limits.check("b").unwrap();
+        limits.check("192.0.2.2").unwrap();
+    }
+
+    #[test]
+    fn a_budget_refills_evenly_over_its_window() {
+        let budgets = Budgets::new(3, Duration::from_secs(60), DEFAULT_MAX_KEYS);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            budgets.charge_at("k", t0).unwrap();
+        }
+        assert!(budgets.charge_at("k", t0).is_err());
+        assert!(
+            budgets
+                .charge_at("k", t0 + Duration::from_secs(19))
+                .is_err()
+        );
+        budgets
+            .charge_at("k", t0 + Duration::from_secs(20))
+            .unwrap();
+        assert!(
+            budgets
+                .charge_at("k", t0 + Duration::from_secs(21))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_64_and_ipv4_its_address() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::/64");
+        assert_ne!(address_key("2001:db8:1:3::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("unknown"), "unknown");
+
+        // One host rotating through its /64 has one budget.
+        let limits = PerAddress::new(2, Duration::from_secs(60), DEFAULT_MAX_KEYS);
+        limits.check("2001:db8:1:2::1").unwrap();
+        limits.check("2001:db8:1:2::2").unwrap();
+        assert!(matches!(
+            limits.check("2001:db8:1:2::3"),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        limits.check("2001:db8:1:3::1").unwrap();
+    }
+
+    #[test]
+    fn an_address_refused_charges_no_email() {
+        let limits = LoginLimits::new(10, 2, Duration::from_secs(60), DEFAULT_MAX_KEYS);
+        for i in 0..50 {
+            let _ = limits.check(&format!("guess-{i}@example.com"), "192.0.2.1");
+        }
+        // Only the two attempts the address was allowed reached the email map.
+        assert_eq!(limits.per_email.len(), 2);
+        assert_eq!(limits.per_ip.len(), 1);
+        // The refusal is the address's.
+        assert!(matches!(
+            limits.check("victim@example.com", "192.0.2.1"),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        assert_eq!(limits.per_email.len(), 2);
+        // An email refused still charged the address: both budgets slow guessing.
+        let limits = LoginLimits::new(1, 30, Duration::from_secs(60), DEFAULT_MAX_KEYS);
+        limits.check("v@example.com", "192.0.2.9").unwrap();
+        assert!(limits.check("v@example.com", "192.0.2.10").is_err());
+    }
+
+    #[test]
+    fn maps_are_pruned_when_doubled_and_capped() {
+        let budgets = Budgets::new(1, Duration::from_secs(1), 3_000);
+        let t0 = Instant::now();
+        // Idle keys (their budget full again a second later) are kept until
+        // the map reaches the pruning size, not scanned on every request.
+        for i in 0..KEYS_BEFORE_PRUNING {
+            budgets.charge_at(&format!("k{i}"), t0).unwrap();
+        }
+        let later = t0 + Duration::from_secs(2);
+        budgets.charge_at("fresh-0", later).unwrap();
+        assert_eq!(budgets.len(), 1, "the doubled map was pruned");
+        // Live keys are kept, and the next pruning waits for the map to double.
+        let t1 = later + Duration::from_millis(1);
+        for i in 0..3_000 {
+            let _ = budgets.charge_at(&format!("live-{i}"), t1);
+        }
+        assert_eq!(budgets.len(), 3_000);
+        // Full: a new key is refused until a pruning frees room; known keys
+        // keep their budgets.
+        match budgets.charge_at("new", t1) {
+            Err(ApiError::TooManyRequests { retry_after }) => {
+                assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            budgets.charge_at("live-7", t1).is_err(),
+            "its own budget is spent"
+        );
+        budgets
+            .charge_at("live-7", t1 + Duration::from_secs(1))
+            .unwrap();
+        // The timer prunes a full map of idle keys.
+        budgets
+            .charge_at("new", later + PRUNE_EVERY + Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(budgets.len(), 1);
     }
 
     #[tokio::test]
