@@ -15,6 +15,9 @@ pub const PENDING_CANCELS_LIMIT: usize = 2000;
 pub const MAX_IN_FLIGHT_UPDATES: i64 = 10;
 /// Updates a run may ever have (`history.maxTotalUpdates`).
 pub const MAX_TOTAL_UPDATES: i64 = 2000;
+/// Bytes the requests of a run's in-flight updates may hold, the next one's
+/// included (`history.maxInFlightUpdatePayloads`, 20 MiB).
+pub const MAX_IN_FLIGHT_UPDATE_PAYLOADS: i64 = 20 * 1024 * 1024;
 /// A long poll returns empty after this long (the real server: 60 s, minus a
 /// margin so the answer beats the client's deadline).
 pub const LONG_POLL_TIMEOUT_SECS: u64 = 60;

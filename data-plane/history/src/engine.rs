@@ -55,6 +55,9 @@ pub struct HistoryLimits {
     pub max_in_flight_updates: PerNamespace<i64>,
     /// `history.maxTotalUpdates`: updates a run may ever have.
     pub max_total_updates: PerNamespace<i64>,
+    /// `history.maxInFlightUpdatePayloads`: bytes the requests of a run's
+    /// in-flight updates may hold in memory, with the next one's.
+    pub max_in_flight_update_payloads: PerNamespace<i64>,
 }
 
 impl Default for HistoryLimits {
@@ -84,6 +87,10 @@ impl HistoryLimits {
                 "history.maxTotalUpdates",
                 orrery_core::limits::MAX_TOTAL_UPDATES,
             ),
+            max_in_flight_update_payloads: dc.i64_per_namespace(
+                "history.maxInFlightUpdatePayloads",
+                orrery_core::limits::MAX_IN_FLIGHT_UPDATE_PAYLOADS,
+            ),
         }
     }
 
@@ -94,6 +101,7 @@ impl HistoryLimits {
         crate::api::UpdateLimits {
             max_in_flight: of(&self.max_in_flight_updates),
             max_total: of(&self.max_total_updates),
+            max_in_flight_payloads: of(&self.max_in_flight_update_payloads),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Per-run update limits, as the real server keeps them
-//! (`history.maxInFlightUpdates`, `history.maxTotalUpdates`), on SQLite and
+//! (`history.maxInFlightUpdates`, `history.maxTotalUpdates`,
+//! `history.maxInFlightUpdatePayloads`), on SQLite and
 //! PostgreSQL: the completed count lives in mutable state and survives a
 //! restart. Also: a workflow task completion may answer only its own run's
 //! buffered queries.
@@ -212,6 +213,7 @@ on_both!(
     the_eleventh_in_flight_update_is_refused_and_duplicates_do_not_count,
     the_total_counts_completed_and_in_flight_updates_across_a_restart,
     a_worker_cannot_grow_a_run_past_its_total_with_unknown_updates,
+    the_payloads_of_in_flight_updates_are_capped_per_run,
 );
 
 async fn the_eleventh_in_flight_update_is_refused_and_duplicates_do_not_count(
@@ -380,6 +382,164 @@ async fn a_worker_cannot_grow_a_run_past_its_total_with_unknown_updates(store: A
             .iter()
             .any(|ev| ev.event_type == EventType::WorkflowExecutionUpdateAccepted as i32)
     );
+}
+
+/// An update carrying `bytes` bytes of arguments.
+fn large_request(update_id: &str, bytes: usize) -> Request {
+    use orrery_proto::api::common::v1::{Payload, Payloads};
+    let mut r = request(update_id);
+    r.input.as_mut().unwrap().args = Some(Payloads {
+        payloads: vec![Payload {
+            data: vec![b'x'; bytes],
+            ..Default::default()
+        }],
+    });
+    r
+}
+
+async fn admit_large(
+    e: &HistoryEngine,
+    exec: &WorkflowExecution,
+    id: &str,
+) -> Result<i32, CellError> {
+    e.update_workflow(
+        "ns-id",
+        exec,
+        "",
+        large_request(id, 4000),
+        Stage::Admitted,
+        Duration::ZERO,
+    )
+    .await
+    .map(|r| r.stage)
+}
+
+fn is_payload_refusal(result: &Result<i32, CellError>, limit: &str) -> bool {
+    matches!(result, Err(CellError::ResourceExhausted { message, cause })
+        if *message == format!("limit on total payload size of in-flight updates has been reached ({limit} bytes)")
+            && *cause == ResourceExhaustedCause::ConcurrentLimit)
+}
+
+async fn the_payloads_of_in_flight_updates_are_capped_per_run(store: Arc<dyn CellStore>) {
+    let sink = Arc::new(Collect::default());
+    let e = engine(
+        store,
+        sink.clone(),
+        &["history.maxInFlightUpdatePayloads=10000"],
+    )
+    .await;
+    let started = e.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id.clone(),
+    };
+    // Two requests of about 4 KB fit in 10,000 bytes; a third does not,
+    // though the in-flight count (10) is far.
+    admit_large(&e, &exec, "a").await.unwrap();
+    admit_large(&e, &exec, "b").await.unwrap();
+    let third = admit_large(&e, &exec, "c").await;
+    assert!(is_payload_refusal(&third, "10000"), "{third:?}");
+    // A small one still fits, and a repeat of a held one is not new.
+    admit(&e, &exec, "small").await.unwrap();
+    admit_large(&e, &exec, "a").await.unwrap();
+    // Once accepted (or rejected) an update holds its request no more.
+    let carried = work(&e, &sink, vec![accept("a"), reject("b"), accept("small")]).await;
+    assert_eq!(carried, ["a", "b", "small"]);
+    admit_large(&e, &exec, "c").await.unwrap();
+    admit_large(&e, &exec, "d").await.unwrap();
+    assert!(is_payload_refusal(
+        &admit_large(&e, &exec, "e").await,
+        "10000"
+    ));
+    // Another run has its own bytes.
+    let other = e.start_workflow(spec("wf-2"), 0, 0, None).await.unwrap();
+    let other = WorkflowExecution {
+        workflow_id: "wf-2".into(),
+        run_id: other.run_id,
+    };
+    admit_large(&e, &other, "e").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_default_payload_limit_is_20_mib_and_zero_turns_it_off() {
+    let (store, _dir) = sqlite().await;
+    let e = engine(store.clone(), Arc::default(), &[]).await;
+    let started = e.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id.clone(),
+    };
+    let big = |id: &str| large_request(id, 3 * 1024 * 1024);
+    for i in 0..6 {
+        e.update_workflow(
+            "ns-id",
+            &exec,
+            "",
+            big(&format!("u{i}")),
+            Stage::Admitted,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    }
+    let seventh = e
+        .update_workflow(
+            "ns-id",
+            &exec,
+            "",
+            big("u6"),
+            Stage::Admitted,
+            Duration::ZERO,
+        )
+        .await
+        .map(|r| r.stage);
+    assert!(is_payload_refusal(&seventh, "20971520"), "{seventh:?}");
+
+    let (store, _dir) = sqlite().await;
+    let e = engine(
+        store,
+        Arc::default(),
+        &["history.maxInFlightUpdatePayloads=0"],
+    )
+    .await;
+    let started = e.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id,
+    };
+    for i in 0..8 {
+        e.update_workflow(
+            "ns-id",
+            &exec,
+            "",
+            big(&format!("u{i}")),
+            Stage::Admitted,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_payload_limit_follows_namespace_constraints() {
+    let (store, _dir) = sqlite().await;
+    let e = engine(
+        store,
+        Arc::default(),
+        &[r#"history.maxInFlightUpdatePayloads=[{"value": 5000, "constraints": {"namespace": "ns"}}, {"value": 1000000}]"#],
+    )
+    .await;
+    let started = e.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id,
+    };
+    admit_large(&e, &exec, "a").await.unwrap();
+    assert!(is_payload_refusal(
+        &admit_large(&e, &exec, "b").await,
+        "5000"
+    ));
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ use crate::engine::HistoryEngine;
 use crate::mutation::Mutation;
 use crate::state::{MutableState, UpdateInfo};
 
-use super::update_registry::{UpdateLimits, check_admission};
+use super::update_registry::{NewUpdate, UpdateLimits, check_admission};
 pub(crate) use super::update_registry::{UpdateRegistry, UpdateState, check_total};
 
 fn server_application_failure(message: &str, r#type: &str) -> Outcome {
@@ -221,11 +221,18 @@ impl HistoryEngine {
         self.limits.update_limits(namespace.unwrap_or_default())
     }
 
-    /// Whether the run may admit an update it does not know yet
-    /// (`history.maxInFlightUpdates`, `history.maxTotalUpdates`).
-    fn check_new_update(&self, ms: &MutableState, run_id: &str) -> CellResult<()> {
+    /// Whether the run may admit `request`, an update it does not know yet
+    /// (`history.maxInFlightUpdates`, `history.maxTotalUpdates`,
+    /// `history.maxInFlightUpdatePayloads`).
+    fn check_new_update(
+        &self,
+        ms: &MutableState,
+        run_id: &str,
+        request: &Request,
+    ) -> CellResult<()> {
         let (in_flight, completed) = self.update_counts(ms, run_id);
-        check_admission(self.run_update_limits(ms), in_flight, completed)
+        let new = NewUpdate::of(request, self.updates.held_bytes(run_id));
+        check_admission(self.run_update_limits(ms), in_flight, completed, new)
     }
 
     /// A worker may answer an update the server no longer holds (admitted
@@ -354,7 +361,7 @@ impl HistoryEngine {
                 if !running {
                     return Err(closed());
                 }
-                self.check_new_update(&ms, &run_id)?;
+                self.check_new_update(&ms, &run_id, &request)?;
                 let rx = self.updates.register(&run_id, &update_id, Some(request));
                 if ms.workflow_task.is_none() {
                     let shard = self.shard(namespace_id, &execution.workflow_id);

@@ -8,7 +8,11 @@
 //! is capped per run (`history.maxInFlightUpdates`, checked by
 //! [`check_admission`] before an update is registered), so an update whose
 //! caller walked away holds one of those few slots until the worker answers
-//! it or the run closes, as on the real server.
+//! it or the run closes, as on the real server. The bytes a run's entries
+//! hold are capped too (`history.maxInFlightUpdatePayloads`): each keeps its
+//! whole request until the workflow accepts or rejects it, so ten updates of
+//! 2 MiB each would otherwise pin 20 MiB per run; the run's total is kept up
+//! to date on every change so admission checks it in O(1).
 use std::collections::HashMap;
 
 use orrery_core::{CellError, CellResult};
@@ -56,6 +60,31 @@ struct Entry {
 struct RunUpdates {
     next_seq: u64,
     entries: HashMap<String, Entry>,
+    /// The sum of [`entry_size`] over `entries`, kept on every change.
+    held_bytes: usize,
+}
+
+const REQUEST_TYPE_URL: &str = "type.googleapis.com/temporal.api.update.v1.Request";
+
+/// An update's weight in the run's payload total, as the real server
+/// measures its registry (`registry.GetSize`): the id twice (map key and the
+/// update's own id) plus the held request as the `Any` it keeps, whose
+/// encoding is the type URL and the encoded request, each length-delimited.
+/// An accepted update no longer holds its request and weighs its ids only.
+fn entry_size(update_id: &str, request: Option<&Request>) -> usize {
+    2 * update_id.len() + request.map_or(0, any_encoded_len)
+}
+
+fn any_encoded_len(request: &Request) -> usize {
+    use prost::Message as _;
+    let delimited = |len: usize| {
+        if len == 0 {
+            0
+        } else {
+            prost::encoding::key_len(1) + prost::encoding::encoded_len_varint(len as u64) + len
+        }
+    };
+    delimited(REQUEST_TYPE_URL.len()) + delimited(request.encoded_len())
 }
 
 type Runs = HashMap<String, RunUpdates>;
@@ -100,6 +129,14 @@ impl UpdateRegistry {
             .map(|e| e.state.subscribe())
     }
 
+    /// The bytes the run's entries hold ([`entry_size`]), for
+    /// `history.maxInFlightUpdatePayloads`.
+    pub(crate) fn held_bytes(&self, run_id: &str) -> usize {
+        self.stripe(run_id)
+            .get(run_id)
+            .map_or(0, |run| run.held_bytes)
+    }
+
     /// The ids of the run's updates held here: admitted ones, and accepted
     /// ones someone waits on.
     pub(crate) fn update_ids(&self, run_id: &str) -> Vec<String> {
@@ -127,13 +164,17 @@ impl UpdateRegistry {
         } else {
             UpdateState::Accepted
         };
+        let held_bytes = &mut run.held_bytes;
         run.entries
             .entry(update_id.to_string())
-            .or_insert_with(|| Entry {
-                request,
-                seq,
-                sent_with: 0,
-                state: watch::channel(state).0,
+            .or_insert_with(|| {
+                *held_bytes += entry_size(update_id, request.as_ref());
+                Entry {
+                    request,
+                    seq,
+                    sent_with: 0,
+                    state: watch::channel(state).0,
+                }
             })
             .state
             .subscribe()
@@ -199,10 +240,13 @@ impl UpdateRegistry {
         };
         let done = state.done();
         if let Some(entry) = run.entries.get_mut(update_id) {
-            entry.request = None;
+            if let Some(request) = entry.request.take() {
+                run.held_bytes = run.held_bytes.saturating_sub(any_encoded_len(&request));
+            }
             entry.state.send_replace(state);
             if done {
                 run.entries.remove(update_id);
+                run.held_bytes = run.held_bytes.saturating_sub(entry_size(update_id, None));
             }
         }
         if run.entries.is_empty() {
@@ -237,22 +281,52 @@ impl UpdateRegistry {
 }
 
 /// Temporal's per-run update limits (`history.maxInFlightUpdates`,
-/// `history.maxTotalUpdates`; 0 or less turns one off).
+/// `history.maxTotalUpdates`, `history.maxInFlightUpdatePayloads`; 0 or
+/// less turns one off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct UpdateLimits {
     pub max_in_flight: i64,
     pub max_total: i64,
+    /// Bytes, see [`NewUpdate`].
+    pub max_in_flight_payloads: i64,
+}
+
+/// What a run holds and what an update it does not know would add, for
+/// `history.maxInFlightUpdatePayloads`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NewUpdate {
+    /// The run's entries' bytes ([`UpdateRegistry::held_bytes`]).
+    pub held_bytes: usize,
+    /// The new update's own: its ids, and its request as encoded.
+    pub bytes: usize,
+}
+
+impl NewUpdate {
+    /// The new update `request` of a run whose entries hold `held_bytes`.
+    /// The real server has already put the new update in its registry (its
+    /// ids count) and adds the plain request's encoded size.
+    pub(crate) fn of(request: &Request, held_bytes: usize) -> Self {
+        use prost::Message as _;
+        let update_id = request.meta.as_ref().map_or("", |m| m.update_id.as_str());
+        Self {
+            held_bytes,
+            bytes: entry_size(update_id, None) + request.encoded_len(),
+        }
+    }
 }
 
 /// Whether a run may admit one more update, as the real server decides:
 /// `in_flight` counts its admitted and accepted-but-not-completed updates,
 /// `completed` its updates accepted and completed (a rejection counts in
-/// neither). Called only for an update id the run does not know, so a
-/// duplicate request never counts twice.
+/// neither), then whether the payloads the run holds with the new update's
+/// reach `max_in_flight_payloads` — the real server's order. Called only for
+/// an update id the run does not know, so a duplicate request never counts
+/// twice.
 pub(crate) fn check_admission(
     limits: UpdateLimits,
     in_flight: usize,
     completed: usize,
+    new: NewUpdate,
 ) -> CellResult<()> {
     let reached = |count: usize, limit: i64| limit > 0 && count as i64 >= limit;
     if reached(in_flight, limits.max_in_flight) {
@@ -264,7 +338,17 @@ pub(crate) fn check_admission(
             cause: ResourceExhaustedCause::ConcurrentLimit,
         });
     }
-    check_total(limits, in_flight + completed)
+    check_total(limits, in_flight + completed)?;
+    let max = limits.max_in_flight_payloads;
+    if max > 0 && new.held_bytes.saturating_add(new.bytes) as u64 >= max as u64 {
+        return Err(CellError::ResourceExhausted {
+            message: format!(
+                "limit on total payload size of in-flight updates has been reached ({max} bytes)"
+            ),
+            cause: ResourceExhaustedCause::ConcurrentLimit,
+        });
+    }
+    Ok(())
 }
 
 /// The cap on all updates a run has had (also checked when a worker
@@ -370,12 +454,125 @@ mod tests {
     const DEFAULTS: UpdateLimits = UpdateLimits {
         max_in_flight: 10,
         max_total: 2000,
+        max_in_flight_payloads: 20 * 1024 * 1024,
     };
+
+    const NOTHING_HELD: NewUpdate = NewUpdate {
+        held_bytes: 0,
+        bytes: 0,
+    };
+
+    fn with_args(id: &str, bytes: usize) -> Request {
+        use orrery_proto::api::common::v1::{Payload, Payloads};
+        use orrery_proto::api::update::v1::Input;
+        Request {
+            input: Some(Input {
+                name: "u".into(),
+                args: Some(Payloads {
+                    payloads: vec![Payload {
+                        data: vec![b'x'; bytes],
+                        ..Default::default()
+                    }],
+                }),
+                ..Default::default()
+            }),
+            ..request(id)
+        }
+    }
+
+    #[test]
+    fn the_run_keeps_the_bytes_its_entries_hold() {
+        use prost::Message as _;
+        let r = UpdateRegistry::default();
+        let a = with_args("a", 4000);
+        // The request as the `Any` the real server keeps: its type URL and
+        // the encoded request, each with a one-byte tag and a length.
+        let any = prost_wkt_types::Any {
+            type_url: REQUEST_TYPE_URL.into(),
+            value: a.encode_to_vec(),
+        };
+        assert_eq!(any_encoded_len(&a), any.encoded_len());
+        r.register("run", "a", Some(a.clone()));
+        r.register("run", "a", Some(a.clone()));
+        r.register("run", "bb", Some(with_args("bb", 100)));
+        r.register("other", "c", Some(with_args("c", 9000)));
+        let a_bytes = 2 + any.encoded_len();
+        let b_bytes = 4 + any_encoded_len(&with_args("bb", 100));
+        assert_eq!(
+            r.held_bytes("run"),
+            a_bytes + b_bytes,
+            "a duplicate adds nothing"
+        );
+        // Accepted: the request is let go, the ids stay while it is in flight.
+        r.set("run", "a", UpdateState::Accepted);
+        assert_eq!(r.held_bytes("run"), 2 + b_bytes);
+        r.set("run", "a", UpdateState::Completed(Box::default()));
+        r.set("run", "bb", UpdateState::Completed(Box::default()));
+        assert_eq!(r.held_bytes("run"), 0);
+        // An accepted update someone waits on holds its ids only.
+        r.register("run", "w", None);
+        assert_eq!(r.held_bytes("run"), 2);
+        r.abort_run("other");
+        assert_eq!(r.held_bytes("other"), 0);
+    }
+
+    #[test]
+    fn payloads_reaching_the_limit_are_refused_as_on_the_real_server() {
+        let request = with_args("u", 4000);
+        let new = NewUpdate::of(&request, 0);
+        let limits = UpdateLimits {
+            max_in_flight_payloads: 10_000,
+            ..DEFAULTS
+        };
+        let fits = NewUpdate {
+            held_bytes: 9_999 - new.bytes,
+            ..new
+        };
+        assert!(check_admission(limits, 2, 0, fits).is_ok());
+        let reaches = NewUpdate {
+            held_bytes: 10_000 - new.bytes,
+            ..new
+        };
+        match check_admission(limits, 2, 0, reaches) {
+            Err(CellError::ResourceExhausted { message, cause }) => {
+                assert_eq!(
+                    message,
+                    "limit on total payload size of in-flight updates has been reached (10000 bytes)"
+                );
+                assert_eq!(cause, ResourceExhaustedCause::ConcurrentLimit);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The count limits are checked first, as on the real server.
+        assert!(matches!(
+            check_admission(limits, 10, 0, reaches),
+            Err(CellError::ResourceExhausted { message, .. }) if message.contains("number")
+        ));
+        assert!(matches!(
+            check_admission(limits, 5, 1995, reaches),
+            Err(CellError::FailedPrecondition(_))
+        ));
+    }
+
+    #[test]
+    fn the_default_payload_limit_is_the_real_servers() {
+        let huge = NewUpdate {
+            held_bytes: 20 * 1024 * 1024 - 1,
+            bytes: 1,
+        };
+        match check_admission(DEFAULTS, 0, 0, huge) {
+            Err(CellError::ResourceExhausted { message, .. }) => assert_eq!(
+                message,
+                "limit on total payload size of in-flight updates has been reached (20971520 bytes)"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn the_eleventh_in_flight_update_is_refused_as_on_the_real_server() {
-        assert!(check_admission(DEFAULTS, 9, 0).is_ok());
-        match check_admission(DEFAULTS, 10, 0) {
+        assert!(check_admission(DEFAULTS, 9, 0, NOTHING_HELD).is_ok());
+        match check_admission(DEFAULTS, 10, 0, NOTHING_HELD) {
             Err(CellError::ResourceExhausted { message, cause }) => {
                 assert_eq!(
                     message,
@@ -389,8 +586,8 @@ mod tests {
 
     #[test]
     fn the_total_counts_in_flight_and_completed_updates() {
-        assert!(check_admission(DEFAULTS, 5, 1994).is_ok());
-        match check_admission(DEFAULTS, 5, 1995) {
+        assert!(check_admission(DEFAULTS, 5, 1994, NOTHING_HELD).is_ok());
+        match check_admission(DEFAULTS, 5, 1995, NOTHING_HELD) {
             Err(CellError::FailedPrecondition(message)) => assert!(
                 message.starts_with(
                     "The limit on the total number of distinct updates in this workflow has been reached (2000). Make sure"
@@ -401,7 +598,7 @@ mod tests {
         }
         // The in-flight limit is checked first, as on the real server.
         assert!(matches!(
-            check_admission(DEFAULTS, 10, 1995),
+            check_admission(DEFAULTS, 10, 1995, NOTHING_HELD),
             Err(CellError::ResourceExhausted { .. })
         ));
     }
@@ -411,7 +608,12 @@ mod tests {
         let off = UpdateLimits {
             max_in_flight: 0,
             max_total: 0,
+            max_in_flight_payloads: 0,
         };
-        assert!(check_admission(off, 10_000, 10_000).is_ok());
+        let huge = NewUpdate {
+            held_bytes: usize::MAX,
+            bytes: usize::MAX,
+        };
+        assert!(check_admission(off, 10_000, 10_000, huge).is_ok());
     }
 }
