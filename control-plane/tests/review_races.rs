@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Backend, TestApp};
+use common::{ADMIN_TOKEN, Backend, TestApp};
 use futures::future::join_all;
 use orrery_control_plane::keys::{ControlKey, Signer};
 use orrery_control_plane::sealing::Sealer;
@@ -17,6 +17,7 @@ use serde_json::json;
 on_both!(
     replicas_starting_together_create_one_control_key_and_one_signing_key,
     a_duplicate_namespace_name_at_the_quota_is_a_conflict,
+    a_cell_registered_twice_at_once_gets_credentials_naming_its_row,
 );
 
 /// `n` stores on one database, as `n` replicas of the control plane hold.
@@ -104,4 +105,59 @@ async fn a_duplicate_namespace_name_at_the_quota_is_a_conflict(backend: Backend)
         res.problem(422)["type"],
         "urn:orrery:problem:quota-exceeded"
     );
+}
+
+async fn a_cell_registered_twice_at_once_gets_credentials_naming_its_row(backend: Backend) {
+    use orrery_control_plane::secret::sha256_hex;
+    use orrery_tenant_auth::control::cell_id_of_credential;
+    let app = TestApp::start(backend).await;
+    let admin = app.bearer(ADMIN_TOKEN);
+    let register = || {
+        admin.post(
+            "/api/v1/admin/cells",
+            json!({"name": "cell-b", "grpc_endpoint": app.cell.url, "capacity": 5}),
+        )
+    };
+    let answers = join_all((0..6).map(|_| register())).await;
+    let credentials: Vec<String> = answers
+        .iter()
+        .map(|r| r.ok(201)["credential"].as_str().unwrap().to_owned())
+        .collect();
+    let stored: Vec<_> = (app.store.cell_loads().await.unwrap())
+        .into_iter()
+        .map(|l| l.cell)
+        .filter(|c| c.name == "cell-b")
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let id = stored[0].id.as_str();
+    for (credential, answer) in credentials.iter().zip(&answers) {
+        assert_eq!(cell_id_of_credential(credential), Some(id));
+        assert_eq!(answer.body["cell"]["id"], id, "{}", answer.body);
+    }
+    // The one written last is the cell's credential; the others are not.
+    let mut working = Vec::new();
+    for credential in &credentials {
+        if let Some(cell) = (app.store)
+            .cell_by_credential_hash(&sha256_hex(credential))
+            .await
+            .unwrap()
+        {
+            assert_eq!(cell.id, id);
+            working.push(credential.clone());
+        }
+    }
+    assert_eq!(working.len(), 1, "{working:?}");
+
+    // Registering again replaces it, under the same id.
+    let again = register().await;
+    let newest = again.ok(201)["credential"].as_str().unwrap().to_owned();
+    assert_eq!(cell_id_of_credential(&newest), Some(id));
+    let hash_of = |c: &str| sha256_hex(c);
+    let found = app.store.cell_by_credential_hash(&hash_of(&newest)).await;
+    assert_eq!(found.unwrap().unwrap().id, id);
+    let replaced = app
+        .store
+        .cell_by_credential_hash(&hash_of(&working[0]))
+        .await;
+    assert!(replaced.unwrap().is_none());
 }

@@ -129,29 +129,30 @@ async fn register_cell(
             checks.add(Err(FieldError::new("capacity", "zero or more")));
         }
         checks.done()?;
-        let name = req.name.trim().to_owned();
-        // The credential names the cell's id, so an existing cell keeps its id.
-        let id = match (state.store.cell_loads().await?)
-            .into_iter()
-            .find(|l| l.cell.name == name)
-        {
-            Some(existing) => existing.cell.id,
-            None => new_id(),
-        };
-        let credential = new_cell_credential(&id, &random_token());
         let cell = Cell {
-            id,
-            name,
+            id: new_id(),
+            name: req.name.trim().to_owned(),
             grpc_endpoint: req.grpc_endpoint,
             admin_endpoint,
             capacity: req.capacity,
             reported_capacity: None,
             created_ms: now_ms(),
         };
-        let stored = state
-            .store
-            .upsert_cell(&cell, Some(&sha256_hex(&credential)), &audit)
-            .await?;
+        // The credential names the cell's id, and an existing cell keeps its
+        // id: so the row is written first and the credential made from the
+        // id it has, in the writer's answer (a lookup by name beforehand
+        // could race another registration or lag on a replica).
+        let stored = state.store.upsert_cell(&cell, None, &audit).await?;
+        let credential = new_cell_credential(&stored.id, &random_token());
+        if !(state.store)
+            .set_cell_credential(&stored.id, &sha256_hex(&credential))
+            .await?
+        {
+            return Err(ApiError::Conflict(format!(
+                "cell {} was removed while it was registered",
+                stored.name
+            )));
+        }
         let load = state
             .store
             .cell_loads()

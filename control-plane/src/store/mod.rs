@@ -178,6 +178,10 @@ pub trait CellStore: Send + Sync {
         credential_hash: Option<&str>,
         audit: &Audit,
     ) -> StoreResult<Cell>;
+    /// Replaces the hash of cell `id`'s credential; false if there is no
+    /// such cell. Issued after [`Self::upsert_cell`] has said which id the
+    /// cell has, since the credential names it.
+    async fn set_cell_credential(&self, id: &str, credential_hash: &str) -> StoreResult<bool>;
     async fn cell_loads(&self) -> StoreResult<Vec<CellLoad>>;
     async fn cell(&self, id: &str) -> StoreResult<Option<Cell>>;
     /// The cell whose credential hashes to this (unique).

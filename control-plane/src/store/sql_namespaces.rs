@@ -64,6 +64,17 @@ macro_rules! sql_namespaces {
                 Ok(stored)
             }
 
+            async fn set_cell_credential(&self, id: &str, credential_hash: &str) -> StoreResult<bool> {
+                let found = sqlx::query("UPDATE cells SET credential_hash = $1 WHERE id = $2")
+                    .bind(credential_hash)
+                    .bind(id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+                Ok(found == 1)
+            }
+
             async fn cell_loads(&self) -> StoreResult<Vec<CellLoad>> {
                 let cells: Vec<Cell> = sqlx::query_as(&format!("SELECT {CELL_COLUMNS} FROM cells ORDER BY name"))
                     .fetch_all(&self.read)
