@@ -18,7 +18,7 @@ on_both!(
     admin_routes_need_the_bootstrap_token,
     api_key_lifecycle_reaches_the_snapshot,
     service_account_keys_act_with_their_grants,
-    snapshot_answers_304_until_something_changes,
+    snapshot_answers_unchanged_until_something_changes,
     each_cell_has_a_credential_and_a_snapshot_of_its_own,
     a_cell_reports_its_capacity_when_it_polls,
 );
@@ -464,7 +464,9 @@ async fn service_account_keys_act_with_their_grants(backend: Backend) {
     assert!(after.namespaces[0].grants.iter().all(|g| g.principal != p));
 }
 
-async fn snapshot_answers_304_until_something_changes(backend: Backend) {
+/// While nothing changed, a poll gets a small signed "still version v"
+/// (never an unsigned 304 a relay could forge to freeze the cell's view).
+async fn snapshot_answers_unchanged_until_something_changes(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.anon()
         .get("/internal/v1/auth-snapshot")
@@ -480,15 +482,18 @@ async fn snapshot_answers_304_until_something_changes(backend: Backend) {
         .problem(401);
     let first = app.verify_snapshot(app.snapshot(None).await.ok(200));
     let unchanged = app.snapshot(Some(first.version)).await;
-    assert_eq!(unchanged.status.as_u16(), 304);
-    assert!(unchanged.body.is_null());
+    let signed = app.verify_signed(unchanged.ok(200));
+    assert_eq!((signed.version, signed.snapshot), (first.version, None));
+    let unchanged_len = unchanged.body.as_str().unwrap().len();
+    assert!(unchanged_len < 1024, "{unchanged_len} bytes");
     let (owner, _) = app.signup("o@example.com").await;
     // A login changes nothing a cell enforces.
     let v = app
         .verify_snapshot(app.snapshot(None).await.ok(200))
         .version;
     app.login("o@example.com", common::PASSWORD).await;
-    assert_eq!(app.snapshot(Some(v)).await.status.as_u16(), 304);
+    let still = app.verify_signed(app.snapshot(Some(v)).await.ok(200));
+    assert!(still.snapshot.is_none());
     first_namespace(&app, &owner).await;
     let changed = app.snapshot(Some(v)).await;
     let snap = app.verify_snapshot(changed.ok(200));
@@ -536,7 +541,8 @@ async fn each_cell_has_a_credential_and_a_snapshot_of_its_own(backend: Backend) 
     let b_signed = b_signed.ok(200).as_str().unwrap().to_owned();
     let verifier =
         |cell: &str| ControlVerifier::new([app.control_public_key.as_str()], cell).unwrap();
-    assert_eq!(names(verifier(&b_id).snapshot(&b_signed).unwrap()), ["ns2"]);
+    let b_snapshot = verifier(&b_id).snapshot(&b_signed).unwrap().snapshot;
+    assert_eq!(names(b_snapshot.unwrap()), ["ns2"]);
     // b's snapshot is not a's, even though the same key signed it.
     let a_id = cell_id_of_credential(&app.cell_credential).unwrap();
     assert!(verifier(a_id).snapshot(&b_signed).is_err());

@@ -251,7 +251,8 @@ class Stack:
             "--tls-cert", str(self.tmp / "cp.pem"),
             "--tls-key", str(self.tmp / "cp.key"),
             "--cell-ca-file", str(self.tmp / "ca.pem"),
-            "--bootstrap-admin-token", self.bootstrap_token,
+            # "=": a token may begin with "-".
+            f"--bootstrap-admin-token={self.bootstrap_token}",
             "--namespace-domain", DOMAIN,
         ], self.http_port)
 

@@ -109,11 +109,13 @@ class Relay:
         snapshot["signing_keys"].append({"kid": "evil", "alg": "EdDSA", "public_key": public})
         snapshot["active_api_keys"].append({"id": "evil-key", "principal": self.victim})
         claims["snapshot"] = snapshot
+        claims["version"] = snapshot["version"]
         return claims
 
     def rewrite(self, signed: str) -> tuple[int, bytes, str]:
         if self.mode == "pass":
-            if self.recorded is None:
+            whole = "snapshot" in json.loads(unb64url(signed.split(".")[1]))
+            if self.recorded is None and whole:
                 self.recorded = signed
             return 200, signed.encode(), "application/jwt"
         if self.mode == "replay":

@@ -51,7 +51,24 @@ struct SnapshotClaims {
     iss: String,
     aud: String,
     iat: u64,
-    snapshot: Snapshot,
+    /// The version this message speaks of.
+    version: u64,
+    /// The snapshot; none means "still `version`, as of `iat`" (the
+    /// answer to a poll that already has it), signed all the same so that
+    /// no one on the path can keep a cell on an old view without it
+    /// noticing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot: Option<Snapshot>,
+}
+
+/// A verified message about a cell's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedSnapshot {
+    pub version: u64,
+    /// When the control plane signed it (seconds since the epoch, its clock).
+    pub issued_at: u64,
+    /// `None`: the cell's snapshot is still `version`.
+    pub snapshot: Option<Snapshot>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,11 +115,27 @@ impl ControlSigner<'_> {
         snapshot: &Snapshot,
         now: u64,
     ) -> Result<String, ControlError> {
+        self.sign_snapshot(cell_id, snapshot.version, Some(snapshot.clone()), now)
+    }
+
+    /// "The cell's snapshot is still `version`", as of `now`.
+    pub fn unchanged(&self, cell_id: &str, version: u64, now: u64) -> Result<String, ControlError> {
+        self.sign_snapshot(cell_id, version, None, now)
+    }
+
+    fn sign_snapshot(
+        &self,
+        cell_id: &str,
+        version: u64,
+        snapshot: Option<Snapshot>,
+        now: u64,
+    ) -> Result<String, ControlError> {
         let claims = SnapshotClaims {
             iss: CONTROL_ISSUER.into(),
             aud: format!("{SNAPSHOT_AUDIENCE}{cell_id}"),
             iat: now,
-            snapshot: snapshot.clone(),
+            version,
+            snapshot,
         };
         jsonwebtoken::encode(&header(self.kid), &claims, self.key).map_err(signing)
     }
@@ -189,15 +222,26 @@ impl ControlVerifier {
         Err(last)
     }
 
-    /// The snapshot in a signed message meant for this cell.
-    pub fn snapshot(&self, token: &str) -> Result<Snapshot, ControlError> {
+    /// A signed message about this cell's snapshot.
+    pub fn snapshot(&self, token: &str) -> Result<SignedSnapshot, ControlError> {
         let claims: SnapshotClaims = self.decode(token, SNAPSHOT_AUDIENCE, |v| {
             // A snapshot stays in force while the control plane is away;
-            // its freshness is its version, which the cell checks.
+            // the cell judges its freshness by version and `iat`.
             v.validate_exp = false;
             v.set_required_spec_claims(&["iss", "aud"]);
         })?;
-        Ok(claims.snapshot)
+        if claims
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.version != claims.version)
+        {
+            return Err(ControlError::Malformed);
+        }
+        Ok(SignedSnapshot {
+            version: claims.version,
+            issued_at: claims.iat,
+            snapshot: claims.snapshot,
+        })
     }
 
     /// Checks an admin token presented to this cell's admin listener.
@@ -260,10 +304,21 @@ mod tests {
         };
         let token = signer.snapshot("cell-a", &snapshot(), now()).unwrap();
         let cell_a = ControlVerifier::new([public.as_str()], "cell-a").unwrap();
-        assert_eq!(cell_a.snapshot(&token).unwrap(), snapshot());
+        let signed = cell_a.snapshot(&token).unwrap();
+        assert_eq!(signed.snapshot, Some(snapshot()));
+        assert_eq!(signed.version, 3);
+        // "Unchanged" is signed for one cell too.
+        let unchanged = signer.unchanged("cell-a", 3, now()).unwrap();
+        let signed = cell_a.snapshot(&unchanged).unwrap();
+        assert_eq!((signed.version, signed.snapshot), (3, None));
+        assert!(signed.issued_at >= now() - 5);
         // Another cell, another key, a tampered body, an admin token.
         let cell_b = ControlVerifier::new([public.as_str()], "cell-b").unwrap();
         assert_eq!(cell_b.snapshot(&token), Err(ControlError::WrongAudience));
+        assert_eq!(
+            cell_b.snapshot(&unchanged),
+            Err(ControlError::WrongAudience)
+        );
         let rogue = ControlVerifier::new([other_public.as_str()], "cell-a").unwrap();
         assert_eq!(rogue.snapshot(&token), Err(ControlError::BadSignature));
         let forged = ControlSigner {

@@ -296,9 +296,14 @@ impl TestApp {
         self.bearer(&self.cell_credential).get(&uri).await
     }
 
-    /// The snapshot in a 200 answer of the snapshot route, checked as a
-    /// cell checks it: signed by the control key, for cell-a.
+    /// The whole snapshot in a 200 answer of the snapshot route, checked as
+    /// a cell checks it: signed by the control key, for cell-a.
     pub fn verify_snapshot(&self, body: &Value) -> orrery_tenant_auth::Snapshot {
+        (self.verify_signed(body).snapshot).expect("a whole snapshot, not \"unchanged\"")
+    }
+
+    /// Any answer of the snapshot route, checked as a cell checks it.
+    pub fn verify_signed(&self, body: &Value) -> orrery_tenant_auth::control::SignedSnapshot {
         let cell_id =
             orrery_tenant_auth::control::cell_id_of_credential(&self.cell_credential).unwrap();
         let verifier = orrery_tenant_auth::control::ControlVerifier::new(

@@ -193,13 +193,13 @@ impl ControlChannel {
         ControlVerifier::new(pems, self.cell_id()).map_err(|e| e.to_string())
     }
 
-    /// The signed snapshot, or `None` if unchanged since `since`; reports
-    /// the cell's capacity on the way.
+    /// The signed message about the cell's snapshot: the snapshot, or
+    /// that it is still `since`. Reports the cell's capacity on the way.
     pub async fn fetch_snapshot(
         &self,
         since: Option<u64>,
         capacity: Option<u64>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<String, String> {
         let mut query = Vec::new();
         if let Some(since) = since {
             query.push(format!("since={since}"));
@@ -212,18 +212,13 @@ impl ControlChannel {
             path = format!("{path}?{}", query.join("&"));
         }
         let (status, body) = self.get(&path, true).await?;
-        if status == http::StatusCode::NOT_MODIFIED {
-            return Ok(None);
-        }
         if !status.is_success() {
             return Err(format!(
                 "{status}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(300)])
             ));
         }
-        String::from_utf8(body.to_vec())
-            .map(Some)
-            .map_err(|_| "the snapshot is not text".to_string())
+        String::from_utf8(body.to_vec()).map_err(|_| "the snapshot is not text".to_string())
     }
 }
 

@@ -19,6 +19,9 @@ use crate::Verifier;
 use crate::control_channel::ControlChannel;
 
 const POLL_EVERY: Duration = Duration::from_secs(1);
+/// A view the control plane has not vouched for in this long is reported
+/// (and reported again every as long) until it has.
+const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// One snapshot with what the cell derives from it.
 struct Loaded {
@@ -105,6 +108,9 @@ pub struct SnapshotVerifier {
     /// Rises with every install, a rebuild of the same snapshot included
     /// (a CA expired or became valid), so cached TLS configs follow.
     installs: std::sync::atomic::AtomicU64,
+    /// When the control plane last vouched (signed) for the view in force,
+    /// in its seconds since the epoch.
+    fresh_as_of: std::sync::atomic::AtomicU64,
 }
 
 impl SnapshotVerifier {
@@ -144,25 +150,45 @@ impl SnapshotVerifier {
         }
     }
 
-    /// Installs a signed snapshot if it verifies and is newer than the one
-    /// in force: an unsigned, badly signed, foreign or older snapshot
-    /// changes nothing. `Ok(false)`: the same version again.
+    /// Takes a signed message about the cell's snapshot if it verifies:
+    /// a newer snapshot is installed, a signed "still this version" makes
+    /// the one in force fresh again; an unsigned, badly signed, foreign or
+    /// older one changes nothing. `Ok(true)`: a snapshot was installed.
     pub fn install_signed(&self, signed: &str, control: &ControlVerifier) -> Result<bool, String> {
-        let snapshot = control
+        let signed = control
             .snapshot(signed)
             .map_err(|e| format!("refused a snapshot: {e}"))?;
         let current = self.loaded().ok().map(|l| l.authorizer.version());
-        match current {
-            Some(current) if snapshot.version < current => Err(format!(
-                "refused a snapshot older than the one in force (version {} < {current})",
-                snapshot.version
-            )),
-            Some(current) if snapshot.version == current => Ok(false),
-            _ => {
-                self.install(snapshot);
-                Ok(true)
+        let installed = match (current, signed.snapshot) {
+            (Some(current), _) if signed.version < current => {
+                return Err(format!(
+                    "refused a snapshot older than the one in force (version {} < {current})",
+                    signed.version
+                ));
             }
-        }
+            (Some(current), _) if signed.version == current => false,
+            (_, Some(snapshot)) => {
+                self.install(snapshot);
+                true
+            }
+            (_, None) => {
+                return Err(format!(
+                    "refused an \"unchanged\" answer for version {} the cell does not hold",
+                    signed.version
+                ));
+            }
+        };
+        self.fresh_as_of
+            .fetch_max(signed.issued_at, std::sync::atomic::Ordering::AcqRel);
+        Ok(installed)
+    }
+
+    /// How old the view in force is by the control plane's last signed
+    /// word on it (`None` before any).
+    pub fn staleness(&self, now: SystemTime) -> Option<Duration> {
+        let fresh = self.fresh_as_of.load(std::sync::atomic::Ordering::Acquire);
+        let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        (fresh > 0).then(|| Duration::from_secs(now.saturating_sub(fresh)))
     }
 
     /// Rebuilds the authorizer from the snapshot in force once a CA it
@@ -196,16 +222,16 @@ impl SnapshotVerifier {
         capacity: Option<u64>,
     ) {
         let mut failing = false;
+        let mut last_alarm: Option<tokio::time::Instant> = None;
         loop {
             self.follow_ca_validity(SystemTime::now());
             let since = self.loaded().ok().map(|l| l.authorizer.version());
             let outcome = match channel.fetch_snapshot(since, capacity).await {
-                Ok(Some(signed)) => self.install_signed(&signed, control).map(|installed| {
+                Ok(signed) => self.install_signed(&signed, control).map(|installed| {
                     if installed {
                         tracing::debug!("auth snapshot installed");
                     }
                 }),
-                Ok(None) => Ok(()),
                 Err(err) => Err(format!("fetching the auth snapshot failed: {err}")),
             };
             match outcome {
@@ -218,6 +244,19 @@ impl SnapshotVerifier {
                     failing = true;
                 }
                 Err(_) => {}
+            }
+            // Kept in force is not the same as current: say so, loudly and
+            // regularly, once the control plane has not vouched for it in a
+            // while (a revoked key may still work meanwhile).
+            if let Some(age) = self.staleness(SystemTime::now())
+                && age > STALE_AFTER
+                && last_alarm.is_none_or(|t| t.elapsed() >= STALE_AFTER)
+            {
+                tracing::error!(
+                    age_secs = age.as_secs(),
+                    "the auth snapshot in force is stale: the control plane has not vouched for it"
+                );
+                last_alarm = Some(tokio::time::Instant::now());
             }
             tokio::time::sleep(POLL_EVERY).await;
         }
@@ -371,5 +410,44 @@ mod tests {
         assert!(verifier.version() > version);
         verifier.follow_ca_validity(now + 3 * hour);
         assert_eq!(roots(&verifier), 1);
+    }
+
+    /// What a cell takes from the channel: newer snapshots, and signed
+    /// "unchanged" answers for the version it holds, which keep it fresh;
+    /// older snapshots and "unchanged" for a version it lacks change nothing.
+    #[test]
+    fn signed_messages_install_only_newer_views_and_vouch_for_freshness() {
+        use orrery_tenant_auth::control::{ControlSigner, ControlVerifier};
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ed_pem(pair.serialize_pem().as_bytes()).unwrap();
+        let signer = ControlSigner {
+            kid: "c",
+            key: &key,
+        };
+        let control = ControlVerifier::new([pair.public_key_pem().as_str()], "cell").unwrap();
+        let epoch = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now();
+        let at = |version: u64| Snapshot {
+            version,
+            ..snapshot(vec![])
+        };
+        let verifier = SnapshotVerifier::default();
+        assert_eq!(verifier.staleness(now), None);
+        // "Unchanged" for a version the cell does not hold.
+        let unchanged = signer.unchanged("cell", 5, epoch(now)).unwrap();
+        assert!(verifier.install_signed(&unchanged, &control).is_err());
+        let old = epoch(now) - 600;
+        let v5 = signer.snapshot("cell", &at(5), old).unwrap();
+        assert_eq!(verifier.install_signed(&v5, &control), Ok(true));
+        assert!(verifier.staleness(now).unwrap() >= Duration::from_secs(599));
+        // A signed "still 5" vouches for it now.
+        assert_eq!(verifier.install_signed(&unchanged, &control), Ok(false));
+        assert!(verifier.staleness(now).unwrap() < Duration::from_secs(5));
+        let v7 = signer.snapshot("cell", &at(7), epoch(now)).unwrap();
+        assert_eq!(verifier.install_signed(&v7, &control), Ok(true));
+        let refused = verifier.install_signed(&v5, &control).unwrap_err();
+        assert!(refused.contains("older"), "{refused}");
+        assert!(verifier.install_signed(&unchanged, &control).is_err());
+        assert_eq!(verifier.loaded().unwrap().authorizer.version(), 7);
     }
 }
