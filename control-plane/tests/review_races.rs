@@ -18,6 +18,7 @@ on_both!(
     replicas_starting_together_create_one_control_key_and_one_signing_key,
     a_duplicate_namespace_name_at_the_quota_is_a_conflict,
     a_cell_registered_twice_at_once_gets_credentials_naming_its_row,
+    an_api_key_cannot_make_certificates_or_cas_that_outlive_it,
 );
 
 /// `n` stores on one database, as `n` replicas of the control plane hold.
@@ -160,4 +161,114 @@ async fn a_cell_registered_twice_at_once_gets_credentials_naming_its_row(backend
         .cell_by_credential_hash(&hash_of(&working[0]))
         .await;
     assert!(replaced.unwrap().is_none());
+}
+
+async fn an_api_key_cannot_make_certificates_or_cas_that_outlive_it(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("o@example.com").await;
+    let namespace = |name: &'static str| {
+        let owner = &owner;
+        async move {
+            let res = owner
+                .post("/api/v1/namespaces", json!({"name": name}))
+                .await;
+            format!(
+                "/api/v1/namespaces/{}/mtls",
+                res.ok(201)["id"].as_str().unwrap()
+            )
+        }
+    };
+    let (orders, billing) = (namespace("orders").await, namespace("billing").await);
+    let key = owner
+        .post("/api/v1/api-keys", json!({"name": "ci", "expiry_days": 7}))
+        .await;
+    let key_expires = key.ok(201)["api_key"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = key.body["token"].as_str().unwrap().to_owned();
+    let program = app.bearer(&token);
+    let names_the_key = |res: &common::Resp, field: &str| {
+        assert_eq!(res.fields(), [field]);
+        let message = res.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("cannot outlive"), "{message}");
+    };
+
+    let (ca_path, cert_path) = (
+        format!("{orders}/generated-ca"),
+        format!("{orders}/client-certificates"),
+    );
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    let cert = |days: u32| {
+        program.post(
+            &cert_path,
+            json!({"common_name": "worker", "validity_days": days}),
+        )
+    };
+    // A client certificate from a CA of ten years (a session made it):
+    // refused past the key, issued within it.
+    owner
+        .post(&ca_path, json!({"validity_days": 3650}))
+        .await
+        .ok(201);
+    names_the_key(&cert(30).await, "validity_days");
+    let issued = cert(5).await;
+    let expires_at = issued.ok(201)["expires_at"].as_str().unwrap();
+    assert!(
+        parse(expires_at) <= parse(&key_expires),
+        "{expires_at} > {key_expires}"
+    );
+
+    // A generated CA: the default year, or anything past the key, is refused.
+    let ca = |days: Option<u32>| {
+        let body = days.map_or(json!({}), |d| json!({"validity_days": d}));
+        program.post(&ca_path, body)
+    };
+    names_the_key(&ca(None).await, "validity_days");
+    names_the_key(&ca(Some(8)).await, "validity_days");
+    ca(Some(6)).await.ok(201);
+    // Its certificates end with it, so any days asked for are within the key.
+    let clamped = cert(30).await;
+    let expires_at = clamped.ok(201)["expires_at"].as_str().unwrap();
+    assert!(
+        parse(expires_at) <= parse(&key_expires),
+        "{expires_at} > {key_expires}"
+    );
+
+    // An uploaded CA that outlives the key is refused; a session's CA
+    // already in a bundle may be put back by the key.
+    let long = owner
+        .post(
+            &format!("{billing}/generated-ca"),
+            json!({"validity_days": 3650}),
+        )
+        .await;
+    let long_pem = long.ok(201)["ca_pem"].as_str().unwrap().to_owned();
+    names_the_key(
+        &program.put(&orders, json!({"ca_pem": long_pem})).await,
+        "ca_pem",
+    );
+    program
+        .put(
+            &billing,
+            json!({"ca_pem": long_pem, "filters": [{"common_name": "w*"}]}),
+        )
+        .await
+        .ok(200);
+
+    // A session is bound by no key.
+    owner
+        .post(
+            &format!("{orders}/generated-ca"),
+            json!({"validity_days": 3650}),
+        )
+        .await
+        .ok(201);
+    owner
+        .post(
+            &format!("{orders}/client-certificates"),
+            json!({"common_name": "worker", "validity_days": 365}),
+        )
+        .await
+        .ok(201);
 }

@@ -106,32 +106,48 @@ pub struct ApiKeyCreated {
     pub token: String,
 }
 
-/// A key presented to create a key cannot mint one that outlives it: a
-/// leaked key, otherwise, could extend itself for ever. Refused (not
-/// clamped) so the caller sees why.
-async fn check_outlives_presenting_key(
+/// When the API key the caller presented expires (ms); None for a session.
+/// Whatever such a caller creates that authenticates on its own (API keys,
+/// client certificates, CAs) must expire no later: a leaked key, otherwise,
+/// could extend itself for ever.
+pub(crate) async fn presenting_key_expiry(
     state: &AppState,
     caller: &Caller,
-    expires_ms: i64,
-) -> Result<(), ApiError> {
+) -> Result<Option<i64>, ApiError> {
     let Credential::ApiKey { id } = &caller.credential else {
-        return Ok(());
+        return Ok(None);
     };
     let presenting = state
         .store
         .api_key(&caller.account_id, id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    if expires_ms > presenting.expires_ms {
-        return Err(ApiError::field(
-            "expiry_days",
-            format!(
-                "a key created with an API key cannot outlive it: the presenting key expires at {}",
-                time(presenting.expires_ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-        ));
+    Ok(Some(presenting.expires_ms))
+}
+
+/// The 422 for a credential `what` that would outlive the presenting key,
+/// naming `field`. Refused (not clamped) so the caller sees why.
+pub(crate) fn outlives_presenting_key(field: &str, what: &str, key_expires_ms: i64) -> ApiError {
+    ApiError::field(
+        field,
+        format!(
+            "{what} created with an API key cannot outlive it: the presenting key expires at {}",
+            time(key_expires_ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    )
+}
+
+async fn check_outlives_presenting_key(
+    state: &AppState,
+    caller: &Caller,
+    expires_ms: i64,
+) -> Result<(), ApiError> {
+    match presenting_key_expiry(state, caller).await? {
+        Some(key_expires) if expires_ms > key_expires => {
+            Err(outlives_presenting_key("expiry_days", "a key", key_expires))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Creates an API key. Created with an API key, it expires no later than

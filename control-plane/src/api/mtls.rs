@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::api_keys::{outlives_presenting_key, presenting_key_expiry};
 use super::namespaces::namespace_for;
 use super::{audited, now_ms};
 use crate::app::AppState;
@@ -98,6 +99,8 @@ impl From<FilterInput> for CertificateFilter {
 #[serde(deny_unknown_fields)]
 pub struct MtlsPut {
     /// PEM CA certificates, up to 16 and 64 KiB; all must be unexpired CAs.
+    /// Put with an API key, those the bundle does not hold yet must expire
+    /// no later than that key (422 otherwise).
     pub ca_pem: String,
     /// A certificate passes if it matches any filter; none: any certificate of the CAs.
     #[serde(default)]
@@ -123,17 +126,29 @@ async fn put_mtls(
         let filters: Vec<CertificateFilter> = req.filters.into_iter().map(Into::into).collect();
         certs::validate_filters(&filters)?;
         let ca_pems = certs::parse_ca_bundle(&req.ca_pem, chrono::Utc::now().timestamp())?;
+        let current = state.store.mtls(&ns.id).await?;
+        if let Some(key_expires) = presenting_key_expiry(&state, &caller).await? {
+            // A CA the bundle holds already was not brought by this key.
+            let held = current.as_ref().map_or(&[][..], |m| &m.ca_pems[..]);
+            let outlives = ca_pems
+                .iter()
+                .filter(|pem| !held.contains(pem))
+                .filter_map(|pem| certs::describe(pem))
+                .any(|ca| ca.not_after.timestamp_millis() > key_expires);
+            if outlives {
+                return Err(outlives_presenting_key(
+                    "ca_pem",
+                    "a CA certificate",
+                    key_expires,
+                ));
+            }
+        }
         // A generated CA stays usable only while it is in the bundle.
-        let generated_ca = state
-            .store
-            .mtls(&ns.id)
-            .await?
-            .and_then(|m| m.generated_ca)
-            .filter(|ca| {
-                certs::parse_ca_bundle(&ca.cert_pem, 0)
-                    .map(|p| p.iter().all(|pem| ca_pems.contains(pem)))
-                    .unwrap_or(false)
-            });
+        let generated_ca = current.and_then(|m| m.generated_ca).filter(|ca| {
+            certs::parse_ca_bundle(&ca.cert_pem, 0)
+                .map(|p| p.iter().all(|pem| ca_pems.contains(pem)))
+                .unwrap_or(false)
+        });
         let mtls = NamespaceMtls {
             namespace_id: ns.id,
             ca_pems,
@@ -174,7 +189,8 @@ async fn delete_mtls(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateCa {
-    /// 1–3650 days; 365 if omitted.
+    /// 1–3650 days; 365 if omitted. With an API key, ending no later than
+    /// that key (422 otherwise).
     #[serde(default = "default_ca_days")]
     pub validity_days: u32,
 }
@@ -207,6 +223,16 @@ async fn generate_ca(
         let ns = namespace_for(&state, &caller, &id, Some(Permission::Admin)).await?;
         check_range("validity_days", req.validity_days, 1, 3650)
             .map_err(|e| ApiError::Validation(vec![e]))?;
+        if let Some(key_expires) = presenting_key_expiry(&state, &caller).await? {
+            let ends = now_ms().saturating_add(i64::from(req.validity_days) * 86_400_000);
+            if ends > key_expires {
+                return Err(outlives_presenting_key(
+                    "validity_days",
+                    "a CA",
+                    key_expires,
+                ));
+            }
+        }
         let ca = certs::generate_ca(&ns.id, req.validity_days)?;
         let mut mtls = state.store.mtls(&ns.id).await?.unwrap_or(NamespaceMtls {
             namespace_id: ns.id.clone(),
@@ -247,7 +273,8 @@ async fn generate_ca(
 pub struct IssueCertificate {
     pub common_name: String,
     pub organizational_unit: Option<String>,
-    /// 1–365 days; 30 if omitted. Never beyond the CA's own expiry.
+    /// 1–365 days; 30 if omitted. Never beyond the CA's own expiry; with
+    /// an API key, ending no later than that key (422 otherwise).
     #[serde(default = "default_cert_days")]
     pub validity_days: u32,
 }
@@ -308,6 +335,20 @@ async fn issue_certificate(
             )?,
             cert_pem: stored.cert_pem,
         };
+        if let Some(key_expires) = presenting_key_expiry(&state, &caller).await? {
+            // What the certificate would get: the days asked for, cut at
+            // the CA's own expiry.
+            let asked = now_ms().saturating_add(i64::from(req.validity_days) * 86_400_000);
+            let ends = certs::describe(&ca.cert_pem)
+                .map_or(asked, |info| asked.min(info.not_after.timestamp_millis()));
+            if ends > key_expires {
+                return Err(outlives_presenting_key(
+                    "validity_days",
+                    "a client certificate",
+                    key_expires,
+                ));
+            }
+        }
         let issued = certs::issue_client_certificate(
             &ca,
             req.common_name.trim(),
