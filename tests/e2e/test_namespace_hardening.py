@@ -216,6 +216,7 @@ async def test_list_namespaces_pages_through_the_tenants_own(stack):
     seen: list[str] = []
     pages = 0
     token = b""
+    tokens: list[bytes] = []
     while True:
         page = await client.workflow_service.list_namespaces(
             ListNamespacesRequest(page_size=1, next_page_token=token), retry=False
@@ -226,10 +227,20 @@ async def test_list_namespaces_pages_through_the_tenants_own(stack):
         token = page.next_page_token
         if not token:
             break
+        tokens.append(token)
         assert pages < 20
     assert seen == mine
     assert pages >= len(mine)
-    err = await refused(
-        client.workflow_service.list_namespaces(ListNamespacesRequest(next_page_token=b"\xff\xfe"), retry=False)
-    )
-    assert err.status == RPCStatusCode.INVALID_ARGUMENT
+    # Tokens are sealed: they name no namespace, and one the client wrote
+    # (the plain cursor `after = <name>`, field 1), altered or got for
+    # another caller is refused.
+    assert not any(name.encode() in t for t in tokens for name in mine)
+    forged = b"\x0a" + bytes([len(mine[0])]) + mine[0].encode()
+    altered = tokens[0][:-1] + bytes([tokens[0][-1] ^ 1])
+    beta = await connect(stack, stack.tenants[1])
+    for who, bad in [(client, b"\xff\xfe"), (client, forged), (client, altered), (beta, tokens[0])]:
+        err = await refused(
+            who.workflow_service.list_namespaces(ListNamespacesRequest(next_page_token=bad), retry=False)
+        )
+        assert err.status == RPCStatusCode.INVALID_ARGUMENT, err
+        assert err.message == "Invalid NextPageToken.", err.message

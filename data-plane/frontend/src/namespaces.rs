@@ -366,7 +366,7 @@ impl orrery_history::ClosePolicies for Namespaces {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -374,7 +374,7 @@ mod tests {
 
     /// Namespaces in memory, counting the rows each listing reads.
     #[derive(Default)]
-    struct Memory {
+    pub(crate) struct Memory {
         rows: Mutex<BTreeMap<String, NamespaceRecord>>,
         read: AtomicUsize,
     }
@@ -418,7 +418,10 @@ mod tests {
         }
     }
 
-    async fn registry(names: impl IntoIterator<Item = String>) -> (Namespaces, Arc<Memory>) {
+    /// A registry over [`Memory`] holding namespaces `names`.
+    pub(crate) async fn registry(
+        names: impl IntoIterator<Item = String>,
+    ) -> (Namespaces, Arc<Memory>) {
         let store = Arc::new(Memory::default());
         let namespaces = Namespaces::new(store.clone());
         for name in names {

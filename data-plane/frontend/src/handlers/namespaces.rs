@@ -1,3 +1,4 @@
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use orrery_core::caller::{Caller, Permission};
 use orrery_core::time::duration_millis;
 use orrery_core::{CellError, CellResult};
@@ -6,7 +7,7 @@ use orrery_proto::api::workflowservice::v1::*;
 use prost::Message;
 
 use crate::handlers::archival::ArchivalRequest;
-use crate::namespaces::{LIST_SCAN_LIMIT, Namespace, NewNamespace};
+use crate::namespaces::{LIST_SCAN_LIMIT, Namespace, Namespaces, NewNamespace};
 use crate::{Frontend, validate};
 
 /// ListNamespaces' page size when the request names none, as Temporal's.
@@ -25,6 +26,105 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 struct ListNamespacesToken {
     #[prost(string, tag = "1")]
     after: String,
+}
+
+/// ListNamespaces page tokens, sealed. The next page starts after the last
+/// row the store gave, and that row is often a namespace the caller may not
+/// see (the page stops at [`LIST_SCAN_LIMIT`] rows read, however few were
+/// visible): another tenant's name. Carrying only the last *visible* name
+/// would either re-read those invisible rows on every call or never get past
+/// a run of 1,000 of them; so the token carries the exact cursor, encrypted
+/// and authenticated (AES-256-GCM under a key derived from the cell's
+/// secret, a random nonce per token, the caller's principal as associated
+/// data). A client learns no name from it, cannot point it at a name of its
+/// choosing, and cannot use another caller's; anything that does not open
+/// is INVALID_ARGUMENT, as an unreadable token on the real server. Tokens
+/// stay valid across restarts while the cell's secret does.
+struct PageTokens(LessSafeKey);
+
+/// What the key of [`PageTokens`] is derived for (see `TokenSigner::derive_key`).
+const PAGE_TOKEN_KEY_PURPOSE: &str = "ListNamespaces next_page_token v1";
+/// The first byte of a token, so the format can change without ambiguity.
+const PAGE_TOKEN_VERSION: u8 = 1;
+
+impl PageTokens {
+    fn new(key: [u8; 32]) -> Self {
+        let key = UnboundKey::new(&AES_256_GCM, &key).expect("AES-256 takes a 32-byte key");
+        Self(LessSafeKey::new(key))
+    }
+
+    fn seal(&self, caller: Option<&Caller>, after: String) -> CellResult<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CellError::internal("no randomness"))?;
+        let mut body = ListNamespacesToken { after }.encode_to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(principal(caller).as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| CellError::internal("page token sealing failed"))?;
+        let mut token = Vec::with_capacity(1 + NONCE_LEN + body.len());
+        token.push(PAGE_TOKEN_VERSION);
+        token.extend_from_slice(&nonce);
+        token.extend_from_slice(&body);
+        Ok(token)
+    }
+
+    /// The name the next page starts after; INVALID_ARGUMENT for a token
+    /// this cell did not seal for this caller, or one altered since.
+    fn open(&self, caller: Option<&Caller>, token: &[u8]) -> CellResult<String> {
+        let invalid = || CellError::invalid("Invalid NextPageToken.");
+        let Some((&PAGE_TOKEN_VERSION, rest)) = token.split_first() else {
+            return Err(invalid());
+        };
+        if rest.len() < NONCE_LEN {
+            return Err(invalid());
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| invalid())?;
+        let mut sealed = sealed.to_vec();
+        let body = self
+            .0
+            .open_in_place(nonce, Aad::from(principal(caller).as_bytes()), &mut sealed)
+            .map_err(|_| invalid())?;
+        Ok(ListNamespacesToken::decode(&*body)
+            .map_err(|_| invalid())?
+            .after)
+    }
+}
+
+/// Who a page token is sealed for: a cell without tenant auth has no
+/// callers to tell apart.
+fn principal(caller: Option<&Caller>) -> &str {
+    caller.map_or("", Caller::principal)
+}
+
+/// One ListNamespaces page as `caller` may see it.
+async fn list_page(
+    namespaces: &Namespaces,
+    tokens: &PageTokens,
+    req: ListNamespacesRequest,
+    caller: Option<&Caller>,
+) -> CellResult<ListNamespacesResponse> {
+    let size = match usize::try_from(req.page_size) {
+        Ok(0) | Err(_) => DEFAULT_LIST_PAGE_SIZE,
+        Ok(n) => n.min(LIST_SCAN_LIMIT),
+    };
+    let after = if req.next_page_token.is_empty() {
+        String::new()
+    } else {
+        tokens.open(caller, &req.next_page_token)?
+    };
+    let visible = |name: &str| caller.is_none_or(|c| c.permission(name).is_some());
+    let (page, next) = namespaces.page(&after, size, visible).await?;
+    Ok(ListNamespacesResponse {
+        namespaces: page.into_iter().map(describe).collect(),
+        next_page_token: match next {
+            Some(after) => tokens.seal(caller, after)?,
+            None => Vec::new(),
+        },
+    })
 }
 
 fn is_tenant(caller: Option<&Caller>) -> bool {
@@ -158,31 +258,15 @@ impl Frontend {
 
     /// ListNamespaces, one page at a time in name order (Temporal's
     /// default page size; at most [`LIST_SCAN_LIMIT`]); a tenant sees only
-    /// the namespaces it holds a permission in.
+    /// the namespaces it holds a permission in, and learns nothing of the
+    /// others from its page tokens ([`PageTokens`]).
     pub(crate) async fn list_namespaces(
         &self,
         req: ListNamespacesRequest,
         caller: Option<Caller>,
     ) -> CellResult<ListNamespacesResponse> {
-        let size = match usize::try_from(req.page_size) {
-            Ok(0) | Err(_) => DEFAULT_LIST_PAGE_SIZE,
-            Ok(n) => n.min(LIST_SCAN_LIMIT),
-        };
-        let after = if req.next_page_token.is_empty() {
-            String::new()
-        } else {
-            ListNamespacesToken::decode(req.next_page_token.as_slice())
-                .map_err(|_| CellError::invalid("Invalid NextPageToken."))?
-                .after
-        };
-        let visible = |name: &str| caller.as_ref().is_none_or(|c| c.permission(name).is_some());
-        let (page, next) = self.namespaces.page(&after, size, visible).await?;
-        Ok(ListNamespacesResponse {
-            namespaces: page.into_iter().map(describe).collect(),
-            next_page_token: next
-                .map(|after| ListNamespacesToken { after }.encode_to_vec())
-                .unwrap_or_default(),
-        })
+        let tokens = PageTokens::new(self.history.signer().derive_key(PAGE_TOKEN_KEY_PURPOSE));
+        list_page(&self.namespaces, &tokens, req, caller.as_ref()).await
     }
 
     /// The name of the namespace with id `id`, for access checks of calls
@@ -366,6 +450,124 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, CellError::Unavailable(_)));
+    }
+
+    fn ids(page: &ListNamespacesResponse) -> Vec<String> {
+        page.namespaces
+            .iter()
+            .map(|n| n.namespace_info.clone().unwrap_or_default().name)
+            .collect()
+    }
+
+    fn request(page_size: i32, next_page_token: Vec<u8>) -> ListNamespacesRequest {
+        ListNamespacesRequest {
+            page_size,
+            next_page_token,
+            ..Default::default()
+        }
+    }
+
+    /// A tenant with two namespaces on a cell where another tenant has
+    /// 2,500 between them: it pages past them all, and no token it gets
+    /// names one of them (a call stops after 1,000 rows read, so the next
+    /// page starts after a name the tenant may not see).
+    #[tokio::test]
+    async fn page_tokens_name_nothing_the_caller_cannot_see() {
+        let others: Vec<String> = (0..2500).map(|i| format!("beta-{i:04}.b")).collect();
+        let mut names = others.clone();
+        names.extend(["alpha.a".to_string(), "gamma.a".to_string()]);
+        let (namespaces, _) = crate::namespaces::tests::registry(names).await;
+        let tokens = PageTokens::new([7; 32]);
+        let alpha = tenant(&["alpha.a", "gamma.a"]);
+        let mut seen = Vec::new();
+        let mut token = Vec::new();
+        let mut calls = 0;
+        loop {
+            let page = list_page(&namespaces, &tokens, request(1, token), Some(&alpha))
+                .await
+                .unwrap();
+            seen.extend(ids(&page));
+            calls += 1;
+            token = page.next_page_token;
+            if token.is_empty() {
+                break;
+            }
+            // Neither the bytes nor any decoding of them name another's.
+            let text = String::from_utf8_lossy(&token);
+            assert!(!text.contains("beta-"), "{text}");
+            if let Ok(plain) = ListNamespacesToken::decode(token.as_slice()) {
+                assert!(!plain.after.starts_with("beta-"), "{}", plain.after);
+            }
+            // The cursor behind it may well be another's: that is why it is sealed.
+            let cursor = tokens.open(Some(&alpha), &token).unwrap();
+            assert!(
+                cursor == "alpha.a" || cursor.starts_with("beta-"),
+                "{cursor}"
+            );
+            assert!(calls < 10, "no progress");
+        }
+        assert_eq!(seen, ["alpha.a", "gamma.a"]);
+        assert!(calls >= 3, "the 2,500 rows take more than one call");
+    }
+
+    #[tokio::test]
+    async fn a_forged_altered_or_borrowed_page_token_is_refused() {
+        let names = (0..5).map(|i| format!("ns-{i}"));
+        let (namespaces, _) = crate::namespaces::tests::registry(names).await;
+        let tokens = PageTokens::new([7; 32]);
+        let alpha = tenant(&["ns-0", "ns-1", "ns-2", "ns-3", "ns-4"]);
+        let first = list_page(&namespaces, &tokens, request(2, Vec::new()), Some(&alpha))
+            .await
+            .unwrap();
+        assert_eq!(ids(&first), ["ns-0", "ns-1"]);
+        let token = first.next_page_token;
+        let second = list_page(
+            &namespaces,
+            &tokens,
+            request(2, token.clone()),
+            Some(&alpha),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ids(&second), ["ns-2", "ns-3"]);
+
+        let mut refused = Vec::new();
+        // A token written by the client, as the plain cursor used to be.
+        refused.push(
+            ListNamespacesToken {
+                after: "ns-2".into(),
+            }
+            .encode_to_vec(),
+        );
+        // Any byte of a real one changed, or the token cut short.
+        for i in 0..token.len() {
+            let mut altered = token.clone();
+            altered[i] ^= 0x01;
+            refused.push(altered);
+        }
+        refused.push(token[..token.len() - 1].to_vec());
+        refused.push(vec![PAGE_TOKEN_VERSION]);
+        for bad in refused {
+            let err = list_page(&namespaces, &tokens, request(2, bad), Some(&alpha))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, CellError::InvalidArgument(_)), "{err}");
+            assert_eq!(err.to_string(), "Invalid NextPageToken.");
+        }
+        // Another caller's token, or another cell's key.
+        let beta = Caller::Tenant {
+            principal: "user:u2".into(),
+            grants: Arc::new(HashMap::from([("ns-2".to_string(), Permission::Read)])),
+        };
+        for (tokens, caller) in [
+            (&tokens, Some(&beta)),
+            (&PageTokens::new([8; 32]), Some(&alpha)),
+        ] {
+            let err = list_page(&namespaces, tokens, request(2, token.clone()), caller)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, CellError::InvalidArgument(_)), "{err}");
+        }
     }
 
     #[test]
