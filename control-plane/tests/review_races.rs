@@ -10,8 +10,11 @@ use std::sync::Arc;
 use common::{ADMIN_TOKEN, Backend, TestApp};
 use futures::future::join_all;
 use orrery_control_plane::keys::{ControlKey, Signer};
+use orrery_control_plane::roles::AccountRole;
 use orrery_control_plane::sealing::Sealer;
-use orrery_control_plane::store::{ControlStore, KeyPurpose, PostgresStore, SqliteStore};
+use orrery_control_plane::store::{
+    Audit, ControlStore, KeyPurpose, OwnerGuarded, PostgresStore, SqliteStore,
+};
 use serde_json::json;
 
 on_both!(
@@ -19,6 +22,7 @@ on_both!(
     a_duplicate_namespace_name_at_the_quota_is_a_conflict,
     a_cell_registered_twice_at_once_gets_credentials_naming_its_row,
     an_api_key_cannot_make_certificates_or_cas_that_outlive_it,
+    an_owner_made_meanwhile_is_not_demoted_or_removed_by_an_admin,
 );
 
 /// `n` stores on one database, as `n` replicas of the control plane hold.
@@ -271,4 +275,59 @@ async fn an_api_key_cannot_make_certificates_or_cas_that_outlive_it(backend: Bac
         )
         .await
         .ok(201);
+}
+
+/// An admin's request reads the user's role, then the store changes it: an
+/// owner promoting that user in between must not let the admin demote or
+/// remove an owner. The store re-checks in the change's transaction.
+async fn an_owner_made_meanwhile_is_not_demoted_or_removed_by_an_admin(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, signed_up) = app.signup("o@example.com").await;
+    let account = signed_up["account"]["id"].as_str().unwrap().to_owned();
+    let (_, user) = app.invite(&owner, "u@example.com", "admin").await;
+    // What the admin's request saw was an admin; an owner promotes them now.
+    owner
+        .patch(&format!("/api/v1/users/{user}"), json!({"role": "owner"}))
+        .await
+        .ok(200);
+    let audit = Audit::default();
+    let store = app.store.as_ref();
+    assert_eq!(
+        store
+            .update_user_role(&account, &user, AccountRole::Developer, false, &audit)
+            .await
+            .unwrap(),
+        OwnerGuarded::OwnerOnly
+    );
+    assert_eq!(
+        store
+            .delete_user(&account, &user, false, &audit)
+            .await
+            .unwrap(),
+        OwnerGuarded::OwnerOnly
+    );
+    let now = store.user(&account, &user).await.unwrap().unwrap();
+    assert_eq!(now.role, AccountRole::Owner);
+    // An owner may, the other owner remaining.
+    assert_eq!(
+        store
+            .update_user_role(&account, &user, AccountRole::Admin, true, &audit)
+            .await
+            .unwrap(),
+        OwnerGuarded::Done
+    );
+    // Through the API the answer is the 403 the role read first gives.
+    let (admin, _) = app.invite(&owner, "a@example.com", "admin").await;
+    owner
+        .patch(&format!("/api/v1/users/{user}"), json!({"role": "owner"}))
+        .await
+        .ok(200);
+    admin
+        .patch(&format!("/api/v1/users/{user}"), json!({"role": "read"}))
+        .await
+        .problem(403);
+    admin
+        .delete(&format!("/api/v1/users/{user}"))
+        .await
+        .problem(403);
 }

@@ -49,7 +49,11 @@ impl From<User> for UserView {
     }
 }
 
-/// Only an owner hands out or takes away the owner role.
+const OWNER_ONLY: &str = "only an owner can grant or remove the owner role";
+
+/// Only an owner hands out or takes away the owner role. Checked here on the
+/// role read before the change, and again by the store in the change's
+/// transaction (the user may have been made an owner in between).
 fn check_owner_change(
     caller: &Caller,
     from: Option<AccountRole>,
@@ -57,9 +61,7 @@ fn check_owner_change(
 ) -> Result<(), ApiError> {
     let touches_owner = from == Some(AccountRole::Owner) || to == Some(AccountRole::Owner);
     if touches_owner && caller.role != AccountRole::Owner {
-        return Err(ApiError::forbidden(
-            "only an owner can grant or remove the owner role",
-        ));
+        return Err(ApiError::forbidden(OWNER_ONLY));
     }
     Ok(())
 }
@@ -71,6 +73,7 @@ fn owner_guarded(outcome: OwnerGuarded, last_owner: &str) -> Result<(), ApiError
         OwnerGuarded::Done => Ok(()),
         OwnerGuarded::NotFound => Err(ApiError::NotFound),
         OwnerGuarded::LastOwner => Err(ApiError::Conflict(last_owner.into())),
+        OwnerGuarded::OwnerOnly => Err(ApiError::forbidden(OWNER_ONLY)),
     }
 }
 
@@ -201,10 +204,11 @@ async fn update_user(
             .await?
             .ok_or(ApiError::NotFound)?;
         check_owner_change(&caller, Some(user.role), Some(req.role))?;
+        let by_owner = caller.role == AccountRole::Owner;
         owner_guarded(
             state
                 .store
-                .update_user_role(&caller.account_id, &id, req.role, &audit)
+                .update_user_role(&caller.account_id, &id, req.role, by_owner, &audit)
                 .await?,
             "the account's last owner keeps the owner role",
         )?;
@@ -235,10 +239,11 @@ async fn delete_user(
             .await?
             .ok_or(ApiError::NotFound)?;
         check_owner_change(&caller, Some(user.role), None)?;
+        let by_owner = caller.role == AccountRole::Owner;
         owner_guarded(
             state
                 .store
-                .delete_user(&caller.account_id, &id, &audit)
+                .delete_user(&caller.account_id, &id, by_owner, &audit)
                 .await?,
             "the account's last owner cannot be removed",
         )?;

@@ -54,6 +54,8 @@ pub enum OwnerGuarded {
     NotFound,
     /// The user is the account's last active owner: nothing was changed.
     LastOwner,
+    /// The user is an owner and the caller is not: nothing was changed.
+    OwnerOnly,
 }
 
 /// The outcome of reserving a namespace against the account's quota.
@@ -102,21 +104,26 @@ pub trait AccountStore: Send + Sync {
         source_ip: &str,
     ) -> StoreResult<Option<User>>;
     /// Changes the role unless that leaves the account without an active
-    /// owner, checked in the same transaction as the change (concurrent
-    /// demotions of the last two owners cannot both pass).
+    /// owner, or the user is an owner and the caller (`by_owner`) is not;
+    /// both checked in the same transaction as the change (concurrent
+    /// demotions of the last two owners cannot both pass, and a user made
+    /// owner meanwhile is not demoted by an admin).
     async fn update_user_role(
         &self,
         account_id: &str,
         id: &str,
         role: AccountRole,
+        by_owner: bool,
         audit: &Audit,
     ) -> StoreResult<OwnerGuarded>;
     /// Removes the user with its sessions, API keys and namespace grants,
-    /// unless it is the last active owner (checked as `update_user_role`).
+    /// unless it is the last active owner or an owner and the caller is not
+    /// (checked as `update_user_role`).
     async fn delete_user(
         &self,
         account_id: &str,
         id: &str,
+        by_owner: bool,
         audit: &Audit,
     ) -> StoreResult<OwnerGuarded>;
     /// Sets the password and ends every session of the user but `keep_session`.

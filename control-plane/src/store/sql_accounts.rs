@@ -48,11 +48,13 @@ macro_rules! sql_accounts {
         }
 
         /// Locks the account, then decides whether user `id` may stop being
-        /// an owner: `None` to go ahead, else the outcome to answer.
+        /// an owner (only by an owner, `by_owner`, and never the last one):
+        /// `None` to go ahead, else the outcome to answer.
         async fn owner_guard(
             tx: &mut sqlx::Transaction<'_, $db>,
             account_id: &str,
             id: &str,
+            by_owner: bool,
         ) -> StoreResult<Option<OwnerGuarded>> {
             if !lock_account(tx, account_id).await? {
                 return Ok(Some(OwnerGuarded::NotFound));
@@ -69,6 +71,11 @@ macro_rules! sql_accounts {
             };
             let owner = AccountRole::Owner.as_str();
             let active = UserState::Active.as_str();
+            // The caller checked the role it read before this transaction;
+            // the user may have been made an owner since.
+            if role == owner && !by_owner {
+                return Ok(Some(OwnerGuarded::OwnerOnly));
+            }
             if role != owner || state != active {
                 return Ok(None);
             }
@@ -223,10 +230,12 @@ macro_rules! sql_accounts {
                 Ok(Some(user))
             }
 
-            async fn update_user_role(&self, account_id: &str, id: &str, role: AccountRole, audit: &Audit) -> StoreResult<OwnerGuarded> {
+            async fn update_user_role(&self, account_id: &str, id: &str, role: AccountRole, by_owner: bool, audit: &Audit) -> StoreResult<OwnerGuarded> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
+                // Making an owner is the caller's check alone (only owners
+                // may), whatever the user's role now.
                 if role != AccountRole::Owner
-                    && let Some(refused) = owner_guard(&mut tx, account_id, id).await?
+                    && let Some(refused) = owner_guard(&mut tx, account_id, id, by_owner).await?
                 {
                     return Ok(refused);
                 }
@@ -245,9 +254,9 @@ macro_rules! sql_accounts {
                 Ok(OwnerGuarded::Done)
             }
 
-            async fn delete_user(&self, account_id: &str, id: &str, audit: &Audit) -> StoreResult<OwnerGuarded> {
+            async fn delete_user(&self, account_id: &str, id: &str, by_owner: bool, audit: &Audit) -> StoreResult<OwnerGuarded> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                if let Some(refused) = owner_guard(&mut tx, account_id, id).await? {
+                if let Some(refused) = owner_guard(&mut tx, account_id, id, by_owner).await? {
                     return Ok(refused);
                 }
                 let done = changes_one(
