@@ -477,9 +477,13 @@ async fn plaintext_rows_of_an_older_version_are_sealed_at_start(backend: Backend
     // The old API key still works, here and on cells, the old CA still
     // issues certificates, and new API keys are signed with the old (now
     // sealed) key.
+    // (Within the API key's life: a certificate made with it cannot outlive it.)
     let issued = app
         .bearer(&token)
-        .post(&issue_path("orders.acme"), json!({"common_name": "worker"}))
+        .post(
+            &issue_path("orders.acme"),
+            json!({"common_name": "worker", "validity_days": 5}),
+        )
         .await;
     assert_eq!(issued.ok(201)["ca_pem"], ca.cert_pem);
     let (_, new_token) = create_api_key(&app.bearer(&token), 5).await;
