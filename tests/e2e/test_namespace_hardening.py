@@ -2,7 +2,8 @@
 control plane and a TLS cell run as separate processes (tenancy_stack):
 archival goes where the operator configured the cell to archive, never where
 a tenant points it; retention stays within the control plane's 1-90 days;
-namespace data is bounded; DescribeNamespace by id tells a tenant nothing
+namespace data, description, owner e-mail and search attribute aliases are
+bounded; DescribeNamespace by id tells a tenant nothing
 about namespaces that are not its own; ListNamespaces pages. Orrery only.
 """
 
@@ -188,6 +189,43 @@ async def test_namespace_data_is_bounded(stack):
     assert err.status == RPCStatusCode.INVALID_ARGUMENT and err.message.startswith("Data"), err.message
     desc = await describe(client, namespace=client.namespace)
     assert len(desc.namespace_info.data) == 64 and "one-more" not in desc.namespace_info.data
+
+
+async def test_namespace_description_owner_email_and_aliases_are_bounded(stack):
+    alpha: Tenant = stack.tenants[0]
+    client = await connect(stack, alpha, stack.alpha_extra[0])
+    for info, field in [
+        (UpdateNamespaceInfo(description="d" * 1025), "Description"),
+        (UpdateNamespaceInfo(owner_email="e" * 310 + "@example.com"), "OwnerEmail"),
+    ]:
+        err = await refused(update(client, update_info=info))
+        assert err.status == RPCStatusCode.INVALID_ARGUMENT and err.message.startswith(field), err.message
+    await update(client, update_info=UpdateNamespaceInfo(description="d" * 1024, owner_email="ops@example.com"))
+    desc = await describe(client, namespace=client.namespace)
+    assert len(desc.namespace_info.description) == 1024
+
+    def aliases(**m):
+        return NamespaceConfig(custom_search_attribute_aliases=m)
+
+    err = await refused(update(client, config=aliases(Keyword01="a" * 257)))
+    assert err.status == RPCStatusCode.INVALID_ARGUMENT, err
+    assert err.message.startswith("CustomSearchAttributeAliases"), err.message
+    # As on the real server: a field's alias is set once, removed with "".
+    await update(client, config=aliases(Keyword01="Customer"))
+    err = await refused(update(client, config=aliases(Keyword01="Other")))
+    assert err.status == RPCStatusCode.INVALID_ARGUMENT
+    assert err.message == "Custom search attribute field name already allocated.", err.message
+    await update(client, config=aliases(Keyword01=""))
+    # Grown a batch at a time, the map ends at one alias per custom
+    # attribute a namespace may have (130).
+    for batch in range(13):
+        await update(client, config=aliases(**{f"F{batch}_{i}": f"a{i}" for i in range(10)}))
+    err = await refused(update(client, config=aliases(OneMore="x")))
+    assert err.status == RPCStatusCode.INVALID_ARGUMENT, err
+    assert err.message.startswith("CustomSearchAttributeAliases has 131 entries"), err.message
+    desc = await describe(client, namespace=client.namespace)
+    assert len(desc.config.custom_search_attribute_aliases) == 130
+    assert "OneMore" not in desc.config.custom_search_attribute_aliases
 
 
 async def test_describe_namespace_by_id_answers_alike_for_a_missing_id_and_another_tenants(stack):

@@ -113,6 +113,59 @@ pub fn namespace_data(data: &HashMap<String, String>) -> CellResult<()> {
     Ok(())
 }
 
+/// Bounds on the rest of a namespace's record that a tenant writes. The real
+/// server sets none (only gRPC's 4 MiB message size), so each is ours, chosen
+/// far above real use: a description is a sentence or a paragraph; an
+/// e-mail address is at most 320 bytes (RFC 5321: 64 for the local part, @,
+/// 255 for the domain).
+pub const NAMESPACE_DESCRIPTION_MAX_BYTES: usize = 1024;
+pub const NAMESPACE_OWNER_EMAIL_MAX_BYTES: usize = 320;
+/// Custom search attribute aliases map a field to the name users see; there
+/// is no use for more of them than the custom attributes a namespace may
+/// have, and a name longer than this is no name.
+pub const SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES: usize = 256;
+
+/// A namespace's description and owner e-mail within bounds.
+pub fn namespace_info(description: &str, owner_email: &str) -> CellResult<()> {
+    for (field, value, limit) in [
+        ("Description", description, NAMESPACE_DESCRIPTION_MAX_BYTES),
+        ("OwnerEmail", owner_email, NAMESPACE_OWNER_EMAIL_MAX_BYTES),
+    ] {
+        if value.len() > limit {
+            return Err(CellError::invalid(format!(
+                "{field} exceeds length limit ({limit} bytes)."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A namespace's custom search attribute aliases (as asked, or as they would
+/// be stored) within bounds: at most `max_entries` (the custom attributes a
+/// namespace may have), each field and alias at most
+/// [`SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES`].
+pub fn search_attribute_aliases(
+    aliases: &HashMap<String, String>,
+    max_entries: usize,
+) -> CellResult<()> {
+    if aliases.len() > max_entries {
+        return Err(CellError::invalid(format!(
+            "CustomSearchAttributeAliases has {} entries, more than the limit of {max_entries}.",
+            aliases.len()
+        )));
+    }
+    for (field, alias) in aliases {
+        if field.len() > SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES
+            || alias.len() > SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES
+        {
+            return Err(CellError::invalid(format!(
+                "CustomSearchAttributeAliases entry exceeds length limit ({SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES} bytes)."
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn duration_set(d: Option<&prost_wkt_types::Duration>) -> bool {
     d.is_some_and(|d| d.seconds != 0 || d.nanos != 0)
 }
@@ -179,6 +232,49 @@ mod tests {
             err.to_string().starts_with("Data exceeds size limit"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn namespace_description_and_owner_email_are_bounded() {
+        let at = |n: usize| "x".repeat(n);
+        assert!(namespace_info(&at(NAMESPACE_DESCRIPTION_MAX_BYTES), &at(320)).is_ok());
+        let err = namespace_info(&at(NAMESPACE_DESCRIPTION_MAX_BYTES + 1), "").unwrap_err();
+        assert!(matches!(err, CellError::InvalidArgument(_)));
+        assert_eq!(
+            err.to_string(),
+            "Description exceeds length limit (1024 bytes)."
+        );
+        let err = namespace_info("", &at(NAMESPACE_OWNER_EMAIL_MAX_BYTES + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OwnerEmail exceeds length limit (320 bytes)."
+        );
+    }
+
+    #[test]
+    fn search_attribute_aliases_are_bounded() {
+        let aliases = |n: usize, len: usize| -> HashMap<String, String> {
+            (0..n).map(|i| (format!("f{i}"), "a".repeat(len))).collect()
+        };
+        assert!(search_attribute_aliases(&aliases(3, SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES), 3).is_ok());
+        let err = search_attribute_aliases(&aliases(4, 1), 3).unwrap_err();
+        assert!(matches!(err, CellError::InvalidArgument(_)));
+        assert!(
+            err.to_string().starts_with(
+                "CustomSearchAttributeAliases has 4 entries, more than the limit of 3"
+            ),
+            "{err}"
+        );
+        let err = search_attribute_aliases(&aliases(1, SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES + 1), 3)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CustomSearchAttributeAliases entry"),
+            "{err}"
+        );
+        let long_field =
+            HashMap::from([("f".repeat(SEARCH_ATTRIBUTE_ALIAS_MAX_BYTES + 1), "a".into())]);
+        assert!(search_attribute_aliases(&long_field, 3).is_err());
     }
 
     #[test]

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use orrery_core::caller::{Caller, Permission};
 use orrery_core::time::duration_millis;
@@ -127,6 +129,41 @@ async fn list_page(
     })
 }
 
+/// The most custom search attribute aliases a namespace keeps: one per
+/// custom attribute it may have.
+fn max_search_attribute_aliases() -> usize {
+    orrery_visibility::SaType::ALL
+        .into_iter()
+        .map(crate::handlers::visibility::custom_limit)
+        .sum()
+}
+
+/// The real server's merge of UpdateNamespace's aliases into the stored
+/// ones (`upsertCustomSearchAttributesAliases`): an empty alias removes its
+/// field's, a field without one gets it, and a field that has one already is
+/// refused. The merged map must still be within bounds, so updates cannot
+/// grow it a step at a time.
+fn merge_search_attribute_aliases(
+    stored: &mut HashMap<String, String>,
+    upsert: &HashMap<String, String>,
+) -> CellResult<()> {
+    let mut merged = stored.clone();
+    for (field, alias) in upsert {
+        if alias.is_empty() {
+            merged.remove(field);
+        } else if !stored.contains_key(field) {
+            merged.insert(field.clone(), alias.clone());
+        } else {
+            return Err(CellError::invalid(
+                "Custom search attribute field name already allocated.",
+            ));
+        }
+    }
+    validate::search_attribute_aliases(&merged, max_search_attribute_aliases())?;
+    *stored = merged;
+    Ok(())
+}
+
 fn is_tenant(caller: Option<&Caller>) -> bool {
     matches!(caller, Some(Caller::Tenant { .. }))
 }
@@ -205,6 +242,7 @@ impl Frontend {
             ));
         }
         tenant_retention(caller, retention, "WorkflowExecutionRetentionPeriod")?;
+        validate::namespace_info(&req.description, &req.owner_email)?;
         validate::namespace_data(&req.data)?;
         let history_archival = self
             .archival_setting(
@@ -303,7 +341,14 @@ impl Frontend {
             }
         }
         if let Some(update) = &req.update_info {
+            validate::namespace_info(&update.description, &update.owner_email)?;
             validate::namespace_data(&update.data)?;
+        }
+        if let Some(config) = &req.config {
+            validate::search_attribute_aliases(
+                &config.custom_search_attribute_aliases,
+                max_search_attribute_aliases(),
+            )?;
         }
         // Archival settings are checked (a test write) before the update,
         // against the stored ones.
@@ -370,11 +415,10 @@ impl Frontend {
                         config.visibility_archival_state = vs as i32;
                         config.visibility_archival_uri = vu;
                     }
-                    for (k, v) in &new.custom_search_attribute_aliases {
-                        config
-                            .custom_search_attribute_aliases
-                            .insert(k.clone(), v.clone());
-                    }
+                    merge_search_attribute_aliases(
+                        &mut config.custom_search_attribute_aliases,
+                        &new.custom_search_attribute_aliases,
+                    )?;
                 }
                 Ok(())
             })
@@ -568,6 +612,48 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, CellError::InvalidArgument(_)), "{err}");
         }
+    }
+
+    #[test]
+    fn aliases_merge_as_on_the_real_server_and_stay_bounded() {
+        let mut stored = HashMap::from([("Keyword01".to_string(), "Customer".to_string())]);
+        let upsert = HashMap::from([
+            ("Keyword01".to_string(), String::new()),
+            ("Int01".to_string(), "Priority".to_string()),
+        ]);
+        merge_search_attribute_aliases(&mut stored, &upsert).unwrap();
+        assert_eq!(
+            stored,
+            HashMap::from([("Int01".to_string(), "Priority".to_string())])
+        );
+        // A field that has an alias keeps it; nothing of the request is stored.
+        let again = HashMap::from([
+            ("Int01".to_string(), "Other".to_string()),
+            ("Int02".to_string(), "New".to_string()),
+        ]);
+        let err = merge_search_attribute_aliases(&mut stored, &again).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Custom search attribute field name already allocated."
+        );
+        assert_eq!(stored.len(), 1);
+        // One at a time, no further than one per custom attribute allowed.
+        assert_eq!(max_search_attribute_aliases(), 130);
+        for i in 1..130 {
+            let one = HashMap::from([(format!("F{i}"), format!("a{i}"))]);
+            merge_search_attribute_aliases(&mut stored, &one).unwrap();
+        }
+        assert_eq!(stored.len(), 130);
+        let err =
+            merge_search_attribute_aliases(&mut stored, &HashMap::from([("F".into(), "x".into())]))
+                .unwrap_err();
+        assert!(matches!(err, CellError::InvalidArgument(_)));
+        assert!(
+            err.to_string()
+                .starts_with("CustomSearchAttributeAliases has 131 entries"),
+            "{err}"
+        );
+        assert_eq!(stored.len(), 130);
     }
 
     #[test]

@@ -567,7 +567,7 @@ fn types_by_name(attrs: &std::collections::BTreeMap<String, SaType>) -> HashMap<
 }
 
 /// Temporal Cloud's per-namespace limits on custom search attributes.
-fn custom_limit(t: SaType) -> usize {
+pub(crate) fn custom_limit(t: SaType) -> usize {
     match t {
         SaType::Bool | SaType::Datetime | SaType::Double | SaType::Int => 20,
         SaType::Keyword => 40,
