@@ -484,9 +484,9 @@ mod tests {
             .iter()
             .flat_map(|(needs, names)| names.iter().map(move |name| (*name, *needs)))
             .collect();
-        let served = crate::workflow_service::WORKFLOW_RPCS
+        let served = crate::rpc_permissions::WORKFLOW_RPCS
             .iter()
-            .chain(crate::operator_service::OPERATOR_RPCS);
+            .chain(crate::rpc_permissions::OPERATOR_RPCS);
         let mut declared = HashMap::new();
         for rpc in served {
             assert!(

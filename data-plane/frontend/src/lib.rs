@@ -7,6 +7,7 @@ pub mod namespaces;
 mod operator_service;
 mod rate_gate;
 mod rate_limits;
+mod rpc_permissions;
 mod validate;
 mod workflow_service;
 

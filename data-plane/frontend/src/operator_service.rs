@@ -5,22 +5,7 @@ use orrery_proto::operatorservice::operator_service_server::OperatorService;
 use tonic::{Request, Response, Status};
 
 use crate::FrontendService;
-use crate::access::served;
 use crate::workflow_service::serve;
-
-// Each served RPC's name and what it needs of its caller (`admit` takes
-// only a request declared here, so a new RPC must choose).
-served! {
-    OPERATOR_RPCS:
-    // Only the operator: namespaces come and go through the control plane.
-    DeleteNamespaceRequest => "DeleteNamespace", Operator;
-    // Changing the namespace itself.
-    AddSearchAttributesRequest => "AddSearchAttributes", Admin;
-    RemoveSearchAttributesRequest => "RemoveSearchAttributes", Admin;
-    // Reading: describe, list, count, scan, histories, queries, and waiting
-    // for an outcome (an update's, a standalone activity's).
-    ListSearchAttributesRequest => "ListSearchAttributes", Read;
-}
 
 #[tonic::async_trait]
 impl OperatorService for FrontendService {

@@ -6,7 +6,6 @@ use orrery_proto::workflowservice::workflow_service_server::WorkflowService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::access::served;
 use crate::{FrontendService, long_poll_wait};
 
 /// Runs a handler in a request span and maps its error once.
@@ -31,82 +30,6 @@ pub(crate) async fn serve<T>(
             Err(err.into())
         }
     }
-}
-
-// Each served RPC's name and what it needs of its caller (`admit` takes
-// only a request declared here, so a new RPC must choose).
-served! {
-    WORKFLOW_RPCS:
-    // Any authenticated caller: they name no namespace.
-    ListNamespacesRequest => "ListNamespaces", Any;
-    GetSearchAttributesRequest => "GetSearchAttributes", Any;
-    GetSystemInfoRequest => "GetSystemInfo", Any;
-    GetClusterInfoRequest => "GetClusterInfo", Any;
-    // Only the operator: namespaces come and go through the control plane.
-    RegisterNamespaceRequest => "RegisterNamespace", Operator;
-    // Changing the namespace itself.
-    UpdateNamespaceRequest => "UpdateNamespace", Admin;
-    // Reading: describe, list, count, scan, histories, queries, and waiting
-    // for an outcome (an update's, a standalone activity's).
-    DescribeActivityExecutionRequest => "DescribeActivityExecution", Read;
-    PollActivityExecutionRequest => "PollActivityExecution", Read;
-    PollWorkflowExecutionUpdateRequest => "PollWorkflowExecutionUpdate", Read;
-    DescribeNamespaceRequest => "DescribeNamespace", Read;
-    DescribeWorkflowExecutionRequest => "DescribeWorkflowExecution", Read;
-    GetWorkflowExecutionHistoryRequest => "GetWorkflowExecutionHistory", Read;
-    GetWorkflowExecutionHistoryReverseRequest => "GetWorkflowExecutionHistoryReverse", Read;
-    ListArchivedWorkflowExecutionsRequest => "ListArchivedWorkflowExecutions", Read;
-    ListWorkflowExecutionsRequest => "ListWorkflowExecutions", Read;
-    CountWorkflowExecutionsRequest => "CountWorkflowExecutions", Read;
-    ScanWorkflowExecutionsRequest => "ScanWorkflowExecutions", Read;
-    ListOpenWorkflowExecutionsRequest => "ListOpenWorkflowExecutions", Read;
-    ListClosedWorkflowExecutionsRequest => "ListClosedWorkflowExecutions", Read;
-    DescribeScheduleRequest => "DescribeSchedule", Read;
-    ListSchedulesRequest => "ListSchedules", Read;
-    ListScheduleMatchingTimesRequest => "ListScheduleMatchingTimes", Read;
-    ListActivityExecutionsRequest => "ListActivityExecutions", Read;
-    CountActivityExecutionsRequest => "CountActivityExecutions", Read;
-    QueryWorkflowRequest => "QueryWorkflow", Read;
-    DescribeTaskQueueRequest => "DescribeTaskQueue", Read;
-    // Everything that starts, changes or ends work, polling for tasks and
-    // answering them included.
-    DeleteWorkflowExecutionRequest => "DeleteWorkflowExecution", Write;
-    ResetWorkflowExecutionRequest => "ResetWorkflowExecution", Write;
-    StartActivityExecutionRequest => "StartActivityExecution", Write;
-    RequestCancelActivityExecutionRequest => "RequestCancelActivityExecution", Write;
-    TerminateActivityExecutionRequest => "TerminateActivityExecution", Write;
-    DeleteActivityExecutionRequest => "DeleteActivityExecution", Write;
-    UpdateActivityOptionsRequest => "UpdateActivityOptions", Write;
-    PauseActivityRequest => "PauseActivity", Write;
-    UnpauseActivityRequest => "UnpauseActivity", Write;
-    ResetActivityRequest => "ResetActivity", Write;
-    ResetStickyTaskQueueRequest => "ResetStickyTaskQueue", Write;
-    UpdateWorkflowExecutionRequest => "UpdateWorkflowExecution", Write;
-    ExecuteMultiOperationRequest => "ExecuteMultiOperation", Write;
-    StartWorkflowExecutionRequest => "StartWorkflowExecution", Write;
-    SignalWithStartWorkflowExecutionRequest => "SignalWithStartWorkflowExecution", Write;
-    SignalWorkflowExecutionRequest => "SignalWorkflowExecution", Write;
-    RequestCancelWorkflowExecutionRequest => "RequestCancelWorkflowExecution", Write;
-    TerminateWorkflowExecutionRequest => "TerminateWorkflowExecution", Write;
-    CreateScheduleRequest => "CreateSchedule", Write;
-    UpdateScheduleRequest => "UpdateSchedule", Write;
-    PatchScheduleRequest => "PatchSchedule", Write;
-    DeleteScheduleRequest => "DeleteSchedule", Write;
-    PollWorkflowTaskQueueRequest => "PollWorkflowTaskQueue", Write;
-    RespondWorkflowTaskCompletedRequest => "RespondWorkflowTaskCompleted", Write;
-    RespondWorkflowTaskFailedRequest => "RespondWorkflowTaskFailed", Write;
-    RespondQueryTaskCompletedRequest => "RespondQueryTaskCompleted", Write;
-    PollActivityTaskQueueRequest => "PollActivityTaskQueue", Write;
-    RespondActivityTaskCompletedRequest => "RespondActivityTaskCompleted", Write;
-    RespondActivityTaskCompletedByIdRequest => "RespondActivityTaskCompletedById", Write;
-    RespondActivityTaskFailedRequest => "RespondActivityTaskFailed", Write;
-    RespondActivityTaskFailedByIdRequest => "RespondActivityTaskFailedById", Write;
-    RespondActivityTaskCanceledRequest => "RespondActivityTaskCanceled", Write;
-    RespondActivityTaskCanceledByIdRequest => "RespondActivityTaskCanceledById", Write;
-    RecordActivityTaskHeartbeatRequest => "RecordActivityTaskHeartbeat", Write;
-    RecordActivityTaskHeartbeatByIdRequest => "RecordActivityTaskHeartbeatById", Write;
-    ShutdownWorkerRequest => "ShutdownWorker", Write;
-    RecordWorkerHeartbeatRequest => "RecordWorkerHeartbeat", Write;
 }
 
 #[tonic::async_trait]
