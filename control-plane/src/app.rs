@@ -14,8 +14,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::cell_admin::{CellAdmin, CellChannel, GrpcCellAdmin};
 use crate::keys::{ControlKey, KeyError, Signer};
-use crate::limits::{HashPool, PerAddress};
 pub use crate::limits::LoginLimits;
+use crate::limits::{HashPool, PerAddress};
 use crate::problem::ApiError;
 use crate::sealing::{KeyEncryption, Sealer};
 use crate::store::{Audit, Cell, ControlStore, StoreError};
