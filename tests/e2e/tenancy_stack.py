@@ -237,16 +237,21 @@ class Stack:
         self.databases.append((f"{base}/postgres", db))
         return f"{base}/{db}"
 
-    def start_control_plane(self) -> None:
+    def start_control_plane(self, sealed: bool = True) -> None:
+        """`sealed=False`: no key-encryption key (private keys in plaintext),
+        to play an attacker holding a copy of such a database."""
         # The key-encryption key sealing the control plane's private keys:
         # kept across restarts of the same stack, like the database.
         kek = self.tmp / "kek"
         if not kek.exists():
             kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        keys = ["--key-encryption-key-file", str(kek)] if sealed else ["--insecure-no-key-encryption"]
+        if not hasattr(self, "control_plane_db"):
+            self.control_plane_db = self._database("control-plane")
         self._spawn("control-plane", [
             "control-plane",
-            "--key-encryption-key-file", str(kek),
-            "--database-url", self._database("control-plane"),
+            *keys,
+            "--database-url", self.control_plane_db,
             "--http-addr", f"127.0.0.1:{self.http_port}",
             "--tls-cert", str(self.tmp / "cp.pem"),
             "--tls-key", str(self.tmp / "cp.key"),
@@ -379,6 +384,21 @@ class Stack:
                 if f"code: {code}" in str(err):
                     return name
             raise
+
+    def dump_control_plane_db(self) -> str:
+        """Everything the control plane's database holds, as text (what a
+        stolen backup would give away)."""
+        url = self.control_plane_db
+        if url.startswith("sqlite://"):
+            import sqlite3
+
+            conn = sqlite3.connect(url.removeprefix("sqlite://"))
+            try:
+                return "\n".join(conn.iterdump())
+            finally:
+                conn.close()
+        return subprocess.run(["pg_dump", "--data-only", url], check=True,
+                              capture_output=True, text=True).stdout
 
     def stop(self) -> None:
         for proc in self.procs:
