@@ -223,7 +223,7 @@ async def test_certificate_filters_admit_only_matching_certificates(stack):
     blocked = stack.issue_client_cert(rest, ns, "intruder")
     rest.call("PUT", f"/api/v1/namespaces/{ns}/mtls", {
         "ca_pem": gen["ca_pem"], "filters": [{"common_name": "allowed-worker"}]})
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
 
     async def admitted() -> bool:
         try:
@@ -232,7 +232,7 @@ async def test_certificate_filters_admit_only_matching_certificates(stack):
             # Until the cell has the new CA, the handshake (which offers the
             # CAs it knows for a name with none of its own) refuses the chain:
             # the client sees an unknown CA or its connection closed.
-            if "UnknownCA" in str(err) or "transport error" in str(err):
+            if any(sign in str(err) for sign in ("UnknownCA", "transport error", "connection closed")):
                 return False
             raise
 
