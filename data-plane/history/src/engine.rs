@@ -343,11 +343,18 @@ impl HistoryEngine {
         // Standalone activities are billed to their namespace, not to the
         // keyspace they are stored in.
         let billed_namespace = crate::api::standalone::queue_namespace_id(info);
-        tx.usage.extend(m.usage.iter().map(|action| UsageDelta {
-            namespace_id: billed_namespace.clone(),
-            action,
-            count: 1,
-        }));
+        // One row per kind: a transition counting the same kind twice (two
+        // timers) adds 2 in one statement.
+        for action in orrery_core::actions::Action::ALL {
+            let n = m.usage.iter().filter(|a| **a == action).count() as i64;
+            if n > 0 {
+                tx.usage.push(UsageDelta {
+                    namespace_id: billed_namespace.clone(),
+                    action: action.name(),
+                    count: n * action.weight(),
+                });
+            }
+        }
     }
 
     /// Commits a transition (and the run it starts, if any) in one

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use orrery_core::actions::Action;
 use orrery_core::matching::QueueTask;
 use orrery_persistence::CurrentWrite;
 use orrery_proto::api::enums::v1::WorkflowExecutionStatus;
@@ -26,7 +27,7 @@ pub struct Mutation {
     pub(crate) transfers: Vec<TransferTask>,
     pub(crate) queue_tasks: Vec<QueueTask>,
     pub(crate) current: Option<CurrentWrite>,
-    pub(crate) usage: Vec<&'static str>,
+    pub(crate) usage: Vec<Action>,
     pub(crate) visibility: bool,
     /// The run a continue-as-new (or retry, or cron) starts, committed together.
     pub(crate) new_run: Option<Box<Mutation>>,
@@ -177,7 +178,9 @@ impl Mutation {
         self.queue_tasks.push(task);
     }
 
-    pub fn count(&mut self, action: &'static str) {
+    /// Bills `action` to the run's namespace in this transition's
+    /// transaction: if the commit fails, the Action was not taken.
+    pub fn count(&mut self, action: Action) {
         self.usage.push(action);
     }
 

@@ -75,13 +75,15 @@ async fn dispatched_and_billed_to_the_namespace() {
     assert_eq!(tasks[0].workflow_id, "act");
     assert!(tasks[0].standalone_activity);
 
+    // Scheduling is free; the attempt that starts is the Action, billed to
+    // the namespace, not to the activity keyspace.
+    assert!(store.usage("ns-id", 0).await.unwrap().is_empty());
+    engine
+        .record_activity_task_started(&tasks[0], "ns", "worker", "poll-1")
+        .await
+        .unwrap();
     let usage = store.usage("ns-id", 0).await.unwrap();
-    assert!(
-        usage
-            .iter()
-            .any(|(action, n)| action == "activity_scheduled" && *n == 1),
-        "{usage:?}"
-    );
+    assert_eq!(usage, [("activity_started".to_string(), 1)], "{usage:?}");
     assert!(store.usage("ns-id/activities", 0).await.unwrap().is_empty());
     // Its id does not name a workflow.
     assert!(

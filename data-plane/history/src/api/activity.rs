@@ -1,6 +1,7 @@
 //! Activity tasks: handing one to a poller, heartbeats, and the three ways
 //! an attempt ends (completed, failed, canceled), by token or by id. Retries
 //! leave no events; only the final outcome writes started + closing events.
+use orrery_core::actions::Action;
 use orrery_core::matching::QueueTask;
 use orrery_core::time::timestamp;
 use orrery_core::token::{KIND_ACTIVITY, TaskToken};
@@ -170,7 +171,6 @@ impl Mutation {
                 t.event_id = ai.scheduled_event_id;
                 t.attempt = ai.attempt;
                 self.dirty = true;
-                self.count("activity_retried");
                 if !paused {
                     self.timer(self.now + backoff_ms, t);
                 }
@@ -299,7 +299,13 @@ impl Mutation {
         ai.last_heartbeat_ms = now;
         let ai = ai.clone();
         self.dirty = true;
-        self.count("activity_started");
+        // Each attempt that starts is one Action; a reset activity starts
+        // again from attempt 1.
+        self.count(if ai.attempt <= 1 {
+            Action::ActivityStarted
+        } else {
+            Action::ActivityRetried
+        });
         let scheduled = ai.scheduled.clone().unwrap_or_default();
         let st2c = orrery_core::time::duration_millis(scheduled.start_to_close_timeout.as_ref());
         if st2c > 0 {
@@ -462,7 +468,7 @@ impl HistoryEngine {
             };
             let scheduled_event_id = ai.scheduled_event_id;
             m.dirty = true;
-            m.count("activity_heartbeat");
+            m.count(Action::Heartbeat);
             m.arm_heartbeat_timer(scheduled_event_id);
             Ok(reply)
         })

@@ -1,6 +1,7 @@
 //! The commands a completed workflow task carries, each turned into events,
 //! state and tasks. A command that cannot be applied rejects the whole
 //! completion with the cause the real server uses.
+use orrery_core::actions::Action;
 use orrery_core::limits;
 use orrery_core::matching::{QueueTask, TASK_KIND_ACTIVITY};
 use orrery_core::time::{duration, duration_millis};
@@ -124,6 +125,14 @@ impl Mutation {
             Cmd::UpsertWorkflowSearchAttributesCommandAttributes(mut a) => {
                 check_search_attributes(&mut a.search_attributes, ctx)?;
                 let upserted = a.search_attributes.clone().unwrap_or_default();
+                // Patching's own upsert is free, as on Temporal Cloud.
+                if upserted
+                    .indexed_fields
+                    .keys()
+                    .any(|k| k != "TemporalChangeVersion")
+                {
+                    self.count(Action::SearchAttributesUpserted);
+                }
                 let current = self
                     .info_mut()
                     .search_attributes
@@ -138,6 +147,7 @@ impl Mutation {
             }
             Cmd::ModifyWorkflowPropertiesCommandAttributes(a) => {
                 let upserted = a.upserted_memo.clone().unwrap_or_default();
+                self.count(Action::WorkflowPropertiesModified);
                 let memo = self.info_mut().memo.get_or_insert_with(Default::default);
                 merge_removing_empty(&mut memo.fields, upserted.fields);
                 self.add_event(WorkflowPropertiesModifiedEventAttributes {
@@ -255,7 +265,6 @@ impl Mutation {
             scheduled_time_ms: self.now,
             ..Default::default()
         });
-        self.count("activity_scheduled");
         if s2c > 0 {
             let mut t = self.timer_task(TimerKind::ActivityTimeout);
             t.event_id = id;
@@ -387,7 +396,7 @@ impl Mutation {
             started_event_id: id,
             fire_ms: self.now + ms,
         });
-        self.count("timer_started");
+        self.count(Action::TimerStarted);
         let mut t = self.timer_task(TimerKind::UserTimer);
         t.event_id = id;
         t.timer_id = a.timer_id;
@@ -510,7 +519,7 @@ impl Mutation {
             parent_close_policy: a.parent_close_policy,
             namespace_id: info.namespace_id.clone(),
         });
-        self.count("child_workflow_started");
+        self.count(Action::ChildWorkflowStarted);
         let task = self.transfer_task(TransferKind::StartChild, id);
         self.transfer(task);
         Ok(())
@@ -556,7 +565,8 @@ impl Mutation {
             request_id: uuid::Uuid::new_v4().to_string(),
             is_cancel: false,
         });
-        self.count("signal");
+        // Billed here, to the sender; its delivery is free.
+        self.count(Action::Signal);
         let task = self.transfer_task(TransferKind::SignalExternal, id);
         self.transfer(task);
         Ok(())

@@ -1,6 +1,7 @@
 //! RespondWorkflowTaskCompleted: the completed event, then each command, then
 //! the events buffered while the task ran, then the next task if needed.
 use orrery_core::CellResult;
+use orrery_core::actions::Action;
 use orrery_core::time::duration_millis;
 use orrery_core::token::TaskToken;
 use orrery_proto::api::enums::v1::{EventType, WorkflowTaskFailedCause};
@@ -12,6 +13,10 @@ use crate::commands::CommandContext;
 use crate::engine::HistoryEngine;
 use crate::workflow_task::{persist_transient, server_failure};
 use orrery_proto::api::command::v1::command::Attributes::ProtocolMessageCommandAttributes;
+
+/// Marker names SDKs record a local activity's result under: the Core-based
+/// SDKs (Python, TypeScript, .NET, Ruby) and Go/Java.
+const LOCAL_ACTIVITY_MARKERS: [&str; 2] = ["core_local_activity", "LocalActivity"];
 
 fn closes_run(command: &orrery_proto::api::command::v1::Command) -> bool {
     use orrery_proto::api::command::v1::command::Attributes as C;
@@ -390,6 +395,17 @@ impl HistoryEngine {
                 .map(|()| Completion::Applied);
             }
         }
+        // All the local activities one task recorded are one Action.
+        if m.events.iter().any(|e| {
+            e.event_id > completed_event_id
+                && matches!(
+                    &e.attributes,
+                    Some(history_event::Attributes::MarkerRecordedEventAttributes(a))
+                        if LOCAL_ACTIVITY_MARKERS.contains(&a.marker_name.as_str())
+                )
+        }) {
+            m.count(Action::LocalActivities);
+        }
         // Messages no command placed (rejections, mostly) come after the
         // commands, in the order they arrived.
         for msg in &req.messages {
@@ -406,7 +422,6 @@ impl HistoryEngine {
                 && e.event_type == EventType::ActivityTaskCanceled as i32
         });
         let flushed = m.flush_buffered();
-        m.count("workflow_task_completed");
         if m.is_running()
             && (flushed > 0 || canceled_unstarted || req.force_create_new_workflow_task)
         {

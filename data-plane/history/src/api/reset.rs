@@ -4,6 +4,7 @@
 //! task. The run that was current is terminated. Mutable state of the new
 //! run is rebuilt by replaying the copied events, and the tasks its pending
 //! activities, timers, children and external requests need are made anew.
+use orrery_core::actions::Action;
 use orrery_core::time::duration_millis;
 use orrery_core::{CellError, CellResult};
 use orrery_persistence::CurrentWrite;
@@ -442,7 +443,7 @@ impl HistoryEngine {
         m.regenerate_tasks();
         m.schedule_workflow_task();
         m.update_visibility();
-        m.count("workflow_reset");
+        m.count(Action::WorkflowReset);
         m.current = Some(CurrentWrite::Set {
             run_id: new_run_id.clone(),
             create_request_id: req.request_id.clone(),

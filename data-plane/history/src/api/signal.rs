@@ -1,4 +1,5 @@
 //! Client requests on a running workflow: signal, cancel request, terminate.
+use orrery_core::actions::Action;
 use orrery_core::{CellError, CellResult};
 use orrery_proto::api::common::v1::{Payloads, WorkflowExecution};
 use orrery_proto::api::history::v1::WorkflowExecutionCancelRequestedEventAttributes;
@@ -39,6 +40,11 @@ impl Mutation {
             });
         }
         self.add_signal(signal);
+        // A SignalExternalWorkflowExecution command was billed to its
+        // sender when the command was applied.
+        if signal.external.is_none() {
+            self.count(Action::Signal);
+        }
         Ok(())
     }
 

@@ -281,7 +281,6 @@ impl HistoryEngine {
             ..Default::default()
         });
         m.dirty = true;
-        m.count("activity_scheduled");
         if timeouts.schedule_to_close > 0 {
             let mut t = m.timer_task(TimerKind::ActivityTimeout);
             t.event_id = ACTIVITY_SLOT;

@@ -1,6 +1,7 @@
 //! Starting runs: StartWorkflowExecution and SignalWithStart from clients,
 //! and the shared run initialiser that continue-as-new, retries, cron and
 //! child workflows use too.
+use orrery_core::actions::Action;
 use orrery_core::time::{duration, duration_millis, timestamp};
 use orrery_core::{CellError, CellResult};
 use orrery_persistence::{CurrentExecution, CurrentWrite};
@@ -233,7 +234,7 @@ impl Mutation {
             ..Default::default()
         });
         self.update_visibility();
-        self.count("workflow_started");
+        self.count(Action::WorkflowStarted);
         self.arm_run_timeout(
             self.now + spec.backoff_ms,
             spec.run_timeout_ms,
@@ -296,7 +297,6 @@ impl Mutation {
                 .signal_request_ids
                 .push(signal.request_id.clone());
         }
-        self.count("signal");
         // As on the real server, a signal does not cut a start delay or a
         // cron backoff short: the first task still waits for its time.
         let waiting_for_first_task =
@@ -478,6 +478,8 @@ impl HistoryEngine {
                     return Err(CellError::workflow_not_found());
                 }
                 m.add_signal(&signal);
+                // No run started: the signal is the one Action.
+                m.count(Action::Signal);
                 Ok(())
             })
             .await?;

@@ -6,6 +6,7 @@
 //! find them after a restart. As in Temporal, admitted-but-unaccepted
 //! updates do not survive a restart; the client retries them. The registry
 //! itself and the per-run update limits are in `update_registry.rs`.
+use orrery_core::actions::Action;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -146,7 +147,7 @@ impl Mutation {
                     accepted_event_id: id,
                     completed_event_id: 0,
                 });
-                self.count("update_accepted");
+                self.count(Action::UpdateAccepted);
                 self.update_effects.push((update_id, UpdateState::Accepted));
             }
             Some(Verdict::Responded(r)) => {
@@ -177,6 +178,11 @@ impl Mutation {
                     .push((update_id, UpdateState::Completed(Box::new(outcome))));
             }
             Some(Verdict::Rejected(r)) => {
+                // A rejection of an update this run already accepted (a
+                // repeated message) changes nothing and is free.
+                if !self.state.updates.iter().any(|u| u.update_id == update_id) {
+                    self.count(Action::UpdateRejected);
+                }
                 let failure = r.failure.unwrap_or_else(|| Failure {
                     message: "update rejected".into(),
                     ..Default::default()
