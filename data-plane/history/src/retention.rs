@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use orrery_core::actions::Action;
 use orrery_core::time::now_millis;
 use orrery_core::{CellError, CellResult};
-use orrery_persistence::{TimerQueue, TimerRow, Transaction};
+use orrery_persistence::{TimerQueue, TimerRow, Transaction, UsageDelta};
 use orrery_proto::api::enums::v1::WorkflowExecutionStatus;
 use orrery_proto::api::history::v1::{History, HistoryEvent};
 use prost::Message;
@@ -99,10 +100,16 @@ fn retry_delay(attempt: i32) -> Duration {
         .min(MAX_RETRY)
 }
 
-/// What became of a task: done (delete it), or due again later as `task`.
+/// What became of a task: done (delete it), or due again later as `task`,
+/// counting `usage` with the move (an archival is billed exactly when its
+/// archive task becomes the delete task, so a repeated upload is free).
 enum Outcome {
     Done,
-    Next { fire_ms: i64, task: RetentionTask },
+    Next {
+        fire_ms: i64,
+        task: RetentionTask,
+        usage: Vec<UsageDelta>,
+    },
 }
 
 impl HistoryEngine {
@@ -206,9 +213,19 @@ impl HistoryEngine {
                     .delete_timers(TimerQueue::Retention, std::slice::from_ref(&row))
                     .await
             }
-            Ok(Outcome::Next { fire_ms, task }) => {
+            Ok(Outcome::Next {
+                fire_ms,
+                task,
+                usage,
+            }) => {
                 self.store
-                    .reschedule_timer(TimerQueue::Retention, &row, fire_ms, task.encode_to_vec())
+                    .reschedule_timer(
+                        TimerQueue::Retention,
+                        &row,
+                        fire_ms,
+                        task.encode_to_vec(),
+                        &usage,
+                    )
                     .await
             }
             Err(err) => {
@@ -229,6 +246,7 @@ impl HistoryEngine {
                         &row,
                         now_millis() + delay.as_millis() as i64,
                         again.encode_to_vec(),
+                        &[],
                     )
                     .await
             }
@@ -261,9 +279,18 @@ impl HistoryEngine {
                     attempt: 0,
                     ..task.clone()
                 },
+                usage: Vec::new(),
             });
         };
+        let mut usage = Vec::new();
         if !info.standalone_activity {
+            if policy.history_archival_uri.is_some() || policy.visibility_archival_uri.is_some() {
+                usage.push(UsageDelta {
+                    namespace_id: billed.clone(),
+                    action: Action::WorkflowArchived.name(),
+                    count: Action::WorkflowArchived.weight(),
+                });
+            }
             if let Some(uri) = &policy.history_archival_uri {
                 let rows = self
                     .store
@@ -307,6 +334,7 @@ impl HistoryEngine {
                 attempt: 0,
                 ..task.clone()
             },
+            usage,
         })
     }
 

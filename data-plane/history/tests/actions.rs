@@ -13,7 +13,8 @@ use orrery_core::actions::Action;
 use orrery_core::matching::{QueueTask, TASK_KIND_ACTIVITY, TASK_KIND_WORKFLOW, TaskSink};
 use orrery_core::token::TokenSigner;
 use orrery_history::{
-    ActivityOutcome, ActivityRef, HistoryConfig, HistoryEngine, ResetRequest, StartSignal,
+    ActivityOutcome, ActivityRef, ClosePolicy, HistoryConfig, HistoryEngine, ResetRequest,
+    StartSignal,
 };
 use orrery_persistence::{CellStore, PostgresStore, SqliteStore};
 use orrery_proto::api::command::v1::{Command, command::Attributes as Cmd};
@@ -95,6 +96,15 @@ async fn postgres() -> Arc<dyn CellStore> {
 
 /// An engine with its timer and transfer queues running.
 async fn engine(store: Arc<dyn CellStore>, sink: Arc<Collect>, owner: &str) -> Arc<HistoryEngine> {
+    engine_with(store, sink, owner, ClosePolicy::default()).await
+}
+
+async fn engine_with(
+    store: Arc<dyn CellStore>,
+    sink: Arc<Collect>,
+    owner: &str,
+    policy: ClosePolicy,
+) -> Arc<HistoryEngine> {
     let engine = HistoryEngine::start(
         store,
         sink,
@@ -103,7 +113,7 @@ async fn engine(store: Arc<dyn CellStore>, sink: Arc<Collect>, owner: &str) -> A
             shard_count: 2,
             owner: owner.into(),
             limits: Default::default(),
-            policies: Arc::new(orrery_history::ClosePolicy::default()),
+            policies: Arc::new(policy),
             archives: Arc::new(orrery_archival::Archives::new(Default::default())),
         },
     )
@@ -248,6 +258,8 @@ macro_rules! on_both {
 on_both!(
     a_known_workload_counts_exactly_its_actions,
     a_retried_start_and_a_fenced_commit_count_nothing,
+    an_archived_run_counts_once,
+    a_schedule_action_is_three_with_its_start,
 );
 
 async fn a_known_workload_counts_exactly_its_actions(store: Arc<dyn CellStore>) {
@@ -528,4 +540,49 @@ async fn a_retried_start_and_a_fenced_commit_count_nothing(store: Arc<dyn CellSt
         usage(&store).await,
         table(&[(Action::WorkflowStarted, 1), (Action::Signal, 1)])
     );
+}
+
+async fn an_archived_run_counts_once(store: Arc<dyn CellStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("file://{}/archive", dir.path().display());
+    let policy = ClosePolicy {
+        retention_ms: 300,
+        history_archival_uri: Some(uri.clone()),
+        visibility_archival_uri: Some(uri),
+    };
+    let e = engine_with(store.clone(), Arc::default(), "a", policy).await;
+    let started = e.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let wf = exec("wf", &started.run_id);
+    e.terminate_workflow("ns-id", &wf, "", "done", None, "test")
+        .await
+        .unwrap();
+    // Archived, then deleted when retention ends: counted once, when the
+    // archive task became the delete task.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while e.snapshot("ns-id", "wf", &wf.run_id).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        usage(&store).await,
+        table(&[(Action::WorkflowStarted, 1), (Action::WorkflowArchived, 1)])
+    );
+}
+
+async fn a_schedule_action_is_three_with_its_start(store: Arc<dyn CellStore>) {
+    let e = engine(store.clone(), Arc::default(), "a").await;
+    let s = orrery_history::RunSpec {
+        schedule_action: true,
+        ..spec("scheduled")
+    };
+    e.start_workflow(s.clone(), 0, 0, None).await.unwrap();
+    // The scheduler starts again after a lost write (same request id):
+    // the same run, billed once.
+    e.start_workflow(s, 0, 0, None).await.unwrap();
+    let counted = usage(&store).await;
+    assert_eq!(
+        counted,
+        table(&[(Action::WorkflowStarted, 1), (Action::ScheduleAction, 2)])
+    );
+    assert_eq!(counted.values().sum::<i64>(), 3);
 }

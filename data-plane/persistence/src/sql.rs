@@ -500,24 +500,33 @@ macro_rules! sql_store {
                     for v in &t.visibility {
                         write_visibility(&mut *conn, v).await?;
                     }
-                    let hour_ms = orrery_core::time::now_millis() / 3_600_000 * 3_600_000;
-                    for u in &t.usage {
-                        sqlx::query(
-                            "INSERT INTO usage (namespace_id, hour_ms, action, count) VALUES ($1, $2, $3, $4)
-                             ON CONFLICT (namespace_id, hour_ms, action) DO UPDATE SET count = usage.count + excluded.count",
-                        )
-                        .bind(&u.namespace_id)
-                        .bind(hour_ms)
-                        .bind(u.action)
-                        .bind(u.count)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    }
-                    Ok(())
+                    write_usage(&mut *conn, &t.usage).await
                 }))
                 .await
             }
+        }
+
+        /// Adds Actions to their namespace's hour, inside the caller's
+        /// transaction: they stand or fall with the change that caused them.
+        async fn write_usage(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            usage: &[UsageDelta],
+        ) -> CellResult<()> {
+            let hour_ms = orrery_core::time::now_millis() / 3_600_000 * 3_600_000;
+            for u in usage {
+                sqlx::query(
+                    "INSERT INTO usage (namespace_id, hour_ms, action, count) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (namespace_id, hour_ms, action) DO UPDATE SET count = usage.count + excluded.count",
+                )
+                .bind(&u.namespace_id)
+                .bind(hour_ms)
+                .bind(u.action)
+                .bind(u.count)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            }
+            Ok(())
         }
 
         fn in_shards(qb: &mut QueryBuilder<'_, $db>, shards: &[i32]) {
@@ -588,10 +597,11 @@ macro_rules! sql_store {
                 .await
             }
 
-            async fn reschedule_timer(&self, queue: TimerQueue, t: &TimerRow, fire_ms: i64, data: Vec<u8>) -> CellResult<()> {
+            async fn reschedule_timer(&self, queue: TimerQueue, t: &TimerRow, fire_ms: i64, data: Vec<u8>, usage: &[UsageDelta]) -> CellResult<()> {
                 // The fire time is part of the key: move the row in one
                 // transaction so a crash leaves it at one time or the other.
                 let t = t.clone();
+                let usage = usage.to_vec();
                 self.transaction(data.len(), move |conn| Box::pin(async move {
                     let deleted = sqlx::query(&format!("DELETE FROM {} WHERE shard_id = $1 AND fire_ms = $2 AND task_id = $3", queue.table()))
                         .bind(t.shard_id)
@@ -611,7 +621,7 @@ macro_rules! sql_store {
                         .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
-                    Ok(())
+                    write_usage(&mut *conn, &usage).await
                 }))
                 .await
             }
@@ -704,6 +714,15 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl UsageStore for $store {
+            async fn add_usage(&self, usage: &[UsageDelta]) -> CellResult<()> {
+                if usage.is_empty() {
+                    return Ok(());
+                }
+                let usage = usage.to_vec();
+                self.transaction(0, move |conn| Box::pin(async move { write_usage(&mut *conn, &usage).await }))
+                    .await
+            }
+
             async fn usage(&self, namespace_id: &str, since_ms: i64) -> CellResult<Vec<(String, i64)>> {
                 sqlx::query(
                     "SELECT action, CAST(SUM(count) AS BIGINT) AS total FROM usage

@@ -90,13 +90,16 @@ pub trait TaskStore: Send + Sync {
     /// Deletes fired tasks in one transaction: one commit for a whole
     /// batch, not one per timer.
     async fn delete_timers(&self, queue: TimerQueue, timers: &[TimerRow]) -> CellResult<()>;
-    /// Moves a task to `fire_ms` with new `data` (a retry's attempt count).
+    /// Moves a task to `fire_ms` with new `data` (a retry's attempt count),
+    /// and counts `usage` (the Actions the task's step took) in the same
+    /// transaction: a task that was moved already counts nothing again.
     async fn reschedule_timer(
         &self,
         queue: TimerQueue,
         timer: &TimerRow,
         fire_ms: i64,
         data: Vec<u8>,
+        usage: &[UsageDelta],
     ) -> CellResult<()>;
     async fn transfer_tasks(&self, shards: &[i32], limit: usize) -> CellResult<Vec<TransferRow>>;
     async fn delete_transfer(&self, task: &TransferRow) -> CellResult<()>;
@@ -165,6 +168,9 @@ pub trait ScheduleStore: Send + Sync {
 #[async_trait]
 pub trait UsageStore: Send + Sync {
     /// Billable actions of a namespace since `since_ms`, summed per action.
+    /// Adds usage counted outside any state change (queries, counted in
+    /// memory and flushed): one transaction for the batch.
+    async fn add_usage(&self, usage: &[UsageDelta]) -> CellResult<()>;
     async fn usage(&self, namespace_id: &str, since_ms: i64) -> CellResult<Vec<(String, i64)>>;
 }
 

@@ -535,15 +535,38 @@ async fn retention_tasks_are_a_queue_of_their_own(s: Arc<dyn CellStore>) {
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
-    // A retry moves the task later with its new attempt count.
-    s.reschedule_timer(TimerQueue::Retention, &due[0], 30, b"first, again".to_vec())
-        .await
-        .unwrap();
+    // A retry moves the task later with its new attempt count, and counts
+    // its Actions with the move; a move of a task moved already counts none.
+    let archived = [UsageDelta {
+        namespace_id: "ns-r".into(),
+        action: "workflow_archived",
+        count: 1,
+    }];
+    s.reschedule_timer(
+        TimerQueue::Retention,
+        &due[0],
+        30,
+        b"first, again".to_vec(),
+        &archived,
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        s.reschedule_timer(TimerQueue::Retention, &due[0], 40, vec![])
+        s.reschedule_timer(TimerQueue::Retention, &due[0], 40, vec![], &archived)
             .await,
         Err(CellError::ConditionFailed)
     ));
+    assert_eq!(
+        s.usage("ns-r", 0).await.unwrap(),
+        [("workflow_archived".to_string(), 1)]
+    );
+    // Usage counted outside a state change (flushed queries) adds up.
+    s.add_usage(&archived).await.unwrap();
+    s.add_usage(&[]).await.unwrap();
+    assert_eq!(
+        s.usage("ns-r", 0).await.unwrap(),
+        [("workflow_archived".to_string(), 2)]
+    );
     let due = s
         .due_timers(TimerQueue::Retention, &[1], 100, 10)
         .await

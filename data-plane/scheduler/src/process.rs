@@ -413,7 +413,10 @@ impl Scheduler {
             continued_failure: st.continued_failure.clone(),
             ..Default::default()
         };
-        let spec = RunSpec::from_request(namespace_id, &st.namespace, &request);
+        let spec = RunSpec {
+            schedule_action: true,
+            ..RunSpec::from_request(namespace_id, &st.namespace, &request)
+        };
         let started = self
             .history
             .start_workflow(

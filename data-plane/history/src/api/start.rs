@@ -58,6 +58,10 @@ pub struct RunSpec {
     /// Summary and details for the started event and describe.
     pub user_metadata: Option<orrery_proto::api::sdk::v1::UserMetadata>,
     pub priority: Option<Priority>,
+    /// A schedule's action starts this run: it is billed as one more
+    /// Action kind (2, plus the run's start) in the start's transaction,
+    /// so a start repeated with the same request id is not billed again.
+    pub schedule_action: bool,
 }
 
 /// A signal delivered together with the start.
@@ -412,6 +416,9 @@ impl HistoryEngine {
         let run_id = spec.run_id.clone();
         let (eager, identity) = (spec.eager && signal.is_none(), spec.identity.clone());
         let mut m = self.new_mutation(&namespace_id, &workflow_id);
+        if spec.schedule_action {
+            m.count(Action::ScheduleAction);
+        }
         m.init_run(spec);
         if let Some(signal) = &signal {
             m.add_signal(signal);
