@@ -119,9 +119,10 @@ pub struct HistoryEngine {
     pub(crate) policies: Arc<dyn crate::retention::ClosePolicies>,
     pub(crate) archives: Arc<orrery_archival::Archives>,
     /// Flips to true at shutdown so long polls on history return at once.
-    closing: watch::Sender<bool>,
+    pub(crate) closing: watch::Sender<bool>,
     pub(crate) limits: HistoryLimits,
     pub(crate) queries: crate::queries::QueryBuffer,
+    pub(crate) query_meter: crate::metering::QueryMeter,
     pub(crate) updates: crate::api::update::UpdateRegistry,
 }
 
@@ -174,6 +175,7 @@ impl HistoryEngine {
             closing: watch::channel(false).0,
             limits: config.limits.clone(),
             queries: Default::default(),
+            query_meter: Default::default(),
             updates: Default::default(),
         }))
     }

@@ -8,6 +8,7 @@ mod api;
 pub mod cron;
 pub mod engine;
 mod events;
+mod metering;
 mod mutation;
 pub mod processors;
 mod queries;
@@ -27,6 +28,7 @@ pub use api::standalone::activity_keyspace;
 pub use api::start::{RunSpec, StartOutcome, StartSignal};
 pub(crate) use api::{commands, start, workflow_task};
 pub use engine::{HistoryConfig, HistoryEngine, HistoryLimits};
+pub use metering::QUERY_FLUSH_INTERVAL;
 pub use queries::QueryRoute;
 pub use retention::{ClosePolicies, ClosePolicy};
 

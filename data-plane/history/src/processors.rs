@@ -84,8 +84,14 @@ pub fn spawn(engine: Arc<HistoryEngine>) {
     );
     tokio::spawn(
         engine
+            .clone()
             .run_retention_queue()
             .instrument(tracing::info_span!("retention_queue")),
+    );
+    tokio::spawn(
+        engine
+            .run_query_meter()
+            .instrument(tracing::info_span!("query_meter")),
     );
 }
 

@@ -260,6 +260,7 @@ on_both!(
     a_retried_start_and_a_fenced_commit_count_nothing,
     an_archived_run_counts_once,
     a_schedule_action_is_three_with_its_start,
+    queries_are_counted_in_memory_and_flushed_every_second,
 );
 
 async fn a_known_workload_counts_exactly_its_actions(store: Arc<dyn CellStore>) {
@@ -585,4 +586,41 @@ async fn a_schedule_action_is_three_with_its_start(store: Arc<dyn CellStore>) {
         table(&[(Action::WorkflowStarted, 1), (Action::ScheduleAction, 2)])
     );
     assert_eq!(counted.values().sum::<i64>(), 3);
+}
+
+async fn queries_are_counted_in_memory_and_flushed_every_second(store: Arc<dyn CellStore>) {
+    let e = engine(store.clone(), Arc::default(), "a").await;
+    let started = e.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let wf = exec("wf", &started.run_id);
+    let query = orrery_proto::api::query::v1::WorkflowQuery {
+        query_type: "q".into(),
+        ..Default::default()
+    };
+    // A query of a run that does not exist is no Action.
+    assert!(
+        e.route_query("ns-id", &exec("nope", ""), "q-0", &query)
+            .await
+            .is_err()
+    );
+    e.route_query("ns-id", &wf, "q-1", &query).await.unwrap();
+    // The background flush writes it within its interval (and some slack).
+    let deadline = std::time::Instant::now() + 3 * orrery_history::QUERY_FLUSH_INTERVAL;
+    let with_query = table(&[(Action::WorkflowStarted, 1), (Action::Query, 1)]);
+    while usage(&store).await != with_query {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "query not flushed: {:?}",
+            usage(&store).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each query counts once: flushing again adds only the new ones.
+    e.route_query("ns-id", &wf, "q-2", &query).await.unwrap();
+    e.route_query("ns-id", &wf, "q-3", &query).await.unwrap();
+    e.flush_query_usage().await.unwrap();
+    e.flush_query_usage().await.unwrap();
+    assert_eq!(
+        usage(&store).await,
+        table(&[(Action::WorkflowStarted, 1), (Action::Query, 3)])
+    );
 }
