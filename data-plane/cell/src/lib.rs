@@ -292,6 +292,7 @@ impl Cell {
             )
             .await;
         let frontend = self.frontend.clone();
+        let finishing = self.frontend.clone();
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {
@@ -369,12 +370,15 @@ impl Cell {
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
+        let served = tokio::select! {
             served = serve => served.map_err(|e| orrery_core::CellError::Internal(format!("grpc server: {e}"))),
             () = grace => {
                 tracing::info!("closing connections still open after the drain");
                 Ok(())
             }
-        }
+        };
+        // Calls answered during the drain may have counted usage in memory.
+        finishing.finish_shutdown().await;
+        served
     }
 }

@@ -76,6 +76,14 @@ impl Frontend {
         self.scheduler.shutdown();
     }
 
+    /// Once no call is left: writes what is only counted in memory (the
+    /// queries answered since the last flush, the drain's included).
+    pub async fn finish_shutdown(&self) {
+        if let Err(err) = self.history.flush_query_usage().await {
+            tracing::warn!(error = %err, "flushing query usage at shutdown failed; those queries are not billed");
+        }
+    }
+
     /// The layer that refuses over-limit calls before their bodies are
     /// decoded; it goes inside the authentication layer, which it trusts
     /// for the caller.

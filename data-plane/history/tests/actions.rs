@@ -517,6 +517,36 @@ async fn a_retried_start_and_a_fenced_commit_count_nothing(store: Arc<dyn CellSt
     let retried = e.start_workflow(s, 0, 0, None).await.unwrap();
     assert_eq!(retried.run_id, started.run_id);
     assert_eq!(usage(&store).await, table(&[(Action::WorkflowStarted, 1)]));
+    // A signal-with-start to the running run, retried by its client (the
+    // same request ids): one signal delivered, one Action.
+    let (sws, with) = (spec("wf"), signal("sws"));
+    e.start_workflow(sws.clone(), 0, 0, Some(with.clone()))
+        .await
+        .unwrap();
+    e.start_workflow(sws, 0, 0, Some(with)).await.unwrap();
+    assert_eq!(
+        usage(&store).await,
+        table(&[(Action::WorkflowStarted, 1), (Action::Signal, 1)])
+    );
+    let query = orrery_history::HistoryQuery {
+        page_size: 0,
+        token: &[],
+        wait_new_event: false,
+        close_only: false,
+        max_wait: Duration::ZERO,
+    };
+    let history = e
+        .read_history("ns-id", &exec("wf", &started.run_id), query)
+        .await
+        .unwrap()
+        .history
+        .events;
+    let signaled = orrery_proto::api::enums::v1::EventType::WorkflowExecutionSignaled as i32;
+    let signals = history
+        .iter()
+        .filter(|ev| ev.event_type == signaled)
+        .count();
+    assert_eq!(signals, 1, "a retried signal-with-start signals once");
 
     // Another engine takes the shards: a's next commit is fenced off and
     // its Actions with it; b's counts.
@@ -533,13 +563,16 @@ async fn a_retried_start_and_a_fenced_commit_count_nothing(store: Arc<dyn CellSt
         "{:?}",
         fenced.map(|o| o.run_id)
     );
-    assert_eq!(usage(&store).await, table(&[(Action::WorkflowStarted, 1)]));
+    assert_eq!(
+        usage(&store).await,
+        table(&[(Action::WorkflowStarted, 1), (Action::Signal, 1)])
+    );
     b.signal_workflow("ns-id", &wf, signal("from-b"))
         .await
         .unwrap();
     assert_eq!(
         usage(&store).await,
-        table(&[(Action::WorkflowStarted, 1), (Action::Signal, 1)])
+        table(&[(Action::WorkflowStarted, 1), (Action::Signal, 2)])
     );
 }
 

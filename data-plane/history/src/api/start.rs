@@ -484,10 +484,10 @@ impl HistoryEngine {
                 if !m.is_running() {
                     return Err(CellError::workflow_not_found());
                 }
-                m.add_signal(&signal);
-                // No run started: the signal is the one Action.
-                m.count(Action::Signal);
-                Ok(())
+                // No run started: the signal is the one Action, and a
+                // retried call (the same request id) neither signals nor
+                // counts again.
+                m.signal(&signal)
             })
             .await?;
         }
