@@ -3,7 +3,7 @@
 //! (orrery_core::actions), per kind; a start retried with its request id
 //! is not counted twice; a fenced commit counts nothing.
 mod common;
-use common::spec;
+use common::{on_both, spec};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use orrery_history::{
     ActivityOutcome, ActivityRef, ClosePolicy, HistoryConfig, HistoryEngine, ResetRequest,
     StartSignal,
 };
-use orrery_persistence::{CellStore, PostgresStore, SqliteStore};
+use orrery_persistence::CellStore;
 use orrery_proto::api::command::v1::{Command, command::Attributes as Cmd};
 use orrery_proto::api::command::v1::{
     ContinueAsNewWorkflowExecutionCommandAttributes, ModifyWorkflowPropertiesCommandAttributes,
@@ -65,33 +65,6 @@ impl Collect {
         }
         panic!("no task #{} of kind {kind} for {workflow_id}", seen + 1)
     }
-}
-
-async fn sqlite() -> (Arc<dyn CellStore>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/h.db", dir.path().display());
-    (Arc::new(SqliteStore::open(&url).await.unwrap()), dir)
-}
-
-/// A store in a schema of its own inside the test database
-/// (127.0.0.1:5432, or ORRERY_TEST_POSTGRES_URL).
-async fn postgres() -> Arc<dyn CellStore> {
-    use sqlx::postgres::PgConnectOptions;
-    use std::str::FromStr;
-    let url = std::env::var("ORRERY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is required at {url} (set ORRERY_TEST_POSTGRES_URL): {e}")
-    });
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let options = PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    Arc::new(PostgresStore::open_with(options).await.unwrap())
 }
 
 /// An engine with its timer and transfer queues running.
@@ -242,17 +215,6 @@ async fn work(
         .await
         .unwrap();
     polled.started_event_id + 1
-}
-
-macro_rules! on_both {
-    ($($case:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(#[tokio::test] async fn $case() { let (s, _dir) = super::sqlite().await; super::$case(s).await; })*
-        }
-        mod on_postgres {
-            $(#[tokio::test] async fn $case() { super::$case(super::postgres().await).await; })*
-        }
-    };
 }
 
 on_both!(

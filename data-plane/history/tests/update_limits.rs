@@ -5,7 +5,7 @@
 //! restart. Also: a workflow task completion may answer only its own run's
 //! buffered queries.
 mod common;
-use common::spec;
+use common::{on_both, spec, sqlite};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use orrery_core::dynamic_config::DynamicConfig;
 use orrery_core::matching::{QueueTask, TaskSink};
 use orrery_core::token::TokenSigner;
 use orrery_history::{HistoryConfig, HistoryEngine, HistoryLimits, QueryRoute};
-use orrery_persistence::{CellStore, PostgresStore, SqliteStore};
+use orrery_persistence::CellStore;
 use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::enums::v1::{
     EventType, ResourceExhaustedCause, UpdateWorkflowExecutionLifecycleStage as Stage,
@@ -47,33 +47,6 @@ impl Collect {
             .cloned()
             .expect("a queued task")
     }
-}
-
-async fn sqlite() -> (Arc<dyn CellStore>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/h.db", dir.path().display());
-    (Arc::new(SqliteStore::open(&url).await.unwrap()), dir)
-}
-
-/// A store in a schema of its own inside the test database
-/// (127.0.0.1:5432, or ORRERY_TEST_POSTGRES_URL).
-async fn postgres() -> Arc<dyn CellStore> {
-    use sqlx::postgres::PgConnectOptions;
-    use std::str::FromStr;
-    let url = std::env::var("ORRERY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is required at {url} (set ORRERY_TEST_POSTGRES_URL): {e}")
-    });
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let options = PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    Arc::new(PostgresStore::open_with(options).await.unwrap())
 }
 
 async fn engine(
@@ -196,17 +169,6 @@ async fn work(e: &HistoryEngine, sink: &Collect, messages: Vec<Message>) -> Vec<
         .await
         .unwrap();
     carried
-}
-
-macro_rules! on_both {
-    ($($case:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(#[tokio::test] async fn $case() { let (s, _dir) = super::sqlite().await; super::$case(s).await; })*
-        }
-        mod on_postgres {
-            $(#[tokio::test] async fn $case() { super::$case(super::postgres().await).await; })*
-        }
-    };
 }
 
 on_both!(
