@@ -58,6 +58,9 @@ pub struct HistoryLimits {
     /// `history.maxInFlightUpdatePayloads`: bytes the requests of a run's
     /// in-flight updates may hold in memory, with the next one's.
     pub max_in_flight_update_payloads: PerNamespace<i64>,
+    /// `usage.storageSampleInterval` (seconds): how often storage is
+    /// sampled into byte-seconds (see `storage_meter`).
+    pub storage_sample_interval: std::time::Duration,
 }
 
 impl Default for HistoryLimits {
@@ -91,6 +94,7 @@ impl HistoryLimits {
                 "history.maxInFlightUpdatePayloads",
                 orrery_core::limits::MAX_IN_FLIGHT_UPDATE_PAYLOADS,
             ),
+            storage_sample_interval: crate::storage_meter::sample_interval(dc),
         }
     }
 

@@ -15,6 +15,7 @@ mod queries;
 mod retention;
 mod retry;
 pub mod state;
+mod storage_meter;
 mod tasks;
 mod timers;
 mod transfer;
@@ -31,6 +32,7 @@ pub use engine::{HistoryConfig, HistoryEngine, HistoryLimits};
 pub use metering::QUERY_FLUSH_INTERVAL;
 pub use queries::QueryRoute;
 pub use retention::{ClosePolicies, ClosePolicy};
+pub use storage_meter::SAMPLE_INTERVAL_KEY as STORAGE_SAMPLE_INTERVAL_KEY;
 
 /// Run ids are time-ordered UUIDs (version 7), as the real server's are;
 /// SDKs and their tests rely on it.

@@ -90,8 +90,14 @@ pub fn spawn(engine: Arc<HistoryEngine>) {
     );
     tokio::spawn(
         engine
+            .clone()
             .run_query_meter()
             .instrument(tracing::info_span!("query_meter")),
+    );
+    tokio::spawn(
+        engine
+            .run_storage_meter()
+            .instrument(tracing::info_span!("storage_meter")),
     );
 }
 

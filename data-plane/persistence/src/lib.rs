@@ -3,6 +3,7 @@
 mod postgres;
 pub mod records;
 mod sql;
+mod sql_usage;
 mod sql_visibility;
 mod sqlite;
 mod sqlite_writer;

@@ -4,8 +4,9 @@
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use std::str::FromStr;
+use std::time::Instant;
 
-use crate::sql::TxFuture;
+use crate::sql::{TxFuture, metered};
 
 pub struct PostgresStore {
     write: PgPool,
@@ -40,15 +41,35 @@ impl PostgresStore {
 
     /// Runs `body` in a transaction of its own on a pooled connection.
     /// (`bytes` sizes SQLite's groups; PostgreSQL has no groups.)
-    pub(crate) async fn transaction<T, F>(&self, _bytes: usize, body: F) -> CellResult<T>
+    pub(crate) async fn transaction<T, F>(&self, bytes: usize, body: F) -> CellResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> TxFuture<'c, T> + Send + 'static,
     {
-        let mut tx = self.write.begin().await.map_err(db_err)?;
-        let value = body(&mut tx).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(value)
+        self.transaction_as("transaction", bytes, body).await
+    }
+
+    /// [`Self::transaction`], reported to the metrics as `operation`.
+    pub(crate) async fn transaction_as<T, F>(
+        &self,
+        operation: &'static str,
+        _bytes: usize,
+        body: F,
+    ) -> CellResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> TxFuture<'c, T> + Send + 'static,
+    {
+        let started = Instant::now();
+        let result = async {
+            let mut tx = self.write.begin().await.map_err(db_err)?;
+            let value = body(&mut tx).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(value)
+        }
+        .await;
+        metered(operation, started, &result);
+        result
     }
 
     /// Runs `body` on a pooled connection, each statement committing alone.
@@ -57,8 +78,14 @@ impl PostgresStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> TxFuture<'c, T> + Send + 'static,
     {
-        let mut conn = self.write.acquire().await.map_err(db_err)?;
-        body(&mut conn).await
+        let started = Instant::now();
+        let result = async {
+            let mut conn = self.write.acquire().await.map_err(db_err)?;
+            body(&mut conn).await
+        }
+        .await;
+        metered("write", started, &result);
+        result
     }
 }
 
@@ -66,5 +93,6 @@ crate::sql::sql_store!(
     PostgresStore,
     sqlx::Postgres,
     fence = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
+    blob_len = "octet_length",
     dialect = orrery_visibility::Dialect::Postgres
 );

@@ -209,3 +209,45 @@ pub struct Transaction {
     pub visibility: Vec<VisibilityRow>,
     pub usage: Vec<UsageDelta>,
 }
+
+/// What the runs of one keyspace occupy, split by whether they are open.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyspaceStorage {
+    /// The namespace id the runs are stored under (a standalone activity's
+    /// keyspace is reported as stored; the caller folds it).
+    pub namespace_id: String,
+    /// Open runs: state blob plus history bytes.
+    pub active_bytes: i64,
+    /// Closed runs not yet deleted by retention.
+    pub retained_bytes: i64,
+}
+
+/// One namespace's storage in one sample slot: `seconds` of it are billed
+/// as byte-seconds, once per (namespace, slot) however often it is written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageSample {
+    pub namespace_id: String,
+    /// The slot's start, ms since the epoch; its hour gets the usage.
+    pub slot_ms: i64,
+    /// How long the slot lasts: what each byte is billed for.
+    pub seconds: i64,
+    pub active_bytes: i64,
+    pub retained_bytes: i64,
+}
+
+/// Where a page of usage totals continues: just after this row, in
+/// (hour, namespace, kind) order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageKey {
+    pub hour_ms: i64,
+    pub namespace_id: String,
+    pub kind: String,
+}
+
+/// One usage total: an Action kind (weighted) or a storage kind
+/// (byte-seconds) of a namespace in an hour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageTotal {
+    pub key: UsageKey,
+    pub total: i64,
+}

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 use orrery_core::{CellError, CellResult};
 
@@ -32,6 +33,28 @@ pub(crate) fn payload_bytes(t: &crate::records::Transaction) -> usize {
             .sum::<usize>()
 }
 
+/// Reports one persistence operation to the operator metrics. The names are
+/// a fixed set: `commit` (a workflow transition), `transaction` (any other
+/// atomic write), `write` (statements committing alone) and `read`. A
+/// refused condition (a fenced shard, a lost race) is the database doing
+/// its job: only a database error counts as not ok.
+pub(crate) fn metered<T>(operation: &'static str, started: Instant, result: &CellResult<T>) {
+    let ok = !matches!(result, Err(CellError::Internal(_)));
+    orrery_core::metrics::persistence_finished(operation, started.elapsed(), ok);
+}
+
+/// Times a read on a store's read pool and maps its error once.
+pub(crate) trait MeteredRead<T>: Future<Output = Result<T, sqlx::Error>> + Sized {
+    async fn metered_read(self) -> CellResult<T> {
+        let started = Instant::now();
+        let result = self.await.map_err(db_err);
+        metered("read", started, &result);
+        result
+    }
+}
+
+impl<T, F: Future<Output = Result<T, sqlx::Error>>> MeteredRead<T> for F {}
+
 pub(crate) fn db_err(err: sqlx::Error) -> CellError {
     if let sqlx::Error::Database(db) = &err
         && db.is_unique_violation()
@@ -46,15 +69,16 @@ pub(crate) fn db_err(err: sqlx::Error) -> CellError {
 /// `autocommit` (statements that stand alone) with a `'static` body: SQLite
 /// queues it for its writer task, PostgreSQL runs it on its pool.
 macro_rules! sql_store {
-    ($store:ident, $db:ty, fence = $fence:literal, dialect = $dialect:expr) => {
+    ($store:ident, $db:ty, fence = $fence:literal, blob_len = $blob_len:literal, dialect = $dialect:expr) => {
         crate::sql_visibility::sql_visibility_store!($store, $db, dialect = $dialect);
+        crate::sql_usage::sql_usage_store!($store, $db);
 
         use async_trait::async_trait;
         use orrery_core::{CellError, CellResult};
         use sqlx::{QueryBuilder, Row};
 
         use crate::records::*;
-        use crate::sql::{db_err, payload_bytes};
+        use crate::sql::{db_err, payload_bytes, MeteredRead};
         use crate::stores::*;
 
         impl $store {
@@ -172,8 +196,8 @@ macro_rules! sql_store {
                 sqlx::query("SELECT id, name, version, data FROM namespaces WHERE name = $1")
                     .bind(name)
                     .fetch_optional(&self.read)
-                    .await
-                    .map_err(db_err)?
+                    .metered_read()
+                    .await?
                     .map(|r| namespace_row(&r))
                     .transpose()
             }
@@ -182,8 +206,8 @@ macro_rules! sql_store {
                 sqlx::query("SELECT id, name, version, data FROM namespaces WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.read)
-                    .await
-                    .map_err(db_err)?
+                    .metered_read()
+                    .await?
                     .map(|r| namespace_row(&r))
                     .transpose()
             }
@@ -194,8 +218,8 @@ macro_rules! sql_store {
                     .bind(after)
                     .bind(i64::from(limit))
                     .fetch_all(&self.read)
-                    .await
-                    .map_err(db_err)?
+                    .metered_read()
+                    .await?
                     .iter()
                     .map(namespace_row)
                     .collect()
@@ -242,8 +266,8 @@ macro_rules! sql_store {
                 .bind(namespace_id)
                 .bind(workflow_id)
                 .fetch_optional(&self.read)
-                .await
-                .map_err(db_err)?;
+                .metered_read()
+                .await?;
                 row.map(|r| {
                     Ok(CurrentExecution {
                         run_id: r.try_get("run_id").map_err(db_err)?,
@@ -270,8 +294,8 @@ macro_rules! sql_store {
                 .bind(workflow_id)
                 .bind(run_id)
                 .fetch_optional(&self.read)
-                .await
-                .map_err(db_err)?;
+                .metered_read()
+                .await?;
                 row.map(|r| {
                     Ok(ExecutionRow {
                         run_id: r.try_get("run_id").map_err(db_err)?,
@@ -302,8 +326,8 @@ macro_rules! sql_store {
                 .bind(to)
                 .bind(limit as i64)
                 .fetch_all(&self.read)
-                .await
-                .map_err(db_err)?
+                .metered_read()
+                .await?
                 .iter()
                 .map(|r| {
                     Ok(EventRow {
@@ -358,7 +382,7 @@ macro_rules! sql_store {
 
             async fn commit(&self, t: &Transaction) -> CellResult<()> {
                 let t = t.clone();
-                self.transaction(payload_bytes(&t), move |conn| Box::pin(async move {
+                self.transaction_as("commit", payload_bytes(&t), move |conn| Box::pin(async move {
                     fence(&mut *conn, t.shard_id, t.range_id).await?;
                     match &t.current {
                         None => {}
@@ -414,11 +438,16 @@ macro_rules! sql_store {
                             }
                         }
                     }
+                    // Each run's stored_bytes moves with what this commit
+                    // writes of it (see migration 0005): its new state
+                    // replaces the old one, its new events add up.
                     for w in &t.executions {
+                        let history = crate::sql_usage::history_bytes(&t, &w.row.run_id);
+                        let closed_ms = crate::sql_usage::closed_ms(&t, &w.row.run_id);
                         let done = match w.expected_db_version {
                             None => sqlx::query(
-                                "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, db_version, next_event_id, state)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                                "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, db_version, next_event_id, state, stored_bytes, closed_ms)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                             )
                             .bind(t.shard_id)
                             .bind(&t.namespace_id)
@@ -427,13 +456,16 @@ macro_rules! sql_store {
                             .bind(w.row.db_version)
                             .bind(w.row.next_event_id)
                             .bind(&w.row.state)
+                            .bind(w.row.state.len() as i64 + history)
+                            .bind(closed_ms)
                             .execute(&mut *conn)
                             .await
                             .map_err(db_err)?,
-                            Some(expected) => sqlx::query(
-                                "UPDATE executions SET db_version = $1, next_event_id = $2, state = $3
+                            Some(expected) => sqlx::query(concat!(
+                                "UPDATE executions SET db_version = $1, next_event_id = $2, state = $3,
+                                   stored_bytes = stored_bytes - ", $blob_len, "(state) + $9, closed_ms = COALESCE($10, closed_ms)
                                  WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 AND run_id = $7 AND db_version = $8",
-                            )
+                            ))
                             .bind(w.row.db_version)
                             .bind(w.row.next_event_id)
                             .bind(&w.row.state)
@@ -442,6 +474,8 @@ macro_rules! sql_store {
                             .bind(&t.workflow_id)
                             .bind(&w.row.run_id)
                             .bind(expected)
+                            .bind(w.row.state.len() as i64 + history)
+                            .bind(closed_ms)
                             .execute(&mut *conn)
                             .await
                             .map_err(db_err)?,
@@ -449,6 +483,20 @@ macro_rules! sql_store {
                         if done.rows_affected() != 1 {
                             return Err(CellError::ConditionFailed);
                         }
+                    }
+                    for (run_id, bytes) in crate::sql_usage::history_bytes_without_state(&t) {
+                        sqlx::query(
+                            "UPDATE executions SET stored_bytes = stored_bytes + $1
+                             WHERE shard_id = $2 AND namespace_id = $3 AND workflow_id = $4 AND run_id = $5",
+                        )
+                        .bind(bytes)
+                        .bind(t.shard_id)
+                        .bind(&t.namespace_id)
+                        .bind(&t.workflow_id)
+                        .bind(run_id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
                     }
                     if !t.events.is_empty() {
                         QueryBuilder::<$db>::new("INSERT INTO history_events (namespace_id, run_id, event_id, data) ")
@@ -506,29 +554,6 @@ macro_rules! sql_store {
             }
         }
 
-        /// Adds Actions to their namespace's hour, inside the caller's
-        /// transaction: they stand or fall with the change that caused them.
-        async fn write_usage(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            usage: &[UsageDelta],
-        ) -> CellResult<()> {
-            let hour_ms = orrery_core::time::now_millis() / 3_600_000 * 3_600_000;
-            for u in usage {
-                sqlx::query(
-                    "INSERT INTO usage (namespace_id, hour_ms, action, count) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (namespace_id, hour_ms, action) DO UPDATE SET count = usage.count + excluded.count",
-                )
-                .bind(&u.namespace_id)
-                .bind(hour_ms)
-                .bind(u.action)
-                .bind(u.count)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            }
-            Ok(())
-        }
-
         fn in_shards(qb: &mut QueryBuilder<'_, $db>, shards: &[i32]) {
             qb.push("shard_id IN (");
             let mut sep = qb.separated(", ");
@@ -550,8 +575,8 @@ macro_rules! sql_store {
                 qb.push(" ORDER BY fire_ms, task_id LIMIT ").push_bind(limit as i64);
                 qb.build()
                     .fetch_all(&self.read)
-                    .await
-                    .map_err(db_err)?
+                    .metered_read()
+                    .await?
                     .iter()
                     .map(|r| {
                         Ok(TimerRow {
@@ -572,8 +597,8 @@ macro_rules! sql_store {
                 in_shards(&mut qb, shards);
                 qb.build_query_scalar::<Option<i64>>()
                     .fetch_one(&self.read)
+                    .metered_read()
                     .await
-                    .map_err(db_err)
             }
 
             async fn delete_timers(&self, queue: TimerQueue, timers: &[TimerRow]) -> CellResult<()> {
@@ -635,8 +660,8 @@ macro_rules! sql_store {
                 qb.push(" ORDER BY task_id LIMIT ").push_bind(limit as i64);
                 qb.build()
                     .fetch_all(&self.read)
-                    .await
-                    .map_err(db_err)?
+                    .metered_read()
+                    .await?
                     .iter()
                     .map(|r| {
                         Ok(TransferRow {
@@ -677,8 +702,8 @@ macro_rules! sql_store {
                 .bind(kind)
                 .bind(limit as i64)
                 .fetch_all(&self.read)
-                .await
-                .map_err(db_err)?
+                .metered_read()
+                .await?
                 .iter()
                 .map(|r| {
                     Ok(QueueRow {
@@ -709,33 +734,6 @@ macro_rules! sql_store {
                     .bind(task_id),
                 )
                 .await
-            }
-        }
-
-        #[async_trait]
-        impl UsageStore for $store {
-            async fn add_usage(&self, usage: &[UsageDelta]) -> CellResult<()> {
-                if usage.is_empty() {
-                    return Ok(());
-                }
-                let usage = usage.to_vec();
-                self.transaction(0, move |conn| Box::pin(async move { write_usage(&mut *conn, &usage).await }))
-                    .await
-            }
-
-            async fn usage(&self, namespace_id: &str, since_ms: i64) -> CellResult<Vec<(String, i64)>> {
-                sqlx::query(
-                    "SELECT action, CAST(SUM(count) AS BIGINT) AS total FROM usage
-                     WHERE namespace_id = $1 AND hour_ms >= $2 GROUP BY action ORDER BY action",
-                )
-                .bind(namespace_id)
-                .bind(since_ms)
-                .fetch_all(&self.read)
-                .await
-                .map_err(db_err)?
-                .iter()
-                .map(|r| Ok((r.try_get("action").map_err(db_err)?, r.try_get("total").map_err(db_err)?)))
-                .collect()
             }
         }
     };

@@ -136,8 +136,8 @@ macro_rules! sql_visibility_store {
                     q = q.bind(c).bind(s).bind(r);
                 }
                 q.fetch_all(&self.read)
-                    .await
-                    .map_err(db_err)?
+                    .metered_read()
+                    .await?
                     .iter()
                     .map(|r| {
                         Ok(VisibilityRow {
@@ -170,8 +170,8 @@ macro_rules! sql_visibility_store {
                     );
                     let rows = bind_filter(sqlx::query(&sql), &f.params)
                         .fetch_all(&self.read)
-                        .await
-                        .map_err(db_err)?;
+                        .metered_read()
+                        .await?;
                     let mut groups = Vec::with_capacity(rows.len());
                     for r in &rows {
                         groups.push((
@@ -187,8 +187,8 @@ macro_rules! sql_visibility_store {
                 let sql = format!("SELECT COUNT(*) FROM visibility v {} WHERE {}", f.joins, f.where_sql);
                 let total: i64 = bind_filter(sqlx::query(&sql), &f.params)
                     .fetch_one(&self.read)
-                    .await
-                    .map_err(db_err)?
+                    .metered_read()
+                    .await?
                     .try_get(0)
                     .map_err(db_err)?;
                 Ok(VisibilityCount { total, by_status: None })
@@ -238,8 +238,8 @@ macro_rules! sql_visibility_store {
                 .bind(namespace_id)
                 .bind(schedule_id)
                 .fetch_optional(&self.read)
-                .await
-                .map_err(db_err)?;
+                .metered_read()
+                .await?;
                 row.map(|r| {
                     Ok(ScheduleRecord {
                         namespace_id: namespace_id.to_string(),
@@ -312,8 +312,8 @@ macro_rules! sql_visibility_store {
                 .bind(until_ms)
                 .bind(limit as i64)
                 .fetch_all(&self.read)
-                .await
-                .map_err(db_err)?
+                .metered_read()
+                .await?
                 .iter()
                 .map(|r| {
                     Ok((
@@ -327,8 +327,8 @@ macro_rules! sql_visibility_store {
             async fn next_schedule_wake_ms(&self) -> CellResult<Option<i64>> {
                 sqlx::query_scalar("SELECT MIN(next_wake_ms) FROM schedules")
                     .fetch_one(&self.read)
+                    .metered_read()
                     .await
-                    .map_err(db_err)
             }
         }
 

@@ -4,14 +4,14 @@
 //! the writer task (`sqlite_writer`) commits concurrent writes together so
 //! they share one fsync.
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, SqlitePool};
 
-use crate::sql::TxFuture;
+use crate::sql::{TxFuture, metered};
 use crate::sqlite_writer::Writer;
 
 pub struct SqliteStore {
@@ -51,7 +51,25 @@ impl SqliteStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> TxFuture<'c, T> + Send + 'static,
     {
-        self.writer.submit(bytes, body).await
+        self.transaction_as("transaction", bytes, body).await
+    }
+
+    /// [`Self::transaction`], reported to the metrics as `operation`; the
+    /// time includes waiting for the writer, as the caller sees it.
+    pub(crate) async fn transaction_as<T, F>(
+        &self,
+        operation: &'static str,
+        bytes: usize,
+        body: F,
+    ) -> CellResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> TxFuture<'c, T> + Send + 'static,
+    {
+        let started = Instant::now();
+        let result = self.writer.submit(bytes, body).await;
+        metered(operation, started, &result);
+        result
     }
 
     /// The same as `transaction`: with one writer, statements that need not
@@ -61,7 +79,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> TxFuture<'c, T> + Send + 'static,
     {
-        self.writer.submit(bytes, body).await
+        self.transaction_as("write", bytes, body).await
     }
 }
 
@@ -69,5 +87,6 @@ crate::sql::sql_store!(
     SqliteStore,
     sqlx::Sqlite,
     fence = "SELECT range_id FROM shards WHERE shard_id = $1",
+    blob_len = "length",
     dialect = orrery_visibility::Dialect::Sqlite
 );

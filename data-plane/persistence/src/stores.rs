@@ -167,11 +167,33 @@ pub trait ScheduleStore: Send + Sync {
 
 #[async_trait]
 pub trait UsageStore: Send + Sync {
-    /// Billable actions of a namespace since `since_ms`, summed per action.
     /// Adds usage counted outside any state change (queries, counted in
     /// memory and flushed): one transaction for the batch.
     async fn add_usage(&self, usage: &[UsageDelta]) -> CellResult<()>;
+    /// Billable Actions of a namespace since `since_ms`, summed per action
+    /// (storage kinds are not Actions and are left out).
     async fn usage(&self, namespace_id: &str, since_ms: i64) -> CellResult<Vec<(String, i64)>>;
+    /// What the stored runs occupy now, per keyspace: one row per keyspace
+    /// that has runs, read from each run's maintained `stored_bytes`.
+    async fn storage_by_keyspace(&self) -> CellResult<Vec<KeyspaceStorage>>;
+    /// Records samples in one transaction: each (namespace, slot) not yet
+    /// recorded is inserted and its byte-seconds added to the slot's hour
+    /// of usage; one already recorded (a restart, another cell process)
+    /// adds nothing. Forgets slots before `forget_before_ms`. Returns how
+    /// many samples counted.
+    async fn record_storage_samples(
+        &self,
+        samples: &[StorageSample],
+        forget_before_ms: i64,
+    ) -> CellResult<usize>;
+    /// Usage totals (Actions and storage) of hours from `from_hour_ms` on,
+    /// after `after` in (hour, namespace, kind) order, at most `limit`.
+    async fn usage_totals(
+        &self,
+        from_hour_ms: i64,
+        after: Option<&UsageKey>,
+        limit: u32,
+    ) -> CellResult<Vec<UsageTotal>>;
 }
 
 /// Every store of a cell, as one database implements them.

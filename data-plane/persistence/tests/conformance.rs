@@ -36,6 +36,9 @@ async fn postgres() -> Arc<dyn CellStore> {
 #[path = "conformance/filters.rs"]
 mod filters;
 use filters::*;
+#[path = "conformance/usage.rs"]
+mod usage;
+use usage::*;
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
@@ -64,6 +67,9 @@ conformance!(
     concurrent_commits_of_different_workflows_all_land,
     racing_conditional_updates_of_one_workflow_let_one_win,
     a_fenced_writer_fails_beside_current_ones,
+    stored_bytes_follow_writes_close_and_deletion,
+    a_storage_slot_counts_once,
+    usage_pages_return_each_row_once_with_growing_totals,
 );
 
 async fn deleting_a_run_removes_it_everywhere(s: Arc<dyn CellStore>) {
