@@ -10,6 +10,8 @@ use orrery_control_plane::sealing::{KeyEncryption, LocalKek};
 use orrery_control_plane::{CellSpec, ControlPlane};
 use orrery_core::dynamic_config::DynamicConfig;
 
+mod telemetry;
+
 #[derive(Parser)]
 #[command(
     name = "orrery",
@@ -333,13 +335,8 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Flushes exported spans when `main` returns (src/telemetry.rs).
+    let _telemetry = telemetry::init();
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -7,12 +7,21 @@
 //! auth layer (`orrery dev`, a cell without a control plane) only the
 //! namespace's rate limit applies.
 use std::sync::Arc;
+use std::time::Instant;
 
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use orrery_core::caller::{Caller, Permission};
 use orrery_core::{CellError, CellResult};
+use orrery_proto::api::common::v1::WorkflowExecution;
 use orrery_proto::api::operatorservice::v1 as op;
+use orrery_proto::api::update::v1::UpdateRef;
 use orrery_proto::api::workflowservice::v1 as wf;
 use tonic::Request;
+use tonic::metadata::{KeyRef, MetadataMap};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::Frontend;
 use crate::rate_gate::Charged;
@@ -29,14 +38,61 @@ pub(crate) enum Target<'a> {
 
 pub(crate) trait Namespaced {
     fn target(&self) -> Target<'_>;
+
+    /// The workflow the call is about, when the request names one (for its
+    /// span; calls that carry only a task token name none).
+    fn workflow_id(&self) -> Option<&str> {
+        None
+    }
 }
 
+/// A request field that names a workflow, in the shapes the API uses.
+trait NamesWorkflow {
+    fn workflow(&self) -> Option<&str>;
+}
+
+impl NamesWorkflow for String {
+    fn workflow(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl NamesWorkflow for Option<WorkflowExecution> {
+    fn workflow(&self) -> Option<&str> {
+        self.as_ref().map(|e| e.workflow_id.as_str())
+    }
+}
+
+impl NamesWorkflow for Option<UpdateRef> {
+    fn workflow(&self) -> Option<&str> {
+        self.as_ref().and_then(|u| u.workflow_execution.workflow())
+    }
+}
+
+/// A multi-operation's workflow is its start's (all its operations share it).
+impl NamesWorkflow for Vec<wf::execute_multi_operation_request::Operation> {
+    fn workflow(&self) -> Option<&str> {
+        use wf::execute_multi_operation_request::operation::Operation as Op;
+        self.iter().find_map(|o| match &o.operation {
+            Some(Op::StartWorkflow(start)) => Some(start.workflow_id.as_str()),
+            Some(Op::UpdateWorkflow(update)) => update.workflow_execution.workflow(),
+            None => None,
+        })
+    }
+}
+
+/// `Request => field`: the field that names the call's workflow.
 macro_rules! by_name {
-    ($($t:ty),* $(,)?) => {$(
+    ($($t:ty $(=> $workflow:ident)?),* $(,)?) => {$(
         impl Namespaced for $t {
             fn target(&self) -> Target<'_> {
                 Target::Name(&self.namespace)
             }
+            $(
+                fn workflow_id(&self) -> Option<&str> {
+                    NamesWorkflow::workflow(&self.$workflow).filter(|id| !id.is_empty())
+                }
+            )?
         }
     )*};
 }
@@ -47,14 +103,14 @@ by_name!(
     wf::CreateScheduleRequest,
     wf::DeleteActivityExecutionRequest,
     wf::DeleteScheduleRequest,
-    wf::DeleteWorkflowExecutionRequest,
+    wf::DeleteWorkflowExecutionRequest => workflow_execution,
     wf::DescribeActivityExecutionRequest,
     wf::DescribeScheduleRequest,
     wf::DescribeTaskQueueRequest,
-    wf::DescribeWorkflowExecutionRequest,
-    wf::ExecuteMultiOperationRequest,
-    wf::GetWorkflowExecutionHistoryRequest,
-    wf::GetWorkflowExecutionHistoryReverseRequest,
+    wf::DescribeWorkflowExecutionRequest => execution,
+    wf::ExecuteMultiOperationRequest => operations,
+    wf::GetWorkflowExecutionHistoryRequest => execution,
+    wf::GetWorkflowExecutionHistoryReverseRequest => execution,
     wf::ListActivityExecutionsRequest,
     wf::ListArchivedWorkflowExecutionsRequest,
     wf::ListClosedWorkflowExecutionsRequest,
@@ -63,43 +119,43 @@ by_name!(
     wf::ListSchedulesRequest,
     wf::ListWorkflowExecutionsRequest,
     wf::PatchScheduleRequest,
-    wf::PauseActivityRequest,
+    wf::PauseActivityRequest => execution,
     wf::PollActivityExecutionRequest,
     wf::PollActivityTaskQueueRequest,
-    wf::PollWorkflowExecutionUpdateRequest,
+    wf::PollWorkflowExecutionUpdateRequest => update_ref,
     wf::PollWorkflowTaskQueueRequest,
-    wf::QueryWorkflowRequest,
-    wf::RecordActivityTaskHeartbeatByIdRequest,
+    wf::QueryWorkflowRequest => execution,
+    wf::RecordActivityTaskHeartbeatByIdRequest => workflow_id,
     wf::RecordActivityTaskHeartbeatRequest,
     wf::RecordWorkerHeartbeatRequest,
     wf::RegisterNamespaceRequest,
     wf::RequestCancelActivityExecutionRequest,
-    wf::RequestCancelWorkflowExecutionRequest,
-    wf::ResetActivityRequest,
-    wf::ResetStickyTaskQueueRequest,
-    wf::ResetWorkflowExecutionRequest,
-    wf::RespondActivityTaskCanceledByIdRequest,
+    wf::RequestCancelWorkflowExecutionRequest => workflow_execution,
+    wf::ResetActivityRequest => execution,
+    wf::ResetStickyTaskQueueRequest => execution,
+    wf::ResetWorkflowExecutionRequest => workflow_execution,
+    wf::RespondActivityTaskCanceledByIdRequest => workflow_id,
     wf::RespondActivityTaskCanceledRequest,
-    wf::RespondActivityTaskCompletedByIdRequest,
+    wf::RespondActivityTaskCompletedByIdRequest => workflow_id,
     wf::RespondActivityTaskCompletedRequest,
-    wf::RespondActivityTaskFailedByIdRequest,
+    wf::RespondActivityTaskFailedByIdRequest => workflow_id,
     wf::RespondActivityTaskFailedRequest,
     wf::RespondQueryTaskCompletedRequest,
     wf::RespondWorkflowTaskCompletedRequest,
     wf::RespondWorkflowTaskFailedRequest,
     wf::ScanWorkflowExecutionsRequest,
     wf::ShutdownWorkerRequest,
-    wf::SignalWithStartWorkflowExecutionRequest,
-    wf::SignalWorkflowExecutionRequest,
+    wf::SignalWithStartWorkflowExecutionRequest => workflow_id,
+    wf::SignalWorkflowExecutionRequest => workflow_execution,
     wf::StartActivityExecutionRequest,
-    wf::StartWorkflowExecutionRequest,
+    wf::StartWorkflowExecutionRequest => workflow_id,
     wf::TerminateActivityExecutionRequest,
-    wf::TerminateWorkflowExecutionRequest,
-    wf::UnpauseActivityRequest,
-    wf::UpdateActivityOptionsRequest,
+    wf::TerminateWorkflowExecutionRequest => workflow_execution,
+    wf::UnpauseActivityRequest => execution,
+    wf::UpdateActivityOptionsRequest => execution,
     wf::UpdateNamespaceRequest,
     wf::UpdateScheduleRequest,
-    wf::UpdateWorkflowExecutionRequest,
+    wf::UpdateWorkflowExecutionRequest => workflow_execution,
     op::AddSearchAttributesRequest,
     op::RemoveSearchAttributesRequest,
     op::ListSearchAttributesRequest,
@@ -226,12 +282,18 @@ macro_rules! served {
 }
 pub(crate) use served;
 
-/// Whether a call may run, and its RPC's name for the span.
+/// Whether a call may run, and what its span and metrics need.
 pub(crate) struct Admitted {
     pub rpc: &'static str,
+    /// The namespace the call names ("" when it names none).
+    pub namespace: String,
+    /// The call's span, admission included: `rpc`, `namespace` and
+    /// `workflow_id` fields, its parent the caller's W3C trace context.
+    pub span: tracing::Span,
+    /// When admission began, for the call's latency.
+    pub started: Instant,
     pub verdict: CellResult<()>,
 }
-
 /// The frontend's access rules: whether calls must carry a caller, and the
 /// rate limits.
 #[derive(Default)]
@@ -247,13 +309,38 @@ pub struct AccessPolicy {
 impl Frontend {
     /// Decides whether the call may run; a refusal is the call's answer.
     pub(crate) async fn admit<T: Served>(&self, r: &Request<T>) -> Admitted {
+        let started = Instant::now();
+        let rpc = T::RPC.name;
+        let mut namespace = match r.get_ref().target() {
+            Target::Name(name) => name.to_owned(),
+            Target::Id(_) | Target::None => String::new(),
+        };
+        let span = rpc_span(rpc, &namespace, r.get_ref().workflow_id(), r.metadata());
+        let by_name = !namespace.is_empty();
+        let verdict = self
+            .check(T::RPC, r, &mut namespace)
+            .instrument(span.clone())
+            .await;
+        if !by_name && !namespace.is_empty() {
+            span.record("namespace", namespace.as_str());
+        }
         Admitted {
-            rpc: T::RPC.name,
-            verdict: self.check(T::RPC, r).await,
+            rpc,
+            namespace,
+            span,
+            started,
+            verdict,
         }
     }
 
-    async fn check<T: Namespaced>(&self, rpc: Rpc, r: &Request<T>) -> CellResult<()> {
+    /// `resolved` is set to the namespace's name when the request names it
+    /// by id.
+    async fn check<T: Namespaced>(
+        &self,
+        rpc: Rpc,
+        r: &Request<T>,
+        resolved: &mut String,
+    ) -> CellResult<()> {
         let caller = r.extensions().get::<Caller>();
         if self.access.callers_required && caller.is_none() {
             return Err(CellError::Unauthenticated(
@@ -274,6 +361,7 @@ impl Frontend {
             Target::Name(name) => Some(name),
             Target::Id(id) if !id.is_empty() => {
                 by_id = self.namespace_name_by_id(id, caller, rpc.name).await?;
+                resolved.clone_from(&by_id);
                 Some(by_id.as_str())
             }
             Target::Id(_) | Target::None => None,
@@ -293,6 +381,65 @@ impl Frontend {
             }
         }
         Ok(())
+    }
+}
+
+/// The call's span. Exported (src/telemetry.rs) under the RPC's name, as a
+/// server span; with a valid `traceparent` in the call's metadata it
+/// continues the caller's trace.
+fn rpc_span(
+    rpc: &'static str,
+    namespace: &str,
+    workflow_id: Option<&str>,
+    metadata: &MetadataMap,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = rpc,
+        otel.kind = "server",
+        rpc,
+        namespace = tracing::field::Empty,
+        workflow_id = tracing::field::Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    // The parent first: it is fixed once the span starts.
+    if metadata.contains_key("traceparent") {
+        let parent = TraceContextPropagator::new().extract(&Metadata(metadata));
+        // An unparsable header leaves no valid remote span: the call starts
+        // a trace of its own rather than joining a broken one.
+        if parent.span().span_context().is_valid() {
+            // Refused only when no exporter is installed: nothing to join.
+            let _ = span.set_parent(parent);
+        }
+    }
+    if !namespace.is_empty() {
+        span.record("namespace", namespace);
+    }
+    if let Some(id) = workflow_id {
+        span.record("workflow_id", id);
+    }
+    span
+}
+
+/// gRPC metadata as the W3C propagator reads it (ASCII values only: the
+/// trace context headers are ASCII).
+struct Metadata<'a>(&'a MetadataMap);
+
+impl Extractor for Metadata<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .filter_map(|k| match k {
+                KeyRef::Ascii(k) => Some(k.as_str()),
+                KeyRef::Binary(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -512,6 +659,55 @@ mod tests {
             let allowed = authorize(&reader, rpc(name, *needs), Some("a.x")).is_ok();
             assert_eq!(allowed, matches!(needs, Needs::Any | Needs::Read), "{name}");
         }
+    }
+
+    #[test]
+    fn a_request_names_its_workflow_for_the_span() {
+        use orrery_proto::api::workflowservice::v1::execute_multi_operation_request::{
+            Operation, operation,
+        };
+        let execution = |id: &str| {
+            Some(WorkflowExecution {
+                workflow_id: id.into(),
+                run_id: String::new(),
+            })
+        };
+        let start = wf::StartWorkflowExecutionRequest {
+            workflow_id: "w1".into(),
+            ..Default::default()
+        };
+        assert_eq!(start.workflow_id(), Some("w1"));
+        let signal = wf::SignalWorkflowExecutionRequest {
+            workflow_execution: execution("w2"),
+            ..Default::default()
+        };
+        assert_eq!(signal.workflow_id(), Some("w2"));
+        let poll = wf::PollWorkflowExecutionUpdateRequest {
+            update_ref: Some(UpdateRef {
+                workflow_execution: execution("w3"),
+                update_id: "u".into(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(poll.workflow_id(), Some("w3"));
+        let multi = wf::ExecuteMultiOperationRequest {
+            operations: vec![Operation {
+                operation: Some(operation::Operation::StartWorkflow(start.clone())),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(multi.workflow_id(), Some("w1"));
+        // Absent or empty: none, not "".
+        assert_eq!(wf::QueryWorkflowRequest::default().workflow_id(), None);
+        let unnamed = wf::DescribeWorkflowExecutionRequest {
+            execution: execution(""),
+            ..Default::default()
+        };
+        assert_eq!(unnamed.workflow_id(), None);
+        assert_eq!(
+            wf::PollWorkflowTaskQueueRequest::default().workflow_id(),
+            None
+        );
     }
 
     #[test]

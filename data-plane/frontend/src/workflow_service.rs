@@ -5,30 +5,68 @@ use orrery_proto::api::workflowservice::v1::*;
 use orrery_proto::workflowservice::workflow_service_server::WorkflowService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{FrontendService, long_poll_wait};
 
-/// Runs a handler in a request span and maps its error once.
+/// Runs a handler in its call's span (see `access::rpc_span`), maps its
+/// error once, and counts the call in the RPC metrics, refused ones too.
 /// `admitted` is `Frontend::admit`'s verdict: a refusal is the answer and
 /// the handler never runs.
 pub(crate) async fn serve<T>(
     admitted: crate::access::Admitted,
     handler: impl std::future::Future<Output = orrery_core::CellResult<T>>,
 ) -> Result<Response<T>, Status> {
-    let rpc = admitted.rpc;
-    let span = tracing::info_span!("rpc", rpc);
-    let outcome = match admitted.verdict {
-        Ok(()) => handler.instrument(span).await,
+    let crate::access::Admitted {
+        rpc,
+        namespace,
+        span,
+        started,
+        verdict,
+    } = admitted;
+    let outcome = match verdict {
+        Ok(()) => handler.instrument(span.clone()).await,
         Err(refused) => Err(refused),
     };
-    match outcome {
+    let answer = match outcome {
         Ok(response) => Ok(Response::new(response)),
         Err(err) => {
             if matches!(err, orrery_core::CellError::Internal(_)) {
-                tracing::error!(rpc, error = %err, "internal error");
+                span.in_scope(|| tracing::error!(rpc, error = %err, "internal error"));
             }
-            Err(err.into())
+            Err(Status::from(err))
         }
+    };
+    let error = answer.as_ref().err().map(|status| code_name(status.code()));
+    if let Some(code) = error {
+        span.set_status(opentelemetry::trace::Status::error(code));
+    }
+    orrery_core::metrics::rpc_finished(rpc, &namespace, started.elapsed(), error);
+    answer
+}
+
+/// A gRPC code's name as Temporal's metrics and the `tonic::Code` variants
+/// spell it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "Ok",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
     }
 }
 
