@@ -1,5 +1,6 @@
 //! Configuration, shared state, the router and the server.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +101,13 @@ pub struct Config {
     pub namespace_quota: u32,
     /// How often expired invitations are removed from the store.
     pub invitation_purge_interval: Duration,
+    /// How often every cell's usage is pulled (`--usage-pull-interval`).
+    /// The usage API calls an answer incomplete when a cell has not been
+    /// pulled for three of these.
+    pub usage_pull_interval: Duration,
+    /// The rate card invoices are priced with (`--rate-card-file`, JSON);
+    /// the built-in card when unset.
+    pub rate_card_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -129,6 +137,8 @@ impl Config {
             password_hash_wait: Duration::from_secs(2),
             namespace_quota: 10,
             invitation_purge_interval: Duration::from_secs(600),
+            usage_pull_interval: Duration::from_secs(10),
+            rate_card_path: None,
         }
     }
 }
@@ -137,6 +147,12 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub namespace_domain: Option<String>,
     pub bootstrap_admin_token: Option<String>,
+}
+
+/// What the usage and invoice routes need besides the store.
+pub struct UsageSettings {
+    pub rate_card: crate::usage::rate_card::RateCard,
+    pub pull_interval: Duration,
 }
 
 #[derive(Clone)]
@@ -151,6 +167,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub limits: Arc<LoginLimits>,
     pub bounds: Arc<crate::limits::Bounds>,
+    pub usage: Arc<UsageSettings>,
 }
 
 impl AppState {
@@ -174,6 +191,7 @@ impl AppState {
             }
             (None, false) => return Err(RunError::NoKeyEncryption),
         };
+        let rate_card = crate::usage::rate_card::RateCard::load(config.rate_card_path.as_deref())?;
         seal_plaintext_keys(store.as_ref(), &sealer).await?;
         let control_key = match &config.control_key {
             Some(key) => key.clone(),
@@ -231,6 +249,10 @@ impl AppState {
                 ),
                 hashing: HashPool::new(config.password_hash_concurrency, config.password_hash_wait),
                 namespace_quota: config.namespace_quota,
+            }),
+            usage: Arc::new(UsageSettings {
+                rate_card,
+                pull_interval: config.usage_pull_interval,
             }),
         })
     }
@@ -305,6 +327,8 @@ pub enum RunError {
     Serve(std::io::Error),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls_listener::TlsError),
+    #[error(transparent)]
+    RateCard(#[from] crate::usage::rate_card::RateCardError),
     #[error(
         "no TLS certificate: give --tls-cert and --tls-key (passwords, sessions and cells' credentials travel to this listener), or --insecure-http behind a TLS-terminating proxy"
     )]
@@ -344,6 +368,10 @@ impl ControlPlane {
         tokio::spawn(crate::api::users::purge_expired_invitations(
             state.clone(),
             config.invitation_purge_interval,
+        ));
+        tokio::spawn(crate::usage::puller::run(
+            state.clone(),
+            config.usage_pull_interval,
         ));
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await

@@ -70,6 +70,17 @@ impl Caller {
         }
     }
 
+    /// Usage and invoices: owners, admins and finance admins.
+    pub fn require_usage_reader(&self) -> Result<(), ApiError> {
+        if self.role.reads_usage() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "usage and invoices need the owner, admin or finance_admin account role",
+            ))
+        }
+    }
+
     pub fn audit(&self, action: &str, target: impl Into<String>) -> Audit {
         Audit {
             account_id: Some(self.account_id.clone()),

@@ -3,18 +3,21 @@
 //! OperatorService.DeleteNamespace) on the cell's admin listener, over TLS,
 //! authenticated by a short-lived token signed with the control key for
 //! that one cell (`orrery_tenant_auth::control`). The control plane keeps
-//! no secret of the cell's: what it presents, it signs.
+//! no secret of the cell's: what it presents, it signs. Usage is pulled from
+//! the same listener through the cell admin service (`orrery-cell-api`).
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use orrery_cell_api::cell_admin_client::CellAdminClient;
+use orrery_cell_api::{PullUsageRequest, PullUsageResponse};
 use orrery_tenant_auth::control::ControlSigner;
 use temporalio_protos::temporal::api::namespace::v1::NamespaceConfig;
 use temporalio_protos::temporal::api::operatorservice::v1::DeleteNamespaceRequest;
 use temporalio_protos::temporal::api::operatorservice::v1::operator_service_client::OperatorServiceClient;
 use temporalio_protos::temporal::api::workflowservice::v1::workflow_service_client::WorkflowServiceClient;
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    RegisterNamespaceRequest, UpdateNamespaceRequest,
+    DescribeNamespaceRequest, RegisterNamespaceRequest, UpdateNamespaceRequest,
 };
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -48,6 +51,21 @@ pub trait CellAdmin: Send + Sync {
     ) -> Result<(), CellAdminError>;
     /// Deletes the namespace; one already gone counts as deleted.
     async fn delete_namespace(&self, cell: &Cell, namespace: &str) -> Result<(), CellAdminError>;
+    /// One page of the cell's usage totals (`PullUsage`; cursor semantics
+    /// in `orrery_cell_api`).
+    async fn pull_usage(
+        &self,
+        cell: &Cell,
+        request: PullUsageRequest,
+    ) -> Result<PullUsageResponse, CellAdminError>;
+    /// The name of the namespace the cell knows by `cell_namespace_id` (the
+    /// id the cell gave it, which its usage rows carry); None if the cell
+    /// has no such namespace (any more).
+    async fn namespace_name(
+        &self,
+        cell: &Cell,
+        cell_namespace_id: &str,
+    ) -> Result<Option<String>, CellAdminError>;
 }
 
 /// How the control plane reaches cells' admin listeners.
@@ -207,6 +225,41 @@ impl CellAdmin for GrpcCellAdmin {
             Ok(_) => Ok(()),
             Err(status) if status.code() == Code::NotFound => Ok(()),
             Err(status) => Err(status_error(cell, "DeleteNamespace", status)),
+        }
+    }
+
+    async fn pull_usage(
+        &self,
+        cell: &Cell,
+        request: PullUsageRequest,
+    ) -> Result<PullUsageResponse, CellAdminError> {
+        let (channel, token) = self.channel(cell).await?;
+        CellAdminClient::with_interceptor(channel, token)
+            // A whole page is MAX_USAGE_PAGE short rows: far below this.
+            .max_decoding_message_size(16 * 1024 * 1024)
+            .pull_usage(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| status_error(cell, "PullUsage", status))
+    }
+
+    async fn namespace_name(
+        &self,
+        cell: &Cell,
+        cell_namespace_id: &str,
+    ) -> Result<Option<String>, CellAdminError> {
+        let request = DescribeNamespaceRequest {
+            id: cell_namespace_id.to_owned(),
+            ..Default::default()
+        };
+        match self.workflow(cell).await?.describe_namespace(request).await {
+            Ok(answer) => Ok(answer
+                .into_inner()
+                .namespace_info
+                .map(|info| info.name)
+                .filter(|name| !name.is_empty())),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(status_error(cell, "DescribeNamespace", status)),
         }
     }
 }

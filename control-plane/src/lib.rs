@@ -22,6 +22,7 @@ pub mod secret;
 pub mod snapshot;
 pub mod store;
 pub mod tls_listener;
+pub mod usage;
 pub mod validate;
 
 pub use app::{AppState, CellSpec, Config, ControlPlane, RunError, router, run};

@@ -20,6 +20,7 @@ use crate::app::AppState;
         (name = "accounts"), (name = "sessions"), (name = "users"),
         (name = "service-accounts"), (name = "namespaces"), (name = "mtls"),
         (name = "api-keys"), (name = "audit"),
+        (name = "usage", description = "Usage, invoices and the usage CSV (owner, admin, finance_admin)"),
         (name = "admin", description = "Operator routes (bootstrap admin token)"),
         (name = "internal", description = "Routes cells call (a cell's credential)")
     )
@@ -63,6 +64,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api::mtls::routes())
         .merge(api::api_keys::routes())
         .merge(api::audit::routes())
+        .merge(api::usage::routes())
+        .merge(api::invoices::routes())
         .merge(api::cells::routes())
         .merge(api::signing_keys::routes())
         .merge(api::internal::routes())

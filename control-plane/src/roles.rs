@@ -24,6 +24,15 @@ impl AccountRole {
         !matches!(self, AccountRole::FinanceAdmin)
     }
 
+    /// Usage and invoices are account-wide billing data: owners, admins and
+    /// the finance admin (whose only business they are).
+    pub fn reads_usage(self) -> bool {
+        matches!(
+            self,
+            AccountRole::Owner | AccountRole::Admin | AccountRole::FinanceAdmin
+        )
+    }
+
     pub fn creates_namespaces(self) -> bool {
         matches!(
             self,
@@ -67,6 +76,8 @@ mod tests {
             );
         }
         assert!(!AccountRole::FinanceAdmin.reads_account());
+        assert!(AccountRole::FinanceAdmin.reads_usage());
+        assert!(!AccountRole::Developer.reads_usage() && !AccountRole::Read.reads_usage());
         assert!(AccountRole::Developer.creates_namespaces());
         assert!(!AccountRole::Read.creates_namespaces());
         assert_eq!("finance_admin".parse(), Ok(AccountRole::FinanceAdmin));

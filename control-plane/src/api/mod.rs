@@ -12,12 +12,14 @@ pub mod api_keys;
 pub mod audit;
 pub mod cells;
 pub mod internal;
+pub mod invoices;
 pub mod mtls;
 pub mod namespaces;
 pub mod permissions;
 pub mod service_accounts;
 pub mod sessions;
 pub mod signing_keys;
+pub mod usage;
 pub mod users;
 
 pub(crate) fn time(ms: i64) -> DateTime<Utc> {

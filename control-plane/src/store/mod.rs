@@ -14,11 +14,14 @@ mod sql_accounts;
 mod sql_common;
 mod sql_keys;
 mod sql_namespaces;
+mod sql_usage;
 pub mod sqlite;
+pub mod usage;
 
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
+pub use usage::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -318,6 +321,7 @@ pub trait ControlStore:
     + KeyStore
     + AuditStore
     + SnapshotStore
+    + UsageStore
 {
 }
 
@@ -330,6 +334,7 @@ impl<T> ControlStore for T where
         + KeyStore
         + AuditStore
         + SnapshotStore
+        + UsageStore
 {
 }
 

@@ -1,20 +1,24 @@
 //! A tiny gRPC server standing in for a cell's admin surface: it answers
-//! RegisterNamespace, UpdateNamespace and DeleteNamespace as a cell would,
-//! records the authorization header of each call, and can be told to fail.
+//! RegisterNamespace, UpdateNamespace, DeleteNamespace and DescribeNamespace
+//! (by the id it gave) as a cell would, serves PullUsage from totals a test
+//! sets (paged, with the cursor semantics of `orrery_cell_api`), records the
+//! authorization header of each call, and can be told to fail.
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use orrery_cell_api::{PullUsageRequest, PullUsageResponse, UsageRow};
+use temporalio_protos::temporal::api::namespace::v1::NamespaceInfo;
 use temporalio_protos::temporal::api::operatorservice::v1::{
     DeleteNamespaceRequest, DeleteNamespaceResponse,
 };
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    RegisterNamespaceRequest, RegisterNamespaceResponse, UpdateNamespaceRequest,
-    UpdateNamespaceResponse,
+    DescribeNamespaceRequest, DescribeNamespaceResponse, RegisterNamespaceRequest,
+    RegisterNamespaceResponse, UpdateNamespaceRequest, UpdateNamespaceResponse,
 };
 use tonic::Status;
 use tonic::body::Body;
@@ -26,6 +30,17 @@ pub struct CellState {
     pub namespaces: Mutex<BTreeMap<String, i64>>,
     pub authorization: Mutex<Vec<String>>,
     pub fail: AtomicBool,
+    /// Namespace name → the id this cell gave it (kept after a delete).
+    pub ids: Mutex<BTreeMap<String, String>>,
+    /// (hour_ms, the cell's namespace id, kind) → total so far.
+    pub usage: Mutex<BTreeMap<(i64, String, String), i64>>,
+    pub settled_before_hour_ms: AtomicI64,
+    /// Rows per usage page at most (0: the request's page size).
+    pub usage_page_cap: AtomicU32,
+    /// Fails every PullUsage page but the first.
+    pub fail_usage_continuation: AtomicBool,
+    /// Each PullUsage call: (from_hour_ms, whether it continued a pull).
+    pub usage_requests: Mutex<Vec<(i64, bool)>>,
 }
 
 pub struct FakeCell {
@@ -41,6 +56,7 @@ impl FakeCell {
         let server = tonic::transport::Server::builder()
             .add_service(Workflow(state.clone()))
             .add_service(Operator(state.clone()))
+            .add_service(Admin(state.clone()))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
         tokio::spawn(server);
         Self { url, state }
@@ -52,6 +68,30 @@ impl FakeCell {
 
     pub fn set_failing(&self, fail: bool) {
         self.state.fail.store(fail, Ordering::SeqCst);
+    }
+
+    /// The id this cell gave the namespace named `name`.
+    pub fn namespace_id(&self, name: &str) -> String {
+        self.state.ids.lock().unwrap()[name].clone()
+    }
+
+    /// Sets the total of (cell namespace id, hour, kind), as the cell's
+    /// usage table would hold it.
+    pub fn set_usage(&self, cell_namespace_id: &str, hour_ms: i64, kind: &str, total: i64) {
+        self.state.usage.lock().unwrap().insert(
+            (hour_ms, cell_namespace_id.to_owned(), kind.to_owned()),
+            total,
+        );
+    }
+
+    pub fn set_settled_before(&self, hour_ms: i64) {
+        self.state
+            .settled_before_hour_ms
+            .store(hour_ms, Ordering::SeqCst);
+    }
+
+    pub fn usage_requests(&self) -> Vec<(i64, bool)> {
+        self.state.usage_requests.lock().unwrap().clone()
     }
 }
 
@@ -106,6 +146,11 @@ fn register(
     let retention = r
         .workflow_execution_retention_period
         .map_or(0, |d| d.seconds);
+    s.ids
+        .lock()
+        .unwrap()
+        .entry(r.namespace.clone())
+        .or_insert_with(|| uuid::Uuid::new_v4().to_string());
     namespaces.insert(r.namespace, retention);
     Ok(RegisterNamespaceResponse::default())
 }
@@ -128,6 +173,81 @@ fn delete(s: &CellState, r: DeleteNamespaceRequest) -> Result<DeleteNamespaceRes
         .remove(&r.namespace)
         .ok_or_else(|| Status::not_found("Namespace not found."))?;
     Ok(DeleteNamespaceResponse::default())
+}
+
+fn describe(
+    s: &CellState,
+    r: DescribeNamespaceRequest,
+) -> Result<DescribeNamespaceResponse, Status> {
+    let namespaces = s.namespaces.lock().unwrap();
+    let name = s
+        .ids
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(name, id)| **id == r.id && namespaces.contains_key(*name))
+        .map(|(name, _)| name.clone())
+        .ok_or_else(|| Status::not_found("Namespace not found."))?;
+    Ok(DescribeNamespaceResponse {
+        namespace_info: Some(NamespaceInfo {
+            name,
+            id: r.id,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+fn pull_usage(s: &CellState, r: PullUsageRequest) -> Result<PullUsageResponse, Status> {
+    let continued = !r.page_token.is_empty();
+    s.usage_requests
+        .lock()
+        .unwrap()
+        .push((r.from_hour_ms, continued));
+    if continued && s.fail_usage_continuation.load(Ordering::SeqCst) {
+        return Err(Status::unavailable("the cell went away mid-pull"));
+    }
+    let offset: usize = if continued {
+        String::from_utf8(r.page_token)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| Status::invalid_argument("bad page token"))?
+    } else {
+        0
+    };
+    let mut size = if r.page_size == 0 {
+        orrery_cell_api::MAX_USAGE_PAGE
+    } else {
+        r.page_size.min(orrery_cell_api::MAX_USAGE_PAGE)
+    };
+    let cap = s.usage_page_cap.load(Ordering::SeqCst);
+    if cap > 0 {
+        size = size.min(cap);
+    }
+    let usage = s.usage.lock().unwrap();
+    let matching: Vec<_> = usage
+        .iter()
+        .filter(|((hour, _, _), _)| *hour >= r.from_hour_ms)
+        .collect();
+    let end = (offset + size as usize).min(matching.len());
+    let rows = matching[offset.min(end)..end]
+        .iter()
+        .map(|((hour_ms, namespace_id, kind), total)| UsageRow {
+            namespace_id: namespace_id.clone(),
+            hour_ms: *hour_ms,
+            kind: kind.clone(),
+            total: **total,
+        })
+        .collect();
+    Ok(PullUsageResponse {
+        rows,
+        next_page_token: if end < matching.len() {
+            end.to_string().into_bytes()
+        } else {
+            Vec::new()
+        },
+        settled_before_hour_ms: s.settled_before_hour_ms.load(Ordering::SeqCst),
+    })
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
@@ -159,6 +279,9 @@ impl tower::Service<http::Request<Body>> for Workflow {
                 Box::pin(async move { Ok(unary(state, register, req).await) })
             }
             Some("UpdateNamespace") => Box::pin(async move { Ok(unary(state, update, req).await) }),
+            Some("DescribeNamespace") => {
+                Box::pin(async move { Ok(unary(state, describe, req).await) })
+            }
             _ => unimplemented(),
         }
     }
@@ -184,6 +307,32 @@ impl tower::Service<http::Request<Body>> for Operator {
         let state = self.0.clone();
         match req.uri().path().rsplit('/').next() {
             Some("DeleteNamespace") => Box::pin(async move { Ok(unary(state, delete, req).await) }),
+            _ => unimplemented(),
+        }
+    }
+}
+
+/// The cell admin service (`orrery.cell.v1.CellAdmin`): PullUsage only.
+#[derive(Clone)]
+struct Admin(Arc<CellState>);
+
+impl NamedService for Admin {
+    const NAME: &'static str = "orrery.cell.v1.CellAdmin";
+}
+
+impl tower::Service<http::Request<Body>> for Admin {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> BoxFuture {
+        let state = self.0.clone();
+        match req.uri().path().rsplit('/').next() {
+            Some("PullUsage") => Box::pin(async move { Ok(unary(state, pull_usage, req).await) }),
             _ => unimplemented(),
         }
     }

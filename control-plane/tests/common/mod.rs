@@ -73,6 +73,9 @@ pub async fn fresh_postgres_schema() -> sqlx::postgres::PgConnectOptions {
 
 pub struct TestApp {
     pub router: Router,
+    /// The state behind `router`, for driving background work (the usage
+    /// puller) from a test.
+    pub state: AppState,
     pub store: Arc<dyn ControlStore>,
     pub cell: FakeCell,
     /// cell-a's credential, as registering it through the admin API issues.
@@ -192,7 +195,8 @@ impl TestApp {
         let control_public_key = state.control_key.public_key_pem().to_owned();
         let cell_credential = issue_credential(store.as_ref(), "cell-a").await;
         Ok(Self {
-            router: router(state),
+            router: router(state.clone()),
+            state,
             store,
             cell,
             cell_credential,
@@ -211,7 +215,7 @@ impl TestApp {
             Value::Null
         } else if headers
             .get(header::CONTENT_TYPE)
-            .is_some_and(|t| t == "application/jwt")
+            .is_some_and(|t| t == "application/jwt" || t.as_bytes().starts_with(b"text/csv"))
         {
             Value::String(String::from_utf8(bytes.to_vec()).unwrap())
         } else {

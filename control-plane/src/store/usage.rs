@@ -1,0 +1,85 @@
+//! What the control plane keeps of cells' usage: totals per (cell, the
+//! cell's namespace id, hour, kind), which cell namespace is which
+//! control-plane namespace, and one pull cursor per cell.
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// One total as a cell reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageTotal {
+    pub cell_namespace_id: String,
+    pub hour_ms: i64,
+    pub kind: String,
+    pub total: i64,
+}
+
+/// Where the next pull from a cell starts, and when the last whole pull
+/// (every page stored) started.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageCursor {
+    pub cell_id: String,
+    pub from_hour_ms: i64,
+    pub last_pull_started_ms: i64,
+}
+
+/// An account's usage of one namespace, hour and kind, summed over cells
+/// (a namespace lives in one cell, but nothing here needs to assume it).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NamespaceUsage {
+    pub namespace_id: String,
+    pub hour_ms: i64,
+    pub kind: String,
+    pub total: i64,
+}
+
+/// A cell that holds or held one of the namespaces asked about, with its
+/// last whole pull's start (None: never pulled whole).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageCell {
+    pub cell_id: String,
+    pub last_pull_started_ms: Option<i64>,
+}
+
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    async fn usage_cursor(&self, cell_id: &str) -> StoreResult<Option<UsageCursor>>;
+    /// Replaces (not adds to) the totals held for these rows' (cell,
+    /// namespace, hour, kind), in one transaction.
+    async fn replace_usage(&self, cell_id: &str, rows: &[UsageTotal]) -> StoreResult<()>;
+    /// Ends a whole pull: the next starts at `from_hour_ms`.
+    async fn finish_usage_pull(
+        &self,
+        cell_id: &str,
+        from_hour_ms: i64,
+        started_ms: i64,
+    ) -> StoreResult<()>;
+    /// The cell's namespace ids whose control-plane namespace is known.
+    async fn mapped_usage_namespaces(&self, cell_id: &str) -> StoreResult<Vec<String>>;
+    /// Records that the cell's `cell_namespace_id` is the control-plane
+    /// namespace `namespace_id`, if that namespace exists and is placed in
+    /// this cell (a cell cannot claim another cell's namespace); whether it
+    /// is now recorded.
+    async fn map_usage_namespace(
+        &self,
+        cell_id: &str,
+        cell_namespace_id: &str,
+        namespace_id: &str,
+    ) -> StoreResult<bool>;
+    /// The account's usage in hours `[from_ms, to_ms)`, of one namespace or
+    /// all (deleted ones included), ordered by hour, namespace, kind.
+    async fn account_usage(
+        &self,
+        account_id: &str,
+        namespace_id: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<NamespaceUsage>>;
+    /// The cells that hold, or held with usage, the account's namespaces
+    /// (or the one named); empty when the account has no such namespace.
+    async fn usage_cells(
+        &self,
+        account_id: &str,
+        namespace_id: Option<&str>,
+    ) -> StoreResult<Vec<UsageCell>>;
+}
