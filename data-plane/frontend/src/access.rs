@@ -40,8 +40,14 @@ pub(crate) trait Namespaced {
     fn target(&self) -> Target<'_>;
 
     /// The workflow the call is about, when the request names one (for its
-    /// span; calls that carry only a task token name none).
+    /// span; a worker's call by task token names it in the token).
     fn workflow_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// The task token a worker's call carries instead of naming the
+    /// workflow.
+    fn task_token(&self) -> Option<&[u8]> {
         None
     }
 }
@@ -97,6 +103,30 @@ macro_rules! by_name {
     )*};
 }
 
+/// A worker's call that names its task by token.
+macro_rules! by_name_and_token {
+    ($($t:ty),* $(,)?) => {$(
+        impl Namespaced for $t {
+            fn target(&self) -> Target<'_> {
+                Target::Name(&self.namespace)
+            }
+            fn task_token(&self) -> Option<&[u8]> {
+                Some(&self.task_token).filter(|t| !t.is_empty()).map(Vec::as_slice)
+            }
+        }
+    )*};
+}
+
+by_name_and_token!(
+    wf::RecordActivityTaskHeartbeatRequest,
+    wf::RespondActivityTaskCanceledRequest,
+    wf::RespondActivityTaskCompletedRequest,
+    wf::RespondActivityTaskFailedRequest,
+    wf::RespondQueryTaskCompletedRequest,
+    wf::RespondWorkflowTaskCompletedRequest,
+    wf::RespondWorkflowTaskFailedRequest,
+);
+
 by_name!(
     wf::CountActivityExecutionsRequest,
     wf::CountWorkflowExecutionsRequest,
@@ -126,7 +156,6 @@ by_name!(
     wf::PollWorkflowTaskQueueRequest,
     wf::QueryWorkflowRequest => execution,
     wf::RecordActivityTaskHeartbeatByIdRequest => workflow_id,
-    wf::RecordActivityTaskHeartbeatRequest,
     wf::RecordWorkerHeartbeatRequest,
     wf::RegisterNamespaceRequest,
     wf::RequestCancelActivityExecutionRequest,
@@ -135,14 +164,8 @@ by_name!(
     wf::ResetStickyTaskQueueRequest => execution,
     wf::ResetWorkflowExecutionRequest => workflow_execution,
     wf::RespondActivityTaskCanceledByIdRequest => workflow_id,
-    wf::RespondActivityTaskCanceledRequest,
     wf::RespondActivityTaskCompletedByIdRequest => workflow_id,
-    wf::RespondActivityTaskCompletedRequest,
     wf::RespondActivityTaskFailedByIdRequest => workflow_id,
-    wf::RespondActivityTaskFailedRequest,
-    wf::RespondQueryTaskCompletedRequest,
-    wf::RespondWorkflowTaskCompletedRequest,
-    wf::RespondWorkflowTaskFailedRequest,
     wf::ScanWorkflowExecutionsRequest,
     wf::ShutdownWorkerRequest,
     wf::SignalWithStartWorkflowExecutionRequest => workflow_id,
@@ -315,7 +338,14 @@ impl Frontend {
             Target::Name(name) => name.to_owned(),
             Target::Id(_) | Target::None => String::new(),
         };
-        let span = rpc_span(rpc, &namespace, r.get_ref().workflow_id(), r.metadata());
+        // A token's workflow is taken only from a token this cell signed
+        // (the handler checks the rest of it).
+        let by_token = (r.get_ref().task_token())
+            .and_then(|token| self.history.signer().verify(token).ok())
+            .map(|token| token.workflow_id)
+            .filter(|id| !id.is_empty());
+        let workflow_id = by_token.as_deref().or(r.get_ref().workflow_id());
+        let span = rpc_span(rpc, &namespace, workflow_id, r.metadata());
         let by_name = !namespace.is_empty();
         let verdict = self
             .check(T::RPC, r, &mut namespace)
