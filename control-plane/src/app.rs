@@ -168,6 +168,8 @@ pub struct AppState {
     pub limits: Arc<LoginLimits>,
     pub bounds: Arc<crate::limits::Bounds>,
     pub usage: Arc<UsageSettings>,
+    /// The cells' recent per-namespace statistics, for `GET /api/v1/metrics`.
+    pub tenant_metrics: Arc<crate::tenant_metrics::TenantMetrics>,
 }
 
 impl AppState {
@@ -254,6 +256,7 @@ impl AppState {
                 rate_card,
                 pull_interval: config.usage_pull_interval,
             }),
+            tenant_metrics: Arc::default(),
         })
     }
 }
@@ -365,6 +368,10 @@ impl ControlPlane {
         )
         .await?;
         tokio::spawn(crate::api::namespaces::reconcile_pending(state.clone()));
+        tokio::spawn(crate::tenant_metrics::run_sampler(
+            state.clone(),
+            crate::tenant_metrics::SAMPLE_INTERVAL,
+        ));
         tokio::spawn(crate::api::users::purge_expired_invitations(
             state.clone(),
             config.invitation_purge_interval,

@@ -126,46 +126,60 @@ fn now_ms() -> i64 {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// Every tenant route but `GET /api/v1/metrics` (which authenticates
+    /// through [`authenticate`] itself) refuses a metrics reader here, once,
+    /// so no route can forget to.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|e| match e {});
-        if let Some(token) = bearer(&parts.headers) {
-            return api_key_caller(state, token?, ip).await;
+        let caller = authenticate(parts, state).await?;
+        if caller.role == AccountRole::MetricsRead {
+            return Err(ApiError::forbidden(
+                "the metrics_read role reads GET /api/v1/metrics and nothing else",
+            ));
         }
-        let Some(session_id) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(ApiError::Unauthenticated);
-        };
-        let id_hash = sha256_hex(session_id);
-        let session = state
-            .store
-            .session(&id_hash, now_ms())
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
-        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            if !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
-                return Err(ApiError::CsrfMismatch);
-            }
-        }
-        let user = state
-            .store
-            .user_by_id(&session.user_id)
-            .await?
-            .filter(|u| u.state == UserState::Active)
-            .ok_or(ApiError::Unauthenticated)?;
-        Ok(Caller {
-            account_id: user.account_id,
-            principal: Principal::User(user.id),
-            role: user.role,
-            credential: Credential::Session { id_hash },
-            ip,
-        })
+        Ok(caller)
     }
+}
+
+/// The caller by session cookie (and CSRF token) or API key, whatever its role.
+pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
+        .await
+        .unwrap_or_else(|e| match e {});
+    if let Some(token) = bearer(&parts.headers) {
+        return api_key_caller(state, token?, ip).await;
+    }
+    let Some(session_id) = cookie(&parts.headers, SESSION_COOKIE) else {
+        return Err(ApiError::Unauthenticated);
+    };
+    let id_hash = sha256_hex(session_id);
+    let session = state
+        .store
+        .session(&id_hash, now_ms())
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
+            return Err(ApiError::CsrfMismatch);
+        }
+    }
+    let user = state
+        .store
+        .user_by_id(&session.user_id)
+        .await?
+        .filter(|u| u.state == UserState::Active)
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(Caller {
+        account_id: user.account_id,
+        principal: Principal::User(user.id),
+        role: user.role,
+        credential: Credential::Session { id_hash },
+        ip,
+    })
 }
 
 async fn api_key_caller(state: &AppState, token: &str, ip: String) -> Result<Caller, ApiError> {

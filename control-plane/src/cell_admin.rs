@@ -66,6 +66,12 @@ pub trait CellAdmin: Send + Sync {
         cell: &Cell,
         cell_namespace_id: &str,
     ) -> Result<Option<String>, CellAdminError>;
+    /// The cell's cumulative per-namespace statistics (`PullNamespaceStats`),
+    /// which tenant metrics are computed from.
+    async fn pull_namespace_stats(
+        &self,
+        cell: &Cell,
+    ) -> Result<orrery_cell_api::PullNamespaceStatsResponse, CellAdminError>;
 }
 
 /// How the control plane reaches cells' admin listeners.
@@ -261,5 +267,19 @@ impl CellAdmin for GrpcCellAdmin {
             Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(status_error(cell, "DescribeNamespace", status)),
         }
+    }
+
+    async fn pull_namespace_stats(
+        &self,
+        cell: &Cell,
+    ) -> Result<orrery_cell_api::PullNamespaceStatsResponse, CellAdminError> {
+        let (channel, token) = self.channel(cell).await?;
+        orrery_cell_api::cell_admin_client::CellAdminClient::with_interceptor(channel, token)
+            // Every series of every namespace of the cell in one answer.
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .pull_namespace_stats(orrery_cell_api::PullNamespaceStatsRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| status_error(cell, "PullNamespaceStats", status))
     }
 }

@@ -21,6 +21,7 @@ pub mod sealing;
 pub mod secret;
 pub mod snapshot;
 pub mod store;
+pub mod tenant_metrics;
 pub mod tls_listener;
 pub mod usage;
 pub mod validate;

@@ -20,6 +20,7 @@ use crate::app::AppState;
         (name = "accounts"), (name = "sessions"), (name = "users"),
         (name = "service-accounts"), (name = "namespaces"), (name = "mtls"),
         (name = "api-keys"), (name = "audit"),
+        (name = "metrics", description = "Tenant metrics in Temporal Cloud's OpenMetrics format (owner, admin, metrics_read)"),
         (name = "usage", description = "Usage, invoices and the usage CSV (owner, admin, finance_admin)"),
         (name = "admin", description = "Operator routes (bootstrap admin token)"),
         (name = "internal", description = "Routes cells call (a cell's credential)")
@@ -64,6 +65,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api::mtls::routes())
         .merge(api::api_keys::routes())
         .merge(api::audit::routes())
+        .merge(api::metrics::routes())
         .merge(api::usage::routes())
         .merge(api::invoices::routes())
         .merge(api::cells::routes())

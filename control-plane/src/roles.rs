@@ -11,6 +11,10 @@ text_enum!(AccountRole {
     Developer = "developer",
     FinanceAdmin = "finance_admin",
     Read = "read",
+    // Temporal Cloud's "Metrics Read-Only": scrapes /api/v1/metrics and
+    // nothing else (the tenant API refuses it in `auth::Caller`, and it
+    // holds no namespace permission on the data plane, grants or not).
+    MetricsRead = "metrics_read",
 });
 
 impl AccountRole {
@@ -21,7 +25,15 @@ impl AccountRole {
 
     /// Everyone but the finance admin reads account data (users, namespaces…).
     pub fn reads_account(self) -> bool {
-        !matches!(self, AccountRole::FinanceAdmin)
+        !matches!(self, AccountRole::FinanceAdmin | AccountRole::MetricsRead)
+    }
+
+    /// Scrapes the account's tenant metrics (`GET /api/v1/metrics`).
+    pub fn reads_metrics(self) -> bool {
+        matches!(
+            self,
+            AccountRole::Owner | AccountRole::Admin | AccountRole::MetricsRead
+        )
     }
 
     /// Usage and invoices are account-wide billing data: owners, admins and
@@ -44,10 +56,11 @@ impl AccountRole {
 /// A principal's permission on a namespace of its account: owners and admins
 /// are namespace admins everywhere; everyone else holds what was granted.
 pub fn effective_permission(role: AccountRole, granted: Option<Permission>) -> Option<Permission> {
-    if role.manages_account() {
-        Some(Permission::Admin)
-    } else {
-        granted
+    match role {
+        _ if role.manages_account() => Some(Permission::Admin),
+        // A grant left over from an earlier role gives a metrics reader nothing.
+        AccountRole::MetricsRead => None,
+        _ => granted,
     }
 }
 
@@ -76,6 +89,15 @@ mod tests {
             );
         }
         assert!(!AccountRole::FinanceAdmin.reads_account());
+        assert_eq!(
+            effective_permission(AccountRole::MetricsRead, Some(Permission::Admin)),
+            None
+        );
+        assert!(!AccountRole::MetricsRead.reads_account());
+        assert!(!AccountRole::MetricsRead.creates_namespaces());
+        assert!(AccountRole::MetricsRead.reads_metrics());
+        assert!(!AccountRole::Developer.reads_metrics());
+        assert_eq!("metrics_read".parse(), Ok(AccountRole::MetricsRead));
         assert!(AccountRole::FinanceAdmin.reads_usage());
         assert!(!AccountRole::Developer.reads_usage() && !AccountRole::Read.reads_usage());
         assert!(AccountRole::Developer.creates_namespaces());

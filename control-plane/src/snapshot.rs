@@ -50,9 +50,11 @@ pub fn build(data: SnapshotData) -> Snapshot {
                 .filter(|h| h.account_id == ns.account_id)
             {
                 let granted = grants.get(&holder.principal).copied();
-                if let Some(p) = effective_permission(holder.role, granted) {
-                    grants.insert(holder.principal.clone(), p);
-                }
+                // None drops a grant the role voids (a metrics reader's).
+                match effective_permission(holder.role, granted) {
+                    Some(p) => grants.insert(holder.principal.clone(), p),
+                    None => grants.remove(&holder.principal),
+                };
             }
             NamespaceAuth {
                 mtls: mtls.remove(&ns.id),

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod cells;
 pub mod internal;
 pub mod invoices;
+pub mod metrics;
 pub mod mtls;
 pub mod namespaces;
 pub mod permissions;

@@ -319,14 +319,15 @@ macro_rules! sql_keys {
                 .await
                 .map_err(db_err)?;
                 // Only account-wide roles matter here: the others act through
-                // their explicit grants, read above.
+                // their explicit grants, read above (metrics_read is listed
+                // because it voids its grants; see roles::effective_permission).
                 let holders: Vec<(String, String, String)> = sqlx::query_as(
                     "SELECT 'user:' || id, account_id, role FROM users
-                       WHERE state = 'active' AND role IN ('owner', 'admin')
+                       WHERE state = 'active' AND role IN ('owner', 'admin', 'metrics_read')
                        AND account_id IN (SELECT account_id FROM namespaces WHERE cell_id = $1)
                      UNION ALL
                      SELECT 'service-account:' || id, account_id, role FROM service_accounts
-                       WHERE role IN ('owner', 'admin')
+                       WHERE role IN ('owner', 'admin', 'metrics_read')
                        AND account_id IN (SELECT account_id FROM namespaces WHERE cell_id = $1)",
                 )
                 .bind(cell_id)
