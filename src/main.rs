@@ -235,6 +235,10 @@ enum Command {
         archival: ArchivalArgs,
         #[command(flatten)]
         tenant: TenantArgs,
+        /// Serves Prometheus metrics at `http://<addr>/metrics` (plain
+        /// HTTP, no auth: an operators' address; docs/operations.md).
+        #[arg(long, env = "ORRERY_METRICS_ADDR")]
+        metrics_addr: Option<SocketAddr>,
     },
     /// The control plane: accounts, users, namespaces, certificates and API
     /// keys behind a REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`).
@@ -411,6 +415,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     )?,
                     archival: archival.settings(Some(local_archive)),
                     tenant: None,
+                    // Served with the control plane's at its HTTP address.
+                    metrics_addr: None,
                 },
                 Some((http_addr, data_dir)),
             )
@@ -423,6 +429,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             dynamic_config,
             archival,
             tenant,
+            metrics_addr,
         } => (
             CellConfig {
                 database_url,
@@ -432,6 +439,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 dynamic_config: DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?,
                 archival: archival.settings(None),
                 tenant: tenant.settings()?,
+                metrics_addr,
             },
             None,
         ),
@@ -442,6 +450,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             "orrery cell listening: gRPC (Temporal API) on {}",
             cell.local_addr
         );
+        if let Some(addr) = cell.metrics_addr {
+            tracing::info!("orrery cell metrics on http://{addr}/metrics");
+        }
         return cell
             .serve(shutdown_signal())
             .await
@@ -464,6 +475,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         name: "dev".into(),
         grpc_url: format!("http://{}", cell.local_addr),
     }];
+    // One process: the cell's metrics follow the control plane's at its
+    // `/metrics`.
+    orrery_control_plane::metrics::also_serve(orrery_core::metrics::prometheus_text);
     let control_plane = ControlPlane::start(cp_config)
         .await
         .map_err(|e| e.to_string())?;

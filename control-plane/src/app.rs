@@ -277,6 +277,7 @@ pub fn router(state: AppState) -> Router {
     .merge(crate::console::routes())
     .fallback(crate::console::fallback)
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    .layer(axum::middleware::from_fn(crate::metrics::track))
     .layer(DefaultBodyLimit::max(256 * 1024))
     .layer(
         TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -13,6 +13,7 @@ pub mod console;
 pub mod extract;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod placement;
 pub mod problem;

@@ -15,6 +15,7 @@ use orrery_persistence::CellStore;
 use orrery_proto::api::enums::v1::ArchivalState;
 use tokio::net::TcpListener;
 
+mod metrics_http;
 mod status_mapping;
 
 pub struct CellConfig {
@@ -27,6 +28,10 @@ pub struct CellConfig {
     pub archival: ArchivalSettings,
     /// Tenant authentication; `None` serves everyone (a development cell).
     pub tenant: Option<TenantSettings>,
+    /// Where `GET /metrics` (Prometheus) is served, plain HTTP: an
+    /// operators' address, not the tenants'. `None`: not served (the
+    /// metrics are still kept, for the admin service's namespace stats).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 pub use orrery_archival::S3Settings;
@@ -151,8 +156,10 @@ async fn tenant_auth(settings: Option<&TenantSettings>) -> CellResult<TenantPart
 pub struct Cell {
     pub local_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
     frontend: Arc<Frontend>,
     tenants: TenantParts,
 }
@@ -163,6 +170,8 @@ const DEFAULT_NAMESPACE_RPS: i64 = 2400;
 const TOKEN_KEY: &str = "task_token_hmac_key";
 /// How long in-flight calls may finish after a shutdown signal.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often the timer and transfer queues' lag is sampled for the metrics.
+const QUEUE_LAG_SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 impl Cell {
     /// Opens the database (migrating it), takes the shards, starts the
@@ -199,6 +208,8 @@ impl Cell {
         )
         .await?;
         orrery_history::processors::spawn(history.clone());
+        history.spawn_queue_lag_sampler(QUEUE_LAG_SAMPLE_EVERY);
+        orrery_core::metrics::set_backlog_source(matching.backlog_source());
         let scheduler = orrery_scheduler::Scheduler::new(store.clone(), history.clone());
         scheduler.spawn();
         for name in &config.default_namespaces {
@@ -220,6 +231,8 @@ impl Cell {
                 }
             }
         }
+        // After the default namespaces exist: the first listing names them.
+        metrics_http::spawn_namespace_names(store.clone());
         let persistence = if config.database_url.starts_with("sqlite") {
             "sqlite"
         } else {
@@ -266,11 +279,20 @@ impl Cell {
             None => None,
         };
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                orrery_core::CellError::Unavailable(format!("binding {addr}: {e}"))
+            })?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
         Ok(Self {
             local_addr,
             admin_addr,
+            metrics_addr,
             listener,
             admin_listener,
+            metrics_listener,
             frontend,
             tenants,
         })
@@ -307,6 +329,9 @@ impl Cell {
             let _ = stop_tx.send(true);
             let _ = stopping_tx.send(());
         };
+        if let Some(listener) = self.metrics_listener {
+            metrics_http::spawn_server(listener, stopped());
+        }
         let router = |layer: orrery_auth::AuthLayer| {
             tonic::transport::Server::builder()
                 .layer(status_mapping::layer())

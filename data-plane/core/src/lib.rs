@@ -7,6 +7,7 @@ pub mod dynamic_config;
 pub mod error;
 pub mod limits;
 pub mod matching;
+pub mod metrics;
 pub mod time;
 pub mod token;
 

@@ -385,6 +385,10 @@ impl HistoryEngine {
             }
         }
         self.store.commit(&tx).await?;
+        committed_metrics(&m);
+        if let Some(new_run) = &m.new_run {
+            committed_metrics(new_run);
+        }
 
         let mut runs = vec![(info.run_id.clone(), m.state.next_event_id)];
         let mut queue_tasks: Vec<QueueTask> = m.queue_tasks;
@@ -473,6 +477,37 @@ impl HistoryEngine {
             rx: Some(rx),
         }
     }
+}
+
+/// Operator metrics of a committed transition: its Actions (weighted, as
+/// billed) and, if the run closed, how. Counted after the commit, so a
+/// failed transaction counts nothing.
+fn committed_metrics(m: &Mutation) {
+    use orrery_core::metrics::{self, WorkflowOutcome};
+    let info = m.info();
+    let namespace_id = crate::api::standalone::queue_namespace_id(info);
+    if !info.standalone_activity {
+        metrics::namespace_known(&namespace_id, &info.namespace);
+    }
+    for action in orrery_core::actions::Action::ALL {
+        let n = m.usage.iter().filter(|a| **a == action).count() as u64;
+        if n > 0 {
+            metrics::actions(&namespace_id, action.name(), n * action.weight() as u64);
+        }
+    }
+    if !m.closed_now || info.standalone_activity {
+        return;
+    }
+    let outcome = match WorkflowExecutionStatus::try_from(info.status) {
+        Ok(WorkflowExecutionStatus::Completed) => WorkflowOutcome::Success,
+        Ok(WorkflowExecutionStatus::Failed) => WorkflowOutcome::Failed,
+        Ok(WorkflowExecutionStatus::TimedOut) => WorkflowOutcome::Timeout,
+        Ok(WorkflowExecutionStatus::Canceled) => WorkflowOutcome::Cancel,
+        Ok(WorkflowExecutionStatus::Terminated) => WorkflowOutcome::Terminate,
+        Ok(WorkflowExecutionStatus::ContinuedAsNew) => WorkflowOutcome::ContinuedAsNew,
+        _ => return,
+    };
+    metrics::workflow_closed(&namespace_id, outcome);
 }
 
 /// A subscription to a run's commits; the last one to go removes the

@@ -9,6 +9,24 @@ use crate::retry::{RetryDecision, next_retry};
 use crate::tasks::{TimerKind, TimerTask};
 
 impl HistoryEngine {
+    /// Samples each shard's timer lag into the operator metrics: how late
+    /// its oldest due timer is (0 when none is due). One indexed read per
+    /// shard.
+    pub(crate) async fn sample_timer_lag(&self) -> CellResult<()> {
+        let now = orrery_core::time::now_millis();
+        for shard in self.shard_ids() {
+            let due = self
+                .store
+                .due_timers(orrery_persistence::TimerQueue::Timers, &[shard], now, 1)
+                .await?;
+            let late_ms = due.first().map_or(0, |row| (now - row.fire_ms).max(0));
+            orrery_core::metrics::scheduled_queue_lag(std::time::Duration::from_millis(
+                late_ms as u64,
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) async fn handle_timer(&self, task: &TimerTask) -> CellResult<()> {
         self.update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
             if !m.is_running() {

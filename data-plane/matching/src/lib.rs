@@ -135,6 +135,7 @@ impl Matching {
                         break;
                     }
                     let dropped = matching.prune_idle(idle_for);
+                    orrery_core::metrics::background_run("matching_pruner", true);
                     if dropped > 0 {
                         tracing::debug!(dropped, "idle task queues dropped from memory");
                     }
@@ -199,7 +200,37 @@ impl Matching {
         }
     }
 
+    /// Where the operator metrics read the backlog gauges from: every
+    /// queue in memory, at each scrape. Holds no strong reference, so a
+    /// stopped cell's matching can go.
+    pub fn backlog_source(self: &Arc<Self>) -> orrery_core::metrics::BacklogSource {
+        let weak = Arc::downgrade(self);
+        Arc::new(move || {
+            let Some(matching) = weak.upgrade() else {
+                return Vec::new();
+            };
+            let queues: Vec<_> = (matching.queues.lock())
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            queues.iter().map(|q| q.metrics_sample()).collect()
+        })
+    }
+
     fn lease(self: &Arc<Self>, task: QueueTask) -> Polled {
+        if task.created_ms > 0 {
+            // Per hand-over: a task put back (its poller vanished) and
+            // handed out again counts again, with its full wait.
+            let waited = orrery_core::time::now_millis().saturating_sub(task.created_ms);
+            orrery_core::metrics::schedule_to_start(
+                &task.namespace_id,
+                &task.task_queue,
+                queue::is_sticky(&task),
+                queue::task_type(task.kind),
+                Duration::from_millis(waited.max(0) as u64),
+            );
+        }
         Polled::Task(TaskLease {
             matching: self.clone(),
             task: Some(task),

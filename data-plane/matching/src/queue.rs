@@ -53,6 +53,9 @@ struct State {
     pollers: Pollers,
     /// When the queue was last added to or polled.
     touched: Option<Instant>,
+    /// A worker's sticky queue (a task in it named another, normal queue):
+    /// its metrics share one label value.
+    sticky: bool,
 }
 
 /// The identities that polled a queue, with when each last did; at most
@@ -153,6 +156,7 @@ impl Queue {
         for row in rows {
             match QueueTask::decode(row.data.as_slice()) {
                 Ok(task) => {
+                    s.sticky |= is_sticky(&task);
                     s.tasks.entry(task.task_id).or_insert(task);
                 }
                 Err(err) => tracing::error!(error = %err, "undecodable queue task"),
@@ -195,6 +199,7 @@ impl Queue {
     pub fn add(&self, task: QueueTask) {
         let mut s = self.state();
         s.touched = Some(Instant::now());
+        s.sticky |= is_sticky(&task);
         if let Some(Handed::Task(task)) = Self::hand_over(&mut s, Handed::Task(task)) {
             s.tasks.insert(task.task_id, task);
         }
@@ -239,6 +244,20 @@ impl Queue {
             && s.touched.is_none_or(|t| t < cutoff)
     }
 
+    /// What the operator metrics report of this queue: its backlog in
+    /// memory (no read of the store: the gauge is approximate, as
+    /// Temporal's is).
+    pub fn metrics_sample(&self) -> orrery_core::metrics::BacklogSample {
+        let s = self.state();
+        orrery_core::metrics::BacklogSample {
+            namespace_id: self.key.namespace_id.clone(),
+            task_queue: self.key.name.clone(),
+            task_type: task_type(self.key.kind),
+            sticky: s.sticky,
+            count: s.tasks.len() as u64,
+        }
+    }
+
     pub fn backlog(&self) -> Backlog {
         let s = self.state();
         Backlog {
@@ -250,6 +269,21 @@ impl Queue {
                 .filter(|ms| *ms > 0)
                 .min(),
         }
+    }
+}
+
+/// A task on a worker's sticky queue: workflow tasks name their normal
+/// queue always, which differs only when they sit on a sticky one.
+pub(crate) fn is_sticky(task: &QueueTask) -> bool {
+    !task.normal_task_queue.is_empty() && task.normal_task_queue != task.task_queue
+}
+
+/// Temporal's `task_type` label value of a queue kind.
+pub(crate) fn task_type(kind: i32) -> &'static str {
+    if kind == orrery_core::matching::TASK_KIND_WORKFLOW {
+        "Workflow"
+    } else {
+        "Activity"
     }
 }
 
@@ -265,6 +299,18 @@ mod tests {
             .collect();
         seen.sort();
         seen
+    }
+
+    #[test]
+    fn only_a_task_naming_another_normal_queue_is_sticky() {
+        let task = |queue: &str, normal: &str| QueueTask {
+            task_queue: queue.into(),
+            normal_task_queue: normal.into(),
+            ..Default::default()
+        };
+        assert!(!is_sticky(&task("orders", "orders")));
+        assert!(!is_sticky(&task("orders", "")), "activity tasks name none");
+        assert!(is_sticky(&task("host-1:5e1d", "orders")));
     }
 
     #[test]
