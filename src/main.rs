@@ -287,6 +287,14 @@ enum Command {
         /// cells) as an Ed25519 PKCS#8 PEM private key, instead of the stored one.
         #[arg(long, value_name = "PATH")]
         control_key_file: Option<PathBuf>,
+        /// How often usage (Actions, storage) is pulled from each cell, in
+        /// seconds; usage reaches the API within about twice this.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+        usage_pull_interval: u64,
+        /// The rate card (JSON; docs/control-plane.md) invoices are priced
+        /// with; a built-in card shaped like Temporal Cloud's otherwise.
+        #[arg(long, env = "ORRERY_RATE_CARD_FILE", value_name = "PATH")]
+        rate_card_file: Option<PathBuf>,
     },
 }
 
@@ -366,6 +374,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             key_encryption_key_file,
             insecure_no_key_encryption,
             control_key_file,
+            usage_pull_interval,
+            rate_card_file,
         } => {
             let mut config = orrery_control_plane::Config::new(database_url, http_addr);
             config.key_encryption =
@@ -386,6 +396,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             config.namespace_quota = namespace_quota;
             config.signups_per_ip = signups_per_ip;
             config.password_hash_concurrency = password_hash_concurrency;
+            config.usage_pull_interval = std::time::Duration::from_secs(usage_pull_interval);
+            config.rate_card_path = rate_card_file;
             return orrery_control_plane::run(config, shutdown_signal())
                 .await
                 .map_err(|e| e.to_string());

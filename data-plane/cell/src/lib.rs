@@ -15,6 +15,7 @@ use orrery_persistence::CellStore;
 use orrery_proto::api::enums::v1::ArchivalState;
 use tokio::net::TcpListener;
 
+mod cell_admin;
 mod metrics_http;
 mod status_mapping;
 
@@ -161,6 +162,8 @@ pub struct Cell {
     admin_listener: Option<TcpListener>,
     metrics_listener: Option<TcpListener>,
     frontend: Arc<Frontend>,
+    /// For the admin listener's CellAdmin service (usage pulls).
+    store: Arc<dyn CellStore>,
     tenants: TenantParts,
 }
 
@@ -294,6 +297,7 @@ impl Cell {
             admin_listener,
             metrics_listener,
             frontend,
+            store,
             tenants,
         })
     }
@@ -347,6 +351,13 @@ impl Cell {
                 .add_service(self.frontend.operator_service())
         };
         let tenant_router = router(orrery_auth::AuthLayer::new(self.tenants.auth.clone()));
+        // A development cell has no tenant auth and no admin listener: its
+        // one (loopback) endpoint also answers the control plane's usage
+        // pulls. With tenant auth, CellAdmin is on the admin listener only.
+        let tenant_router = match self.tenants.auth {
+            None => tenant_router.add_service(cell_admin::service(self.store.clone())),
+            Some(_) => tenant_router,
+        };
         let tenants: ServeFuture = match self.tenants.tls {
             Some(tls) => Box::pin(tenant_router.serve_with_incoming_shutdown(
                 orrery_auth::tls::incoming(self.listener, tls),
@@ -359,7 +370,9 @@ impl Cell {
         };
         let admin: ServeFuture = match (self.admin_listener, self.tenants.operator) {
             (Some(listener), Some(operator)) => {
-                let admin_router = router(orrery_auth::AuthLayer::operator_only(operator));
+                // CellAdmin reads every namespace's usage: the admin listener only.
+                let admin_router = router(orrery_auth::AuthLayer::operator_only(operator))
+                    .add_service(cell_admin::service(self.store.clone()));
                 match self.tenants.admin_tls {
                     Some(tls) => Box::pin(admin_router.serve_with_incoming_shutdown(
                         orrery_auth::admin::incoming(listener, tls),
