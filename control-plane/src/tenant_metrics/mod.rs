@@ -186,11 +186,15 @@ pub async fn sample_once(state: &AppState, budget: Duration) {
         let span = tracing::info_span!("tenant_metrics.pull", cell = %cell.name);
         pulls.spawn(
             async move {
-                match tokio::time::timeout(budget, pull_cell(&state, &cell)).await {
+                let outcome = tokio::time::timeout(budget, pull_cell(&state, &cell)).await;
+                // Operator metrics: control_plane_background_task_{runs,failures}.
+                let ok = matches!(outcome, Ok(Ok(())));
+                crate::metrics::background_run("tenant_metrics_pull", ok);
+                match outcome {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         let failures = state.tenant_metrics.failed(&cell);
-                        tracing::warn!(error = %e, failures, "tenant metrics: pulling the cell's statistics failed");
+                        tracing::warn!(error = %e, failures, "tenant metrics: the pull failed");
                     }
                     Err(_) => {
                         let failures = state.tenant_metrics.failed(&cell);
@@ -248,7 +252,11 @@ pub async fn pull_cell(state: &AppState, cell: &Cell) -> Result<(), crate::CellA
         let Some(name) = name else { continue };
         let point = NsPoint::from_stats(ns);
         if point.dropped > 0 {
-            tracing::warn!(namespace = %name, dropped = point.dropped, "tenant metrics: series over the per-namespace cap were dropped");
+            tracing::warn!(
+                namespace = %name,
+                dropped = point.dropped,
+                "tenant metrics: series past the per-namespace cap dropped"
+            );
         }
         namespaces.insert(name, point);
     }
