@@ -93,8 +93,12 @@ impl Puller {
             tasks.spawn(
                 async move {
                     match puller.pull_cell(&state, &cell).await {
-                        Ok(p) => tracing::debug!(rows = p.rows, pages = p.pages, "usage pulled"),
+                        Ok(p) => {
+                            crate::metrics::background_run("usage_pull", true);
+                            tracing::debug!(rows = p.rows, pages = p.pages, "usage pulled")
+                        }
                         Err(err) => {
+                            crate::metrics::background_run("usage_pull", false);
                             tracing::warn!(error = %err, "usage pull failed; retried next round")
                         }
                     }

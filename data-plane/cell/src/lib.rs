@@ -197,6 +197,11 @@ impl Cell {
                 orrery_core::CellError::invalid(format!("the default archive: {e}"))
             })?;
         }
+        let history_limits =
+            orrery_history::HistoryLimits::from_dynamic_config(&config.dynamic_config);
+        // Metering off also silences the metrics hooks: the baseline of the
+        // metering benchmark (docs/benchmarks.md).
+        orrery_core::metrics::set_enabled(history_limits.metering);
         let history = HistoryEngine::start(
             store.clone(),
             matching.clone(),
@@ -204,7 +209,7 @@ impl Cell {
             HistoryConfig {
                 shard_count: config.shard_count,
                 owner: format!("cell-{}", uuid::Uuid::new_v4()),
-                limits: orrery_history::HistoryLimits::from_dynamic_config(&config.dynamic_config),
+                limits: history_limits,
                 policies: namespaces.clone(),
                 archives: archives.clone(),
             },

@@ -290,6 +290,20 @@ impl State {
     }
 }
 
+/// Whether the hooks below record anything: on unless metering was turned
+/// off (`usage.meteringEnabled=false`), which exists to measure what
+/// metering and metrics cost (docs/benchmarks.md), never for production.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns every hook below on or off, process-wide.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One RPC answered by the frontend. `namespace` is the namespace *name* the
 /// request carries (`""` when it names none); `error` is the gRPC code's name
 /// when it failed (`"NotFound"`, `"ResourceExhausted"`, …). A name this
@@ -301,22 +315,34 @@ pub fn rpc_finished(
     elapsed: Duration,
     error: Option<&'static str>,
 ) {
+    if !enabled() {
+        return;
+    }
     STATE.rpc_finished(rpc, namespace, elapsed, error);
 }
 
 /// One persistence operation (a transaction or a read) finished.
 pub fn persistence_finished(operation: &'static str, elapsed: Duration, ok: bool) {
+    if !enabled() {
+        return;
+    }
     STATE.persistence_finished(operation, elapsed, ok);
 }
 
 /// A run of namespace `namespace_id` closed (the transition committed).
 pub fn workflow_closed(namespace_id: &str, outcome: WorkflowOutcome) {
+    if !enabled() {
+        return;
+    }
     STATE.workflow_closed(namespace_id, outcome);
 }
 
 /// `n` Actions of kind `action_type` (`orrery_core::actions::Action` names)
 /// committed in namespace `namespace_id`.
 pub fn actions(namespace_id: &str, action_type: &'static str, n: u64) {
+    if !enabled() {
+        return;
+    }
     STATE.actions(namespace_id, action_type, n);
 }
 
@@ -328,22 +354,34 @@ pub fn schedule_to_start(
     task_type: &'static str,
     latency: Duration,
 ) {
+    if !enabled() {
+        return;
+    }
     STATE.schedule_to_start(namespace_id, task_queue, sticky, task_type, latency);
 }
 
 /// How late the oldest due timer of one shard is, sampled.
 pub fn scheduled_queue_lag(lag: Duration) {
+    if !enabled() {
+        return;
+    }
     lock(&STATE.queue_lag).scheduled.observe(lag.as_secs_f64());
 }
 
 /// Task ids issued on one shard since its oldest pending transfer task,
 /// sampled.
 pub fn immediate_queue_lag(tasks: u64) {
+    if !enabled() {
+        return;
+    }
     lock(&STATE.queue_lag).immediate.observe(tasks as f64);
 }
 
 /// One pass of a background task ended (`ok` false: it failed).
 pub fn background_run(task: &'static str, ok: bool) {
+    if !enabled() {
+        return;
+    }
     STATE.background_run(task, ok);
 }
 

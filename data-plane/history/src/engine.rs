@@ -61,6 +61,10 @@ pub struct HistoryLimits {
     /// `usage.storageSampleInterval` (seconds): how often storage is
     /// sampled into byte-seconds (see `storage_meter`).
     pub storage_sample_interval: std::time::Duration,
+    /// `usage.meteringEnabled` (default true): false counts no Actions, no
+    /// queries and no storage, to measure what metering costs
+    /// (docs/benchmarks.md); never off in production.
+    pub metering: bool,
 }
 
 impl Default for HistoryLimits {
@@ -95,6 +99,7 @@ impl HistoryLimits {
                 orrery_core::limits::MAX_IN_FLIGHT_UPDATE_PAYLOADS,
             ),
             storage_sample_interval: crate::storage_meter::sample_interval(dc),
+            metering: dc.bool("usage.meteringEnabled", true),
         }
     }
 
@@ -353,7 +358,7 @@ impl HistoryEngine {
         // timers) adds 2 in one statement.
         for action in orrery_core::actions::Action::ALL {
             let n = m.usage.iter().filter(|a| **a == action).count() as i64;
-            if n > 0 {
+            if n > 0 && self.limits.metering {
                 tx.usage.push(UsageDelta {
                     namespace_id: billed_namespace.clone(),
                     action: action.name(),

@@ -50,7 +50,12 @@ impl HistoryEngine {
     /// Adds the queries counted since the last flush to the usage table.
     pub async fn flush_query_usage(&self) -> CellResult<()> {
         let usage = self.query_meter.take();
-        self.store.add_usage(&usage).await
+        self.store.add_usage(&usage).await?;
+        // The operator metric follows what was billed: counted once stored.
+        for u in &usage {
+            orrery_core::metrics::actions(&u.namespace_id, u.action, u.count as u64);
+        }
+        Ok(())
     }
 
     /// Flushes counted queries every [`QUERY_FLUSH_INTERVAL`], and once

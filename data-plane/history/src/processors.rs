@@ -94,11 +94,14 @@ pub fn spawn(engine: Arc<HistoryEngine>) {
             .run_query_meter()
             .instrument(tracing::info_span!("query_meter")),
     );
-    tokio::spawn(
-        engine
-            .run_storage_meter()
-            .instrument(tracing::info_span!("storage_meter")),
-    );
+    // Metering off (a benchmark's baseline) samples no storage either.
+    if engine.limits.metering {
+        tokio::spawn(
+            engine
+                .run_storage_meter()
+                .instrument(tracing::info_span!("storage_meter")),
+        );
+    }
 }
 
 /// Errors a handler may hit that mean "the workflow moved on": the task is

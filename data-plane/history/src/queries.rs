@@ -117,7 +117,9 @@ impl HistoryEngine {
             .load(namespace_id, &execution.workflow_id, &run_id)
             .await?;
         // A query of a run that exists is an Action, answered or not.
-        self.query_meter.count(namespace_id);
+        if self.limits.metering {
+            self.query_meter.count(namespace_id);
+        }
         let running = state
             .info
             .as_ref()

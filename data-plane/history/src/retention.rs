@@ -284,7 +284,9 @@ impl HistoryEngine {
         };
         let mut usage = Vec::new();
         if !info.standalone_activity {
-            if policy.history_archival_uri.is_some() || policy.visibility_archival_uri.is_some() {
+            let archives =
+                policy.history_archival_uri.is_some() || policy.visibility_archival_uri.is_some();
+            if archives && self.limits.metering {
                 usage.push(UsageDelta {
                     namespace_id: billed.clone(),
                     action: Action::WorkflowArchived.name(),

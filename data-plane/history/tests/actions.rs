@@ -223,6 +223,7 @@ on_both!(
     an_archived_run_counts_once,
     a_schedule_action_is_three_with_its_start,
     queries_are_counted_in_memory_and_flushed_every_second,
+    metering_off_counts_nothing,
 );
 
 async fn a_known_workload_counts_exactly_its_actions(store: Arc<dyn CellStore>) {
@@ -618,4 +619,37 @@ async fn queries_are_counted_in_memory_and_flushed_every_second(store: Arc<dyn C
         usage(&store).await,
         table(&[(Action::WorkflowStarted, 1), (Action::Query, 3)])
     );
+}
+
+/// `usage.meteringEnabled=false` (the metering benchmark's baseline) counts
+/// neither committed Actions nor queries.
+async fn metering_off_counts_nothing(store: Arc<dyn CellStore>) {
+    let dc =
+        orrery_core::dynamic_config::DynamicConfig::parse(["usage.meteringEnabled=false"]).unwrap();
+    let limits = orrery_history::HistoryLimits::from_dynamic_config(&dc);
+    assert!(!limits.metering);
+    let e = HistoryEngine::start(
+        store.clone(),
+        Arc::new(Collect::default()),
+        TokenSigner::new(b"k".to_vec()),
+        HistoryConfig {
+            shard_count: 2,
+            owner: "a".into(),
+            limits,
+            policies: Arc::new(ClosePolicy::default()),
+            archives: Arc::new(orrery_archival::Archives::new(Default::default())),
+        },
+    )
+    .await
+    .unwrap();
+    let started = e.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let query = orrery_proto::api::query::v1::WorkflowQuery {
+        query_type: "q".into(),
+        ..Default::default()
+    };
+    e.route_query("ns-id", &exec("wf", &started.run_id), "q-1", &query)
+        .await
+        .unwrap();
+    e.flush_query_usage().await.unwrap();
+    assert_eq!(usage(&store).await, BTreeMap::new());
 }
