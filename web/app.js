@@ -13,6 +13,8 @@
 
 const CSRF_COOKIE = "orrery_csrf";
 const ROLES = ["owner", "admin", "developer", "read", "finance_admin"];
+// Cloud's Metrics Read-Only: a service account's role (users cannot hold it).
+const SERVICE_ACCOUNT_ROLES = [...ROLES.filter((r) => r !== "owner"), "metrics_read"];
 const PERMISSIONS = ["read", "write", "admin"];
 
 const session = { me: null, csrf: null };
@@ -855,7 +857,7 @@ async function serviceAccountsPage() {
   const list = h("div");
   const errors = h("div");
   const fail = (err) => put(errors, errorBox(err));
-  const roles = ROLES.filter((r) => r !== "owner");
+  const roles = SERVICE_ACCOUNT_ROLES;
   async function refresh() {
     const accounts = await api("GET", "/api/v1/service-accounts");
     put(list,

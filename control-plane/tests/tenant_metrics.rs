@@ -509,6 +509,16 @@ async fn metrics_read_reads_metrics_and_nothing_else(backend: Backend) {
     assert_eq!(scrape(app, &scraper).await.0, StatusCode::OK);
     assert_eq!(scrape(app, &owner).await.0, StatusCode::OK);
 
+    // The role is a service account's: no user is invited into it or given it.
+    let refused = owner
+        .post(
+            "/api/v1/users",
+            json!({"email": "scraper@example.com", "role": "metrics_read"}),
+        )
+        .await;
+    let problem = refused.problem(422);
+    assert!(problem.to_string().contains("role"), "{problem}");
+
     for path in [
         "/api/v1/namespaces",
         "/api/v1/users",

@@ -105,6 +105,18 @@ pub struct InviteResponse {
     pub invite_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// `metrics_read` is a service account's role (Cloud's Metrics Read-Only):
+/// a user holding it could sign in and then do nothing, not even sign out.
+fn check_user_role(role: AccountRole) -> Result<(), ApiError> {
+    if role == AccountRole::MetricsRead {
+        return Err(ApiError::field(
+            "role",
+            "metrics_read is for service accounts (an API key that scrapes /api/v1/metrics), not users",
+        ));
+    }
+    Ok(())
+}
+
 /// Invites a user into the account with a role (owner and admin only).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users",
     request_body = InviteRequest,
@@ -120,6 +132,7 @@ async fn invite_user(
     audit.detail = format!("role {}", req.role.as_str());
     let result = async {
         caller.require_manager()?;
+        check_user_role(req.role)?;
         check_owner_change(&caller, None, Some(req.role))?;
         let email =
             normalize_email("email", &req.email).map_err(|e| ApiError::Validation(vec![e]))?;
@@ -203,6 +216,7 @@ async fn update_user(
             .user(&caller.account_id, &id)
             .await?
             .ok_or(ApiError::NotFound)?;
+        check_user_role(req.role)?;
         check_owner_change(&caller, Some(user.role), Some(req.role))?;
         let by_owner = caller.role == AccountRole::Owner;
         owner_guarded(
