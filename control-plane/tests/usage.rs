@@ -16,6 +16,7 @@ use serde_json::json;
 on_both!(
     a_repeated_pull_replaces_and_never_double_counts,
     the_cursor_moves_only_after_every_page,
+    a_backlog_longer_than_one_pull_is_read_over_several,
     usage_rows_by_hour_and_day,
     usage_requests_are_validated_and_scoped,
     incomplete_until_a_pull_covers_the_range,
@@ -151,6 +152,50 @@ async fn the_cursor_moves_only_after_every_page(backend: Backend) {
             .collect::<Vec<_>>(),
         vec![0, 0, MARCH + 3 * HOUR]
     );
+}
+
+/// A backlog longer than one pull is read over several: each stops at its
+/// page budget, moves the cursor to the last hour it stored whole (never
+/// past the settled hour), and leaves the last whole pull's time alone.
+async fn a_backlog_longer_than_one_pull_is_read_over_several(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("owner@example.com").await;
+    let (ns, cell_ns) = namespace(&app, &owner, "orders").await;
+    for h in 0..5 {
+        app.cell
+            .set_usage(&cell_ns, MARCH + h * HOUR, "timer_started", 1);
+    }
+    app.cell.set_settled_before(MARCH + 4 * HOUR);
+    app.cell.state.usage_page_cap.store(1, Ordering::SeqCst);
+    let cell = cell_a(&app).await;
+    let mut puller = Puller::default();
+    puller.max_pages = 2;
+    // Pages: hour 0, hour 1; out of budget. Hour 0 is whole: resume at 1.
+    assert!(matches!(
+        puller.pull_cell(&app.state, &cell).await,
+        Err(PullError::TooManyPages { .. })
+    ));
+    let cursor = app.store.usage_cursor(&cell.id).await.unwrap().unwrap();
+    assert_eq!(cursor.from_hour_ms, MARCH + HOUR);
+    assert_eq!(cursor.last_pull_started_ms, 0, "no pull was whole yet");
+    // Hours 1, 2: resume at 2. Then hours 2, 3: resume at 3.
+    assert!(puller.pull_cell(&app.state, &cell).await.is_err());
+    assert!(puller.pull_cell(&app.state, &cell).await.is_err());
+    let cursor = app.store.usage_cursor(&cell.id).await.unwrap().unwrap();
+    assert_eq!(cursor.from_hour_ms, MARCH + 3 * HOUR);
+    // Hours 3, 4 and the end: a whole pull, the cursor at the settled hour.
+    let pulled = puller.pull_cell(&app.state, &cell).await.unwrap();
+    assert_eq!(pulled.next_from_hour_ms, MARCH + 4 * HOUR);
+    let cursor = app.store.usage_cursor(&cell.id).await.unwrap().unwrap();
+    assert!(cursor.last_pull_started_ms > 0);
+    // Every hour arrived once.
+    let uri = usage_uri(Some(&ns), MARCH, MARCH + 5 * HOUR, "hour");
+    let rows = owner.get(&uri).await.ok(200)["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r["total_actions"] == 1), "{rows:?}");
 }
 
 async fn usage_rows_by_hour_and_day(backend: Backend) {

@@ -27,8 +27,8 @@ use crate::cell_admin::CellAdminError;
 use crate::store::{Cell, StoreError, UsageTotal};
 
 /// Pages one pull reads at most (of [`MAX_USAGE_PAGE`] rows each). A
-/// backlog bigger than this never completes a pull: logged as an error
-/// rather than read without bound.
+/// backlog bigger than this is read over several pulls: each moves the
+/// cursor to the last hour it stored whole.
 pub const MAX_PAGES_PER_PULL: u32 = 1000;
 /// Cell namespace ids one pull asks the cell to name at most; the rest are
 /// asked on later pulls (their rows are stored meanwhile and show up once
@@ -73,6 +73,8 @@ pub struct Puller {
     unresolved: Arc<Mutex<HashMap<(String, String), Instant>>>,
     /// Rows per page asked for (0 = the cell's cap).
     pub page_size: u32,
+    /// Pages one pull reads at most (0 = [`MAX_PAGES_PER_PULL`]).
+    pub max_pages: u32,
 }
 
 impl Puller {
@@ -116,11 +118,9 @@ impl Puller {
     /// One whole pull of one cell (see the module's doc).
     pub async fn pull_cell(&self, state: &AppState, cell: &Cell) -> Result<Pulled, PullError> {
         let started_ms = chrono::Utc::now().timestamp_millis();
-        let from_hour_ms = state
-            .store
-            .usage_cursor(&cell.id)
-            .await?
-            .map_or(0, |c| c.from_hour_ms);
+        let cursor = state.store.usage_cursor(&cell.id).await?;
+        let from_hour_ms = cursor.as_ref().map_or(0, |c| c.from_hour_ms);
+        let last_whole_pull_ms = cursor.as_ref().map_or(0, |c| c.last_pull_started_ms);
         let mut mapped: HashSet<String> = state
             .store
             .mapped_usage_namespaces(&cell.id)
@@ -131,7 +131,12 @@ impl Puller {
         let mut page_token = Vec::new();
         let mut settled = None;
         let mut rows = 0;
-        for page in 1..=MAX_PAGES_PER_PULL {
+        let mut last_hour_ms = from_hour_ms;
+        let max_pages = match self.max_pages {
+            0 => MAX_PAGES_PER_PULL,
+            n => n.min(MAX_PAGES_PER_PULL),
+        };
+        for page in 1..=max_pages {
             let answer = state
                 .cells
                 .pull_usage(
@@ -167,6 +172,9 @@ impl Puller {
             }
             state.store.replace_usage(&cell.id, &totals).await?;
             rows += totals.len();
+            if let Some(last) = totals.last() {
+                last_hour_ms = last.hour_ms;
+            }
             if answer.next_page_token.is_empty() {
                 let next = settled.unwrap_or(from_hour_ms);
                 if next < 0 || next % HOUR_MS != 0 {
@@ -188,6 +196,19 @@ impl Puller {
                 });
             }
             page_token = answer.next_page_token;
+        }
+        // A backlog longer than one pull (a long outage, an old cell
+        // attached): rows come in hour order, so every hour before the last
+        // row's is stored whole. Moving the cursor there (not past what the
+        // cell calls settled) lets the next pull continue instead of
+        // starting over forever; the pull is not whole, so the time of the
+        // last whole one stays and `incomplete` still says so.
+        let resume = last_hour_ms.min(settled.unwrap_or(from_hour_ms));
+        if resume > from_hour_ms {
+            state
+                .store
+                .finish_usage_pull(&cell.id, resume, last_whole_pull_ms)
+                .await?;
         }
         Err(PullError::TooManyPages {
             cell: cell.name.clone(),

@@ -24,6 +24,14 @@ pub(crate) async fn serve<T>(
         started,
         verdict,
     } = admitted;
+    // A call refused before it was authorized for its namespace counts under
+    // no namespace: otherwise anyone could add requests, errors and latency
+    // to another tenant's metrics by naming its namespace.
+    let authorized = !matches!(
+        verdict,
+        Err(orrery_core::CellError::Unauthenticated(_)
+            | orrery_core::CellError::PermissionDenied(_))
+    );
     let outcome = match verdict {
         Ok(()) => handler.instrument(span.clone()).await,
         Err(refused) => Err(refused),
@@ -41,7 +49,8 @@ pub(crate) async fn serve<T>(
     if let Some(code) = error {
         span.set_status(opentelemetry::trace::Status::error(code));
     }
-    orrery_core::metrics::rpc_finished(rpc, &namespace, started.elapsed(), error);
+    let counted_under = if authorized { namespace.as_str() } else { "" };
+    orrery_core::metrics::rpc_finished(rpc, counted_under, started.elapsed(), error);
     answer
 }
 
