@@ -66,6 +66,15 @@ pub trait CellAdmin: Send + Sync {
         cell: &Cell,
         cell_namespace_id: &str,
     ) -> Result<Option<String>, CellAdminError>;
+    /// The id the cell gave the namespace named `namespace` (the id its
+    /// usage rows carry); None if the cell has no such namespace. Asked
+    /// right after registering, so usage is attributable even if the
+    /// namespace is deleted before the next usage pull.
+    async fn namespace_id(
+        &self,
+        cell: &Cell,
+        namespace: &str,
+    ) -> Result<Option<String>, CellAdminError>;
     /// The cell's cumulative per-namespace statistics (`PullNamespaceStats`),
     /// which tenant metrics are computed from.
     async fn pull_namespace_stats(
@@ -264,6 +273,26 @@ impl CellAdmin for GrpcCellAdmin {
                 .namespace_info
                 .map(|info| info.name)
                 .filter(|name| !name.is_empty())),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(status_error(cell, "DescribeNamespace", status)),
+        }
+    }
+
+    async fn namespace_id(
+        &self,
+        cell: &Cell,
+        namespace: &str,
+    ) -> Result<Option<String>, CellAdminError> {
+        let request = DescribeNamespaceRequest {
+            namespace: namespace.to_owned(),
+            ..Default::default()
+        };
+        match self.workflow(cell).await?.describe_namespace(request).await {
+            Ok(answer) => Ok(answer
+                .into_inner()
+                .namespace_info
+                .map(|info| info.id)
+                .filter(|id| !id.is_empty())),
             Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(status_error(cell, "DescribeNamespace", status)),
         }

@@ -16,6 +16,7 @@ on_both!(
     invoice_requests_are_validated,
     usage_readers_are_owner_admin_and_finance_admin,
     finance_admin_reads_usage_and_nothing_else,
+    a_namespace_deleted_before_any_pull_is_invoiced,
 );
 
 /// 2025-03-01T00:00:00Z and 2025-04-01T00:00:00Z.
@@ -464,4 +465,51 @@ async fn finance_admin_reads_usage_and_nothing_else(backend: Backend) {
     assert_eq!(namespaces.ok(200).as_array().map(Vec::len), Some(1));
     let fin = owner.get(&format!("/api/v1/users/{finance_id}")).await;
     assert_eq!(fin.ok(200)["role"], "finance_admin");
+}
+
+async fn a_namespace_deleted_before_any_pull_is_invoiced(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("owner@example.com").await;
+    let (kept, ck) = namespace(&app, &owner, "kept").await;
+    let (gone, cg) = namespace(&app, &owner, "gone").await;
+    app.cell.set_usage(&ck, MARCH, "signal", 1_000_000);
+    app.cell
+        .set_usage(&cg, MARCH, "workflow_started", 4_000_000);
+    app.cell.set_usage(&cg, MARCH + HOUR, "signal", 2_000_000);
+    app.cell
+        .set_usage(&cg, MARCH, ACTIVE_STORAGE_BYTE_SECONDS, 10 * GBH);
+    // Created, used and deleted before the puller ever saw it: the cell can
+    // no longer name the id, yet its usage is the account's.
+    owner
+        .delete(&format!("/api/v1/namespaces/{gone}"))
+        .await
+        .ok(204);
+    pull(&app).await;
+    let res = owner.get("/api/v1/invoices/preview?month=2025-03").await;
+    let invoice = res.ok(200);
+    assert_eq!(invoice["total_actions"], 7_000_000);
+    let (kept, gone) = (Some(kept), Some(gone));
+    // Hour 0: gone's 4M then kept's 1M (id order) fill tier 1 (5M); hour 1:
+    // gone's 2M at 45.00/M.
+    assert_eq!(
+        lines(invoice),
+        [
+            (
+                gone.clone(),
+                "actions".into(),
+                Some(1),
+                "4000000".into(),
+                20_000
+            ),
+            (
+                gone.clone(),
+                "actions".into(),
+                Some(2),
+                "2000000".into(),
+                9_000
+            ),
+            (kept, "actions".into(), Some(1), "1000000".into(), 5_000),
+            (gone, "active_storage".into(), None, "10.000000".into(), 42),
+        ]
+    );
 }

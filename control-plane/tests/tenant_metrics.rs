@@ -103,6 +103,9 @@ impl CellAdmin for SplitCell {
     async fn namespace_name(&self, _: &Cell, id: &str) -> Result<Option<String>, CellAdminError> {
         Ok(self.names.lock().unwrap().get(id).cloned())
     }
+    async fn namespace_id(&self, c: &Cell, ns: &str) -> Result<Option<String>, CellAdminError> {
+        self.grpc.namespace_id(c, ns).await
+    }
     async fn pull_namespace_stats(
         &self,
         c: &Cell,

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::Ordering;
 
 use common::{Backend, Client, TestApp};
-use orrery_control_plane::store::Cell;
+use orrery_control_plane::store::{Audit, Cell, Namespace, NamespaceState, UsageTotal};
 use orrery_control_plane::usage::puller::{PullError, Pulled, Puller};
 use orrery_control_plane::usage::{
     ACTIVE_STORAGE_BYTE_SECONDS, KNOWN_ACTION_KINDS, RETAINED_STORAGE_BYTE_SECONDS,
@@ -22,6 +22,10 @@ on_both!(
     incomplete_until_a_pull_covers_the_range,
     csv_export_has_the_billing_report_shape,
     usage_of_unknown_cell_namespaces_is_not_attributed,
+    a_namespace_deleted_before_any_pull_keeps_its_usage,
+    a_create_whose_cell_id_cannot_be_learned_is_undone,
+    namespaces_mapped_before_creation_did_it_are_mapped_by_the_puller,
+    one_answer_holds_a_bounded_number_of_rows,
 );
 
 /// 2025-03-01T00:00:00Z.
@@ -557,4 +561,187 @@ async fn usage_of_unknown_cell_namespaces_is_not_attributed(backend: Backend) {
         .get(&usage_uri(Some(&ns), MARCH, MARCH + HOUR, "hour"))
         .await
         .ok(200);
+}
+
+async fn a_namespace_deleted_before_any_pull_keeps_its_usage(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("owner@example.com").await;
+    let (ns, cell_ns) = namespace(&app, &owner, "brief").await;
+    app.cell.set_usage(&cell_ns, MARCH, "workflow_started", 40);
+    app.cell
+        .set_usage(&cell_ns, MARCH + HOUR, ACTIVE_STORAGE_BYTE_SECONDS, GBH);
+    // Deleted before the puller met its id: the cell can no longer name
+    // it, so only the mapping recorded at creation attributes it.
+    owner
+        .delete(&format!("/api/v1/namespaces/{ns}"))
+        .await
+        .ok(204);
+    assert_eq!(pull(&app).await.unwrap().rows, 2);
+    let res = owner
+        .get(&usage_uri(None, MARCH, MARCH + 2 * HOUR, "hour"))
+        .await;
+    let rows = res.ok(200)["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["namespace"] == ns.as_str()));
+    assert_eq!(rows[0]["total_actions"], 40);
+    assert_eq!(rows[1]["active_storage_byte_seconds"], GBH);
+    // Still addressable by its id, and no one else's.
+    owner
+        .get(&usage_uri(Some(&ns), MARCH, MARCH + HOUR, "hour"))
+        .await
+        .ok(200);
+    let (other, _) = app.signup("other@example.com").await;
+    let res = other
+        .get(&usage_uri(None, MARCH, MARCH + 2 * HOUR, "hour"))
+        .await;
+    assert_eq!(res.ok(200)["rows"], json!([]));
+}
+
+async fn a_create_whose_cell_id_cannot_be_learned_is_undone(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, _) = app.signup("owner@example.com").await;
+    app.cell.state.fail_describe.store(true, Ordering::SeqCst);
+    let res = owner
+        .post("/api/v1/namespaces", json!({"name": "orders"}))
+        .await;
+    res.problem(502);
+    // Nothing is left: not here, not at the cell, not pending.
+    assert_eq!(owner.get("/api/v1/namespaces").await.ok(200), &json!([]));
+    assert!(app.cell.namespaces().is_empty());
+    assert!(app.store.pending_namespaces().await.unwrap().is_empty());
+    // Once the cell answers again the same create succeeds, mapped.
+    app.cell.state.fail_describe.store(false, Ordering::SeqCst);
+    let (ns, cell_ns) = namespace(&app, &owner, "orders").await;
+    let cell = cell_a(&app).await;
+    assert_eq!(
+        app.store.mapped_usage_namespaces(&cell.id).await.unwrap(),
+        [cell_ns]
+    );
+    assert_eq!(app.cell.namespaces().len(), 1);
+    assert!(app.cell.namespaces().contains_key(&ns));
+}
+
+/// A namespace as one created before creation recorded the cell's id:
+/// registered at the cell and active, with no mapping.
+async fn unmapped_namespace(app: &TestApp, account_id: &str, name: &str) -> (String, String) {
+    let cell = cell_a(app).await;
+    let id = format!("{name}.unmapped");
+    let ns = Namespace {
+        id: id.clone(),
+        account_id: account_id.to_owned(),
+        name: name.to_owned(),
+        cell_id: cell.id.clone(),
+        retention_days: 30,
+        state: NamespaceState::Pending,
+        created_by: "test".into(),
+        created_ms: MARCH,
+        updated_ms: MARCH,
+    };
+    app.store
+        .insert_pending_namespace(&ns, None, 1000)
+        .await
+        .unwrap();
+    app.state
+        .cells
+        .register_namespace(&cell, &id, 30)
+        .await
+        .unwrap();
+    let audit = Audit {
+        account_id: Some(account_id.to_owned()),
+        actor: "test".into(),
+        action: "namespace.create".into(),
+        target: format!("namespace:{id}"),
+        source_ip: "test".into(),
+        detail: String::new(),
+    };
+    app.store.activate_namespace(&id, &audit).await.unwrap();
+    let cell_ns = app.cell.namespace_id(&id);
+    (id, cell_ns)
+}
+
+async fn namespaces_mapped_before_creation_did_it_are_mapped_by_the_puller(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, account) = app.signup("owner@example.com").await;
+    let account_id = account["account"]["id"].as_str().unwrap();
+    let (ns, cell_ns) = unmapped_namespace(&app, account_id, "old").await;
+    let cell = cell_a(&app).await;
+    assert!(
+        app.store
+            .mapped_usage_namespaces(&cell.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.cell.set_usage(&cell_ns, MARCH, "signal", 3);
+    pull(&app).await.unwrap();
+    let res = owner
+        .get(&usage_uri(None, MARCH, MARCH + HOUR, "hour"))
+        .await;
+    let rows = res.ok(200)["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0]["namespace"].as_str(),
+            rows[0]["total_actions"].as_i64()
+        ),
+        (Some(ns.as_str()), Some(3))
+    );
+}
+
+async fn one_answer_holds_a_bounded_number_of_rows(backend: Backend) {
+    use orrery_control_plane::api::usage::MAX_USAGE_ROWS;
+    let app = TestApp::start(backend).await;
+    let (owner, account) = app.signup("owner@example.com").await;
+    let account_id = account["account"]["id"].as_str().unwrap();
+    let cell = cell_a(&app).await;
+    // 93 days of hours is 2232 buckets a namespace: one more namespace than
+    // fits under the bound, each with usage every hour.
+    let hours: i64 = 93 * 24;
+    let namespaces = MAX_USAGE_ROWS as i64 / hours + 1;
+    let mut first = String::new();
+    for n in 0..namespaces {
+        let (ns, cell_ns) = unmapped_namespace(&app, account_id, &format!("ns{n}")).await;
+        assert!(
+            app.store
+                .map_usage_namespace(&cell.id, &cell_ns, &ns)
+                .await
+                .unwrap()
+        );
+        let rows: Vec<_> = (0..hours)
+            .map(|h| UsageTotal {
+                cell_namespace_id: cell_ns.clone(),
+                hour_ms: MARCH + h * HOUR,
+                kind: "signal".into(),
+                total: 1,
+            })
+            .collect();
+        app.store.replace_usage(&cell.id, &rows).await.unwrap();
+        if n == 0 {
+            first = ns;
+        }
+    }
+    let end = MARCH + hours * HOUR;
+    let all = usage_uri(None, MARCH, end, "hour");
+    assert_eq!(fields(&owner, &all).await, ["namespace"]);
+    let csv = format!(
+        "/api/v1/usage/export.csv?from={}&to={}",
+        rfc(MARCH),
+        rfc(end)
+    );
+    assert_eq!(fields(&owner, &csv).await, ["namespace"]);
+    // Narrowed by namespace, by range or by granularity, it answers.
+    let one = usage_uri(Some(&first), MARCH, end, "hour");
+    let res = owner.get(&one).await;
+    assert_eq!(res.ok(200)["rows"].as_array().unwrap().len() as i64, hours);
+    let shorter = usage_uri(None, MARCH, MARCH + 100 * HOUR, "hour");
+    let res = owner.get(&shorter).await;
+    assert_eq!(
+        res.ok(200)["rows"].as_array().unwrap().len() as i64,
+        100 * namespaces
+    );
+    let daily = usage_uri(None, MARCH, end, "day");
+    let res = owner.get(&daily).await;
+    let rows = res.ok(200)["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len() as i64, 93 * namespaces);
+    assert!(rows.iter().all(|r| r["total_actions"] == 24));
 }

@@ -9,13 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::usage::{Range, load};
+use super::usage::{Range, completeness};
 use super::{now_ms, time};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::extract::ApiQuery;
 use crate::problem::{ApiError, ErrorResponses};
-use crate::usage::invoice::{InvoiceLine, compute};
+use crate::usage::invoice::{InvoiceBuilder, InvoiceLine};
 use crate::usage::report::parse_month;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -73,8 +73,28 @@ async fn preview_invoice(
         return Err(ApiError::field("month", "is in the future"));
     }
     let range = Range { from_ms, to_ms };
-    let (rows, incomplete) = load(&state, &caller, None, &range).await?;
-    let totals = compute(&state.usage.rate_card, &rows);
+    let incomplete = completeness(&state, &caller, None, &range).await?;
+    // Summed by the database and streamed in hour order: what is held is
+    // per namespace and tier, not per hour.
+    let mut invoice = InvoiceBuilder::new(&state.usage.rate_card);
+    state
+        .store
+        .account_action_hours(&caller.account_id, from_ms, to_ms, &mut |h| {
+            invoice.add_actions(h.hour_ms, h.namespace_id, h.actions)
+        })
+        .await?;
+    for s in state
+        .store
+        .account_storage(&caller.account_id, from_ms, to_ms)
+        .await?
+    {
+        invoice.add_storage(
+            s.namespace_id,
+            s.active_byte_seconds,
+            s.retained_byte_seconds,
+        );
+    }
+    let totals = invoice.finish();
     Ok(Json(InvoicePreview {
         account_id: caller.account_id,
         month,

@@ -213,6 +213,18 @@ async fn create_namespace(
             state.store.discard_pending_namespace(&id).await?;
             return Err(ApiError::CellUnavailable);
         }
+        if let Err(e) = map_cell_namespace(&state, &cell, &id).await {
+            // Unmapped, its usage could go unbilled (see
+            // `map_cell_namespace`): undo the create rather than activate it.
+            tracing::warn!(namespace = %id, cell = %cell.name, error = %e, "could not learn the cell's id of a new namespace; undoing the create");
+            if let Err(e) = state.cells.delete_namespace(&cell, &id).await {
+                // Nobody holds a credential for it yet: an empty leftover,
+                // which a retried create adopts (registering is idempotent).
+                tracing::warn!(namespace = %id, cell = %cell.name, error = %e, "deleting the unmapped namespace at its cell");
+            }
+            state.store.discard_pending_namespace(&id).await?;
+            return Err(ApiError::CellUnavailable);
+        }
         state.store.activate_namespace(&id, &audit).await?;
         ns.state = NamespaceState::Active;
         Ok((StatusCode::CREATED, Json(view(&state, ns).await?)))
@@ -336,8 +348,44 @@ async fn delete_namespace(
     audited(&state, &audit, result).await
 }
 
-/// Finishes namespaces a crash left pending: asks their cell again and
-/// activates those it accepts. Those it refuses stay pending for the next start.
+#[derive(Debug, thiserror::Error)]
+enum MapError {
+    #[error(transparent)]
+    Cell(#[from] CellAdminError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the cell does not know the namespace it just registered")]
+    Unknown,
+    #[error("the control plane holds no such namespace in this cell")]
+    NotPlaced,
+}
+
+/// Asks the cell for the id it gave the namespace (which its usage rows
+/// carry) and records which namespace and account that id is, before the
+/// namespace becomes active. The usage puller also learns ids lazily (for
+/// namespaces created before this existed), but only while the namespace
+/// lives: one created, used and deleted between two pulls would otherwise
+/// have its usage attributed to nobody.
+async fn map_cell_namespace(state: &AppState, cell: &Cell, id: &str) -> Result<(), MapError> {
+    let cell_namespace_id = state
+        .cells
+        .namespace_id(cell, id)
+        .await?
+        .ok_or(MapError::Unknown)?;
+    if state
+        .store
+        .map_usage_namespace(&cell.id, &cell_namespace_id, id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(MapError::NotPlaced)
+    }
+}
+
+/// Finishes namespaces a crash left pending: asks their cell again (and
+/// for the id it gave the namespace) and activates those it accepts. Those
+/// it refuses stay pending for the next start.
 pub async fn reconcile_pending(state: AppState) {
     let pending = match state.store.pending_namespaces().await {
         Ok(pending) => pending,
@@ -351,7 +399,13 @@ pub async fn reconcile_pending(state: AppState) {
             continue;
         };
         let days = u32::try_from(ns.retention_days).unwrap_or(DEFAULT_RETENTION_DAYS);
-        match state.cells.register_namespace(&cell, &ns.id, days).await {
+        let registered = match state.cells.register_namespace(&cell, &ns.id, days).await {
+            Ok(()) => map_cell_namespace(&state, &cell, &ns.id)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match registered {
             Ok(()) => {
                 let audit = Audit {
                     account_id: Some(ns.account_id.clone()),

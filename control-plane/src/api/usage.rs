@@ -2,6 +2,7 @@
 //! `GET /api/v1/usage/export.csv` (hourly). Owners, admins and finance
 //! admins only: usage is the account's billing data.
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use axum::Json;
 use axum::extract::State;
@@ -18,14 +19,18 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::extract::ApiQuery;
 use crate::problem::{ApiError, ErrorResponses, FieldError};
-use crate::store::NamespaceUsage;
-use crate::usage::report::{Granularity, buckets, incomplete, parse_instant, parse_month};
+use crate::store::UsageRange;
+use crate::usage::report::{Bucket, Granularity, incomplete, parse_instant, parse_month};
 use crate::usage::{DAY_MS, KNOWN_ACTION_KINDS, format_micros, micro_gbh};
 
 /// The longest range one request may ask for, per granularity: what an
 /// answer may hold stays bounded (hours × namespaces).
 pub const MAX_HOURLY_RANGE_DAYS: i64 = 93;
 pub const MAX_DAILY_RANGE_DAYS: i64 = 366;
+/// Rows (namespace × hour or day with usage) one answer holds at most, JSON
+/// or CSV: beyond, 422 naming `namespace` (one namespace's range always
+/// fits: 93 days of hours is 2232 rows).
+pub const MAX_USAGE_ROWS: usize = 50_000;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -121,15 +126,14 @@ fn range(
     Ok(Range { from_ms, to_ms })
 }
 
-/// The account's usage rows in `range` and whether they may be incomplete;
-/// 404 for a namespace that is not (and never was, with usage) the
-/// account's.
-pub(crate) async fn load(
+/// Whether the account's usage in `range` may be incomplete; 404 for a
+/// namespace that is not (and never was, with usage) the account's.
+pub(crate) async fn completeness(
     state: &AppState,
     caller: &Caller,
     namespace: Option<&str>,
     range: &Range,
-) -> Result<(Vec<NamespaceUsage>, bool), ApiError> {
+) -> Result<bool, ApiError> {
     let cells = state
         .store
         .usage_cells(&caller.account_id, namespace)
@@ -137,17 +141,66 @@ pub(crate) async fn load(
     if namespace.is_some() && cells.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let rows = state
+    Ok(incomplete(
+        &cells,
+        range.to_ms,
+        now_ms(),
+        state.usage.pull_interval,
+    ))
+}
+
+/// The account's usage in `range` by (bucket start, namespace), summed by
+/// the database, and whether it may be incomplete; 422 naming `namespace`
+/// (or `to` when one namespace was asked about) past [`MAX_USAGE_ROWS`].
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    namespace: Option<&str>,
+    range: &Range,
+    granularity: Granularity,
+) -> Result<(BTreeMap<(i64, String), Bucket>, bool), ApiError> {
+    let incomplete = completeness(state, caller, namespace, range).await?;
+    let mut out: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
+    let mut too_many = false;
+    let range = UsageRange {
+        from_ms: range.from_ms,
+        to_ms: range.to_ms,
+        bucket_ms: granularity.ms(),
+    };
+    state
         .store
-        .account_usage(&caller.account_id, namespace, range.from_ms, range.to_ms)
+        .account_usage(&caller.account_id, namespace, range, &mut |row| {
+            let key = (row.hour_ms, row.namespace_id);
+            if out.len() >= MAX_USAGE_ROWS && !out.contains_key(&key) {
+                too_many = true;
+                return ControlFlow::Break(());
+            }
+            out.entry(key).or_default().add(&row.kind, row.total);
+            ControlFlow::Continue(())
+        })
         .await?;
-    let incomplete = incomplete(&cells, range.to_ms, now_ms(), state.usage.pull_interval);
-    Ok((rows, incomplete))
+    if too_many {
+        return Err(ApiError::field(
+            if namespace.is_none() {
+                "namespace"
+            } else {
+                "to"
+            },
+            format!(
+                "the range holds more than {MAX_USAGE_ROWS} rows (namespaces × hours or days \
+                 with usage): ask for one namespace, a shorter range or granularity=day"
+            ),
+        ));
+    }
+    Ok((out, incomplete))
 }
 
 /// The account's usage per namespace and hour (or UTC day): Actions by
 /// kind and storage. Usage arrives within a few pull intervals (10 s each
 /// by default) of the Action.
+/// One answer holds at most 50,000 rows (namespaces × hours or days with
+/// usage): beyond, 422 naming `namespace` (ask for one, a shorter range or
+/// `granularity=day`).
 #[utoipa::path(get, path = "/api/v1/usage", tag = "usage",
     params(UsageQuery),
     responses((status = 200, body = UsageView), ErrorResponses),
@@ -164,8 +217,9 @@ async fn get_usage(
         Some(_) => return Err(ApiError::field("granularity", "hour or day")),
     };
     let range = range(q.from.as_deref(), q.to.as_deref(), granularity)?;
-    let (rows, incomplete) = load(&state, &caller, q.namespace.as_deref(), &range).await?;
-    let rows = buckets(&rows, granularity)
+    let (buckets, incomplete) =
+        load(&state, &caller, q.namespace.as_deref(), &range, granularity).await?;
+    let rows = buckets
         .into_iter()
         .map(|((start, namespace), b)| UsageRowView {
             namespace,
@@ -209,7 +263,7 @@ pub const CSV_LEADING_COLUMNS: [&str; 6] = [
 ];
 
 /// Hourly usage as CSV, one row per namespace and hour with usage, like a
-/// cloud billing report. `x-orrery-usage-incomplete: true` says usage may
+/// cloud billing report; at most 50,000 rows, as `GET /api/v1/usage`. `x-orrery-usage-incomplete: true` says usage may
 /// be missing (as `incomplete` in `GET /api/v1/usage`).
 #[utoipa::path(get, path = "/api/v1/usage/export.csv", tag = "usage",
     params(ExportQuery),
@@ -240,14 +294,21 @@ async fn export_usage(
             return Err(ApiError::field("month", "give either month or from and to"));
         }
     };
-    let (rows, incomplete) = load(&state, &caller, q.namespace.as_deref(), &range).await?;
+    let (buckets, incomplete) = load(
+        &state,
+        &caller,
+        q.namespace.as_deref(),
+        &range,
+        Granularity::Hour,
+    )
+    .await?;
     let mut csv = CSV_LEADING_COLUMNS.join(",");
     for kind in KNOWN_ACTION_KINDS {
         csv.push_str(",actions_");
         csv.push_str(kind);
     }
     csv.push_str(",other_actions\r\n");
-    for ((start, namespace), b) in buckets(&rows, Granularity::Hour) {
+    for ((start, namespace), b) in buckets {
         let rfc = |ms: i64| time(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut fields = vec![
             csv_field(&namespace),

@@ -1,5 +1,13 @@
 //! Usage totals, the cell-namespace map and pull cursors, for both databases.
 
+/// The next item of a stream (sqlx's `fetch`), read as it arrives. The
+/// crate depends on `futures` only for tests; tonic re-exports tokio-stream.
+pub(crate) async fn next<S: tonic::codegen::tokio_stream::Stream + Unpin>(
+    stream: &mut S,
+) -> Option<S::Item> {
+    tonic::codegen::tokio_stream::StreamExt::next(stream).await
+}
+
 macro_rules! sql_usage {
     ($store:ident, $db:ty) => {
         #[async_trait]
@@ -85,23 +93,88 @@ macro_rules! sql_usage {
                 &self,
                 account_id: &str,
                 namespace_id: Option<&str>,
-                from_ms: i64,
-                to_ms: i64,
-            ) -> StoreResult<Vec<NamespaceUsage>> {
-                // PostgreSQL's SUM of BIGINT is NUMERIC: cast it back.
-                sqlx::query_as(
-                    "SELECT m.namespace_id, u.hour_ms, u.kind, CAST(SUM(u.total) AS BIGINT) AS total
-                     FROM usage_totals u
-                     JOIN usage_namespaces m ON m.cell_id = u.cell_id AND m.cell_namespace_id = u.cell_namespace_id
-                     WHERE m.account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR m.namespace_id = $2)
-                       AND u.hour_ms >= $3 AND u.hour_ms < $4
-                     GROUP BY m.namespace_id, u.hour_ms, u.kind
-                     ORDER BY u.hour_ms, m.namespace_id, u.kind",
+                range: crate::store::UsageRange,
+                each: &mut (dyn FnMut(NamespaceUsage) -> std::ops::ControlFlow<()> + Send),
+            ) -> StoreResult<()> {
+                // Summed in SQL per bucket (buckets are aligned to the
+                // epoch, as `from` is) and streamed: nothing here holds the
+                // range's hourly rows. PostgreSQL's SUM of BIGINT is
+                // NUMERIC: cast it back.
+                let mut rows = sqlx::query_as::<_, NamespaceUsage>(
+                    "SELECT namespace_id, bucket AS hour_ms, kind, CAST(SUM(total) AS BIGINT) AS total FROM (
+                       SELECT m.namespace_id, u.hour_ms - u.hour_ms % $5 AS bucket, u.kind, u.total
+                       FROM usage_totals u
+                       JOIN usage_namespaces m ON m.cell_id = u.cell_id AND m.cell_namespace_id = u.cell_namespace_id
+                       WHERE m.account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR m.namespace_id = $2)
+                         AND u.hour_ms >= $3 AND u.hour_ms < $4
+                     ) t
+                     GROUP BY namespace_id, bucket, kind
+                     ORDER BY bucket",
                 )
                 .bind(account_id)
                 .bind(namespace_id)
+                .bind(range.from_ms)
+                .bind(range.to_ms)
+                .bind(range.bucket_ms)
+                .fetch(&self.read);
+                while let Some(row) = crate::store::sql_usage::next(&mut rows).await.transpose().map_err(db_err)? {
+                    if each(row).is_break() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn account_action_hours(
+                &self,
+                account_id: &str,
+                from_ms: i64,
+                to_ms: i64,
+                each: &mut (dyn FnMut(crate::store::ActionHour) + Send),
+            ) -> StoreResult<()> {
+                // Every kind outside `usage::STORAGE_PREFIX` ("storage.")
+                // is Actions; substr, unlike LIKE, compares case-sensitively
+                // on both databases.
+                let mut rows = sqlx::query_as::<_, crate::store::ActionHour>(
+                    "SELECT m.namespace_id, u.hour_ms, CAST(SUM(u.total) AS BIGINT) AS actions
+                     FROM usage_totals u
+                     JOIN usage_namespaces m ON m.cell_id = u.cell_id AND m.cell_namespace_id = u.cell_namespace_id
+                     WHERE m.account_id = $1 AND u.hour_ms >= $2 AND u.hour_ms < $3
+                       AND substr(u.kind, 1, 8) <> 'storage.'
+                     GROUP BY m.namespace_id, u.hour_ms
+                     ORDER BY u.hour_ms",
+                )
+                .bind(account_id)
                 .bind(from_ms)
                 .bind(to_ms)
+                .fetch(&self.read);
+                while let Some(row) = crate::store::sql_usage::next(&mut rows).await.transpose().map_err(db_err)? {
+                    each(row);
+                }
+                Ok(())
+            }
+
+            async fn account_storage(
+                &self,
+                account_id: &str,
+                from_ms: i64,
+                to_ms: i64,
+            ) -> StoreResult<Vec<crate::store::NamespaceStorage>> {
+                sqlx::query_as(
+                    "SELECT m.namespace_id,
+                       CAST(COALESCE(SUM(CASE WHEN u.kind = $4 THEN u.total END), 0) AS BIGINT) AS active_byte_seconds,
+                       CAST(COALESCE(SUM(CASE WHEN u.kind = $5 THEN u.total END), 0) AS BIGINT) AS retained_byte_seconds
+                     FROM usage_totals u
+                     JOIN usage_namespaces m ON m.cell_id = u.cell_id AND m.cell_namespace_id = u.cell_namespace_id
+                     WHERE m.account_id = $1 AND u.hour_ms >= $2 AND u.hour_ms < $3
+                       AND u.kind IN ($4, $5)
+                     GROUP BY m.namespace_id",
+                )
+                .bind(account_id)
+                .bind(from_ms)
+                .bind(to_ms)
+                .bind(crate::usage::ACTIVE_STORAGE_BYTE_SECONDS)
+                .bind(crate::usage::RETAINED_STORAGE_BYTE_SECONDS)
                 .fetch_all(&self.read)
                 .await
                 .map_err(db_err)

@@ -1,6 +1,8 @@
 //! What the control plane keeps of cells' usage: totals per (cell, the
 //! cell's namespace id, hour, kind), which cell namespace is which
 //! control-plane namespace, and one pull cursor per cell.
+use std::ops::ControlFlow;
+
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -23,14 +25,40 @@ pub struct UsageCursor {
     pub last_pull_started_ms: i64,
 }
 
-/// An account's usage of one namespace, hour and kind, summed over cells
-/// (a namespace lives in one cell, but nothing here needs to assume it).
+/// An account's usage of one namespace, hour (or longer bucket, starting at
+/// `hour_ms`) and kind, summed over cells (a namespace lives in one cell,
+/// but nothing here needs to assume it).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NamespaceUsage {
     pub namespace_id: String,
     pub hour_ms: i64,
     pub kind: String,
     pub total: i64,
+}
+
+/// One namespace's Actions (every kind) in one hour.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ActionHour {
+    pub namespace_id: String,
+    pub hour_ms: i64,
+    pub actions: i64,
+}
+
+/// One namespace's storage over a range, in byte-seconds.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NamespaceStorage {
+    pub namespace_id: String,
+    pub active_byte_seconds: i64,
+    pub retained_byte_seconds: i64,
+}
+
+/// Hours `[from_ms, to_ms)` summed into buckets of `bucket_ms` (an hour or
+/// a day), aligned to the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageRange {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub bucket_ms: i64,
 }
 
 /// A cell that holds or held one of the namespaces asked about, with its
@@ -66,15 +94,37 @@ pub trait UsageStore: Send + Sync {
         cell_namespace_id: &str,
         namespace_id: &str,
     ) -> StoreResult<bool>;
-    /// The account's usage in hours `[from_ms, to_ms)`, of one namespace or
-    /// all (deleted ones included), ordered by hour, namespace, kind.
+    /// The account's usage in `range`, of one namespace or all (deleted
+    /// ones included), one row per (namespace, bucket, kind) summed by the
+    /// database, in bucket order (namespaces in no set order), handed to
+    /// `each` as it is read until `each` breaks: what the caller keeps is
+    /// the caller's bound.
     async fn account_usage(
         &self,
         account_id: &str,
         namespace_id: Option<&str>,
+        range: UsageRange,
+        each: &mut (dyn FnMut(NamespaceUsage) -> ControlFlow<()> + Send),
+    ) -> StoreResult<()>;
+    /// The account's Actions per namespace and hour in `[from_ms, to_ms)`
+    /// (deleted namespaces included), summed over kinds by the database and
+    /// handed to `each` in hour order (namespaces within an hour in no set
+    /// order), as they are read.
+    async fn account_action_hours(
+        &self,
+        account_id: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> StoreResult<Vec<NamespaceUsage>>;
+        each: &mut (dyn FnMut(ActionHour) + Send),
+    ) -> StoreResult<()>;
+    /// The account's storage per namespace over `[from_ms, to_ms)`: one row
+    /// per namespace with any.
+    async fn account_storage(
+        &self,
+        account_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<NamespaceStorage>>;
     /// The cells that hold, or held with usage, the account's namespaces
     /// (or the one named); empty when the account has no such namespace.
     async fn usage_cells(

@@ -11,9 +11,12 @@
 //! replaces the same rows with the same or larger totals, so nothing is
 //! counted twice and nothing is skipped.
 //!
-//! Cells name namespaces by the id they gave them; the first time a pull
-//! meets one, the cell is asked its name (the control-plane namespace id
-//! it was registered under) and the pair is stored for good.
+//! Cells name namespaces by the id they gave them. Creating a namespace
+//! stores which id is which namespace (`api::namespaces`), so the usage of
+//! one deleted before any pull is still attributed. For ids without that
+//! record (namespaces created before it existed), the first time a pull
+//! meets one, the cell is asked its name (the control-plane namespace id it
+//! was registered under) and the pair is stored for good.
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

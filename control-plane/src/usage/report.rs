@@ -9,7 +9,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use super::{
     ACTIVE_STORAGE_BYTE_SECONDS, DAY_MS, HOUR_MS, RETAINED_STORAGE_BYTE_SECONDS, is_action,
 };
-use crate::store::{NamespaceUsage, UsageCell};
+#[cfg(test)]
+use crate::store::NamespaceUsage;
+use crate::store::UsageCell;
 
 /// Queries are counted in memory by a cell and flushed once a second: a
 /// pull that started this long after an instant has every Action before it.
@@ -39,8 +41,26 @@ pub struct Bucket {
     pub retained_byte_seconds: i64,
 }
 
+impl Bucket {
+    /// Adds a total of `kind` (Actions by kind, or storage).
+    pub fn add(&mut self, kind: &str, total: i64) {
+        if kind == ACTIVE_STORAGE_BYTE_SECONDS {
+            self.active_byte_seconds = self.active_byte_seconds.saturating_add(total);
+        } else if kind == RETAINED_STORAGE_BYTE_SECONDS {
+            self.retained_byte_seconds = self.retained_byte_seconds.saturating_add(total);
+        } else if is_action(kind) {
+            self.total_actions = self.total_actions.saturating_add(total);
+            let n = self.actions.entry(kind.to_owned()).or_default();
+            *n = n.saturating_add(total);
+        }
+        // Other storage.* kinds a newer cell may send are not billed yet.
+    }
+}
+
 /// Sums hourly totals into buckets keyed by (bucket start, namespace).
-/// Buckets without any usage are absent.
+/// Buckets without any usage are absent. (The API has the database sum
+/// into buckets; this is the reference it is tested against.)
+#[cfg(test)]
 pub fn buckets(
     rows: &[NamespaceUsage],
     granularity: Granularity,
@@ -48,17 +68,9 @@ pub fn buckets(
     let mut out: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
     for row in rows {
         let start = row.hour_ms - row.hour_ms.rem_euclid(granularity.ms());
-        let bucket = out.entry((start, row.namespace_id.clone())).or_default();
-        if row.kind == ACTIVE_STORAGE_BYTE_SECONDS {
-            bucket.active_byte_seconds = bucket.active_byte_seconds.saturating_add(row.total);
-        } else if row.kind == RETAINED_STORAGE_BYTE_SECONDS {
-            bucket.retained_byte_seconds = bucket.retained_byte_seconds.saturating_add(row.total);
-        } else if is_action(&row.kind) {
-            bucket.total_actions = bucket.total_actions.saturating_add(row.total);
-            let n = bucket.actions.entry(row.kind.clone()).or_default();
-            *n = n.saturating_add(row.total);
-        }
-        // Other storage.* kinds a newer cell may send are not billed yet.
+        out.entry((start, row.namespace_id.clone()))
+            .or_default()
+            .add(&row.kind, row.total);
     }
     out
 }

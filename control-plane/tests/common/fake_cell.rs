@@ -1,6 +1,6 @@
 //! A tiny gRPC server standing in for a cell's admin surface: it answers
 //! RegisterNamespace, UpdateNamespace, DeleteNamespace and DescribeNamespace
-//! (by the id it gave) as a cell would, serves PullUsage from totals a test
+//! (by name, or by the id it gave) as a cell would, serves PullUsage from totals a test
 //! sets (paged, with the cursor semantics of `orrery_cell_api`), records the
 //! authorization header of each call, and can be told to fail.
 use std::collections::BTreeMap;
@@ -41,6 +41,8 @@ pub struct CellState {
     pub fail_usage_continuation: AtomicBool,
     /// Each PullUsage call: (from_hour_ms, whether it continued a pull).
     pub usage_requests: Mutex<Vec<(i64, bool)>>,
+    /// Fails every DescribeNamespace (the rest keeps working).
+    pub fail_describe: AtomicBool,
 }
 
 pub struct FakeCell {
@@ -179,19 +181,26 @@ fn describe(
     s: &CellState,
     r: DescribeNamespaceRequest,
 ) -> Result<DescribeNamespaceResponse, Status> {
+    if s.fail_describe.load(Ordering::SeqCst) {
+        return Err(Status::unavailable("describe is down"));
+    }
     let namespaces = s.namespaces.lock().unwrap();
-    let name = s
-        .ids
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(name, id)| **id == r.id && namespaces.contains_key(*name))
-        .map(|(name, _)| name.clone())
+    let ids = s.ids.lock().unwrap();
+    // By name when one is given (as a cell does), else by id.
+    let found = if r.namespace.is_empty() {
+        ids.iter()
+            .find(|(name, id)| **id == r.id && namespaces.contains_key(*name))
+    } else {
+        ids.iter()
+            .find(|(name, _)| **name == r.namespace && namespaces.contains_key(*name))
+    };
+    let (name, id) = found
+        .map(|(name, id)| (name.clone(), id.clone()))
         .ok_or_else(|| Status::not_found("Namespace not found."))?;
     Ok(DescribeNamespaceResponse {
         namespace_info: Some(NamespaceInfo {
             name,
-            id: r.id,
+            id,
             ..Default::default()
         }),
         ..Default::default()
