@@ -2,14 +2,19 @@
 // by /api/v1/openapi.json) and nothing else. Plain JavaScript, no build step.
 //
 // Every request goes through the one `api` function below (the only fetch),
-// called with the method and the path written out literally:
-// control-plane/tests/console.rs extracts each call and checks it against
-// the OpenAPI document.
+// called with the method and the path written out literally, here and in
+// the page modules it passes `api` to (usage.js): control-plane/tests/console.rs
+// extracts each call from every web/*.js file and checks it against the
+// OpenAPI document. Shared DOM helpers live in dom.js, which makes no
+// requests.
 //
 // Sessions: POST /api/v1/login sets the HttpOnly `orrery_session` cookie and
 // the script-readable `orrery_csrf` cookie and returns the same CSRF token;
 // every non-GET request made with the cookie sends it as `x-csrf-token`.
 // Pages are built with DOM calls (textContent), never from HTML strings.
+
+import { ApiProblem, actionButton, confirmButton, errorBox, form, h, notice, put, secret, section, table, when } from "./dom.js";
+import { usagePage } from "./usage.js";
 
 const CSRF_COOKIE = "orrery_csrf";
 const ROLES = ["owner", "admin", "developer", "read", "finance_admin"];
@@ -20,18 +25,6 @@ const PERMISSIONS = ["read", "write", "admin"];
 const session = { me: null, csrf: null };
 
 // -- the API --------------------------------------------------------------
-
-/** An RFC 9457 problem (or a failure that is not one, shaped like one). */
-class ApiProblem extends Error {
-  constructor(status, body) {
-    const problem = body && typeof body === "object" ? body : {};
-    super(problem.detail || problem.title || `HTTP ${status}`);
-    this.status = status;
-    this.detail = problem.detail || problem.title || `the server answered HTTP ${status}`;
-    this.errors = Array.isArray(problem.errors) ? problem.errors : [];
-    this.type = problem.type || "";
-  }
-}
 
 function readCookie(name) {
   for (const pair of document.cookie.split(";")) {
@@ -89,224 +82,32 @@ async function api(method, path, body) {
 
 const enc = encodeURIComponent;
 
-// -- DOM helpers ----------------------------------------------------------
-
-/** `h("a", {href: "#/x", onclick: f}, "text", child)`; text is never parsed as HTML. */
-function h(tag, props, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(props || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") {
-      el.addEventListener(key.slice(2), value);
-    } else if (key === "class") {
-      el.className = value;
-    } else if (key === "testid") {
-      el.dataset.testid = value;
-    } else {
-      el.setAttribute(key, value === true ? "" : String(value));
-    }
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-
-/** `el.replaceChildren`, skipping the null and false of conditional children. */
-function put(el, ...children) {
-  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
-}
-
-function when(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
-}
-
-function table(columns, rows, empty) {
-  if (!rows.length) return h("p", { class: "muted" }, empty);
-  return h(
-    "table",
-    {},
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
-  );
-}
-
-function errorBox(problem) {
-  return h("p", { class: "error", role: "alert" }, problem instanceof ApiProblem ? problem.detail : String(problem));
-}
-
-function notice(text) {
-  return h("p", { class: "notice", role: "status" }, text);
-}
-
-/**
- * A form. `fields`: [{name, label, type, value, required, min, max, options,
- * placeholder, hint}]; `onSubmit(values, form)` may throw an ApiProblem,
- * whose `detail` is shown above the button and whose `errors[]` are shown
- * next to the fields they name.
- */
-function form(id, fields, submitLabel, onSubmit) {
-  const general = h("p", { class: "error form-error", role: "alert", hidden: true });
-  const button = h("button", { type: "submit" }, submitLabel);
-  const rows = fields.map((f) => {
-    const attrs = {
-      id: `${id}-${f.name}`,
-      name: f.name,
-      required: f.required,
-      placeholder: f.placeholder,
-      min: f.min,
-      max: f.max,
-      autocomplete: f.autocomplete,
-    };
-    let input;
-    if (f.type === "select") {
-      input = h(
-        "select",
-        attrs,
-        f.options.map((o) => {
-          const [value, label] = Array.isArray(o) ? o : [o, o];
-          return h("option", { value, selected: value === f.value }, label);
-        }),
-      );
-    } else if (f.type === "textarea") {
-      input = h("textarea", { ...attrs, rows: f.rows || 8, spellcheck: "false" }, f.value || "");
-    } else {
-      input = h("input", { ...attrs, type: f.type || "text", value: f.value });
-    }
-    return h(
-      "div",
-      { class: "field", "data-field": f.name },
-      h("label", { for: `${id}-${f.name}` }, f.label),
-      input,
-      f.hint ? h("small", { class: "muted" }, f.hint) : null,
-      h("span", { class: "field-error", role: "alert" }),
-    );
-  });
-  const el = h("form", { id, class: "form", novalidate: true }, rows, general, h("div", { class: "actions" }, button));
-  el.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(el);
-    const values = {};
-    for (const f of fields) {
-      const raw = el.elements[f.name].value;
-      values[f.name] = f.type === "number" ? (raw === "" ? undefined : Number(raw)) : raw;
-    }
-    button.disabled = true;
-    try {
-      await onSubmit(values, el);
-    } catch (err) {
-      showProblem(el, err);
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return el;
-}
-
-function clearErrors(formEl) {
-  for (const span of formEl.querySelectorAll(".field-error")) span.textContent = "";
-  for (const field of formEl.querySelectorAll(".field")) field.classList.remove("invalid");
-  const general = formEl.querySelector(".form-error");
-  general.textContent = "";
-  general.hidden = true;
-}
-
-function showProblem(formEl, err) {
-  const general = formEl.querySelector(".form-error");
-  const problem = err instanceof ApiProblem ? err : new ApiProblem(0, { detail: String(err) });
-  const unplaced = [];
-  for (const e of problem.errors) {
-    const field = [...formEl.querySelectorAll(".field")].find((f) => f.dataset.field === e.field);
-    if (field) {
-      field.classList.add("invalid");
-      field.querySelector(".field-error").textContent = e.message;
-    } else {
-      unplaced.push(`${e.field}: ${e.message}`);
-    }
-  }
-  general.textContent = [problem.detail, ...unplaced].join(" — ");
-  general.hidden = false;
-}
-
-/** A secret shown once, with copy and download. */
-function secret(label, text, filename, testid) {
-  const status = h("span", { class: "muted", role: "status" });
-  const copy = h("button", { type: "button" }, "Copy");
-  copy.addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      status.textContent = "Copied.";
-    } catch {
-      status.textContent = "Copying is not allowed here; select the text instead.";
-    }
-  });
-  const download = h("button", { type: "button" }, "Download");
-  download.addEventListener("click", () => {
-    const url = URL.createObjectURL(new Blob([text], { type: "application/octet-stream" }));
-    const a = h("a", { href: url, download: filename });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  });
-  return h(
-    "div",
-    { class: "secret", testid },
-    h("strong", {}, label),
-    h("pre", { class: "secret-value" }, text),
-    h("div", { class: "actions" }, copy, download, status),
-  );
-}
-
-/** A button that asks once more before `action` runs. */
-function confirmButton(label, action, onError) {
-  const button = h("button", { type: "button", class: "danger" }, label);
-  let armed = false;
-  button.addEventListener("click", async () => {
-    if (!armed) {
-      armed = true;
-      button.textContent = `Really ${label.toLowerCase()}?`;
-      setTimeout(() => {
-        armed = false;
-        button.textContent = label;
-      }, 5000);
-      return;
-    }
-    button.disabled = true;
-    try {
-      await action();
-    } catch (err) {
-      onError(err);
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return button;
-}
-
-function actionButton(label, action, onError) {
-  const button = h("button", { type: "button" }, label);
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    try {
-      await action();
-    } catch (err) {
-      onError(err);
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return button;
-}
-
-function section(title, ...children) {
-  return h("section", {}, h("h2", {}, title), ...children);
-}
-
 // -- chrome and routing ---------------------------------------------------
+
+// What each account role may use, as the API's roles decide it
+// (control-plane/src/roles.rs): the nav shows a role only the pages it can
+// load. A finance admin reads usage and invoices and nothing else of the
+// account, but keeps its own API keys and password. control-plane/tests/console.rs
+// checks these lists against the server's roles.
+const MANAGES_ACCOUNT = ["owner", "admin"];
+const READS_USAGE = ["owner", "admin", "finance_admin"];
+const READS_NO_ACCOUNT_DATA = ["finance_admin", "metrics_read"];
+const readsAccount = (role) => !READS_NO_ACCOUNT_DATA.includes(role);
+const NAV = {
+  "#/namespaces": readsAccount,
+  "#/api-keys": () => true,
+  "#/users": readsAccount,
+  "#/service-accounts": readsAccount,
+  "#/audit": (role) => MANAGES_ACCOUNT.includes(role),
+  "#/usage": (role) => READS_USAGE.includes(role),
+  "#/account": () => true,
+};
+
+/** Where a signed-in caller lands: its first page. */
+function home() {
+  const role = session.me ? session.me.role : "";
+  return readsAccount(role) ? "#/namespaces" : "#/usage";
+}
 
 function showChrome() {
   const me = session.me;
@@ -319,8 +120,12 @@ function showChrome() {
     document.getElementById("user-label").textContent = `${me.email || me.principal} · ${me.role}`;
   }
   for (const a of document.querySelectorAll("#nav a")) {
-    a.classList.toggle("current", location.hash.startsWith(a.getAttribute("href")));
+    const href = a.getAttribute("href");
+    const allowed = NAV[href];
+    a.hidden = !me || (allowed !== undefined && !allowed(me.role));
+    a.classList.toggle("current", location.hash.startsWith(href));
   }
+  document.querySelector("#top .brand").setAttribute("href", me ? home() : "#/login");
 }
 
 function go(hash) {
@@ -341,6 +146,7 @@ const PAGES = [
   [/^#\/users$/, usersPage],
   [/^#\/service-accounts$/, serviceAccountsPage],
   [/^#\/audit$/, auditPage],
+  [/^#\/usage$/, () => usagePage(api, { listNamespaces: readsAccount(session.me.role) })],
   [/^#\/account$/, accountPage],
 ];
 
@@ -349,7 +155,7 @@ let renderSeq = 0;
 async function render() {
   const seq = ++renderSeq;
   const view = document.getElementById("view");
-  const hash = location.hash || "#/namespaces";
+  const hash = location.hash;
   let page;
   let args = [];
   if (PUBLIC[hash]) {
@@ -370,7 +176,7 @@ async function render() {
     }
     const found = PAGES.find(([re]) => re.test(hash));
     if (!found) {
-      go("#/namespaces");
+      go(home());
       return;
     }
     page = found[1];
@@ -412,7 +218,7 @@ function loginPage() {
         session.csrf = res.csrf_token;
         session.me = await api("GET", "/api/v1/me");
         sessionStorage.removeItem("orrery-email");
-        go("#/namespaces");
+        go(home());
       },
     ),
     h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Sign up"), " · ",

@@ -1,5 +1,5 @@
-//! The web console: three static files from `web/`, compiled into the
-//! binary and served at `/` and `/assets/*`. It is a client of the public
+//! The web console: the static files of `web/`, compiled into the binary
+//! and served at `/` and `/assets/*`. It is a client of the public
 //! REST API only; its routes are not in the OpenAPI document. Navigation is
 //! by URL fragment (`#/namespaces`), so any other page path outside `/api/`
 //! and `/internal/` answers the same page.
@@ -11,8 +11,20 @@ use axum::routing::get;
 use crate::problem::ApiError;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
-const APP_JS: &str = include_str!("../../web/app.js");
-const STYLE_CSS: &str = include_str!("../../web/style.css");
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every file of `web/` but the page, served as `/assets/<name>`: the
+/// scripts are ES modules importing each other by relative path. A file
+/// added to `web/` must be listed here; `tests/console.rs` serves each file
+/// of the directory and fails on one missing.
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", JS, include_str!("../../web/app.js")),
+    ("dom.js", JS, include_str!("../../web/dom.js")),
+    ("usage.js", JS, include_str!("../../web/usage.js")),
+    ("style.css", CSS, include_str!("../../web/style.css")),
+];
 
 /// Scripts and styles from this origin only, no inline code, no plugins, no
 /// framing, requests to this origin only.
@@ -23,10 +35,15 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// Routes for the console's files; merged beside the API, outside the
 /// OpenAPI document.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", get(index))
-        .route("/assets/app.js", get(app_js))
-        .route("/assets/style.css", get(style_css))
+    ASSETS.iter().fold(
+        Router::new().route("/", get(index)),
+        |router, &(name, content_type, body)| {
+            router.route(
+                &format!("/assets/{name}"),
+                get(move || async move { file(content_type, body) }),
+            )
+        },
+    )
 }
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
@@ -58,14 +75,6 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
 
 async fn index() -> Response {
     file("text/html; charset=utf-8", INDEX_HTML)
-}
-
-async fn app_js() -> Response {
-    file("text/javascript; charset=utf-8", APP_JS)
-}
-
-async fn style_css() -> Response {
-    file("text/css; charset=utf-8", STYLE_CSS)
 }
 
 /// What the router answers for a path no route matched: the API's 404

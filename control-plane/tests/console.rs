@@ -1,6 +1,6 @@
 //! The web console: its files are served with their types and a strict
 //! policy, it changes nothing the API answers, it is not in the OpenAPI
-//! document, and every API call in web/app.js is a documented operation.
+//! document, and every API call in web/*.js is a documented operation.
 mod common;
 
 use std::collections::BTreeSet;
@@ -10,10 +10,41 @@ use common::{Backend, TestApp};
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use orrery_control_plane::auth::{CSRF_COOKIE, CSRF_HEADER};
+use orrery_control_plane::roles::AccountRole;
 use tower::ServiceExt;
 
 const APP_JS: &str = include_str!("../../web/app.js");
 const INDEX_HTML: &str = include_str!("../../web/index.html");
+
+/// Every file of `web/` as it is on disk (name, text), read when the test
+/// runs rather than listed here, so a file added there is checked (and must
+/// be served) without anyone remembering this test.
+fn web_files() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The console's scripts: every `web/*.js`.
+fn scripts() -> Vec<(String, String)> {
+    let scripts: Vec<_> = web_files()
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".js"))
+        .collect();
+    assert!(
+        scripts.iter().any(|(name, _)| name == "app.js"),
+        "{scripts:?}"
+    );
+    scripts
+}
 
 struct Page {
     status: StatusCode,
@@ -129,19 +160,38 @@ async fn the_console_page_is_served_with_a_strict_policy() {
 #[tokio::test]
 async fn assets_have_their_content_types() {
     let app = TestApp::start(Backend::Sqlite).await;
-    for (path, content_type, body) in [
-        ("/assets/app.js", "text/javascript; charset=utf-8", APP_JS),
-        (
-            "/assets/style.css",
-            "text/css; charset=utf-8",
-            include_str!("../../web/style.css"),
-        ),
-    ] {
-        let page = fetch(&app, Method::GET, path).await;
-        assert_eq!(page.status, StatusCode::OK, "{path}");
+    let files = web_files();
+    let mut served = 0;
+    for (name, body) in &files {
+        if name == "index.html" {
+            continue;
+        }
+        let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            _ => panic!("web/{name}: the console serves scripts and styles only"),
+        };
+        // Every file of web/ is served as it is on disk (a module app.js
+        // imports but the binary does not embed would break the console).
+        let path = format!("/assets/{name}");
+        let page = fetch(&app, Method::GET, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path} is not served");
         assert_eq!(page.header(header::CONTENT_TYPE), content_type, "{path}");
-        assert_hardened(&page, path);
-        assert_eq!(page.body, body, "{path}");
+        assert_hardened(&page, &path);
+        assert_eq!(&page.body, body, "{path}");
+        served += 1;
+    }
+    assert!(served >= 4, "{files:?}");
+    // Modules import each other by relative path, each of them served.
+    let import = regex::Regex::new(r#"(?m)^import\s[^;]*?from\s+"\./([^"]+)";"#).unwrap();
+    for (name, text) in scripts() {
+        for module in import.captures_iter(&text) {
+            assert!(
+                files.iter().any(|(file, _)| file == &module[1]),
+                "web/{name} imports ./{} that web/ lacks",
+                &module[1]
+            );
+        }
     }
     let missing = fetch(&app, Method::GET, "/assets/nope.js").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -193,11 +243,24 @@ fn shape(path: &str) -> String {
     param.replace_all(path, "{}").into_owned()
 }
 
-/// The `(method, path)` of every `api("METHOD", "/api/v1/…")` call in app.js.
-fn calls_in_app_js() -> Vec<(String, String)> {
+/// The `(method, path)` of every `api("METHOD", "/api/v1/…")` call in a
+/// script.
+fn calls_in(script: &str) -> Vec<(String, String)> {
     let call = regex::Regex::new(r#"\bapi\(\s*"([A-Z]+)",\s*[`"](/api/v1/[^`"?]*)"#).unwrap();
-    call.captures_iter(APP_JS)
+    call.captures_iter(script)
         .map(|c| (c[1].to_lowercase(), shape(&c[2])))
+        .collect()
+}
+
+/// The API paths a script links to (`href: "/api/v1/…"` or
+/// `setAttribute("href", "/api/v1/…")`): downloads the browser makes itself,
+/// GETs authenticated by the session cookie.
+fn links_in(script: &str) -> Vec<(String, String)> {
+    let link =
+        regex::Regex::new(r#"(?:\bhref:\s*|setAttribute\(\s*"href",\s*)[`"](/api/v1/[^`"?]*)"#)
+            .unwrap();
+    link.captures_iter(script)
+        .map(|c| ("get".to_owned(), shape(&c[1])))
         .collect()
 }
 
@@ -211,22 +274,37 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
             documented.insert((method.clone(), shape(path)));
         }
     }
-    let calls = calls_in_app_js();
-    // Every call site was understood (none escapes the check with a path
-    // built elsewhere), and the one fetch is inside `api`.
-    let sites = APP_JS.matches("api(\"").count();
-    assert_eq!(
-        calls.len(),
-        sites,
-        "a call in app.js is not api(\"METHOD\", \"/api/v1/…\")"
+    let mut used = BTreeSet::new();
+    let mut links = BTreeSet::new();
+    for (name, script) in scripts() {
+        let calls = calls_in(&script);
+        // Every call site was understood (none escapes the check with a
+        // path built elsewhere), and the one fetch is inside `api` in
+        // app.js: the other modules are handed that function.
+        let sites = script.matches("api(\"").count();
+        assert_eq!(
+            calls.len(),
+            sites,
+            "a call in web/{name} is not api(\"METHOD\", \"/api/v1/…\")"
+        );
+        let fetches = if name == "app.js" { 1 } else { 0 };
+        assert_eq!(
+            script.matches("fetch(").count(),
+            fetches,
+            "web/{name} fetches outside api()"
+        );
+        for sink in ["XMLHttpRequest", "sendBeacon", "EventSource", "WebSocket"] {
+            assert!(!script.contains(sink), "web/{name} uses {sink}");
+        }
+        used.extend(calls);
+        links.extend(links_in(&script));
+    }
+    // A link is a GET the document must have too.
+    used.extend(links.iter().cloned());
+    assert!(
+        links.contains(&("get".to_owned(), "/api/v1/usage/export.csv".to_owned())),
+        "{links:?}"
     );
-    assert_eq!(
-        APP_JS.matches("fetch(").count(),
-        1,
-        "app.js fetches outside api()"
-    );
-    assert!(!APP_JS.contains("XMLHttpRequest") && !APP_JS.contains("sendBeacon"));
-    let used: BTreeSet<_> = calls.into_iter().collect();
     assert!(
         used.len() >= 25,
         "only {} distinct calls found: {used:?}",
@@ -262,9 +340,11 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
         ("post", "/api/v1/users"),
         ("post", "/api/v1/service-accounts"),
         ("get", "/api/v1/audit-log"),
+        ("get", "/api/v1/usage"),
+        ("get", "/api/v1/invoices/preview"),
     ] {
         let needed = (needed.0.to_owned(), needed.1.to_owned());
-        assert!(used.contains(&needed), "app.js never calls {needed:?}");
+        assert!(used.contains(&needed), "the console never calls {needed:?}");
     }
 }
 
@@ -281,13 +361,58 @@ fn the_console_sends_the_csrf_token_the_api_checks() {
     );
     assert!(APP_JS.contains(r#"credentials: "same-origin""#));
     // No HTML parsing of data: pages are built with DOM calls only.
-    for sink in [
-        "innerHTML",
-        "outerHTML",
-        "insertAdjacentHTML",
-        "document.write",
-        "eval(",
-    ] {
-        assert!(!APP_JS.contains(sink), "app.js uses {sink}");
+    for (name, script) in scripts() {
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ] {
+            assert!(!script.contains(sink), "web/{name} uses {sink}");
+        }
     }
+}
+
+/// The role lists app.js decides its navigation by are the server's.
+#[test]
+fn the_console_shows_each_role_the_pages_the_api_lets_it_use() {
+    let roles = [
+        "owner",
+        "admin",
+        "developer",
+        "finance_admin",
+        "read",
+        "metrics_read",
+    ]
+    .map(|r| r.parse::<AccountRole>().unwrap());
+    let list = |name: &str| -> BTreeSet<String> {
+        let re = regex::Regex::new(&format!(r#"const {name} = \[([^\]]*)\];"#)).unwrap();
+        let found = re
+            .captures(APP_JS)
+            .unwrap_or_else(|| panic!("app.js has no {name} list"));
+        found[1]
+            .split(',')
+            .map(|r| r.trim().trim_matches('"').to_owned())
+            .filter(|r| !r.is_empty())
+            .collect()
+    };
+    let server = |pick: fn(AccountRole) -> bool| -> BTreeSet<String> {
+        roles
+            .iter()
+            .filter(|r| pick(**r))
+            .map(|r| r.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        list("MANAGES_ACCOUNT"),
+        server(AccountRole::manages_account)
+    );
+    assert_eq!(list("READS_USAGE"), server(AccountRole::reads_usage));
+    assert_eq!(
+        list("READS_NO_ACCOUNT_DATA"),
+        server(|r| !r.reads_account())
+    );
+    assert!(INDEX_HTML.contains(r##"<a href="#/usage">Usage</a>"##));
 }

@@ -14,7 +14,7 @@ import asyncio
 import os
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -313,5 +313,129 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         for action in ("account.signup", "namespace.create", "service_account.create",
                        "api_key.create", "user.invite"):
             assert action in log, log
+    finally:
+        server.cleanup()
+
+
+def money(cents: int, currency: str) -> str:
+    """Integer cents as the console shows them: `12,345.67 USD`."""
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 100)
+    return f"{sign}{whole:,}.{frac:02d} {currency}"
+
+
+@pytest.mark.timeout(120)
+async def test_console_usage_page_for_owners_and_finance_admins(page):
+    server = Server("orrery", dev_args=[])
+    await server.start()
+    try:
+        base = f"http://127.0.0.1:{server.http_port}"
+        await sign_up_and_log_in(page, base, f"usage-{uuid.uuid4().hex[:6]}@example.com")
+        ns_id, _ = await create_namespace(page, "billing", 1)
+        # Some Actions (a start and a signal), then wait until the control
+        # plane has pulled them from the cell.
+        client = await Client.connect(server.address, namespace=ns_id)
+        await client.start_workflow("Unworked", id=new_id(), task_queue=new_id())
+        today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        day, month = today.strftime("%Y-%m-%d"), today.strftime("%Y-%m")
+        usage_url = (f"{base}/api/v1/usage?from={day}T00:00:00Z&granularity=day"
+                     f"&to={(today + timedelta(days=1)).strftime('%Y-%m-%d')}T00:00:00Z")
+
+        async def todays_actions() -> int:
+            res = await page.request.get(usage_url)
+            assert res.ok, await res.text()
+            return sum(r["total_actions"] for r in (await res.json())["rows"]
+                       if r["namespace"] == ns_id)
+
+        deadline = time.monotonic() + 60
+        while (actions := await todays_actions()) < 1:
+            assert time.monotonic() < deadline, "the usage never arrived"
+            await asyncio.sleep(1)
+
+        # -- an owner's Usage page --------------------------------------------
+        assert await page.is_visible("#nav >> text=Usage")
+        await page.click("#nav >> text=Usage")
+        total = page.locator("[data-testid=invoice-total]")
+        await total.wait_for()
+        # What the page shows is what the API answers, money from integer cents.
+        preview = await page.request.get(f"{base}/api/v1/invoices/preview?month={month}")
+        assert preview.ok, await preview.text()
+        invoice = await preview.json()
+        assert invoice["total_cents"] >= invoice["plan_minimum_cents"] > 0
+        assert await total.inner_text() == money(invoice["total_cents"], invoice["currency"])
+        # A new account is below the minimum: the plan-minimum line tops it up.
+        minimum = page.locator("[data-testid=invoice-lines] tbody tr", has_text="Plan minimum")
+        assert money(invoice["plan_minimum_cents"], invoice["currency"]) in await minimum.inner_text()
+        # `incomplete` is a visible note exactly when the API says so.
+        note = page.locator("[data-testid=invoice-incomplete]")
+        if invoice["incomplete"]:
+            assert "last minute" in await note.inner_text()
+        else:
+            assert not await note.count()
+        # The daily usage table: a row for the day and namespace.
+        header = await page.inner_text("[data-testid=usage-table] thead")
+        for column in ("Day (UTC)", "Namespace", "Actions", "Top Action kinds",
+                       "Active storage (GB-h)", "Retained storage (GB-h)"):
+            assert column in header, header
+        row = page.locator("[data-testid=usage-table] tbody tr", has_text=ns_id)
+        cells = await row.locator("td").all_inner_texts()
+        assert cells[:2] == [day, ns_id], cells
+        assert int(cells[2]) >= actions
+        assert "workflow_started" in cells[3], cells
+        assert await page.input_value("#usage-month") == month
+        # The namespace filter offers the account's namespaces; choosing one
+        # filters the table and the CSV.
+        await page.select_option("#usage-namespace", ns_id)
+        csv_link = page.locator("[data-testid=usage-csv]")
+        await page.wait_for_function(
+            "id => document.querySelector('[data-testid=usage-csv]').getAttribute('href')"
+            ".endsWith('&namespace=' + encodeURIComponent(id))", arg=ns_id)
+        await page.select_option("#usage-namespace", "")
+        await page.wait_for_function(
+            "() => !document.querySelector('[data-testid=usage-csv]').getAttribute('href')"
+            ".includes('namespace=')")
+        assert await csv_link.get_attribute("href") == f"/api/v1/usage/export.csv?month={month}"
+        # The CSV downloads with the session cookie alone (a plain link).
+        async with page.expect_download() as info:
+            await csv_link.click()
+        download = await info.value
+        assert download.suggested_filename == f"usage-{month}.csv"
+        csv = Path(await download.path()).read_text()
+        assert csv.startswith("namespace,start,end,total_actions,"), csv[:200]
+        assert not await page.locator("#view p.error:visible").count()
+
+        # -- a finance admin sees Usage and its own basics only ---------------
+        await page.click("#nav >> text=Users")
+        finance = f"finance-{uuid.uuid4().hex[:6]}@example.com"
+        await page.fill("#invite-email", finance)
+        await page.select_option("#invite-role", "finance_admin")
+        await submit(page, "invite", "[data-testid=invite-token]")
+        token = (await page.inner_text("[data-testid=invite-token] pre")).strip()
+        await page.click("#logout")
+        await page.wait_for_selector("#login")
+        await page.click("text=Accept an invitation")
+        await page.fill("#accept-token", token)
+        await page.fill("#accept-password", PASSWORD)
+        await submit(page, "accept", "#login")
+        await page.fill("#login-email", finance)
+        await page.fill("#login-password", PASSWORD)
+        # It lands on Usage (it cannot list namespaces).
+        await submit(page, "login", "[data-testid=invoice-total]")
+        assert "finance_admin" in await page.inner_text("#user-label")
+        assert await page.inner_text("[data-testid=invoice-total]") == money(
+            invoice["total_cents"], invoice["currency"])
+        assert await page.locator("[data-testid=usage-table] thead").count() == 1
+        await page.locator("[data-testid=usage-table] tbody tr", has_text=ns_id).wait_for()
+        # It may not list namespaces: the filter offers those the usage names.
+        assert ns_id in await page.locator("#usage-namespace option").all_inner_texts()
+        assert not await page.locator("#view p.error:visible").count()
+        visible = [await a.inner_text() for a in await page.locator("#nav a:visible").all()]
+        assert visible == ["API keys", "Usage", "Account"], visible
+        assert await page.is_hidden("#nav >> text=Namespaces")
+        # The pages it is shown load without a problem.
+        for href, ready in (("#/api-keys", "#create-api-key"), ("#/account", "#password")):
+            await page.click(f"#nav a[href='{href}']")
+            await page.wait_for_selector(ready)
+            assert not await page.locator("#view p.error:visible").count(), href
     finally:
         server.cleanup()
