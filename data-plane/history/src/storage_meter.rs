@@ -5,14 +5,23 @@
 //! runs not yet deleted by retention).
 //!
 //! Time is cut into slots of `usage.storageSampleInterval` seconds, aligned
-//! on the epoch. A sample of a slot bills every byte stored at that moment
-//! for the whole slot, once: the store inserts (namespace, slot) only if
-//! absent and adds byte-seconds only when its insert landed, in the same
-//! transaction. A restart in the middle of a slot, or a second cell process
-//! on the same database, samples the same slot again and adds nothing. A
-//! slot that no process sampled (the cell was down throughout) is not
-//! billed: metering may miss storage, never count it twice. Every process
-//! on one database must use the same interval, or their slots would differ.
+//! on the epoch. A sample at the start of a slot [s, e) bills what is
+//! stored at that moment for the part of the slot not yet billed: the store
+//! keeps, per namespace, how far storage has been billed (`billed_until`),
+//! bills e - max(s, billed_until) seconds when positive and moves
+//! billed_until to e, in one transaction that locks the namespace's row.
+//! Billing thus depends on what was billed, not on which slot is sampled:
+//! a restart in the middle of a slot, a second cell process on the same
+//! database, or a process using another interval (a changed config, a
+//! rolling deploy) bills each second once. A slot that no process sampled
+//! (the cell was down throughout) is not billed: metering may miss storage,
+//! never count it twice.
+//!
+//! The interval must divide an hour (and be at most 300 s), so a slot
+//! never straddles an hour and its seconds land in the hour they belong
+//! to; another value is lowered to the largest such divisor not above it
+//! (raised to 1 s if below), with a warning. (The store splits a span
+//! across hours anyway, should one ever cross.)
 //!
 //! A sample reads each run's `stored_bytes`, which every commit maintains
 //! (migration 0005), through a covering index: its cost grows with the
@@ -34,14 +43,33 @@ const DEFAULT_SAMPLE_SECS: i64 = 300;
 /// Storage is sampled at least this often, whatever the config says: a
 /// longer slot would bill a burst of storage for too long (or miss one).
 const MAX_SAMPLE_SECS: i64 = 300;
-/// How long sampled slots are remembered. Only the current slot is ever
-/// sampled, so a day covers any restart and any clock skew between cells.
-const REMEMBER_SLOTS_MS: i64 = 24 * 3_600_000;
+/// How long a namespace's billed-until is remembered after it last moved.
+/// Only the current slot is ever sampled, so a day covers any restart and
+/// any clock skew between cells.
+const REMEMBER_BILLED_MS: i64 = 24 * 3_600_000;
 
-/// `usage.storageSampleInterval`, in whole seconds, between 1 s and 300 s.
+/// `usage.storageSampleInterval`, in whole seconds: a divisor of 3600
+/// between 1 s and 300 s. Another value is lowered to the largest such
+/// divisor not above it (raised to 1 s if below), with a warning, rather
+/// than refused: a mistyped metering setting must not keep a cell from
+/// starting.
 pub(crate) fn sample_interval(dc: &DynamicConfig) -> Duration {
-    let secs = dc.i64(SAMPLE_INTERVAL_KEY, DEFAULT_SAMPLE_SECS);
-    Duration::from_secs(secs.clamp(1, MAX_SAMPLE_SECS) as u64)
+    let configured = dc.i64(SAMPLE_INTERVAL_KEY, DEFAULT_SAMPLE_SECS);
+    let secs = divisor_of_an_hour_at_most(configured.clamp(1, MAX_SAMPLE_SECS));
+    if secs != configured {
+        tracing::warn!(
+            key = SAMPLE_INTERVAL_KEY,
+            configured,
+            used = secs,
+            "the storage sample interval must divide 3600 and lie between 1 and 300 seconds"
+        );
+    }
+    Duration::from_secs(secs as u64)
+}
+
+/// The largest divisor of 3600 not above `secs` (>= 1).
+fn divisor_of_an_hour_at_most(secs: i64) -> i64 {
+    (1..=secs.max(1)).rev().find(|d| 3600 % d == 0).unwrap_or(1)
 }
 
 /// The namespace a keyspace's storage is billed to: a standalone
@@ -58,8 +86,9 @@ impl HistoryEngine {
     }
 
     /// Samples the slot `now_ms` falls in: reads what every keyspace stores
-    /// and records it, once per namespace and slot. Returns how many
-    /// namespaces this call billed (0 when the slot was already sampled).
+    /// and bills it for the part of the slot not yet billed. Returns how
+    /// many namespaces this call billed (0 when the slot was already
+    /// billed, by this or another process, whatever its interval).
     pub async fn sample_storage(&self, now_ms: i64) -> CellResult<usize> {
         let interval_ms = self.sample_interval_ms();
         let slot_ms = now_ms.div_euclid(interval_ms) * interval_ms;
@@ -83,7 +112,7 @@ impl HistoryEngine {
             })
             .collect();
         self.store
-            .record_storage_samples(&samples, slot_ms - REMEMBER_SLOTS_MS)
+            .record_storage_samples(&samples, slot_ms - REMEMBER_BILLED_MS)
             .await
     }
 
@@ -102,7 +131,7 @@ impl HistoryEngine {
             match sampled {
                 Ok(billed) => tracing::debug!(billed, "storage sampled"),
                 // Not retried within the slot: the next slot samples anew,
-                // and a slot is billed by whoever samples it first.
+                // and a second is billed by whoever samples it first.
                 Err(err) => {
                     tracing::warn!(error = %err, "sampling storage failed; this slot may go unbilled")
                 }
@@ -131,21 +160,34 @@ mod tests {
     }
 
     #[test]
-    fn the_interval_is_configured_in_seconds_and_at_most_five_minutes() {
-        let of =
-            |pairs: &[&str]| sample_interval(&DynamicConfig::parse(pairs.iter().copied()).unwrap());
-        assert_eq!(of(&[]), Duration::from_secs(300));
+    fn the_interval_is_configured_in_seconds_dividing_an_hour_and_at_most_five_minutes() {
+        let of = |value: &str| {
+            let pair = format!("{SAMPLE_INTERVAL_KEY}={value}");
+            sample_interval(&DynamicConfig::parse([pair.as_str()]).unwrap()).as_secs()
+        };
         assert_eq!(
-            of(&["usage.storageSampleInterval=2"]),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            of(&["usage.storageSampleInterval=0"]),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            of(&["usage.storageSampleInterval=3600"]),
+            sample_interval(&DynamicConfig::default()),
             Duration::from_secs(300)
         );
+        for (configured, used) in [
+            ("2", 2),
+            ("60", 60),
+            ("225", 225),
+            ("300", 300),
+            ("0", 1),
+            ("-5", 1),
+            ("7", 6),
+            ("250", 240),
+            ("299", 240),
+            ("301", 300),
+            ("3600", 300),
+        ] {
+            assert_eq!(of(configured), used, "{configured}");
+        }
+        // Every interval allowed cuts an hour into whole slots.
+        for secs in 1..=MAX_SAMPLE_SECS {
+            let d = divisor_of_an_hour_at_most(secs);
+            assert!(d <= secs && 3600 % d == 0, "{secs} -> {d}");
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! Storage metering through the engine: a sample slot is billed once
-//! however many processes sample it, a run's bytes are active while it is
+//! Storage metering through the engine: each second is billed once however
+//! many processes sample it and whatever interval each one uses (across a
+//! restart that changes it, or mixed on one database), a run's bytes are
+//! active while it is
 //! open, retained once it closes, and gone once retention deletes it;
 //! standalone activities are billed to their namespace.
 mod common;
@@ -23,8 +25,17 @@ impl TaskSink for Drop {
 const INTERVAL_SECS: i64 = 60;
 
 async fn engine(store: Arc<dyn CellStore>, owner: &str, retention_ms: i64) -> Arc<HistoryEngine> {
+    engine_sampling_every(store, owner, retention_ms, INTERVAL_SECS).await
+}
+
+async fn engine_sampling_every(
+    store: Arc<dyn CellStore>,
+    owner: &str,
+    retention_ms: i64,
+    interval_secs: i64,
+) -> Arc<HistoryEngine> {
     let dc = DynamicConfig::parse([format!(
-        "{}={INTERVAL_SECS}",
+        "{}={interval_secs}",
         orrery_history::STORAGE_SAMPLE_INTERVAL_KEY
     )
     .as_str()])
@@ -130,6 +141,76 @@ async fn a_slot_is_billed_once(store: Arc<dyn CellStore>) {
     );
 }
 
+/// A run started on `engine` and what it occupies.
+async fn a_run(engine: &HistoryEngine, store: &Arc<dyn CellStore>) -> i64 {
+    let started = engine.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id,
+    };
+    let bytes = run_bytes(store, &exec).await;
+    assert!(bytes > 0);
+    bytes
+}
+
+async fn a_changed_interval_across_a_restart_bills_each_second_once(store: Arc<dyn CellStore>) {
+    let t0 = a_slot(2);
+    let before = engine_sampling_every(store.clone(), "a", 86_400_000, 300).await;
+    let bytes = a_run(&before, &store).await;
+    assert_eq!(before.sample_storage(t0).await.unwrap(), 1);
+    before.shutdown();
+
+    // Restarted with 60 s: its slots inside the 300 s one already billed
+    // add nothing; those after it bill their own minute.
+    let after = engine_sampling_every(store.clone(), "a", 86_400_000, 60).await;
+    for minute in 1..=10 {
+        let billed = after.sample_storage(t0 + minute * 60_000).await.unwrap();
+        assert_eq!(billed, usize::from(minute >= 5), "minute {minute}");
+    }
+    assert_eq!(billed(&store, "ns-id", t0).await, (bytes * 660, 0));
+    after.shutdown();
+
+    // And back to 300 s in the middle of its slot [t0+10 min, t0+15 min):
+    // only what the 60 s process has not billed of it.
+    let again = engine_sampling_every(store.clone(), "a", 86_400_000, 300).await;
+    assert_eq!(again.sample_storage(t0 + 630_000).await.unwrap(), 1);
+    assert_eq!(again.sample_storage(t0 + 899_999).await.unwrap(), 0);
+    assert_eq!(billed(&store, "ns-id", t0).await, (bytes * 900, 0));
+    again.shutdown();
+}
+
+async fn mixed_intervals_on_one_database_bill_each_second_once(store: Arc<dyn CellStore>) {
+    let t0 = a_slot(2);
+    let long = engine_sampling_every(store.clone(), "a", 86_400_000, 300).await;
+    // Started before the second engine takes the shards over.
+    let bytes = a_run(&long, &store).await;
+    let short = engine_sampling_every(store.clone(), "b", 86_400_000, 60).await;
+    // Twenty minutes as both would run them: the 60 s engine at the start
+    // of each minute, the 300 s one at the start of each of its slots, at
+    // the same moment (racing) or a few seconds late.
+    for minute in 0..20 {
+        let at = t0 + minute * 60_000;
+        if minute % 5 != 0 {
+            short.sample_storage(at).await.unwrap();
+        } else if minute % 10 == 0 {
+            let (x, y) = tokio::join!(long.sample_storage(at), short.sample_storage(at));
+            assert!(x.unwrap() + y.unwrap() >= 1, "minute {minute}");
+        } else {
+            short.sample_storage(at).await.unwrap();
+            long.sample_storage(at + 7_000).await.unwrap();
+        }
+    }
+    assert_eq!(billed(&store, "ns-id", t0).await, (bytes * 20 * 60, 0));
+    // Sampled again by both at any moment of what is billed: nothing more.
+    for at in [t0, t0 + 61_000, t0 + 299_999, t0 + 1_140_000] {
+        assert_eq!(long.sample_storage(at).await.unwrap(), 0);
+        assert_eq!(short.sample_storage(at).await.unwrap(), 0);
+    }
+    assert_eq!(billed(&store, "ns-id", t0).await, (bytes * 20 * 60, 0));
+    long.shutdown();
+    short.shutdown();
+}
+
 async fn active_moves_to_retained_then_disappears(store: Arc<dyn CellStore>) {
     let engine = engine(store.clone(), "a", 1500).await;
     orrery_history::processors::spawn(engine.clone());
@@ -211,6 +292,8 @@ async fn standalone_activities_are_billed_to_their_namespace(store: Arc<dyn Cell
 
 on_both!(
     a_slot_is_billed_once,
+    a_changed_interval_across_a_restart_bills_each_second_once,
+    mixed_intervals_on_one_database_bill_each_second_once,
     active_moves_to_retained_then_disappears,
     standalone_activities_are_billed_to_their_namespace,
 );

@@ -222,14 +222,15 @@ pub struct KeyspaceStorage {
     pub retained_bytes: i64,
 }
 
-/// One namespace's storage in one sample slot: `seconds` of it are billed
-/// as byte-seconds, once per (namespace, slot) however often it is written.
+/// One namespace's storage in one sample slot: the seconds of the slot not
+/// yet billed to the namespace are billed as byte-seconds, each second once
+/// however often and with whatever slots it is written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StorageSample {
     pub namespace_id: String,
-    /// The slot's start, ms since the epoch; its hour gets the usage.
+    /// The slot's start, ms since the epoch.
     pub slot_ms: i64,
-    /// How long the slot lasts: what each byte is billed for.
+    /// How long the slot lasts: at most what each byte is billed for.
     pub seconds: i64,
     pub active_bytes: i64,
     pub retained_bytes: i64,

@@ -8,6 +8,22 @@ pub(crate) fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(3_600_000) * 3_600_000
 }
 
+/// `bytes` kept stored over [from_ms, to_ms), as byte-seconds per hour: a
+/// span crossing an hour boundary bills each hour its own part. Computed
+/// in ms and rounded down, so a span never bills more than it lasted.
+pub(crate) fn byte_seconds_by_hour(from_ms: i64, to_ms: i64, bytes: i64) -> Vec<(i64, i64)> {
+    let mut parts = Vec::new();
+    let mut at = from_ms;
+    while at < to_ms {
+        let hour_ms = hour_of(at);
+        let until = to_ms.min(hour_ms.saturating_add(3_600_000));
+        let byte_ms = i128::from(bytes) * i128::from(until - at);
+        parts.push((hour_ms, i64::try_from(byte_ms / 1000).unwrap_or(i64::MAX)));
+        at = until;
+    }
+    parts
+}
+
 macro_rules! sql_usage_store {
     ($store:ident, $db:ty) => {
         /// Adds Actions to their namespace's current hour, inside the
@@ -104,42 +120,62 @@ macro_rules! sql_usage_store {
             ) -> CellResult<usize> {
                 let samples = samples.to_vec();
                 self.transaction(64 * samples.len(), move |conn| Box::pin(async move {
-                    let mut counted = 0;
+                    let mut billed = 0;
                     for s in &samples {
-                        let inserted = sqlx::query(
-                            "INSERT INTO storage_samples (namespace_id, slot_ms, active_bytes, retained_bytes)
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (namespace_id, slot_ms) DO NOTHING",
+                        let end_ms = s.slot_ms.saturating_add(s.seconds.saturating_mul(1000));
+                        // Creates the namespace's row (nothing billed before
+                        // this slot) or locks the existing one, and reads how
+                        // far it is billed: on PostgreSQL a concurrent sampler
+                        // waits here for this transaction and then reads what
+                        // it committed; on SQLite writers are serialized
+                        // anyway. Either way no two transactions bill from the
+                        // same `billed_until_ms`.
+                        let row = sqlx::query(
+                            "INSERT INTO storage_billed (namespace_id, billed_until_ms) VALUES ($1, $2)
+                             ON CONFLICT (namespace_id) DO UPDATE SET billed_until_ms = storage_billed.billed_until_ms
+                             RETURNING billed_until_ms",
                         )
                         .bind(&s.namespace_id)
                         .bind(s.slot_ms)
-                        .bind(s.active_bytes)
-                        .bind(s.retained_bytes)
-                        .execute(&mut *conn)
+                        .fetch_one(&mut *conn)
                         .await
                         .map_err(db_err)?;
-                        // Someone (this process before a restart, or another
-                        // one) already counted this slot.
-                        if inserted.rows_affected() == 0 {
+                        let billed_until_ms: i64 = row.try_get("billed_until_ms").map_err(db_err)?;
+                        // Seconds already billed (a restart within the slot,
+                        // another process, a longer slot sampled before) are
+                        // skipped; a gap before the slot stays unbilled.
+                        let from_ms = s.slot_ms.max(billed_until_ms);
+                        if from_ms >= end_ms {
                             continue;
                         }
-                        counted += 1;
-                        let hour_ms = crate::sql_usage::hour_of(s.slot_ms);
+                        sqlx::query("UPDATE storage_billed SET billed_until_ms = $2 WHERE namespace_id = $1")
+                            .bind(&s.namespace_id)
+                            .bind(end_ms)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_err)?;
+                        billed += 1;
                         for (kind, bytes) in [
                             (orrery_cell_api::ACTIVE_STORAGE_BYTE_SECONDS, s.active_bytes),
                             (orrery_cell_api::RETAINED_STORAGE_BYTE_SECONDS, s.retained_bytes),
                         ] {
-                            let byte_seconds = bytes.saturating_mul(s.seconds);
-                            if byte_seconds > 0 {
-                                add_usage_at(&mut *conn, &s.namespace_id, hour_ms, kind, byte_seconds).await?;
+                            for (hour_ms, byte_seconds) in crate::sql_usage::byte_seconds_by_hour(from_ms, end_ms, bytes) {
+                                if byte_seconds > 0 {
+                                    add_usage_at(&mut *conn, &s.namespace_id, hour_ms, kind, byte_seconds).await?;
+                                }
                             }
                         }
                     }
-                    sqlx::query("DELETE FROM storage_samples WHERE slot_ms < $1")
+                    // Only the current slot is ever sampled, so a row not
+                    // moved for `forget_before_ms` cannot hold back a
+                    // sample; forgetting it bounds the table by the
+                    // namespaces storing something lately.
+                    sqlx::query("DELETE FROM storage_billed WHERE billed_until_ms < $1")
                         .bind(forget_before_ms)
                         .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
-                    Ok(counted)
+                    Ok(billed)
                 }))
                 .await
             }
@@ -226,4 +262,31 @@ pub(crate) fn history_bytes_without_state(t: &crate::records::Transaction) -> Ve
         }
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_seconds_by_hour;
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn a_span_is_split_at_hour_boundaries() {
+        assert_eq!(
+            byte_seconds_by_hour(HOUR, HOUR + 60_000, 10),
+            vec![(HOUR, 600)]
+        );
+        assert_eq!(
+            byte_seconds_by_hour(2 * HOUR - 60_000, 2 * HOUR + 240_000, 10),
+            vec![(HOUR, 600), (2 * HOUR, 2400)]
+        );
+        assert_eq!(
+            byte_seconds_by_hour(HOUR - 1000, 3 * HOUR + 1000, 1),
+            vec![(0, 1), (HOUR, 3600), (2 * HOUR, 3600), (3 * HOUR, 1)]
+        );
+        assert!(byte_seconds_by_hour(HOUR, HOUR, 10).is_empty());
+        assert_eq!(byte_seconds_by_hour(0, 1500, 3), vec![(0, 4)]);
+        assert_eq!(byte_seconds_by_hour(0, 1000, i64::MAX), vec![(0, i64::MAX)]);
+        assert_eq!(byte_seconds_by_hour(0, 2000, i64::MAX), vec![(0, i64::MAX)]);
+    }
 }

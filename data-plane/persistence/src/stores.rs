@@ -176,11 +176,14 @@ pub trait UsageStore: Send + Sync {
     /// What the stored runs occupy now, per keyspace: one row per keyspace
     /// that has runs, read from each run's maintained `stored_bytes`.
     async fn storage_by_keyspace(&self) -> CellResult<Vec<KeyspaceStorage>>;
-    /// Records samples in one transaction: each (namespace, slot) not yet
-    /// recorded is inserted and its byte-seconds added to the slot's hour
-    /// of usage; one already recorded (a restart, another cell process)
-    /// adds nothing. Forgets slots before `forget_before_ms`. Returns how
-    /// many samples counted.
+    /// Records samples in one transaction: a sample of the slot [start,
+    /// end) bills its bytes for the part of the slot after how far its
+    /// namespace is already billed (end - max(start, billed until)), to the
+    /// hours that part falls in, and moves the namespace's billed-until to
+    /// end; a part already billed (a restart, another cell process, an
+    /// overlapping slot of another interval) adds nothing, also when two
+    /// callers race. Forgets namespaces billed only before
+    /// `forget_before_ms`. Returns how many samples billed anything.
     async fn record_storage_samples(
         &self,
         samples: &[StorageSample],

@@ -15,18 +15,17 @@ UPDATE executions SET
         WHERE v.namespace_id = executions.namespace_id AND v.run_id = executions.run_id);
 CREATE INDEX executions_storage ON executions (namespace_id, closed_ms, stored_bytes);
 
--- One row per namespace and sample slot, inserted only if absent: the
--- byte-seconds of a slot are added to `usage` in the same transaction only
--- by the writer whose insert landed, so a restart or a second cell process
--- on the same database never counts a slot twice. Old slots are pruned.
-CREATE TABLE storage_samples (
-    namespace_id   TEXT    NOT NULL,
-    slot_ms        INTEGER NOT NULL,
-    active_bytes   INTEGER NOT NULL,
-    retained_bytes INTEGER NOT NULL,
-    PRIMARY KEY (namespace_id, slot_ms)
+-- How far each namespace's storage has been billed (ms since the epoch).
+-- A sample of the slot [start, end) bills only end - max(start,
+-- billed_until_ms), and moves billed_until_ms to end, in the same
+-- transaction as the usage it adds: whatever slots a restart, a changed
+-- interval or a second cell process samples, each second is billed once.
+-- Rows not moved for a day are pruned.
+CREATE TABLE storage_billed (
+    namespace_id    TEXT    NOT NULL PRIMARY KEY,
+    billed_until_ms INTEGER NOT NULL
 );
-CREATE INDEX storage_samples_by_slot ON storage_samples (slot_ms);
+CREATE INDEX storage_billed_by_time ON storage_billed (billed_until_ms);
 
 -- PullUsage pages through usage in (hour, namespace, kind) order.
 CREATE INDEX usage_by_hour ON usage (hour_ms, namespace_id, action);

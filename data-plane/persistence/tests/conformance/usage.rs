@@ -1,5 +1,6 @@
 //! Conformance cases for usage: each run's stored bytes as commits, closes
-//! and deletions move them; storage samples counted once per slot; usage
+//! and deletions move them; storage billed once per second whatever slots
+//! sample it; usage
 //! totals paged in (hour, namespace, kind) order.
 use std::sync::Arc;
 
@@ -126,10 +127,20 @@ pub(super) async fn stored_bytes_follow_writes_close_and_deletion(s: Arc<dyn Cel
 }
 
 fn sample(namespace_id: &str, slot_ms: i64, active: i64, retained: i64) -> StorageSample {
+    slot_of(namespace_id, slot_ms, 300, active, retained)
+}
+
+fn slot_of(
+    namespace_id: &str,
+    slot_ms: i64,
+    seconds: i64,
+    active: i64,
+    retained: i64,
+) -> StorageSample {
     StorageSample {
         namespace_id: namespace_id.into(),
         slot_ms,
-        seconds: 300,
+        seconds,
         active_bytes: active,
         retained_bytes: retained,
     }
@@ -173,8 +184,8 @@ pub(super) async fn a_storage_slot_counts_once(s: Arc<dyn CellStore>) {
     // Storage is not an Action.
     assert!(s.usage("a", 0).await.unwrap().is_empty());
 
-    // Forgotten slots are gone from the dedup table: the next sample of a
-    // newer slot forgets those before it, and still counts itself.
+    // Forgotten: a namespace billed only before `forget_before_ms` is
+    // forgotten; the sample that forgets counts itself and is remembered.
     let later = slot + 2 * HOUR;
     assert_eq!(
         s.record_storage_samples(&[sample("a", later, 1, 0)], later)
@@ -187,6 +198,131 @@ pub(super) async fn a_storage_slot_counts_once(s: Arc<dyn CellStore>) {
             .await
             .unwrap(),
         0
+    );
+
+    overlapping_slots_bill_each_second_once(&s).await;
+    racing_writers_bill_each_second_once(&s).await;
+    a_slot_across_an_hour_bills_each_hour_its_part(&s).await;
+}
+
+/// Slots of other lengths over seconds already billed (a changed interval,
+/// a rolling deploy) bill only what is new; a gap stays unbilled.
+async fn overlapping_slots_bill_each_second_once(s: &Arc<dyn CellStore>) {
+    let active = ACTIVE_STORAGE_BYTE_SECONDS.to_string();
+    let t0 = 20 * HOUR;
+    let of_20 = |rows: Vec<(i64, String, String, i64)>| {
+        rows.into_iter()
+            .filter(|r| r.0 == t0 && r.1 == "o")
+            .collect::<Vec<_>>()
+    };
+    // A 300 s slot, then the 60 s slots inside it: nothing more.
+    assert_eq!(
+        s.record_storage_samples(&[slot_of("o", t0, 300, 1, 0)], 0)
+            .await
+            .unwrap(),
+        1
+    );
+    for k in 0..5 {
+        let slot = slot_of("o", t0 + k * 60_000, 60, 1, 0);
+        assert_eq!(
+            s.record_storage_samples(&[slot], 0).await.unwrap(),
+            0,
+            "{k}"
+        );
+    }
+    // A 60 s slot after it, then a 300 s slot over it: only the rest.
+    assert_eq!(
+        s.record_storage_samples(&[slot_of("o", t0 + 300_000, 60, 1, 0)], 0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.record_storage_samples(&[slot_of("o", t0 + 300_000, 300, 1, 0)], 0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        of_20(totals(s, t0).await),
+        vec![(t0, "o".into(), active.clone(), 600)]
+    );
+    // Racing writers with slots of different lengths from the same start:
+    // each second once, whoever wins (the longer one first bills it all;
+    // the shorter one first leaves the longer one only the rest).
+    let t1 = t0 + 600_000;
+    let (long, short) = ([slot_of("o", t1, 300, 1, 0)], [slot_of("o", t1, 60, 1, 0)]);
+    let (x, y) = tokio::join!(
+        s.record_storage_samples(&long, 0),
+        s.record_storage_samples(&short, 0)
+    );
+    assert!((1..=2).contains(&(x.unwrap() + y.unwrap())));
+    assert_eq!(
+        of_20(totals(s, t0).await),
+        vec![(t0, "o".into(), active.clone(), 900)]
+    );
+    // A slot nobody sampled is not billed: after a gap, from its start.
+    assert_eq!(
+        s.record_storage_samples(&[slot_of("o", t0 + 1_200_000, 60, 1, 0)], 0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        of_20(totals(s, t0).await),
+        vec![(t0, "o".into(), active, 960)]
+    );
+}
+
+/// Four writers at once, round after round (warm connections, so their
+/// transactions overlap), with slots of different lengths from the same
+/// start: each round bills its 300 s once, whoever wins.
+async fn racing_writers_bill_each_second_once(s: &Arc<dyn CellStore>) {
+    let t0 = 40 * HOUR;
+    for round in 0..12 {
+        let start = t0 + round * 300_000;
+        let [a, b, c, d] = [300, 60, 120, 300].map(|secs| [slot_of("r", start, secs, 3, 0)]);
+        let (a, b, c, d) = tokio::join!(
+            s.record_storage_samples(&a, 0),
+            s.record_storage_samples(&b, 0),
+            s.record_storage_samples(&c, 0),
+            s.record_storage_samples(&d, 0)
+        );
+        let billing = a.unwrap() + b.unwrap() + c.unwrap() + d.unwrap();
+        assert!((1..=3).contains(&billing), "round {round}: {billing}");
+    }
+    let rows: Vec<_> = totals(s, t0)
+        .await
+        .into_iter()
+        .filter(|r| r.1 == "r")
+        .collect();
+    let active = ACTIVE_STORAGE_BYTE_SECONDS.to_string();
+    assert_eq!(rows, vec![(t0, "r".into(), active, 3 * 12 * 300)]);
+}
+
+/// A slot across an hour boundary (not sampled by an engine, whose slots
+/// divide the hour, but the store does not rely on it) bills each hour
+/// only its own seconds.
+async fn a_slot_across_an_hour_bills_each_hour_its_part(s: &Arc<dyn CellStore>) {
+    let retained = RETAINED_STORAGE_BYTE_SECONDS.to_string();
+    let slot = 31 * HOUR - 60_000;
+    assert_eq!(
+        s.record_storage_samples(&[slot_of("h", slot, 300, 0, 2)], 0)
+            .await
+            .unwrap(),
+        1
+    );
+    let rows: Vec<_> = totals(s, 30 * HOUR)
+        .await
+        .into_iter()
+        .filter(|r| r.1 == "h")
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (30 * HOUR, "h".into(), retained.clone(), 2 * 60),
+            (31 * HOUR, "h".into(), retained, 2 * 240),
+        ]
     );
 }
 
