@@ -29,6 +29,7 @@ use tower::ServiceExt;
 on_both!(
     tenants_see_only_their_own_series,
     metrics_read_reads_metrics_and_nothing_else,
+    a_namespace_named_late_shows_no_spike,
 );
 
 /// A cell's admin service answering `PullNamespaceStats` with what the
@@ -68,14 +69,16 @@ async fn start_stats_cell() -> (String, StatsCell) {
 /// The real gRPC client; namespace calls go to the fake cell (as in every
 /// other test), the statistics pull to the stats server, both as cell-a.
 /// The cell's namespace ids resolve from `names` (the fake cell does not
-/// answer DescribeNamespace).
+/// answer DescribeNamespace); looking up one in `failing` fails.
 struct SplitCell {
     grpc: GrpcCellAdmin,
     stats_url: String,
     names: Names,
+    failing: Failing,
 }
 
 type Names = Arc<Mutex<BTreeMap<String, String>>>;
+type Failing = Arc<Mutex<std::collections::BTreeSet<String>>>;
 
 #[async_trait]
 impl CellAdmin for SplitCell {
@@ -100,7 +103,17 @@ impl CellAdmin for SplitCell {
     ) -> Result<PullUsageResponse, CellAdminError> {
         self.grpc.pull_usage(c, r).await
     }
-    async fn namespace_name(&self, _: &Cell, id: &str) -> Result<Option<String>, CellAdminError> {
+    async fn namespace_name(&self, c: &Cell, id: &str) -> Result<Option<String>, CellAdminError> {
+        if self.failing.lock().unwrap().contains(id) {
+            // What an unreachable cell answers.
+            let mut unreachable = c.clone();
+            unreachable.admin_endpoint = "http://127.0.0.1:1".into();
+            return self
+                .grpc
+                .pull_namespace_stats(&unreachable)
+                .await
+                .map(|_| None);
+        }
         Ok(self.names.lock().unwrap().get(id).cloned())
     }
     async fn namespace_id(&self, c: &Cell, ns: &str) -> Result<Option<String>, CellAdminError> {
@@ -122,6 +135,8 @@ struct Harness {
     stats: StatsCell,
     /// The cell's namespace id → name.
     names: Names,
+    /// Ids whose lookup fails.
+    failing: Failing,
 }
 
 async fn harness(backend: Backend) -> Harness {
@@ -143,6 +158,8 @@ async fn harness(backend: Backend) -> Harness {
     let channel = config.cell_channel.clone();
     let names = Names::default();
     let cell_names = names.clone();
+    let failing = Failing::default();
+    let cell_failing = failing.clone();
     let state = AppState::new(
         store,
         move |key| {
@@ -150,6 +167,7 @@ async fn harness(backend: Backend) -> Harness {
                 grpc: GrpcCellAdmin::new(key, channel),
                 stats_url,
                 names: cell_names,
+                failing: cell_failing,
             })
         },
         &config,
@@ -162,6 +180,7 @@ async fn harness(backend: Backend) -> Harness {
         state,
         stats,
         names,
+        failing,
     }
 }
 
@@ -218,14 +237,18 @@ fn namespace_stats(namespace: &str, requests: f64, queue: &str) -> NamespaceStat
     }
 }
 
-/// Two pulls 15 s apart (the cell's clock): `requests` grows by 30 for
-/// every namespace in `namespaces`, so each one's rate is 2/s.
-async fn pull_twice(h: &Harness, namespaces: &[(&str, &str)]) {
-    let cell = (h.state.store.cell_loads().await.unwrap())
+async fn cell_a(h: &Harness) -> Cell {
+    (h.state.store.cell_loads().await.unwrap())
         .into_iter()
         .map(|l| l.cell)
         .find(|c| c.name == "cell-a")
-        .unwrap();
+        .unwrap()
+}
+
+/// Two pulls 15 s apart (the cell's clock): `requests` grows by 30 for
+/// every namespace in `namespaces`, so each one's rate is 2/s.
+async fn pull_twice(h: &Harness, namespaces: &[(&str, &str)]) {
+    let cell = cell_a(h).await;
     let as_of = chrono::Utc::now().timestamp_millis();
     for (i, total) in [(0, 100.0), (1, 130.0)] {
         *h.stats.0.lock().unwrap() = PullNamespaceStatsResponse {
@@ -594,4 +617,67 @@ async fn metrics_read_reads_metrics_and_nothing_else(backend: Backend) {
         .await
         .ok(200);
     assert_eq!(scrape(app, &scraper).await.0, StatusCode::FORBIDDEN);
+}
+
+/// A namespace the control plane could not name for a while (its lookup
+/// failed) appears in a later reading with everything it counted since the
+/// cell started: that is not a last-minute rate.
+async fn a_namespace_named_late_shows_no_spike(backend: Backend) {
+    let h = harness(backend).await;
+    let app = &h.app;
+    let (owner, _) = app.signup("a@example.com").await;
+    let ns_a = create_namespace(&owner, "orders").await;
+    let ns_b = create_namespace(&owner, "billing").await;
+    let (id_a, id_b) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    h.names
+        .lock()
+        .unwrap()
+        .extend([(id_a.clone(), ns_a.clone()), (id_b.clone(), ns_b.clone())]);
+    h.failing.lock().unwrap().insert(id_b.clone());
+    let cell = cell_a(&h).await;
+    let as_of = chrono::Utc::now().timestamp_millis();
+    // The cell has been up an hour; billing has 9 000 requests since.
+    for (i, (a, b)) in [(100.0, 9_000.0), (130.0, 9_030.0), (160.0, 9_060.0)]
+        .into_iter()
+        .enumerate()
+    {
+        if i == 1 {
+            h.failing.lock().unwrap().clear();
+        }
+        *h.stats.0.lock().unwrap() = PullNamespaceStatsResponse {
+            process_start_ms: as_of - 3_600_000,
+            as_of_ms: as_of + i as i64 * 15_000,
+            namespaces: vec![
+                namespace_stats(&id_a, a, "q"),
+                namespace_stats(&id_b, b, "q"),
+            ],
+        };
+        orrery_control_plane::tenant_metrics::pull_cell(&h.state, &cell)
+            .await
+            .unwrap();
+        let samples = parse(&scrape(app, &owner).await.2);
+        let rate = |ns: &str| value(&samples, "temporal_cloud_v1_service_request_count", ns);
+        match i {
+            0 => assert_eq!(rate(&ns_b), None),
+            // Named now, but no earlier reading has it: no rate yet (not
+            // 9 030 / 15 s), while its current values show.
+            1 => {
+                assert_eq!(rate(&ns_a), Some(2.0));
+                assert_eq!(rate(&ns_b), None, "{samples:?}");
+                assert_eq!(
+                    value(
+                        &samples,
+                        "temporal_cloud_v1_approximate_backlog_count",
+                        &ns_b
+                    ),
+                    Some(7.0)
+                );
+            }
+            // From the reading that has it: 30 in 15 s.
+            _ => assert_eq!(rate(&ns_b), Some(2.0)),
+        }
+    }
 }

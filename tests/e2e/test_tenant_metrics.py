@@ -17,9 +17,14 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client.parser import text_string_to_metric_families as prometheus_text_families
 from temporalio import workflow
+from temporalio.api.common.v1 import WorkflowType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, StartWorkflowExecutionRequest
+from temporalio.service import RPCError, RPCStatusCode
 
-from conftest import e2e_target
+from conftest import e2e_target, free_port
 from helpers import new_id, run_worker
 from tenancy_stack import DOMAIN, ApiError, Rest, Stack, Tenant
 
@@ -46,7 +51,10 @@ def stack():
     with Stack().running() as s:
         s.start_control_plane()
         s.accounts = [s.signup("metrics-a"), s.signup("metrics-b")]  # type: ignore[attr-defined]
-        s.start_cell([f"*.{r.account['slug']}.{DOMAIN}" for r in s.accounts] + ["localhost"])  # type: ignore[attr-defined]
+        # The cell's operator metrics too (plain HTTP, loopback only).
+        s.cell_metrics = f"http://127.0.0.1:{free_port()}/metrics"  # type: ignore[attr-defined]
+        s.start_cell([f"*.{r.account['slug']}.{DOMAIN}" for r in s.accounts] + ["localhost"],  # type: ignore[attr-defined]
+                     extra=["--metrics-addr", s.cell_metrics.removeprefix("http://").removesuffix("/metrics")])  # type: ignore[attr-defined]
         yield s
 
 
@@ -170,3 +178,100 @@ async def test_a_metrics_read_key_does_nothing_else(stack):
     assert await stack.describe_status(tenant.namespace, api_key=token) == "PERMISSION_DENIED"
     # The owner's own key scrapes too (other roles' 403: the Rust tests).
     assert scrape(stack, tenant.api_key)[0] == 200
+
+
+async def wait_until_served(stack: Stack, tenant: Tenant) -> None:
+    """Until the cell knows the namespace and its key (from its next
+    snapshot): one CountWorkflowExecutions call that succeeds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while True:
+        try:
+            client = await stack.connect(tenant.namespace, api_key=tenant.api_key)
+            await client.count_workflows()
+            return
+        except Exception:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+def operator_samples(stack: Stack) -> list:
+    with urllib.request.urlopen(stack.cell_metrics, timeout=10) as resp:  # type: ignore[attr-defined]
+        body = resp.read().decode()
+    return [s for family in prometheus_text_families(body) for s in family.samples]
+
+
+async def test_calls_refused_for_another_accounts_namespace_count_for_no_one(stack):
+    """Account A's key naming B's namespace is refused; those calls add
+    nothing to B's requests or errors, in B's scrape or the cell's operator
+    metrics (else anyone could fake another tenant's load and errors)."""
+    rest_a, rest_b = stack.accounts
+    intruder = stack.provision(rest_a, "intruder")
+    target = stack.provision(rest_b, "target")
+    _, token_b = metrics_key(rest_b)
+    # B's own traffic is CountWorkflowExecutions only; A's refused calls are
+    # of other operations, so any of those under B's namespace are A's.
+    await wait_until_served(stack, intruder)
+    await wait_until_served(stack, target)
+    refused_ops = {"DescribeNamespace", "StartWorkflowExecution"}
+    # A reading with B's namespace before A's calls, so that the rates B
+    # scrapes afterwards are measured across them.
+    # B keeps calling meanwhile: the cell counts a namespace's calls under
+    # it only once its periodic refresh has seen the namespace.
+    own_client = await stack.connect(target.namespace, api_key=target.api_key)
+    deadline = time.monotonic() + ARRIVAL_S
+    while not series_of(stack, token_b, target.namespace, "temporal_cloud_v1_service_request_count"):
+        assert time.monotonic() < deadline, scrape(stack, token_b)[2]
+        await own_client.count_workflows()
+        await asyncio.sleep(1)
+
+    client = await stack.connect(intruder.namespace, api_key=intruder.api_key)
+    service = client.workflow_service
+    calls_at = time.monotonic()
+    for _ in range(30):
+        with pytest.raises(RPCError) as err:
+            await service.describe_namespace(
+                DescribeNamespaceRequest(namespace=target.namespace), retry=False)
+        assert err.value.status == RPCStatusCode.PERMISSION_DENIED, err.value
+        with pytest.raises(RPCError) as err:
+            await service.start_workflow_execution(StartWorkflowExecutionRequest(
+                namespace=target.namespace, workflow_id=new_id("forged"),
+                workflow_type=WorkflowType(name="Greet"), task_queue=TaskQueue(name="forged"),
+                request_id=new_id("req")), retry=False)
+        assert err.value.status == RPCStatusCode.PERMISSION_DENIED, err.value
+    refused_at = time.monotonic()
+
+    # The cell's operator metrics: B's namespace has its own calls (so the
+    # label is the one looked for) and none of A's.
+    got = operator_samples(stack)
+    own = [s for s in got if s.labels.get("namespace") == target.namespace
+           and s.name == "service_requests_total" and s.labels.get("operation") == "CountWorkflowExecutions"]
+    assert own and own[0].value >= 1, own
+    # (The control plane's one lookup of the namespace's name is a
+    # DescribeNamespace of B's namespace too; A made 30.)
+    forged = [s for s in got if s.labels.get("namespace") == target.namespace
+              and s.labels.get("operation") in refused_ops
+              and (("error" in s.name and s.value > 0)
+                   or (s.name == "service_requests_total"
+                       and s.value > (1 if s.labels["operation"] == "DescribeNamespace" else 0)))]
+    assert not forged, forged
+
+    # B's scrape, from a reading taken after A's calls (15 s sampling) and
+    # measured from one before them (within a minute of them): A's 30 calls
+    # of each would be at least 0.5/s. The control plane's own lookup of
+    # the namespace's name (one DescribeNamespace, when the namespace first
+    # appeared) may fall in the interval too, at most 1/15 s.
+    while time.monotonic() < refused_at + 20:
+        await own_client.count_workflows()
+        await asyncio.sleep(1)
+    series = [s for s in samples(scrape(stack, token_b)[2])
+              if s.labels["temporal_namespace"] == target.namespace]
+    assert time.monotonic() < calls_at + 55, "too slow to measure across the calls"
+    assert any(s.name == "temporal_cloud_v1_service_request_count" for s in series), series
+    forged = [s for s in series
+              if s.name in ("temporal_cloud_v1_service_request_count", "temporal_cloud_v1_service_error_count")
+              and s.labels.get("operation") in refused_ops
+              and s.value > (0.1 if s.labels.get("operation") == "DescribeNamespace"
+                             and s.name == "temporal_cloud_v1_service_request_count" else 0)]
+    assert not forged, forged

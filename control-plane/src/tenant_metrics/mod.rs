@@ -11,7 +11,8 @@
 //! read only from the cell the store places it in, so a cell cannot report
 //! for another cell's namespaces.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tracing::Instrument;
@@ -23,6 +24,9 @@ pub mod catalog;
 pub mod render;
 pub mod window;
 
+#[cfg(test)]
+mod tests;
+
 use render::NamespaceSeries;
 use window::{CellWindow, NsPoint, Point};
 
@@ -31,11 +35,18 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(15);
 /// shows nothing rather than figures that stopped moving.
 pub const STALE_AFTER_MS: i64 = 90_000;
 /// Cell namespace ids resolved to names per cell and pull, at most.
-const NAME_LOOKUPS_PER_PULL: usize = 50;
-/// How long a resolved (or unknown) cell namespace id is trusted.
-const NAME_TTL_MS: i64 = 10 * 60_000;
-/// Resolved ids remembered per cell; past it the memo starts over.
-const MAX_NAMES_PER_CELL: usize = 20_000;
+pub const NAME_LOOKUPS_PER_PULL: usize = 50;
+/// Of those, how many are asked at once.
+pub const NAME_LOOKUPS_AT_ONCE: usize = 8;
+/// How long a pull spends resolving names at most; what is not resolved by
+/// then waits for the next pull, so slow lookups cannot make the whole pull
+/// miss its interval (statistics pull ≤ 10 s, this, within 15 s).
+pub const NAME_LOOKUP_BUDGET: Duration = Duration::from_secs(4);
+/// How long a resolved (or unknown) cell namespace id is trusted before it
+/// is asked again; until the answer comes it is still used.
+pub const NAME_TTL_MS: i64 = 10 * 60_000;
+/// Resolved ids remembered per cell, at most.
+pub const MAX_NAMES_PER_CELL: usize = 20_000;
 
 #[derive(Default)]
 struct CellEntry {
@@ -89,17 +100,35 @@ impl TenantMetrics {
         namespaces: &[Namespace],
         now_ms: i64,
     ) -> Vec<NamespaceSeries> {
-        let cells = self.lock();
-        namespaces
+        let namespaces: Vec<&Namespace> = namespaces
             .iter()
             .filter(|ns| ns.account_id == account_id)
+            .collect();
+        // Only copies of the windows (shared readings) under the lock: the
+        // computing, which for a large account takes a while, happens
+        // without it, so neither the sampler nor other scrapes wait on it.
+        let windows: HashMap<&str, (String, CellWindow)> = {
+            let cells = self.lock();
+            namespaces
+                .iter()
+                .filter_map(|ns| {
+                    let cell = cells.get(&ns.cell_id)?;
+                    Some((
+                        ns.cell_id.as_str(),
+                        (cell.name.clone(), cell.window.clone()),
+                    ))
+                })
+                .collect()
+        };
+        namespaces
+            .iter()
             .filter_map(|ns| {
-                let cell = cells.get(&ns.cell_id)?;
-                let values = cell.window.compute(&ns.id, now_ms - STALE_AFTER_MS);
+                let (region, window) = windows.get(ns.cell_id.as_str())?;
+                let values = window.compute(&ns.id, now_ms - STALE_AFTER_MS);
                 (!values.is_empty()).then(|| NamespaceSeries {
                     namespace: ns.id.clone(),
                     account: account_id.to_owned(),
-                    region: cell.name.clone(),
+                    region: region.clone(),
                     values,
                 })
             })
@@ -118,36 +147,107 @@ impl TenantMetrics {
         self.lock().retain(|id, _| ids.contains(&id.as_str()));
     }
 
-    fn cached_names(
+    /// Every name known for `ids` of the cell, however old (a name
+    /// past its time is still right far more often than a gap is), and
+    /// the ids to ask the cell about: unknown ones first, then those known
+    /// longest past [`NAME_TTL_MS`], at most [`NAME_LOOKUPS_PER_PULL`].
+    fn known_names(
         &self,
-        cell_id: &str,
+        cell: &Cell,
         ids: &[&str],
         now_ms: i64,
-    ) -> HashMap<String, Option<String>> {
-        let cells = self.lock();
-        let Some(entry) = cells.get(cell_id) else {
-            return HashMap::new();
-        };
-        ids.iter()
-            .filter_map(|id| {
-                let (name, at) = entry.names.get(*id)?;
-                (now_ms - at < NAME_TTL_MS).then(|| ((*id).to_owned(), name.clone()))
-            })
-            .collect()
-    }
-
-    fn remember_names(&self, cell: &Cell, learned: &HashMap<String, Option<String>>, now_ms: i64) {
-        if learned.is_empty() {
-            return;
-        }
+    ) -> (HashMap<String, Option<String>>, Vec<String>) {
         let mut cells = self.lock();
         let entry = cells.entry(cell.id.clone()).or_default();
-        if entry.names.len() + learned.len() > MAX_NAMES_PER_CELL {
-            entry.names.clear();
+        entry.name = cell.name.clone();
+        if entry.names.len() >= MAX_NAMES_PER_CELL {
+            // Full: keep only the ids the cell still reports.
+            entry.names.retain(|id, _| ids.contains(&id.as_str()));
         }
-        for (id, name) in learned {
-            entry.names.insert(id.clone(), (name.clone(), now_ms));
+        let mut known = HashMap::new();
+        let mut unknown = Vec::new();
+        let mut expired = Vec::new();
+        for id in ids {
+            match entry.names.get(*id) {
+                Some((name, at)) => {
+                    known.insert((*id).to_owned(), name.clone());
+                    if now_ms - at >= NAME_TTL_MS {
+                        expired.push((*at, (*id).to_owned()));
+                    }
+                }
+                None => unknown.push((*id).to_owned()),
+            }
         }
+        expired.sort();
+        unknown.extend(expired.into_iter().map(|(_, id)| id));
+        unknown.truncate(NAME_LOOKUPS_PER_PULL);
+        (known, unknown)
+    }
+
+    /// Remembers one answer as soon as it comes, so what a pull learned is
+    /// kept even if the pull itself then fails or runs out of time.
+    fn remember_name(&self, cell: &Cell, id: &str, name: Option<String>, now_ms: i64) {
+        let mut cells = self.lock();
+        let entry = cells.entry(cell.id.clone()).or_default();
+        if entry.names.len() >= MAX_NAMES_PER_CELL && !entry.names.contains_key(id) {
+            tracing::debug!(namespace_id = %id, "tenant metrics: the name memo is full");
+            return;
+        }
+        entry.names.insert(id.to_owned(), (name, now_ms));
+    }
+
+    /// Resolves `lookups` (ids of `cell`) with `lookup`, at most
+    /// [`NAME_LOOKUPS_AT_ONCE`] at a time and for at most `budget`,
+    /// remembering each answer as it comes; returns the answers. A failed
+    /// lookup is left out (whatever name was known stays in use).
+    pub async fn resolve_names<F, Fut, E>(
+        &self,
+        cell: &Cell,
+        lookups: Vec<String>,
+        lookup: F,
+        budget: Duration,
+    ) -> HashMap<String, Option<String>>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<Option<String>, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let mut learned = HashMap::new();
+        let mut queue = lookups.into_iter();
+        // Dropping the set (when the budget runs out) aborts what is left.
+        let mut running = tokio::task::JoinSet::new();
+        let mut spawn_next = |running: &mut tokio::task::JoinSet<_>| {
+            let Some(id) = queue.next() else {
+                return false;
+            };
+            let answer = lookup(id.clone());
+            running.spawn(async move { (id, answer.await) }.in_current_span());
+            true
+        };
+        for _ in 0..NAME_LOOKUPS_AT_ONCE {
+            if !spawn_next(&mut running) {
+                break;
+            }
+        }
+        let collect = async {
+            while let Some(joined) = running.join_next().await {
+                match joined {
+                    Ok((id, Ok(name))) => {
+                        self.remember_name(cell, &id, name.clone(), now_ms());
+                        learned.insert(id, name);
+                    }
+                    Ok((id, Err(e))) => {
+                        tracing::debug!(error = %e, namespace_id = %id, "resolving a namespace id failed");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "a namespace lookup task failed"),
+                }
+                spawn_next(&mut running);
+            }
+        };
+        if tokio::time::timeout(budget, collect).await.is_err() {
+            tracing::debug!("tenant metrics: namespace lookups left for the next pull");
+        }
+        learned
     }
 }
 
@@ -220,27 +320,20 @@ pub async fn pull_cell(state: &AppState, cell: &Cell) -> Result<(), crate::CellA
         .map(|n| n.namespace_id.as_str())
         .filter(|id| !id.contains('.'))
         .collect();
-    let mut names = state
+    let (mut names, lookups) = state.tenant_metrics.known_names(cell, &ids, received_ms);
+    let cells = Arc::clone(&state.cells);
+    let learned = state
         .tenant_metrics
-        .cached_names(&cell.id, &ids, received_ms);
-    let mut learned = HashMap::new();
-    for id in ids
-        .iter()
-        .filter(|id| !names.contains_key(**id))
-        .take(NAME_LOOKUPS_PER_PULL)
-    {
-        match state.cells.namespace_name(cell, id).await {
-            Ok(name) => {
-                learned.insert((*id).to_owned(), name);
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, namespace_id = %id, "resolving a namespace id failed")
-            }
-        }
-    }
-    state
-        .tenant_metrics
-        .remember_names(cell, &learned, received_ms);
+        .resolve_names(
+            cell,
+            lookups,
+            |id| {
+                let (cells, cell) = (Arc::clone(&cells), cell.clone());
+                async move { cells.namespace_name(&cell, &id).await }
+            },
+            NAME_LOOKUP_BUDGET,
+        )
+        .await;
     names.extend(learned);
     let mut namespaces: HashMap<String, NsPoint> = HashMap::new();
     for ns in &stats.namespaces {

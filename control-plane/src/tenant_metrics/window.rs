@@ -6,6 +6,7 @@
 //! histogram's bucket differences over the same interval, so both reflect
 //! the last minute as Cloud's one-minute aggregates do, without Cloud's lag.
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use orrery_cell_api::{Label, NamespaceStats};
 
@@ -162,16 +163,12 @@ pub struct Computed {
     pub value: f64,
 }
 
-/// What a rate is measured from: an older reading of the same process, or
-/// the process's start (every counter zero then).
-enum Base<'a> {
-    Point(&'a Point),
-    ProcessStart(i64),
-}
-
-#[derive(Debug, Default)]
+/// A cell's recent readings. Each is shared (`Arc`), so a copy of the
+/// window is cheap: the API copies it under the sampler's lock and
+/// computes from the copy without holding the lock.
+#[derive(Debug, Default, Clone)]
 pub struct CellWindow {
-    points: VecDeque<Point>,
+    points: VecDeque<Arc<Point>>,
 }
 
 impl CellWindow {
@@ -184,7 +181,7 @@ impl CellWindow {
             }
         }
         let newest = point.as_of_ms;
-        self.points.push_back(point);
+        self.points.push_back(Arc::new(point));
         while self.points.len() > MAX_POINTS
             || self
                 .points
@@ -196,7 +193,7 @@ impl CellWindow {
     }
 
     pub fn latest(&self) -> Option<&Point> {
-        self.points.back()
+        self.points.back().map(|p| &**p)
     }
 
     pub fn len(&self) -> usize {
@@ -207,7 +204,16 @@ impl CellWindow {
         self.points.is_empty()
     }
 
-    fn base(&self) -> Option<Base<'_>> {
+    /// What `namespace`'s rates are measured from: its statistics in an
+    /// older reading of the same process and that reading's time, or none
+    /// and the process's start (every counter zero then). None: nothing
+    /// to measure from.
+    ///
+    /// Only a reading that has the namespace will do: a reading can lack
+    /// one that exists (its cell id not resolved to a name that pull), and
+    /// taking its absence for zero would turn the namespace's whole count
+    /// since the process started into one minute's.
+    fn base(&self, namespace: &str) -> Option<(Option<&NsPoint>, i64)> {
         let latest = self.points.back()?;
         let same_run = || {
             self.points
@@ -215,22 +221,25 @@ impl CellWindow {
                 .rev()
                 .skip(1)
                 .filter(|p| p.process_start_ms == latest.process_start_ms)
+                .filter_map(|p| Some((p.namespaces.get(namespace)?, p.as_of_ms)))
         };
         let target = latest.as_of_ms - RATE_WINDOW_MS;
         // The newest reading a minute old or older; short of one, the
         // oldest there is (a shorter interval while the window fills).
-        if let Some(p) = same_run().find(|p| p.as_of_ms <= target) {
-            return Some(Base::Point(p));
+        if let Some((ns, at)) = same_run().find(|(_, at)| *at <= target) {
+            return Some((Some(ns), at));
         }
-        if let Some(p) = same_run().next_back() {
-            return Some(Base::Point(p));
+        if let Some((ns, at)) = same_run().next_back() {
+            return Some((Some(ns), at));
         }
-        // The first reading since the process started: its counters are
-        // since then, which is a last-minute figure only if it started
-        // recently (a control plane that just started knows no older one).
+        // No older reading of this process has it: its counters are since
+        // the process started, which is a last-minute figure only if that
+        // was recent (a cell that just restarted; a control plane that just
+        // started knows no older reading). Otherwise nothing: the namespace
+        // is new, or was missing from the readings until now.
         let since_start = latest.as_of_ms - latest.process_start_ms;
         (since_start > 0 && since_start <= 2 * RATE_WINDOW_MS)
-            .then_some(Base::ProcessStart(latest.process_start_ms))
+            .then_some((None, latest.process_start_ms))
     }
 
     /// The namespace's Cloud gauges from this window; empty when the
@@ -254,12 +263,8 @@ impl CellWindow {
                 value: *value,
             });
         }
-        let Some(base) = self.base() else {
+        let Some((then, base_ms)) = self.base(namespace) else {
             return out;
-        };
-        let (then, base_ms) = match base {
-            Base::Point(p) => (p.namespaces.get(namespace), p.as_of_ms),
-            Base::ProcessStart(ms) => (None, ms),
         };
         let seconds = (latest.as_of_ms - base_ms) as f64 / 1000.0;
         if seconds <= 0.0 {
@@ -443,6 +448,67 @@ mod tests {
         // never against the old process's larger totals.
         w.push(point(1_020_000, 1_065_000, &requests(25.0)));
         assert_eq!(value_of(&w, REQ, ""), Some(1.0));
+    }
+
+    fn without_namespace(start: i64, as_of: i64) -> Point {
+        Point {
+            process_start_ms: start,
+            as_of_ms: as_of,
+            received_ms: as_of,
+            namespaces: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_namespace_missing_from_older_readings_is_no_spike() {
+        let latency = |count: u64| Histogram {
+            name: "service_latency".into(),
+            labels: vec![label("operation", "StartWorkflowExecution")],
+            bounds: vec![0.01, 0.1, 1.0],
+            counts: vec![0, 0, count, 0],
+            sum: 0.0,
+        };
+        let busy = |n: f64| {
+            stats(
+                vec![counter(
+                    "service_requests",
+                    vec![label("operation", "StartWorkflowExecution")],
+                    n,
+                )],
+                vec![latency(n as u64)],
+            )
+        };
+        // A cell up for hours; its namespace's name was not resolved in the
+        // readings a minute ago (expired, a lookup failed, past the lookups
+        // per pull), so they lack it.
+        let start = 0;
+        let mut w = CellWindow::default();
+        w.push(without_namespace(start, 10_000_000));
+        w.push(without_namespace(start, 10_015_000));
+        w.push(point(start, 10_060_000, &busy(50_000.0)));
+        // Its 50 000 requests since the process started are not the last
+        // minute's: no rate and no percentile rather than 833/s.
+        assert_eq!(value_of(&w, REQ, ""), None);
+        assert_eq!(
+            value_of(&w, "temporal_cloud_v1_service_latency", "_p50"),
+            None
+        );
+        // Missing again, then back: measured from the last reading that
+        // has it, however many lack it in between.
+        w.push(without_namespace(start, 10_075_000));
+        w.push(point(start, 10_090_000, &busy(50_060.0)));
+        assert_eq!(value_of(&w, REQ, ""), Some(2.0));
+        assert!(value_of(&w, "temporal_cloud_v1_service_latency", "_p50").is_some());
+    }
+
+    #[test]
+    fn after_a_restart_a_namespace_missing_before_counts_from_the_start() {
+        let mut w = CellWindow::default();
+        // Restarted at 1_000_000; the first reading lacks the namespace.
+        w.push(without_namespace(1_000_000, 1_015_000));
+        w.push(point(1_000_000, 1_030_000, &requests(60.0)));
+        // Its counters are since the process started 30 s ago: 2/s.
+        assert_eq!(value_of(&w, REQ, ""), Some(2.0));
     }
 
     #[test]
