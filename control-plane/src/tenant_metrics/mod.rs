@@ -10,7 +10,7 @@
 //! figures appear one sampling interval later. A namespace's figures are
 //! read only from the cell the store places it in, so a cell cannot report
 //! for another cell's namespaces.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -162,7 +162,8 @@ impl TenantMetrics {
         entry.name = cell.name.clone();
         if entry.names.len() >= MAX_NAMES_PER_CELL {
             // Full: keep only the ids the cell still reports.
-            entry.names.retain(|id, _| ids.contains(&id.as_str()));
+            let reported: HashSet<&str> = ids.iter().copied().collect();
+            entry.names.retain(|id, _| reported.contains(id.as_str()));
         }
         let mut known = HashMap::new();
         let mut unknown = Vec::new();

@@ -251,3 +251,23 @@ fn scrapes_compute_without_holding_the_samplers_lock() {
         "the sampler waited {slowest:?} of a {took:?} scrape"
     );
 }
+
+#[test]
+fn a_full_name_memo_keeps_the_ids_still_reported() {
+    let tm = TenantMetrics::default();
+    let cell = cell();
+    for i in 0..MAX_NAMES_PER_CELL {
+        tm.remember_name(&cell, &format!("id-{i}"), Some(format!("n{i}.acme")), 0);
+    }
+    // Full: a new id is not remembered ...
+    tm.remember_name(&cell, "new", Some("new.acme".into()), 0);
+    let (known, lookups) = tm.known_names(&cell, &["id-7", "id-8"], 0);
+    assert_eq!(known.len(), 2);
+    assert!(lookups.is_empty());
+    // ... until the memo is cut down to what the cell still reports (and
+    // never emptied of those: their names stay in use).
+    tm.remember_name(&cell, "new", Some("new.acme".into()), 0);
+    let (known, lookups) = tm.known_names(&cell, &["id-7", "id-8", "new"], 0);
+    assert_eq!(known.len(), 3, "{known:?} {lookups:?}");
+    assert_eq!(tm.lock()[&cell.id].names.len(), 3);
+}
