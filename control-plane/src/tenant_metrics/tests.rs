@@ -118,8 +118,8 @@ async fn lookups_run_at_once_up_to_a_bound() {
         .collect();
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    // Each lookup takes 200 ms: one at a time, 50 would take 10 s.
+    // Each lookup takes 200 ms: one at a time, 50 would take 10 s, past the
+    // 8 s budget, and `learned` would come up short.
     let learned = tm
         .resolve_names(
             &cell,
@@ -139,11 +139,6 @@ async fn lookups_run_at_once_up_to_a_bound() {
         .await;
     assert_eq!(learned.len(), NAME_LOOKUPS_PER_PULL);
     assert_eq!(most.load(Ordering::SeqCst), NAME_LOOKUPS_AT_ONCE);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 /// A namespace's cumulative statistics with `series` counters.
@@ -232,23 +227,23 @@ fn scrapes_compute_without_holding_the_samplers_lock() {
             took
         })
     };
-    // ... during which the sampler records another cell's reading at will.
-    let mut slowest = Duration::ZERO;
+    // ... during which the sampler records another cell's reading at will:
+    // many records finish before the scrape does. Counted, not timed, so a
+    // slow or busy machine changes nothing: under a lock held for the whole
+    // computation the first record would wait for the scrape to end.
+    let mut recorded_meanwhile = 0;
     let mut as_of = now;
     while !done.load(Ordering::SeqCst) {
         as_of += 1;
-        let started = Instant::now();
         tm.record(&other, 0, as_of, now, HashMap::new());
-        slowest = slowest.max(started.elapsed());
+        if !done.load(Ordering::SeqCst) {
+            recorded_meanwhile += 1;
+        }
     }
     let took = scraper.join().unwrap();
     assert!(
-        took > Duration::from_millis(40),
-        "too little to compute: {took:?}"
-    );
-    assert!(
-        slowest * 4 < took,
-        "the sampler waited {slowest:?} of a {took:?} scrape"
+        recorded_meanwhile >= 3,
+        "{recorded_meanwhile} records finished during a {took:?} scrape"
     );
 }
 
