@@ -316,6 +316,10 @@ pub(crate) struct Admitted {
     /// When admission began, for the call's latency.
     pub started: Instant,
     pub verdict: CellResult<()>,
+    /// The control plane's own call (usage and metrics lookups, namespace
+    /// admin): counted under no namespace, so a tenant's metrics show only
+    /// the tenant's calls.
+    pub by_operator: bool,
 }
 /// The frontend's access rules: whether calls must carry a caller, and the
 /// rate limits.
@@ -354,12 +358,14 @@ impl Frontend {
         if !by_name && !namespace.is_empty() {
             span.record("namespace", namespace.as_str());
         }
+        let by_operator = matches!(r.extensions().get::<Caller>(), Some(Caller::Operator));
         Admitted {
             rpc,
             namespace,
             span,
             started,
             verdict,
+            by_operator,
         }
     }
 

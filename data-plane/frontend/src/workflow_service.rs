@@ -23,6 +23,7 @@ pub(crate) async fn serve<T>(
         span,
         started,
         verdict,
+        by_operator,
     } = admitted;
     // A call refused before it was authorized for its namespace counts under
     // no namespace: otherwise anyone could add requests, errors and latency
@@ -49,7 +50,11 @@ pub(crate) async fn serve<T>(
     if let Some(code) = error {
         span.set_status(opentelemetry::trace::Status::error(code));
     }
-    let counted_under = if authorized { namespace.as_str() } else { "" };
+    let counted_under = if authorized && !by_operator {
+        namespace.as_str()
+    } else {
+        ""
+    };
     orrery_core::metrics::rpc_finished(rpc, counted_under, started.elapsed(), error);
     answer
 }
