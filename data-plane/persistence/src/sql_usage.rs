@@ -34,6 +34,11 @@ macro_rules! sql_usage_store {
             usage: &[UsageDelta],
         ) -> CellResult<()> {
             let hour_ms = crate::sql_usage::hour_of(orrery_core::time::now_millis());
+            // Inside SQLite's group commit the group adds them once, before
+            // its COMMIT (still the same transaction).
+            if crate::sqlite_writer::defer_usage(hour_ms, usage) {
+                return Ok(());
+            }
             for u in usage {
                 add_usage_at(&mut *conn, &u.namespace_id, hour_ms, u.action, u.count).await?;
             }

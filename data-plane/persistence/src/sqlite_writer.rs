@@ -8,7 +8,17 @@
 //! a job sees the writes of the jobs before it, as if they ran one by one.
 //! No job is answered before the COMMIT: an `Ok` means durable, and if the
 //! COMMIT fails every job of the group fails with it.
+//!
+//! Usage counted by the jobs (Actions, `defer_usage`) is summed over the
+//! group and written just before the COMMIT, one row per (namespace, hour,
+//! kind): a hot usage row is written once per group instead of once per
+//! job, which was most of what metering cost a short transaction (see
+//! docs/benchmarks.md). A job undone to its savepoint takes its usage with
+//! it; the usage stands or falls with the group's COMMIT like everything
+//! else, so no Action is lost or counted twice.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -30,6 +40,62 @@ const MAX_GROUP_JOBS: usize = 64;
 const MAX_GROUP_BYTES: usize = 8 << 20;
 /// Jobs waiting for the writer before submitters wait to queue theirs.
 const QUEUE_DEPTH: usize = 1024;
+
+/// (namespace id, hour start ms, kind) → count, as the jobs of a group add it.
+type GroupUsage = Vec<((String, i64, &'static str), i64)>;
+
+tokio::task_local! {
+    /// The usage the jobs of the group being committed have counted.
+    static GROUP_USAGE: RefCell<GroupUsage>;
+}
+
+/// Adds `usage` to the group being committed, if the caller is a job of
+/// SQLite's writer; false otherwise (PostgreSQL, or any other task), when
+/// the caller must write it itself.
+pub(crate) fn defer_usage(hour_ms: i64, usage: &[crate::records::UsageDelta]) -> bool {
+    GROUP_USAGE
+        .try_with(|group| {
+            group.borrow_mut().extend(
+                usage
+                    .iter()
+                    .map(|u| ((u.namespace_id.clone(), hour_ms, u.action), u.count)),
+            )
+        })
+        .is_ok()
+}
+
+/// Rows per statement when the group's usage is written.
+const USAGE_ROWS_PER_STATEMENT: usize = 200;
+
+/// Writes the group's usage, summed per (namespace, hour, kind).
+async fn write_group_usage(
+    conn: &mut SqliteConnection,
+    usage: GroupUsage,
+) -> Result<(), sqlx::Error> {
+    let mut summed: HashMap<(String, i64, &'static str), i64> = HashMap::new();
+    for (key, count) in usage {
+        *summed.entry(key).or_default() += count;
+    }
+    let rows: Vec<_> = summed.into_iter().filter(|(_, n)| *n != 0).collect();
+    for chunk in rows.chunks(USAGE_ROWS_PER_STATEMENT) {
+        sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO usage (namespace_id, hour_ms, action, count) ",
+        )
+        .push_values(chunk, |mut b, ((namespace_id, hour_ms, kind), count)| {
+            b.push_bind(namespace_id)
+                .push_bind(*hour_ms)
+                .push_bind(*kind)
+                .push_bind(*count);
+        })
+        .push(
+            " ON CONFLICT (namespace_id, hour_ms, action) DO UPDATE SET count = usage.count + excluded.count",
+        )
+        .build()
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
 
 /// A handle on the writer task; the task ends when the handle is dropped.
 pub(crate) struct Writer {
@@ -176,15 +242,24 @@ async fn commit_group(
     // IMMEDIATE takes the write lock up front, where a busy database waits
     // out the busy timeout, rather than in the middle of some job.
     conn.execute("BEGIN IMMEDIATE").await?;
-    for job in group.iter_mut() {
-        conn.execute("SAVEPOINT job").await?;
-        if !job.run(conn).await {
-            conn.execute("ROLLBACK TO job").await?;
-        }
-        // Fails if SQLite rolled the whole transaction back under a job
-        // (a full disk, say): then nothing of the group may commit.
-        conn.execute("RELEASE job").await?;
-    }
+    let usage = GROUP_USAGE
+        .scope(RefCell::new(Vec::new()), async {
+            for job in group.iter_mut() {
+                conn.execute("SAVEPOINT job").await?;
+                let counted = GROUP_USAGE.with(|u| u.borrow().len());
+                if !job.run(conn).await {
+                    conn.execute("ROLLBACK TO job").await?;
+                    // Its usage goes with the rest of it.
+                    GROUP_USAGE.with(|u| u.borrow_mut().truncate(counted));
+                }
+                // Fails if SQLite rolled the whole transaction back under a
+                // job (a full disk, say): then nothing of the group may commit.
+                conn.execute("RELEASE job").await?;
+            }
+            Ok::<_, sqlx::Error>(GROUP_USAGE.with(|u| u.take()))
+        })
+        .await?;
+    write_group_usage(conn, usage).await?;
     conn.execute("COMMIT").await?;
     Ok(())
 }
@@ -217,7 +292,10 @@ mod tests {
         let mut conn = options.connect().await.unwrap();
         conn.execute(
             "CREATE TABLE t (k INTEGER PRIMARY KEY);
-             CREATE TABLE child (k INTEGER REFERENCES t (k) DEFERRABLE INITIALLY DEFERRED);",
+             CREATE TABLE child (k INTEGER REFERENCES t (k) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TABLE usage (namespace_id TEXT NOT NULL, hour_ms INTEGER NOT NULL,
+                 action TEXT NOT NULL, count INTEGER NOT NULL,
+                 PRIMARY KEY (namespace_id, hour_ms, action));",
         )
         .await
         .unwrap();
@@ -340,6 +418,65 @@ mod tests {
         ));
         last.await.unwrap().unwrap();
         assert_eq!(db.committed().await, [1, 3]);
+    }
+
+    /// A job that counts one `signal` Action in `ns`, then inserts `keys`.
+    fn counting_insert(db: &std::sync::Arc<Db>, ns: &'static str, keys: Vec<i64>) -> Spawned<()> {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.writer
+                .submit(8, move |conn| {
+                    Box::pin(async move {
+                        let usage = [crate::records::UsageDelta {
+                            namespace_id: ns.into(),
+                            action: "signal",
+                            count: 1,
+                        }];
+                        assert!(defer_usage(0, &usage), "a job of the writer defers");
+                        for k in keys {
+                            sqlx::query("INSERT INTO t (k) VALUES ($1)")
+                                .bind(k)
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(db_err)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await
+        })
+    }
+
+    #[tokio::test]
+    async fn a_groups_usage_is_summed_and_a_failed_jobs_usage_dropped() {
+        // Outside the writer nothing is deferred: the caller writes it.
+        assert!(!defer_usage(0, &[]));
+        let db = std::sync::Arc::new(db().await);
+        let (release, plug) = db.plug();
+        settle().await;
+        let jobs = [
+            counting_insert(&db, "a", vec![1]),
+            counting_insert(&db, "a", vec![2]),
+            // Counts, then fails on 1: its Action goes with it.
+            counting_insert(&db, "a", vec![1]),
+            counting_insert(&db, "b", vec![3]),
+        ];
+        settle().await;
+        release.send(()).unwrap();
+        plug.await.unwrap().unwrap();
+        let outcomes: Vec<bool> = futures::future::join_all(jobs)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().is_ok())
+            .collect();
+        assert_eq!(outcomes, [true, true, false, true]);
+        let mut reader = db.options.clone().read_only(true).connect().await.unwrap();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT namespace_id, count FROM usage ORDER BY namespace_id")
+                .fetch_all(&mut reader)
+                .await
+                .unwrap();
+        assert_eq!(rows, [("a".to_string(), 2), ("b".to_string(), 1)]);
     }
 
     #[tokio::test]
