@@ -8,6 +8,7 @@ mod operator_service;
 mod rate_gate;
 mod rate_limits;
 mod rpc_permissions;
+mod serve;
 mod validate;
 mod workflow_service;
 

@@ -5,7 +5,7 @@ use orrery_proto::operatorservice::operator_service_server::OperatorService;
 use tonic::{Request, Response, Status};
 
 use crate::FrontendService;
-use crate::workflow_service::serve;
+use crate::serve::serve;
 
 #[tonic::async_trait]
 impl OperatorService for FrontendService {
