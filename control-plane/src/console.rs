@@ -1,30 +1,20 @@
-//! The web console: the static files of `web/`, compiled into the binary
-//! and served at `/` and `/assets/*`. It is a client of the public
-//! REST API only; its routes are not in the OpenAPI document. Navigation is
-//! by URL fragment (`#/namespaces`), so any other page path outside `/api/`
-//! and `/internal/` answers the same page.
+//! The web console: the bundle `build.rs` builds from `web/` (TypeScript and
+//! React, bundled by Vite), compiled into the binary and served at `/` and
+//! `/assets/*`. It is a client of the public REST API only; its routes are
+//! not in the OpenAPI document. It routes on the History API
+//! (`/namespaces/orders.acme`), so any other page path outside `/api/`,
+//! `/internal/` and `/assets/` answers the same page.
 use axum::Router;
+use axum::extract::Path;
 use axum::http::{HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::problem::ApiError;
 
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
-/// Every file of `web/` but the page, served as `/assets/<name>`: the
-/// scripts are ES modules importing each other by relative path. A file
-/// added to `web/` must be listed here; `tests/console.rs` serves each file
-/// of the directory and fails on one missing.
-pub const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", JS, include_str!("../../web/app.js")),
-    ("dom.js", JS, include_str!("../../web/dom.js")),
-    ("usage.js", JS, include_str!("../../web/usage.js")),
-    ("style.css", CSS, include_str!("../../web/style.css")),
-];
+// `INDEX_HTML: &[u8]` and `ASSETS: &[(name, content type, bytes)]`, the
+// files of the build's `assets/` directory.
+include!(concat!(env!("OUT_DIR"), "/console_assets.rs"));
 
 /// Scripts and styles from this origin only, no inline code, no plugins, no
 /// framing, requests to this origin only.
@@ -32,21 +22,22 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
     base-uri 'none'; frame-ancestors 'none'";
 
+/// The page: revalidated every time, so a new binary's console (and the
+/// asset names it refers to) is picked up at once.
+const PAGE_CACHE: &str = "no-cache";
+/// Assets are named by the hash of their content: a name never changes
+/// meaning, so browsers keep them a year without asking.
+const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
+
 /// Routes for the console's files; merged beside the API, outside the
 /// OpenAPI document.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    ASSETS.iter().fold(
-        Router::new().route("/", get(index)),
-        |router, &(name, content_type, body)| {
-            router.route(
-                &format!("/assets/{name}"),
-                get(move || async move { file(content_type, body) }),
-            )
-        },
-    )
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/{name}", get(asset))
 }
 
-fn file(content_type: &'static str, body: &'static str) -> Response {
+fn file(content_type: &'static str, cache: &'static str, body: &'static [u8]) -> Response {
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (
@@ -66,20 +57,26 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
             HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),
         ),
-        // Small files without content hashes: revalidate every time so a
-        // new binary's console is picked up at once.
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
     ];
     (headers, body).into_response()
 }
 
 async fn index() -> Response {
-    file("text/html; charset=utf-8", INDEX_HTML)
+    file("text/html; charset=utf-8", PAGE_CACHE, INDEX_HTML)
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(asset, _, _)| *asset == name) {
+        Some(&(_, content_type, body)) => file(content_type, ASSET_CACHE, body),
+        None => ApiError::NotFound.into_response(),
+    }
 }
 
 /// What the router answers for a path no route matched: the API's 404
 /// problem under `/api/`, `/internal/` and `/assets/`, and for anything but
-/// GET or HEAD; the console's page otherwise.
+/// GET or HEAD; the console's page otherwise (a client route, or one the
+/// console itself reports as not found).
 pub async fn fallback(method: Method, uri: Uri) -> Response {
     let path = uri.path();
     let api = ["/api/", "/internal/", "/assets/"]

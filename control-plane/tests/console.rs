@@ -1,55 +1,69 @@
-//! The web console: its files are served with their types and a strict
-//! policy, it changes nothing the API answers, it is not in the OpenAPI
-//! document, and every API call in web/*.js is a documented operation.
+//! The web console: the bundle build.rs embeds is served with its types, a
+//! strict policy and cache headers fit for hashed names; it changes nothing
+//! the API answers and is not in the OpenAPI document; every API call in
+//! web/src is a documented operation; web/openapi.json (the console's API
+//! types come from it) is the document the control plane serves.
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use common::{Backend, TestApp};
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use orrery_control_plane::auth::{CSRF_COOKIE, CSRF_HEADER};
+use orrery_control_plane::console::{ASSETS, INDEX_HTML};
 use orrery_control_plane::roles::AccountRole;
 use tower::ServiceExt;
 
-const APP_JS: &str = include_str!("../../web/app.js");
-const INDEX_HTML: &str = include_str!("../../web/index.html");
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
+}
 
-/// Every file of `web/` as it is on disk (name, text), read when the test
-/// runs rather than listed here, so a file added there is checked (and must
-/// be served) without anyone remembering this test.
-fn web_files() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every hand-written source file of the console under web/src (relative
+/// name, text), read when the test runs so a file added there is checked
+/// without anyone remembering this test. Generated types are left out.
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-            (name, std::fs::read_to_string(&path).unwrap())
-        })
-        .collect();
+            if path.is_dir() {
+                walk(&path, root, out);
+                continue;
+            }
+            let name = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .replace('\\', "/");
+            let code = name.ends_with(".ts") || name.ends_with(".tsx");
+            if code && !name.ends_with(".gen.ts") {
+                out.push((name, read(&path)));
+            }
+        }
+    }
+    let root = web_dir().join("src");
+    let mut files = Vec::new();
+    walk(&root, &root, &mut files);
     files.sort();
+    assert!(files.iter().any(|(n, _)| n == "api/http.ts"), "{files:?}");
     files
 }
 
-/// The console's scripts: every `web/*.js`.
-fn scripts() -> Vec<(String, String)> {
-    let scripts: Vec<_> = web_files()
-        .into_iter()
-        .filter(|(name, _)| name.ends_with(".js"))
-        .collect();
-    assert!(
-        scripts.iter().any(|(name, _)| name == "app.js"),
-        "{scripts:?}"
-    );
-    scripts
+fn source(name: &str) -> String {
+    read(&web_dir().join("src").join(name))
 }
 
 struct Page {
     status: StatusCode,
     headers: http::HeaderMap,
-    body: String,
+    body: Vec<u8>,
 }
 
 impl Page {
@@ -58,6 +72,10 @@ impl Page {
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
     }
 }
 
@@ -78,7 +96,7 @@ async fn fetch(app: &TestApp, method: Method, path: &str) -> Page {
     Page {
         status,
         headers,
-        body: String::from_utf8(bytes.to_vec()).unwrap(),
+        body: bytes.to_vec(),
     }
 }
 
@@ -104,6 +122,11 @@ fn assert_hardened(page: &Page, what: &str) {
         "{what}"
     );
     assert_eq!(page.header(header::X_FRAME_OPTIONS), "DENY", "{what}");
+    assert_eq!(
+        page.header(header::REFERRER_POLICY),
+        "no-referrer",
+        "{what}"
+    );
 }
 
 #[tokio::test]
@@ -116,27 +139,37 @@ async fn the_console_page_is_served_with_a_strict_policy() {
         "text/html; charset=utf-8"
     );
     assert_hardened(&page, "/");
+    // Revalidated each time: a new binary's page (naming new assets) is seen at once.
+    assert_eq!(page.header(header::CACHE_CONTROL), "no-cache");
     assert_eq!(page.body, INDEX_HTML);
-    assert!(
-        page.body
-            .contains(r#"<script type="module" src="/assets/app.js"></script>"#)
-    );
-    assert!(
-        page.body
-            .contains(r#"<link rel="stylesheet" href="/assets/style.css">"#)
-    );
-    // Nothing inline that the policy would (rightly) block.
+    let html = page.text();
+    // The page loads the bundle's script and stylesheet from /assets/, each
+    // of them embedded; nothing inline that the policy would (rightly) block.
     let tag = regex::Regex::new(r"(?i)<script\b[^>]*>").unwrap();
-    for script in tag.find_iter(&page.body) {
+    let scripts: Vec<_> = tag.find_iter(&html).map(|m| m.as_str()).collect();
+    assert!(!scripts.is_empty(), "{html}");
+    for script in &scripts {
         assert!(
-            script.as_str().contains(" src="),
-            "inline script: {}",
-            script.as_str()
+            script.contains(" src=\"/assets/"),
+            "inline script: {script}"
+        );
+    }
+    let linked = regex::Regex::new(r#"(?:src|href)="/assets/([^"]+)""#).unwrap();
+    let names: Vec<_> = linked
+        .captures_iter(&html)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".js")), "{html}");
+    assert!(names.iter().any(|n| n.ends_with(".css")), "{html}");
+    for name in &names {
+        assert!(
+            ASSETS.iter().any(|(asset, _, _)| asset == name),
+            "index.html loads /assets/{name}, which is not embedded"
         );
     }
     let inline =
         regex::Regex::new(r#"(?i)<style\b|\son[a-z]+\s*=|\sstyle\s*=|javascript:"#).unwrap();
-    assert!(!inline.is_match(&page.body), "inline code in index.html");
+    assert!(!inline.is_match(&html), "inline code in index.html");
 
     // HEAD answers too; other methods on the page are not allowed.
     assert_eq!(fetch(&app, Method::HEAD, "/").await.status, StatusCode::OK);
@@ -147,9 +180,18 @@ async fn the_console_page_is_served_with_a_strict_policy() {
         "application/problem+json"
     );
 
-    // Page paths outside the API answer the console (navigation is by
-    // fragment; a reload of a stray path still lands in the console).
-    for path in ["/namespaces", "/some/page?x=1"] {
+    // The console's own routes (History API) answer the page, so a reload
+    // or a shared link lands on it; so does a stray path (the console says
+    // it has no such page).
+    let routes = regex::Regex::new(r#"pattern: "(/[^"]*)""#).unwrap();
+    let app_tsx = source("App.tsx");
+    let mut paths: Vec<String> = routes
+        .captures_iter(&app_tsx)
+        .map(|c| c[1].replace(":id", "orders.acme"))
+        .collect();
+    assert!(paths.len() >= 8, "{paths:?}");
+    paths.extend(["/login", "/signup", "/accept-invitation", "/some/page?x=1"].map(String::from));
+    for path in &paths {
         let page = fetch(&app, Method::GET, path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
         assert_eq!(page.body, INDEX_HTML, "{path}");
@@ -158,47 +200,59 @@ async fn the_console_page_is_served_with_a_strict_policy() {
 }
 
 #[tokio::test]
-async fn assets_have_their_content_types() {
+async fn assets_have_their_content_types_and_are_cached_for_good() {
     let app = TestApp::start(Backend::Sqlite).await;
-    let files = web_files();
-    let mut served = 0;
-    for (name, body) in &files {
-        if name == "index.html" {
-            continue;
-        }
-        let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+    let hashed = regex::Regex::new(r"-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$").unwrap();
+    for &(name, content_type, body) in ASSETS {
+        let extension = name.rsplit_once('.').map(|(_, ext)| ext);
+        let expected = match extension {
             Some("js") => "text/javascript; charset=utf-8",
             Some("css") => "text/css; charset=utf-8",
-            _ => panic!("web/{name}: the console serves scripts and styles only"),
+            _ => content_type,
         };
-        // Every file of web/ is served as it is on disk (a module app.js
-        // imports but the binary does not embed would break the console).
         let path = format!("/assets/{name}");
         let page = fetch(&app, Method::GET, &path).await;
         assert_eq!(page.status, StatusCode::OK, "{path} is not served");
-        assert_eq!(page.header(header::CONTENT_TYPE), content_type, "{path}");
+        assert_eq!(page.header(header::CONTENT_TYPE), expected, "{path}");
         assert_hardened(&page, &path);
-        assert_eq!(&page.body, body, "{path}");
-        served += 1;
+        assert_eq!(page.body, body, "{path}");
+        // Vite names each file by its content's hash: a year, immutable.
+        assert!(
+            hashed.is_match(name),
+            "{name} has no content hash in its name: it must not be cached for good"
+        );
+        assert_eq!(
+            page.header(header::CACHE_CONTROL),
+            "public, max-age=31536000, immutable",
+            "{path}"
+        );
+        assert_eq!(
+            fetch(&app, Method::HEAD, &path).await.status,
+            StatusCode::OK
+        );
     }
-    assert!(served >= 4, "{files:?}");
-    // Modules import each other by relative path, each of them served.
-    let import = regex::Regex::new(r#"(?m)^import\s[^;]*?from\s+"\./([^"]+)";"#).unwrap();
-    for (name, text) in scripts() {
-        for module in import.captures_iter(&text) {
-            assert!(
-                files.iter().any(|(file, _)| file == &module[1]),
-                "web/{name} imports ./{} that web/ lacks",
-                &module[1]
-            );
+    assert!(
+        ASSETS.len() >= 2,
+        "{:?}",
+        ASSETS.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    // What the bundle does not have is the API's 404, not the page.
+    for path in ["/assets/nope.js", "/assets/", "/assets/x/y.js"] {
+        let missing = fetch(&app, Method::GET, path).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            missing.header(header::CONTENT_TYPE),
+            "application/problem+json",
+            "{path}"
+        );
+    }
+    // No code built from strings in the bundle either.
+    for &(name, _, body) in ASSETS {
+        if name.ends_with(".js") {
+            let text = String::from_utf8_lossy(body);
+            assert!(!text.contains("eval("), "{name} calls eval");
         }
     }
-    let missing = fetch(&app, Method::GET, "/assets/nope.js").await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        missing.header(header::CONTENT_TYPE),
-        "application/problem+json"
-    );
 }
 
 #[tokio::test]
@@ -236,32 +290,31 @@ async fn the_openapi_document_lists_no_console_route() {
     }
 }
 
-/// `/api/v1/namespaces/{namespace}` and `/api/v1/namespaces/${enc(id)}` are
-/// the same route: every parameter becomes `{}`.
+/// `/api/v1/namespaces/{namespace}` and `/api/v1/namespaces/{id}` are the
+/// same route: every parameter becomes `{}`.
 fn shape(path: &str) -> String {
-    let param = regex::Regex::new(r"\$\{[^}]*\}|\{[^}]*\}").unwrap();
+    let param = regex::Regex::new(r"\{[^}]*\}").unwrap();
     param.replace_all(path, "{}").into_owned()
 }
 
-/// The `(method, path)` of every `api("METHOD", "/api/v1/…")` call in a
-/// script.
-fn calls_in(script: &str) -> Vec<(String, String)> {
-    let call = regex::Regex::new(r#"\bapi\(\s*"([A-Z]+)",\s*[`"](/api/v1/[^`"?]*)"#).unwrap();
-    call.captures_iter(script)
-        .map(|c| (c[1].to_lowercase(), shape(&c[2])))
-        .collect()
-}
+/// The `(method, path)` of every `.request("METHOD", "/api/v1/…")` call
+/// and `.url("GET", "/api/v1/…")` link (downloads the browser makes itself,
+/// GETs authenticated by the session cookie) in a source file.
+type Call = (String, String);
 
-/// The API paths a script links to (`href: "/api/v1/…"` or
-/// `setAttribute("href", "/api/v1/…")`): downloads the browser makes itself,
-/// GETs authenticated by the session cookie.
-fn links_in(script: &str) -> Vec<(String, String)> {
-    let link =
-        regex::Regex::new(r#"(?:\bhref:\s*|setAttribute\(\s*"href",\s*)[`"](/api/v1/[^`"?]*)"#)
-            .unwrap();
-    link.captures_iter(script)
-        .map(|c| ("get".to_owned(), shape(&c[1])))
-        .collect()
+fn calls_in(code: &str) -> (Vec<Call>, Vec<Call>) {
+    let call =
+        regex::Regex::new(r#"\.(request|url)\(\s*"([A-Z]+)",\s*"(/api/v1/[^"?]*)""#).unwrap();
+    let (mut calls, mut links) = (Vec::new(), Vec::new());
+    for c in call.captures_iter(code) {
+        let found = (c[2].to_lowercase(), shape(&c[3]));
+        if &c[1] == "url" {
+            links.push(found)
+        } else {
+            calls.push(found)
+        }
+    }
+    (calls, links)
 }
 
 #[tokio::test]
@@ -276,28 +329,31 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
     }
     let mut used = BTreeSet::new();
     let mut links = BTreeSet::new();
-    for (name, script) in scripts() {
-        let calls = calls_in(&script);
+    let site = regex::Regex::new(r"\.(request|url)\(").unwrap();
+    for (name, code) in sources() {
+        let (calls, urls) = calls_in(&code);
         // Every call site was understood (none escapes the check with a
-        // path built elsewhere), and the one fetch is inside `api` in
-        // app.js: the other modules are handed that function.
-        let sites = script.matches("api(\"").count();
+        // path built elsewhere), and the one fetch is inside the client in
+        // api/http.ts: pages call it with a literal path template
+        // (TypeScript checks each against the generated types too).
+        if name != "api/http.ts" {
+            assert_eq!(
+                calls.len() + urls.len(),
+                site.find_iter(&code).count(),
+                "a call in web/src/{name} is not .request(\"METHOD\", \"/api/v1/…\")"
+            );
+        }
+        let fetches = if name == "api/http.ts" { 1 } else { 0 };
         assert_eq!(
-            calls.len(),
-            sites,
-            "a call in web/{name} is not api(\"METHOD\", \"/api/v1/…\")"
-        );
-        let fetches = if name == "app.js" { 1 } else { 0 };
-        assert_eq!(
-            script.matches("fetch(").count(),
+            code.matches("fetch(").count(),
             fetches,
-            "web/{name} fetches outside api()"
+            "web/src/{name} fetches outside api/http.ts"
         );
         for sink in ["XMLHttpRequest", "sendBeacon", "EventSource", "WebSocket"] {
-            assert!(!script.contains(sink), "web/{name} uses {sink}");
+            assert!(!code.contains(sink), "web/src/{name} uses {sink}");
         }
         used.extend(calls);
-        links.extend(links_in(&script));
+        links.extend(urls);
     }
     // A link is a GET the document must have too.
     used.extend(links.iter().cloned());
@@ -326,6 +382,8 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
         ("post", "/api/v1/signup"),
         ("post", "/api/v1/login"),
         ("post", "/api/v1/logout"),
+        ("get", "/api/v1/me"),
+        ("post", "/api/v1/invitations/accept"),
         ("get", "/api/v1/namespaces"),
         ("post", "/api/v1/namespaces"),
         ("patch", "/api/v1/namespaces/{}"),
@@ -333,15 +391,18 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
         ("put", "/api/v1/namespaces/{}/mtls"),
         ("post", "/api/v1/namespaces/{}/mtls/generated-ca"),
         ("post", "/api/v1/namespaces/{}/mtls/client-certificates"),
+        ("put", "/api/v1/namespaces/{}/permissions/{}"),
         ("post", "/api/v1/api-keys"),
         ("post", "/api/v1/api-keys/{}/disable"),
         ("post", "/api/v1/api-keys/{}/enable"),
         ("delete", "/api/v1/api-keys/{}"),
         ("post", "/api/v1/users"),
+        ("patch", "/api/v1/users/{}"),
         ("post", "/api/v1/service-accounts"),
         ("get", "/api/v1/audit-log"),
         ("get", "/api/v1/usage"),
         ("get", "/api/v1/invoices/preview"),
+        ("post", "/api/v1/me/password"),
     ] {
         let needed = (needed.0.to_owned(), needed.1.to_owned());
         assert!(used.contains(&needed), "the console never calls {needed:?}");
@@ -351,33 +412,37 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
 #[test]
 fn the_console_sends_the_csrf_token_the_api_checks() {
     // The header and cookie names are the server's, not copies that could drift.
+    let client = source("api/control-plane.ts");
     assert!(
-        APP_JS.contains(&format!(r#"headers["{CSRF_HEADER}"]"#)),
-        "app.js does not set the {CSRF_HEADER} header"
+        client.contains(&format!(r#"const CSRF_HEADER = "{CSRF_HEADER}";"#)),
+        "api/control-plane.ts does not send the {CSRF_HEADER} header"
     );
     assert!(
-        APP_JS.contains(&format!(r#"const CSRF_COOKIE = "{CSRF_COOKIE}";"#)),
-        "app.js does not read the {CSRF_COOKIE} cookie"
+        client.contains(&format!(r#"const CSRF_COOKIE = "{CSRF_COOKIE}";"#)),
+        "api/control-plane.ts does not read the {CSRF_COOKIE} cookie"
     );
-    assert!(APP_JS.contains(r#"credentials: "same-origin""#));
-    // No HTML parsing of data: pages are built with DOM calls only.
-    for (name, script) in scripts() {
+    assert!(client.contains("[CSRF_HEADER]: token"));
+    assert!(source("api/http.ts").contains(r#"credentials: "same-origin""#));
+    // No HTML parsing of data, no code from strings: React builds the pages.
+    for (name, code) in sources() {
         for sink in [
             "innerHTML",
             "outerHTML",
             "insertAdjacentHTML",
+            "dangerouslySetInnerHTML",
             "document.write",
             "eval(",
             "new Function",
         ] {
-            assert!(!script.contains(sink), "web/{name} uses {sink}");
+            assert!(!code.contains(sink), "web/src/{name} uses {sink}");
         }
     }
 }
 
-/// The role lists app.js decides its navigation by are the server's.
+/// The role lists web/src/roles.ts decides its navigation by are the server's.
 #[test]
 fn the_console_shows_each_role_the_pages_the_api_lets_it_use() {
+    let roles_ts = source("roles.ts");
     let roles = [
         "owner",
         "admin",
@@ -388,10 +453,13 @@ fn the_console_shows_each_role_the_pages_the_api_lets_it_use() {
     ]
     .map(|r| r.parse::<AccountRole>().unwrap());
     let list = |name: &str| -> BTreeSet<String> {
-        let re = regex::Regex::new(&format!(r#"const {name} = \[([^\]]*)\];"#)).unwrap();
+        let re = regex::Regex::new(&format!(
+            r#"export const {name}: AccountRole\[\] = \[([^\]]*)\];"#
+        ))
+        .unwrap();
         let found = re
-            .captures(APP_JS)
-            .unwrap_or_else(|| panic!("app.js has no {name} list"));
+            .captures(&roles_ts)
+            .unwrap_or_else(|| panic!("roles.ts has no {name} list"));
         found[1]
             .split(',')
             .map(|r| r.trim().trim_matches('"').to_owned())
@@ -414,5 +482,36 @@ fn the_console_shows_each_role_the_pages_the_api_lets_it_use() {
         list("READS_NO_ACCOUNT_DATA"),
         server(|r| !r.reads_account())
     );
-    assert!(INDEX_HTML.contains(r##"<a href="#/usage">Usage</a>"##));
+    // The pages are gated by those lists.
+    let app_tsx = source("App.tsx");
+    for route in [
+        r#"pattern: "/usage", title: "Usage", nav: "Usage", allowed: readsUsage"#,
+        r#"pattern: "/audit", title: "Audit log", nav: "Audit log", allowed: managesAccount"#,
+        r#"pattern: "/namespaces", title: "Namespaces", nav: "Namespaces", allowed: readsAccount"#,
+    ] {
+        assert!(app_tsx.contains(route), "App.tsx lacks {route}");
+    }
+}
+
+/// The console's API types are generated from web/openapi.json
+/// (`npm run generate-api`); that copy must be the document the control
+/// plane serves, or the types describe an API that is not there.
+#[tokio::test]
+async fn the_consoles_copy_of_the_openapi_document_is_current() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let served = app.anon().get("/api/v1/openapi.json").await.ok(200).clone();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/openapi.json");
+    let fresh = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    if std::env::var_os("ORRERY_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let committed: serde_json::Value = serde_json::from_str(&committed).unwrap_or_default();
+    assert!(
+        committed == served,
+        "web/openapi.json is not the document the control plane serves at /api/v1/openapi.json; \
+         refresh it and the console's types with\n  \
+         ORRERY_UPDATE_OPENAPI=1 cargo test -p orrery-control-plane --test console openapi \
+         && (cd web && npm run generate-api)"
+    );
 }
