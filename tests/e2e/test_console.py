@@ -11,6 +11,7 @@ installs it, see scripts/test). ORRERY_CHROMIUM names another binary.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import os
 import time
 import uuid
@@ -39,6 +40,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "correct horse battery staple"
+ARTIFACTS = Path(os.environ.get("ORRERY_ARTIFACTS", Path(__file__).parent / "artifacts"))
 
 
 @activity.defn
@@ -101,14 +103,29 @@ async def submit(page, form: str, success: str) -> None:
         pytest.fail(f"#{form} answered: {await problem.inner_text()}")
 
 
-async def sign_up_and_log_in(page, base: str, email: str) -> str:
+async def shot(page, name: str) -> None:
+    """A full-page screenshot of what the page shows now, as a test artifact
+    (tests/e2e/artifacts/console-<name>.png; ORRERY_ARTIFACTS moves them)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Nothing still loading in the picture.
+    await page.locator("#view .loading").first.wait_for(state="detached")
+    await page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+
+async def sign_up_and_log_in(page, base: str, email: str, screenshots: bool = False) -> str:
     """Through the forms; returns the account's slug as the header shows it."""
     response = await page.goto(base + "/")
     assert response is not None and response.ok
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     await page.wait_for_selector("#login")  # no session yet: the login page
+    assert page.url == base + "/login"
+    if screenshots:
+        await shot(page, "login")
     await page.click("text=Sign up")
+    await page.wait_for_selector("#signup")
+    # The first field has the keyboard focus.
+    assert await page.evaluate("document.activeElement.id") == "signup-account_name"
     await page.fill("#signup-account_name", "Console Inc")
     await page.fill("#signup-email", email)
     # A problem+json answer: its detail above the button, its errors[] by the fields.
@@ -118,11 +135,22 @@ async def sign_up_and_log_in(page, base: str, email: str) -> str:
     await field_error.wait_for()
     assert "12" in await field_error.inner_text()
     assert "validation" in await page.inner_text("#signup .form-error")
+    # The field to fix has the focus and says why (aria-describedby).
+    assert await page.evaluate("document.activeElement.id") == "signup-password"
+    assert await page.get_attribute("#signup-password", "aria-invalid") == "true"
+    described = await page.get_attribute("#signup-password", "aria-describedby")
+    assert "signup-password-error" in described.split(), described
+    if screenshots:
+        await shot(page, "signup-problem")
     await page.fill("#signup-password", PASSWORD)
-    await submit(page, "signup", "#login")
-    assert email in await page.inner_text(".notice")
-    assert await page.input_value("#login-email") == email
-    # A wrong password first: the API's detail is shown.
+    # Signed in at once: the new owner lands on Namespaces, told so.
+    await submit(page, "signup", "#create-namespace")
+    assert email in await page.inner_text("[data-testid=flash]")
+    assert email in await page.inner_text("#user-label")
+    # Log out, then in again; a wrong password first: the API's detail is shown.
+    await page.click("#logout")
+    await page.wait_for_selector("#login")
+    await page.fill("#login-email", email)
     await page.fill("#login-password", "not the password at all")
     await page.click("#login button[type=submit]")
     await page.locator("#login .form-error").wait_for()
@@ -276,8 +304,10 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
     await server.start()
     try:
         base = f"http://127.0.0.1:{server.http_port}"
-        await sign_up_and_log_in(page, base, f"dev-{uuid.uuid4().hex[:6]}@example.com")
+        await sign_up_and_log_in(page, base, f"dev-{uuid.uuid4().hex[:6]}@example.com",
+                                 screenshots=True)
         ns_id, endpoint = await create_namespace(page, "sandbox", 1)
+        await shot(page, "namespaces")
         assert endpoint == server.address  # the dev cell, no namespace domain
         # The API beside it is unchanged: an unknown route is still a problem.
         missing = await page.request.get(base + "/api/v1/nonexistent")
@@ -293,18 +323,21 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         await page.select_option("#create-service-account-role", "developer")
         await submit(page, "create-service-account", "tr:has-text('deployer')")
         assert "developer" in await page.locator("tr", has_text="deployer").inner_text()
+        await shot(page, "service-accounts")
         await page.click("#nav >> text=API keys")
         await page.fill("#create-api-key-name", "deploy")
         await page.select_option("#create-api-key-owner", label="deployer (service account)")
         await submit(page, "create-api-key", "[data-testid=api-key-secret]")
         row = page.locator("[data-testid=api-key-list] tr", has_text="deploy")
         assert "deployer (service account)" in await row.inner_text()
+        await shot(page, "api-keys")
         # An invitation, whose token is shown once.
         await page.click("#nav >> text=Users")
         await page.fill("#invite-email", "reader@example.com")
         await page.select_option("#invite-role", "read")
         await submit(page, "invite", "[data-testid=invite-token]")
         assert "invited" in await page.locator("tr", has_text="reader@example.com").inner_text()
+        await shot(page, "users")
         # Each of those is in the audit log.
         await page.click("#nav >> text=Audit log")
         # The page before it also has a table: wait for the audit log's own.
@@ -313,6 +346,52 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         for action in ("account.signup", "namespace.create", "service_account.create",
                        "api_key.create", "user.invite"):
             assert action in log, log
+        await shot(page, "audit")
+
+        # The namespace's page, the account, and the pages before signing in.
+        await page.click("#nav >> text=Namespaces")
+        await page.click(f"[data-testid=namespace-list] >> text={ns_id}")
+        await page.wait_for_selector("#mtls-generate")
+        assert page.url == f"{base}/namespaces/{ns_id}"
+        await shot(page, "namespace")
+        # A reload of a console URL lands on the same page.
+        await page.reload()
+        await page.wait_for_selector("#mtls-generate")
+        # A page the console does not have says so (no blank page).
+        await page.goto(base + "/no/such/page")
+        await page.wait_for_selector("h1:has-text('Page not found')")
+        await page.click("#nav a[href='/account']")
+        await page.wait_for_selector("#password")
+        await shot(page, "account")
+
+        # On a phone: the nav folds behind a button, nothing overflows sideways.
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.goto(base + "/api-keys")
+        await page.wait_for_selector("#create-api-key")
+        assert await page.is_hidden("#nav")
+        menu = page.locator("button.menu-toggle")
+        assert await menu.get_attribute("aria-expanded") == "false"
+        await menu.click()
+        assert await menu.get_attribute("aria-expanded") == "true"
+        await page.locator("#nav >> text=Namespaces").wait_for()
+        await shot(page, "phone-menu")
+        await page.click("#nav >> text=Namespaces")
+        await page.locator("[data-testid=namespace-list] table").wait_for()
+        assert await page.is_hidden("#nav")  # folded again after choosing
+        assert await page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth"), "wider than a phone"
+        await shot(page, "phone-namespaces")
+        await page.set_viewport_size({"width": 1280, "height": 800})
+
+        await page.click("#logout")
+        await page.wait_for_selector("#login")
+        await page.click("text=Accept an invitation")
+        await page.wait_for_selector("#accept")
+        await shot(page, "accept-invitation")
+        await page.click("text=Log in")
+        await page.click("text=Sign up")
+        await page.wait_for_selector("#signup")
+        await shot(page, "signup")
     finally:
         server.cleanup()
 
@@ -403,6 +482,13 @@ async def test_console_usage_page_for_owners_and_finance_admins(page):
         csv = Path(await download.path()).read_text()
         assert csv.startswith("namespace,start,end,total_actions,"), csv[:200]
         assert not await page.locator("#view p.error:visible").count()
+        # The charts: one bar per day of the month, today's Actions among them.
+        chart = page.locator("[data-testid=actions-chart] svg")
+        assert await chart.get_attribute("role") == "img"
+        days = calendar.monthrange(today.year, today.month)[1]
+        assert await page.locator("[data-testid=actions-chart] rect.bar").count() == days
+        assert "Actions per day" in await chart.get_attribute("aria-label")
+        await shot(page, "usage")
 
         # -- a finance admin sees Usage and its own basics only ---------------
         await page.click("#nav >> text=Users")
@@ -416,11 +502,11 @@ async def test_console_usage_page_for_owners_and_finance_admins(page):
         await page.click("text=Accept an invitation")
         await page.fill("#accept-token", token)
         await page.fill("#accept-password", PASSWORD)
-        await submit(page, "accept", "#login")
-        await page.fill("#login-email", finance)
-        await page.fill("#login-password", PASSWORD)
-        # It lands on Usage (it cannot list namespaces).
-        await submit(page, "login", "[data-testid=invoice-total]")
+        # Accepting signs the new user in; a finance admin lands on Usage
+        # (it cannot list namespaces).
+        await submit(page, "accept", "[data-testid=invoice-total]")
+        assert finance in await page.inner_text("[data-testid=flash]")
+        assert page.url == base + "/usage"
         assert "finance_admin" in await page.inner_text("#user-label")
         assert await page.inner_text("[data-testid=invoice-total]") == money(
             invoice["total_cents"], invoice["currency"])
@@ -433,7 +519,7 @@ async def test_console_usage_page_for_owners_and_finance_admins(page):
         assert visible == ["API keys", "Usage", "Account"], visible
         assert await page.is_hidden("#nav >> text=Namespaces")
         # The pages it is shown load without a problem.
-        for href, ready in (("#/api-keys", "#create-api-key"), ("#/account", "#password")):
+        for href, ready in (("/api-keys", "#create-api-key"), ("/account", "#password")):
             await page.click(f"#nav a[href='{href}']")
             await page.wait_for_selector(ready)
             assert not await page.locator("#view p.error:visible").count(), href

@@ -40,6 +40,7 @@ export function BarChart({ bars, title, unit, testid }: { bars: Bar[]; title: st
           );
         })}
       </svg>
+      {max === 0 ? <p className="muted chart-empty">None in this month yet.</p> : null}
     </figure>
   );
 }
