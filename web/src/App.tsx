@@ -125,6 +125,10 @@ function useView(): { title: string; content: ReactNode; isPublic: boolean } {
   const { me, error } = useSession();
   const path = usePath();
   const pub = PUBLIC[path];
+  // Signed in already: logging in or signing up again is not what is wanted.
+  if (me && (path === "/login" || path === "/signup")) {
+    return { title: "", content: <Redirect to={home(me.role)} />, isPublic: false };
+  }
   if (pub) return { title: pub.title, content: pub.render(), isPublic: true };
   if (me === undefined) {
     return { title: "Loading", content: error ? <ErrorBox error={error} /> : <Loading what="your session" />, isPublic: false };

@@ -1,11 +1,14 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { controlPlane } from "../api/control-plane";
 import { Form } from "../components/Form";
 import { Notice, Page, Section } from "../components/ui";
-import { useMe } from "../session";
+import { useMe, useSession } from "../session";
 
 export function AccountPage() {
   const me = useMe();
+  const { refresh } = useSession();
+  // The role or email may have changed since the session began.
+  useEffect(() => void refresh(), [refresh]);
   const [changed, setChanged] = useState(false);
   return (
     <Page title="Account">
