@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use orrery_cell::{Cell, CellConfig};
+use orrery_cell::{Cell, CellConfig, HttpApiSettings};
 use orrery_control_plane::sealing::{KeyEncryption, LocalKek};
 use orrery_control_plane::{CellSpec, ControlPlane};
 use orrery_core::dynamic_config::DynamicConfig;
@@ -202,6 +202,21 @@ impl TenantArgs {
     }
 }
 
+/// Temporal's HTTP API on a development cell.
+#[derive(clap::Args)]
+struct HttpApiArgs {
+    /// Where Temporal's HTTP API (JSON, the routes its protos annotate) is
+    /// served; the real dev server's `--http-port`.
+    #[arg(long, default_value = "127.0.0.1:7243")]
+    http_api_addr: SocketAddr,
+    /// A browser origin allowed to call the HTTP API (CORS; repeatable).
+    /// The console's own origin (`--http-addr`) always is.
+    #[arg(long = "http-api-allowed-origin")]
+    http_api_allowed_origins: Vec<String>,
+}
+
+// Parsed once at start: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// One cell on SQLite with namespace `default`, no auth, for development.
@@ -212,6 +227,8 @@ enum Command {
         grpc_addr: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:8233")]
         http_addr: SocketAddr,
+        #[command(flatten)]
+        http_api: HttpApiArgs,
         /// Temporal dynamic config, KEY=VALUE (repeatable).
         #[arg(long = "dynamic-config")]
         dynamic_config: Vec<String>,
@@ -239,6 +256,13 @@ enum Command {
         /// HTTP, no auth: an operators' address; docs/operations.md).
         #[arg(long, env = "ORRERY_METRICS_ADDR")]
         metrics_addr: Option<SocketAddr>,
+        /// Serves Temporal's HTTP API (JSON) here, with the tenant
+        /// endpoint's TLS and credentials; not served when unset.
+        #[arg(long, env = "ORRERY_HTTP_API_ADDR")]
+        http_api_addr: Option<SocketAddr>,
+        /// A browser origin allowed to call the HTTP API (CORS; repeatable).
+        #[arg(long = "http-api-allowed-origin")]
+        http_api_allowed_origins: Vec<String>,
     },
     /// The control plane: accounts, users, namespaces, certificates and API
     /// keys behind a REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`).
@@ -406,6 +430,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             data_dir,
             grpc_addr,
             http_addr,
+            http_api,
             dynamic_config,
             archival,
         } => {
@@ -429,6 +454,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                     tenant: None,
                     // Served with the control plane's at its HTTP address.
                     metrics_addr: None,
+                    http_api: Some(HttpApiSettings {
+                        addr: http_api.http_api_addr,
+                        allowed_origins: console_origins(http_addr)
+                            .into_iter()
+                            .chain(http_api.http_api_allowed_origins)
+                            .collect(),
+                    }),
                 },
                 Some((http_addr, data_dir)),
             )
@@ -442,6 +474,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             archival,
             tenant,
             metrics_addr,
+            http_api_addr,
+            http_api_allowed_origins,
         } => (
             CellConfig {
                 database_url,
@@ -452,6 +486,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 archival: archival.settings(None),
                 tenant: tenant.settings()?,
                 metrics_addr,
+                http_api: http_api_addr.map(|addr| HttpApiSettings {
+                    addr,
+                    allowed_origins: http_api_allowed_origins,
+                }),
             },
             None,
         ),
@@ -464,6 +502,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         );
         if let Some(addr) = cell.metrics_addr {
             tracing::info!("orrery cell metrics on http://{addr}/metrics");
+        }
+        if let Some(addr) = cell.http_api_addr {
+            tracing::info!("orrery cell HTTP API (Temporal's JSON API) on {addr}");
         }
         return cell
             .serve(shutdown_signal())
@@ -494,8 +535,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(
-        "orrery dev listening: gRPC (Temporal API) on {}, namespace \"default\"; control plane on http://{}",
+        "orrery dev listening: gRPC (Temporal API) on {}, namespace \"default\"; HTTP API on http://{}; control plane and console on http://{}",
         cell.local_addr,
+        cell.http_api_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         control_plane.local_addr
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -512,4 +556,15 @@ async fn run(cli: Cli) -> Result<(), String> {
     );
     cell_result.map_err(|e| e.to_string())?;
     cp_result.map_err(|e| e.to_string())
+}
+
+/// The console's origins at `addr`: it calls the cell's HTTP API from its
+/// page, so a development cell lets that origin in (CORS). Loopback is
+/// reachable as `localhost` too.
+fn console_origins(addr: SocketAddr) -> Vec<String> {
+    let mut origins = vec![format!("http://{addr}")];
+    if addr.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", addr.port()));
+    }
+    origins
 }

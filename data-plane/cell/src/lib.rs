@@ -16,6 +16,7 @@ use orrery_proto::api::enums::v1::ArchivalState;
 use tokio::net::TcpListener;
 
 mod cell_admin;
+mod http_api;
 mod metrics_http;
 mod status_mapping;
 
@@ -33,8 +34,11 @@ pub struct CellConfig {
     /// operators' address, not the tenants'. `None`: not served (the
     /// metrics are still kept, for the admin service's namespace stats).
     pub metrics_addr: Option<SocketAddr>,
+    /// Temporal's HTTP API (JSON over HTTP); `None`: not served.
+    pub http_api: Option<HttpApiSettings>,
 }
 
+pub use http_api::HttpApiSettings;
 pub use orrery_archival::S3Settings;
 
 /// A cell serving tenants: credentials come from the control plane.
@@ -158,9 +162,12 @@ pub struct Cell {
     pub local_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
+    /// Where Temporal's HTTP API is served, if it is.
+    pub http_api_addr: Option<SocketAddr>,
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     metrics_listener: Option<TcpListener>,
+    http_api: Option<(TcpListener, HttpApiSettings)>,
     frontend: Arc<Frontend>,
     /// For the admin listener's CellAdmin service (usage pulls).
     store: Arc<dyn CellStore>,
@@ -294,13 +301,25 @@ impl Cell {
             None => None,
         };
         let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let http_api = match config.http_api {
+            Some(settings) => Some((
+                TcpListener::bind(settings.addr).await.map_err(|e| {
+                    orrery_core::CellError::Unavailable(format!("binding {}: {e}", settings.addr))
+                })?,
+                settings,
+            )),
+            None => None,
+        };
+        let http_api_addr = http_api.as_ref().and_then(|(l, _)| l.local_addr().ok());
         Ok(Self {
             local_addr,
             admin_addr,
             metrics_addr,
+            http_api_addr,
             listener,
             admin_listener,
             metrics_listener,
+            http_api,
             frontend,
             store,
             tenants,
@@ -355,6 +374,18 @@ impl Cell {
                 .add_service(self.frontend.workflow_service())
                 .add_service(self.frontend.operator_service())
         };
+        let http_api: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), String>> + Send>,
+        > = match self.http_api {
+            Some((listener, settings)) => Box::pin(http_api::serve(
+                listener,
+                settings,
+                http_api::grpc_stack(&self.frontend, self.tenants.auth.clone()),
+                self.tenants.tls.clone(),
+                stopped(),
+            )),
+            None => Box::pin(async { Ok(()) }),
+        };
         let tenant_router = router(orrery_auth::AuthLayer::new(self.tenants.auth.clone()));
         // A development cell has no tenant auth and no admin listener: its
         // one (loopback) endpoint also answers the control plane's usage
@@ -398,7 +429,10 @@ impl Cell {
         };
         // Ends at the first error, or when both listeners have drained.
         let serve = async move {
-            tokio::try_join!(tenants, admin, async {
+            let grpc = |served: ServeFuture| async move {
+                served.await.map_err(|e| format!("grpc server: {e}"))
+            };
+            tokio::try_join!(grpc(tenants), grpc(admin), http_api, async {
                 shutdown.await;
                 Ok(())
             })
@@ -414,7 +448,7 @@ impl Cell {
             }
         };
         let served = tokio::select! {
-            served = serve => served.map_err(|e| orrery_core::CellError::Internal(format!("grpc server: {e}"))),
+            served = serve => served.map_err(orrery_core::CellError::Internal),
             () = grace => {
                 tracing::info!("closing connections still open after the drain");
                 Ok(())

@@ -1,0 +1,151 @@
+//! Temporal's HTTP API on a cell: every RPC whose proto carries a
+//! `google.api.http` annotation, at the route the annotation names, with
+//! Temporal's JSON mapping (proto3 JSON plus payload shorthand).
+//!
+//! A request is matched against routes read from the descriptors
+//! (`routes`), turned into the RPC's request message (`request`), and made
+//! a gRPC call into the cell's own layered service stack (`grpc_call`), so
+//! authentication, rate limits, admission, metrics and handlers are the
+//! gRPC ones. The answer or the error goes back as the real server's HTTP
+//! API writes it (`response`, `errors`).
+mod errors;
+mod grpc_call;
+mod payloads;
+mod request;
+mod response;
+mod routes;
+mod serve;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use tracing::Instrument;
+
+pub use grpc_call::GrpcService;
+pub use serve::{Peer, TlsListener, serve_plain, serve_tls};
+
+/// The descriptors of the served services with their method options, compiled
+/// in build.rs.
+pub(crate) const DESCRIPTORS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/http_api_descriptors.bin"));
+
+/// How the HTTP API is configured.
+#[derive(Clone, Debug)]
+pub struct HttpApiConfig {
+    /// Origins a browser may call from (CORS); empty: none.
+    /// `--http-api-allowed-origin`.
+    pub allowed_origins: Vec<String>,
+    /// The largest request body read, as the gRPC listener's message limit.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpApiConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The HTTP API of one cell listener.
+pub struct HttpApi {
+    pool: DescriptorPool,
+    routes: routes::Routes,
+    grpc: GrpcService,
+    config: HttpApiConfig,
+}
+
+impl HttpApi {
+    /// `grpc`: the listener's gRPC services behind the same layers as its
+    /// gRPC port, so both answer the same credential the same way.
+    pub fn new(grpc: GrpcService, config: HttpApiConfig) -> Result<Arc<Self>, String> {
+        let pool = DescriptorPool::decode(DESCRIPTORS).map_err(|e| e.to_string())?;
+        let routes = routes::Routes::from_pool(&pool)?;
+        tracing::debug!(
+            routes = routes.len(),
+            "HTTP API routes read from the descriptors"
+        );
+        Ok(Arc::new(Self {
+            pool,
+            routes,
+            grpc,
+            config,
+        }))
+    }
+
+    /// The axum router: every path goes to [`handle`], which knows the
+    /// routes; CORS wraps it when origins are configured.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        let router = axum::Router::new()
+            .fallback(handle)
+            .with_state(self.clone());
+        serve::with_cors(router, &self.config.allowed_origins)
+    }
+}
+
+async fn handle(State(api): State<Arc<HttpApi>>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if let Some(axum::extract::ConnectInfo(peer)) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .cloned()
+    {
+        parts.extensions.insert(peer.0);
+    }
+    let mode = response::Mode::of(&parts.headers, parts.uri.query());
+    let matched = match api.routes.find(&parts.method, parts.uri.path()) {
+        Ok(matched) => matched,
+        Err(miss) => return errors::miss(mode, miss),
+    };
+    let rpc = matched.route.rpc.clone();
+    let span = tracing::info_span!(
+        "http_api",
+        rpc = %rpc.name,
+        method = %parts.method,
+        route = %matched.route.template
+    );
+    async {
+        let bytes = match axum::body::to_bytes(body, api.config.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(err) => return errors::body_unreadable(&api.pool, mode, &err),
+        };
+        let message = match request::build(&matched, parts.uri.query(), &bytes, mode.shorthand_in) {
+            Ok(message) => message,
+            Err(bad) => return errors::bad_request(&api.pool, mode, &bad),
+        };
+        let namespace = match message.get_field_by_name("namespace").as_deref() {
+            Some(prost_reflect::Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
+            _ => None,
+        };
+        let answer = grpc_call::call(
+            &api.grpc,
+            &rpc.grpc_path,
+            message.encode_to_vec(),
+            &parts,
+            namespace.as_deref(),
+        )
+        .await;
+        match answer {
+            Ok(bytes) => {
+                let written = DynamicMessage::decode(rpc.output.clone(), bytes)
+                    .map_err(|e| tonic::Status::internal(format!("decoding the answer: {e}")))
+                    .and_then(|output| {
+                        mode.write(&api.pool, &output)
+                            .map_err(tonic::Status::unknown)
+                    });
+                match written {
+                    Ok(json) => mode.respond(http::StatusCode::OK, &json),
+                    Err(status) => errors::status(&api.pool, mode, &status),
+                }
+            }
+            Err(failed) => errors::status(&api.pool, mode, &failed.status),
+        }
+    }
+    .instrument(span)
+    .await
+    .into_response()
+}
