@@ -20,11 +20,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = temporalio_protos_dir()?;
     let api = root.join("protos/api_upstream");
     println!("cargo:rerun-if-changed={}", api.display());
-    let mut compiler = protox::Compiler::new([api, root.join("protos")])?;
+    let mut compiler = protox::Compiler::new([api.clone(), root.join("protos")])?;
     compiler.include_imports(true).include_source_info(false);
     compiler.open_files(FILES)?;
-    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("http_api_descriptors.bin");
-    std::fs::write(out, compiler.encode_file_descriptor_set())?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("http_api_descriptors.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    // The OpenAPI documents of the same protos, served at /swagger.json and
+    // /openapi.yaml as the real server serves them.
+    for (from, to) in [
+        ("openapiv2.json", "swagger.json"),
+        ("openapiv3.yaml", "openapi.yaml"),
+    ] {
+        std::fs::copy(api.join("openapi").join(from), out.join(to))?;
+    }
     Ok(())
 }
 

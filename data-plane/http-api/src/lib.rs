@@ -10,6 +10,7 @@
 //! API writes it (`response`, `errors`).
 mod errors;
 mod grpc_call;
+mod paths;
 mod payloads;
 mod request;
 mod response;
@@ -96,9 +97,41 @@ async fn handle(State(api): State<Arc<HttpApi>>, request: Request) -> Response {
     {
         parts.extensions.insert(peer.0);
     }
+    if let Some(redirect) = paths::redirect_unclean(&parts.uri) {
+        return redirect;
+    }
+    if let Some(document) = paths::openapi_document(&parts.method, parts.uri.path()) {
+        return document;
+    }
     let mode = response::Mode::of(&parts.headers, parts.uri.query());
+    if let Some(bad) = paths::invalid_grpc_timeout(&parts.headers) {
+        return errors::bad_request(&api.pool, mode, &format!("invalid grpc-timeout: {bad}"));
+    }
+    let mut query = parts.uri.query().map(str::to_string);
+    let mut body = Some(body);
     let matched = match api.routes.find(&parts.method, parts.uri.path()) {
         Ok(matched) => matched,
+        Err(routes::Miss::MethodNotAllowed) if paths::is_form_post(&parts) => {
+            let Ok(matched) = api.routes.find(&http::Method::GET, parts.uri.path()) else {
+                return errors::miss(mode, routes::Miss::MethodNotAllowed);
+            };
+            let form = body
+                .take()
+                .map(|b| axum::body::to_bytes(b, api.config.max_body_bytes));
+            let form = match form {
+                Some(read) => match read.await {
+                    Ok(form) => form,
+                    Err(err) => return errors::body_unreadable(&api.pool, mode, &err),
+                },
+                None => Default::default(),
+            };
+            let form = String::from_utf8_lossy(&form);
+            query = Some(match query {
+                Some(q) if !q.is_empty() => format!("{q}&{form}"),
+                _ => form.into_owned(),
+            });
+            matched
+        }
         Err(miss) => return errors::miss(mode, miss),
     };
     let rpc = matched.route.rpc.clone();
@@ -109,11 +142,14 @@ async fn handle(State(api): State<Arc<HttpApi>>, request: Request) -> Response {
         route = %matched.route.template
     );
     async {
-        let bytes = match axum::body::to_bytes(body, api.config.max_body_bytes).await {
-            Ok(bytes) => bytes,
-            Err(err) => return errors::body_unreadable(&api.pool, mode, &err),
+        let bytes = match body {
+            Some(body) => match axum::body::to_bytes(body, api.config.max_body_bytes).await {
+                Ok(bytes) => bytes,
+                Err(err) => return errors::body_unreadable(&api.pool, mode, &err),
+            },
+            None => Default::default(),
         };
-        let message = match request::build(&matched, parts.uri.query(), &bytes, mode.shorthand_in) {
+        let message = match request::build(&matched, query.as_deref(), &bytes, mode.shorthand_in) {
             Ok(message) => message,
             Err(bad) => return errors::bad_request(&api.pool, mode, &bad),
         };

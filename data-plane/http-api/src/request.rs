@@ -55,6 +55,13 @@ fn body_json(body: &[u8]) -> Result<Value, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
+    if let Some(Err(err)) = serde_json::Deserializer::from_slice(body)
+        .into_iter::<NoDuplicateKeys>()
+        .next()
+        && err.to_string().starts_with(DUPLICATE)
+    {
+        return Err(format!("temporalproto: {err}"));
+    }
     let mut values = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
     match values.next() {
         Some(Ok(value @ Value::Object(_))) => Ok(value),
@@ -64,6 +71,64 @@ fn body_json(body: &[u8]) -> Result<Value, String> {
         )),
         Some(Err(err)) => Err(err.to_string()),
         None => Ok(Value::Object(Map::new())),
+    }
+}
+
+const DUPLICATE: &str = "duplicate field";
+
+/// A JSON value read only to refuse an object naming a key twice, which
+/// the real server's protojson refuses and `serde_json::Value` would let
+/// the last one win.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE} {key:?}")));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
     }
 }
 
@@ -302,5 +367,7 @@ mod tests {
         );
         assert!(body_json(b"[1]").is_err());
         assert!(body_json(br#"{"a":"#).is_err());
+        let twice = body_json(br#"{"a":{"b":1,"b":2}}"#).unwrap_err();
+        assert!(twice.contains("duplicate field \"b\""), "{twice}");
     }
 }
