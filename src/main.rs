@@ -527,6 +527,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     cp_config.cells = vec![CellSpec {
         name: "dev".into(),
         grpc_url: format!("http://{}", cell.local_addr),
+        http_url: cell.http_api_addr.map(|a| format!("http://{a}")),
     }];
     // One process: the cell's metrics follow the control plane's at its
     // `/metrics`.

@@ -28,6 +28,8 @@ use crate::tls_listener::{TlsFiles, TlsListener};
 pub struct CellSpec {
     pub name: String,
     pub grpc_url: String,
+    /// Its Temporal HTTP API, when it serves one.
+    pub http_url: Option<String>,
 }
 
 impl FromStr for CellSpec {
@@ -42,6 +44,7 @@ impl FromStr for CellSpec {
         Ok(Self {
             name: name.to_owned(),
             grpc_url: url.to_owned(),
+            http_url: None,
         })
     }
 }
@@ -208,6 +211,7 @@ impl AppState {
                 name: spec.name.clone(),
                 grpc_endpoint: spec.grpc_url.clone(),
                 admin_endpoint: spec.grpc_url.clone(),
+                http_endpoint: spec.http_url.clone().unwrap_or_default(),
                 capacity: config.cell_capacity,
                 reported_capacity: None,
                 created_ms: chrono::Utc::now().timestamp_millis(),

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use orrery_tenant_auth::{API_KEY_AUDIENCE, API_KEY_ISSUER, ApiKeyClaims};
+use orrery_tenant_auth::{API_KEY_AUDIENCE, API_KEY_ISSUER, ApiKeyClaims, CONSOLE_TOKEN_AUDIENCE};
 use sha2::{Digest, Sha256};
 
 use crate::sealing::{SealError, Sealer};
@@ -150,12 +150,40 @@ impl Signer {
         iat: u64,
         exp: u64,
     ) -> Result<Minted, KeyError> {
+        self.sign(API_KEY_AUDIENCE, jti, subject, account, iat, exp)
+            .await
+    }
+
+    /// Signs a console token: a user's stand-in for an API key on a cell's
+    /// HTTP API, living at most `CONSOLE_TOKEN_MAX_TTL` (the cells refuse
+    /// longer ones).
+    pub async fn mint_console(
+        &self,
+        jti: &str,
+        user_subject: &str,
+        account: &str,
+        iat: u64,
+        exp: u64,
+    ) -> Result<Minted, KeyError> {
+        self.sign(CONSOLE_TOKEN_AUDIENCE, jti, user_subject, account, iat, exp)
+            .await
+    }
+
+    async fn sign(
+        &self,
+        audience: &str,
+        jti: &str,
+        subject: &str,
+        account: &str,
+        iat: u64,
+        exp: u64,
+    ) -> Result<Minted, KeyError> {
         let key = self.current().await?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
         let claims = ApiKeyClaims {
             iss: API_KEY_ISSUER.into(),
-            aud: API_KEY_AUDIENCE.into(),
+            aud: audience.into(),
             sub: subject.into(),
             jti: jti.into(),
             account: account.into(),

@@ -61,6 +61,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api::users::routes())
         .merge(api::service_accounts::routes())
         .merge(api::namespaces::routes())
+        .merge(api::console_tokens::routes())
         .merge(api::permissions::routes())
         .merge(api::mtls::routes())
         .merge(api::api_keys::routes())

@@ -35,6 +35,7 @@ mod tests {
                 name: name.into(),
                 grpc_endpoint: String::new(),
                 admin_endpoint: String::new(),
+                http_endpoint: String::new(),
                 capacity,
                 reported_capacity: None,
                 created_ms: 0,

@@ -149,6 +149,7 @@ async fn harness(backend: Backend) -> Harness {
     config.cells = vec![CellSpec {
         name: "cell-a".into(),
         grpc_url: app.cell.url.clone(),
+        http_url: None,
     }];
     config.cell_capacity = 100;
     config.cell_channel.insecure_plaintext = true;

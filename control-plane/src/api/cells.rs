@@ -28,6 +28,8 @@ pub struct CellView {
     pub name: String,
     pub grpc_endpoint: String,
     pub admin_endpoint: String,
+    /// Its Temporal HTTP API for tenants; empty when it serves none.
+    pub http_endpoint: String,
     pub capacity: i64,
     /// What the cell itself last reported it takes; placement fills the
     /// smaller of the two.
@@ -42,6 +44,7 @@ fn cell_view(cell: Cell, namespaces: i64) -> CellView {
         name: cell.name,
         grpc_endpoint: cell.grpc_endpoint,
         admin_endpoint: cell.admin_endpoint,
+        http_endpoint: cell.http_endpoint,
         capacity: cell.capacity,
         reported_capacity: cell.reported_capacity,
         namespaces,
@@ -76,6 +79,10 @@ pub struct CellRegister {
     /// Where the control plane calls the cell (its admin listener,
     /// `https://`); the gRPC endpoint if omitted.
     pub admin_endpoint: Option<String>,
+    /// Where tenants reach its Temporal HTTP API (`orrery cell
+    /// --http-api-addr`), shown to them and called by the console; none if
+    /// omitted.
+    pub http_endpoint: Option<String>,
     /// How many namespaces it takes.
     pub capacity: i64,
 }
@@ -125,6 +132,9 @@ async fn register_cell(
             .add(check_name("name", &req.name, 64))
             .add(check_url("grpc_endpoint", &req.grpc_endpoint))
             .add(check_url("admin_endpoint", &admin_endpoint));
+        if let Some(http) = &req.http_endpoint {
+            checks.add(check_url("http_endpoint", http));
+        }
         if req.capacity < 0 {
             checks.add(Err(FieldError::new("capacity", "zero or more")));
         }
@@ -134,6 +144,7 @@ async fn register_cell(
             name: req.name.trim().to_owned(),
             grpc_endpoint: req.grpc_endpoint,
             admin_endpoint,
+            http_endpoint: req.http_endpoint.clone().unwrap_or_default(),
             capacity: req.capacity,
             reported_capacity: None,
             created_ms: now_ms(),

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod cells;
+pub mod console_tokens;
 pub mod internal;
 pub mod invoices;
 pub mod metrics;

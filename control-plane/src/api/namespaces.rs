@@ -42,6 +42,10 @@ pub struct NamespaceView {
     pub retention_days: u32,
     /// Where SDKs connect (`host:port`).
     pub grpc_endpoint: String,
+    /// Temporal's HTTP API for this namespace (`http(s)://host:port`;
+    /// routes under `/api/v1/namespaces/{id}/…`); empty when its cell
+    /// serves none.
+    pub http_endpoint: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -61,10 +65,23 @@ fn endpoint(state: &AppState, ns: &Namespace, cell: Option<&Cell>) -> String {
     }
 }
 
+/// The namespace's Temporal HTTP API: `https://<id>.<domain>:7243` under a
+/// namespace domain (the cell serves it with the tenant endpoint's TLS and
+/// names), else the endpoint its cell was registered with.
+pub(crate) fn http_endpoint(state: &AppState, ns: &Namespace, cell: Option<&Cell>) -> String {
+    match (&state.settings.namespace_domain, cell) {
+        (_, Some(cell)) if cell.http_endpoint.is_empty() => String::new(),
+        (Some(domain), Some(_)) => format!("https://{}.{domain}:7243", ns.id),
+        (None, Some(cell)) => cell.http_endpoint.trim_end_matches('/').to_owned(),
+        (_, None) => String::new(),
+    }
+}
+
 pub(crate) async fn view(state: &AppState, ns: Namespace) -> Result<NamespaceView, ApiError> {
     let cell = state.store.cell(&ns.cell_id).await?;
     Ok(NamespaceView {
         grpc_endpoint: endpoint(state, &ns, cell.as_ref()),
+        http_endpoint: http_endpoint(state, &ns, cell.as_ref()),
         retention_days: u32::try_from(ns.retention_days).unwrap_or(0),
         created_at: time(ns.created_ms),
         updated_at: time(ns.updated_ms),

@@ -97,6 +97,9 @@ pub struct Cell {
     pub name: String,
     pub grpc_endpoint: String,
     pub admin_endpoint: String,
+    /// Where tenants reach its Temporal HTTP API (`http(s)://host:port`);
+    /// empty when it serves none.
+    pub http_endpoint: String,
     /// Namespaces it may take, as registered.
     pub capacity: i64,
     /// What the cell itself last said it takes (on its snapshot polls).

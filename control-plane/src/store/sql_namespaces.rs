@@ -3,7 +3,7 @@
 macro_rules! sql_namespaces {
     ($store:ident, $db:ty) => {
         const CELL_COLUMNS: &str =
-            "id, name, grpc_endpoint, admin_endpoint, capacity, reported_capacity, created_ms";
+            "id, name, grpc_endpoint, admin_endpoint, http_endpoint, capacity, reported_capacity, created_ms";
         const NS_COLUMNS: &str =
             "id, account_id, name, cell_id, retention_days, state, created_by, created_ms, updated_ms";
 
@@ -40,10 +40,11 @@ macro_rules! sql_namespaces {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
                 // No new credential: the cell keeps the one it has.
                 let stored: Cell = sqlx::query_as(&format!(
-                    "INSERT INTO cells (id, name, grpc_endpoint, admin_endpoint, credential_hash, capacity, created_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    "INSERT INTO cells (id, name, grpc_endpoint, admin_endpoint, credential_hash, capacity, created_ms, http_endpoint)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                      ON CONFLICT (name) DO UPDATE SET grpc_endpoint = excluded.grpc_endpoint,
                        admin_endpoint = excluded.admin_endpoint,
+                       http_endpoint = excluded.http_endpoint,
                        credential_hash = COALESCE(excluded.credential_hash, cells.credential_hash),
                        capacity = excluded.capacity
                      RETURNING {CELL_COLUMNS}"
@@ -55,6 +56,7 @@ macro_rules! sql_namespaces {
                 .bind(credential_hash)
                 .bind(cell.capacity)
                 .bind(cell.created_ms)
+                .bind(&cell.http_endpoint)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;

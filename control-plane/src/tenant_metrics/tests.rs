@@ -16,6 +16,7 @@ fn cell() -> Cell {
         name: "cell-a".into(),
         grpc_endpoint: "https://cell-a".into(),
         admin_endpoint: "https://cell-a:7234".into(),
+        http_endpoint: String::new(),
         capacity: 100,
         reported_capacity: None,
         created_ms: 0,

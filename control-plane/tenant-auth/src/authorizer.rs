@@ -15,6 +15,14 @@ use crate::snapshot::{KeyAlgorithm, MtlsConfig, Permission, Principal, Snapshot}
 
 pub const API_KEY_ISSUER: &str = "orrery-control-plane";
 pub const API_KEY_AUDIENCE: &str = "orrery-cell";
+/// The audience of a console token: a user's short-lived stand-in for an
+/// API key, minted for the web console's calls to a cell's HTTP API.
+pub const CONSOLE_TOKEN_AUDIENCE: &str = "orrery-cell-console";
+/// The longest a console token may live (exp - iat), in seconds. It is not
+/// in the snapshot's active keys, so this bounds how long one outlives the
+/// session it came from; what it grants is the user's grants in the
+/// snapshot, so a changed or removed permission takes effect at once.
+pub const CONSOLE_TOKEN_MAX_TTL: u64 = 600;
 /// Clock skew tolerated between the control plane and a cell, in seconds.
 pub const CLOCK_LEEWAY: u64 = 30;
 
@@ -153,7 +161,7 @@ impl Authorizer {
         let mut validation = Validation::new(*alg);
         validation.algorithms = vec![*alg];
         validation.set_issuer(&[API_KEY_ISSUER]);
-        validation.set_audience(&[API_KEY_AUDIENCE]);
+        validation.set_audience(&[API_KEY_AUDIENCE, CONSOLE_TOKEN_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         // Expiry is checked below against the caller's clock, so tests and
         // cells with an injected clock see the same decision.
@@ -182,9 +190,20 @@ impl Authorizer {
         if claims.iat > now.saturating_add(CLOCK_LEEWAY) {
             return Err(AuthError::InvalidClaims("issued in the future"));
         }
-        let owner = (self.active_api_keys.get(&claims.jti)).ok_or(AuthError::KeyNotActive)?;
         let subject: Principal =
             (claims.sub.parse()).map_err(|_| AuthError::InvalidClaims("malformed subject"))?;
+        if claims.aud == CONSOLE_TOKEN_AUDIENCE {
+            // A user's, short-lived, never revoked one by one: it lives at
+            // most CONSOLE_TOKEN_MAX_TTL and grants only the user's grants.
+            if !matches!(subject, Principal::User(_)) {
+                return Err(AuthError::InvalidClaims("a console token names a user"));
+            }
+            if claims.exp.saturating_sub(claims.iat) > CONSOLE_TOKEN_MAX_TTL {
+                return Err(AuthError::InvalidClaims("a console token lives too long"));
+            }
+            return Ok(subject);
+        }
+        let owner = (self.active_api_keys.get(&claims.jti)).ok_or(AuthError::KeyNotActive)?;
         // The signature alone does not bind a key id to a subject: whoever
         // holds a signing key could pair their own live key id with someone
         // else's subject. The control plane says whose each key is.

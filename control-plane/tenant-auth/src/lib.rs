@@ -11,7 +11,10 @@ pub mod control;
 mod error;
 mod snapshot;
 
-pub use authorizer::{API_KEY_AUDIENCE, API_KEY_ISSUER, ApiKeyClaims, Authorizer, CLOCK_LEEWAY};
+pub use authorizer::{
+    API_KEY_AUDIENCE, API_KEY_ISSUER, ApiKeyClaims, Authorizer, CLOCK_LEEWAY,
+    CONSOLE_TOKEN_AUDIENCE, CONSOLE_TOKEN_MAX_TTL,
+};
 pub use error::{AuthError, AuthErrorKind};
 pub use snapshot::{
     ActiveApiKey, CertificateFilter, Grant, KeyAlgorithm, MtlsConfig, NamespaceAuth,

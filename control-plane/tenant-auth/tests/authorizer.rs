@@ -255,6 +255,39 @@ fn inactive_jti_is_rejected() {
     );
 }
 
+/// A console token is a user's, short-lived, and stands for that user's
+/// grants without being an active key; anything longer-lived or naming a
+/// service account is refused.
+#[test]
+fn console_tokens_are_short_lived_and_a_users() {
+    let keys = ed25519();
+    let auth = Authorizer::new(snapshot(&keys));
+    let console = |sub: &str, ttl: u64| ApiKeyClaims {
+        aud: CONSOLE_TOKEN_AUDIENCE.into(),
+        sub: sub.into(),
+        exp: now() + ttl,
+        ..claims("session-not-a-key")
+    };
+    let token = sign(&keys, "k1", &console("user:u1", 300));
+    let principal = auth.verify_api_key(&token, SystemTime::now()).unwrap();
+    assert_eq!(
+        auth.namespace_permission(&principal, "orders.abc12"),
+        Some(Permission::Write)
+    );
+    let long = sign(&keys, "k1", &console("user:u1", CONSOLE_TOKEN_MAX_TTL + 60));
+    assert!(matches!(
+        auth.verify_api_key(&long, SystemTime::now()),
+        Err(AuthError::InvalidClaims(_))
+    ));
+    let robot = sign(&keys, "k1", &console("service-account:s1", 300));
+    assert!(matches!(
+        auth.verify_api_key(&robot, SystemTime::now()),
+        Err(AuthError::InvalidClaims(_))
+    ));
+    let later = SystemTime::now() + Duration::from_secs(300 + CLOCK_LEEWAY + 5);
+    assert_eq!(auth.verify_api_key(&token, later), Err(AuthError::Expired));
+}
+
 /// A signing key in the wrong hands (a database copy) signs `{sub:
 /// victim, jti: a key of its own}`: the key id belongs to someone else.
 #[test]

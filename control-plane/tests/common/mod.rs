@@ -15,6 +15,9 @@ use orrery_control_plane::{AppState, CellSpec, Config, GrpcCellAdmin, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+/// The HTTP API endpoint the test cell is registered with.
+pub const CELL_HTTP_API: &str = "http://cell-a.test:7243";
+
 pub mod fake_cell;
 pub use fake_cell::FakeCell;
 
@@ -176,6 +179,7 @@ impl TestApp {
         config.cells = vec![CellSpec {
             name: "cell-a".into(),
             grpc_url: cell.url.clone(),
+            http_url: Some(CELL_HTTP_API.into()),
         }];
         config.cell_capacity = 100;
         // The fake cell speaks plaintext on loopback.

@@ -354,6 +354,23 @@ export interface paths {
         patch: operations["update_namespace"];
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/console-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A console token for one namespace (users only, with a permission on it). */
+        post: operations["create_console_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/mtls": {
         parameters: {
             query?: never;
@@ -739,6 +756,12 @@ export interface components {
             capacity: number;
             /** @description Shown to tenants (`http(s)://host:port`). */
             grpc_endpoint: string;
+            /**
+             * @description Where tenants reach its Temporal HTTP API (`orrery cell
+             *     --http-api-addr`), shown to them and called by the console; none if
+             *     omitted.
+             */
+            http_endpoint?: string | null;
             /** @description Unique; registering an existing name updates that cell. */
             name: string;
         };
@@ -759,6 +782,8 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             grpc_endpoint: string;
+            /** @description Its Temporal HTTP API for tenants; empty when it serves none. */
+            http_endpoint: string;
             id: string;
             name: string;
             /** Format: int64 */
@@ -779,6 +804,22 @@ export interface components {
             organization?: string | null;
             organizational_unit?: string | null;
             subject_alt_name?: string | null;
+        };
+        /** @description A short-lived credential for the namespace's Temporal HTTP API. */
+        ConsoleToken: {
+            /** Format: date-time */
+            expires_at: string;
+            /**
+             * @description The cell's HTTP API (`http(s)://host:port`); empty when its cell
+             *     serves none.
+             */
+            http_endpoint: string;
+            /** @description The Temporal namespace to name in its routes (the namespace id). */
+            namespace: string;
+            /** @description What the token may do there: the caller's own permission. */
+            permission: components["schemas"]["Permission"];
+            /** @description Send as `authorization: Bearer <token>` to `http_endpoint`. */
+            token: string;
         };
         ControlKeyView: {
             /** @description Always `EdDSA` (Ed25519). */
@@ -999,6 +1040,12 @@ export interface components {
             created_at: string;
             /** @description Where SDKs connect (`host:port`). */
             grpc_endpoint: string;
+            /**
+             * @description Temporal's HTTP API for this namespace (`http(s)://host:port`;
+             *     routes under `/api/v1/namespaces/{id}/…`); empty when its cell
+             *     serves none.
+             */
+            http_endpoint: string;
             /** @description `<name>.<account slug>`: what SDKs pass as the namespace. */
             id: string;
             name: string;
@@ -3601,6 +3648,109 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NamespaceView"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        /** @description Present on validation problems. */
+                        errors?: components["schemas"]["FieldError"][];
+                        /** Format: int32 */
+                        status: number;
+                        title: string;
+                        /** @description A URI naming the kind of problem (`urn:orrery:problem:<kind>`). */
+                        type: string;
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (role, namespace permission or CSRF) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with an existing resource */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_console_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace id, `<name>.<slug>` */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleToken"];
                 };
             };
             /** @description Malformed request */
