@@ -205,6 +205,9 @@ class Stack:
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.admin_port = free_port()
+        # Temporal's HTTP API on the cell (the tenant endpoint's TLS and credentials).
+        self.http_api_port = free_port()
+        self.http_api = f"https://127.0.0.1:{self.http_api_port}"
         self.procs: list[subprocess.Popen] = []
         self.server_ca = make_ca("orrery test server CA")
         self.address = f"127.0.0.1:{self.grpc_port}"
@@ -301,6 +304,7 @@ class Stack:
             "--tls-cert", str(self.tmp / "server.pem"),
             "--tls-key", str(self.tmp / "server.key"),
             "--tenant-domain", DOMAIN,
+            "--http-api-addr", f"127.0.0.1:{self.http_api_port}",
             *extra,
         ], self.grpc_port)
 
