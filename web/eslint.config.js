@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "src/api/*.gen.ts", "eslint.config.js"] },
+  { ignores: ["dist/", "node_modules/", "src/api/*.gen.ts", "eslint.config.js", "scripts/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

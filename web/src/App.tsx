@@ -12,10 +12,13 @@ import { AuditPage } from "./pages/Audit";
 import { LoginPage } from "./pages/Login";
 import { NamespacePage } from "./pages/Namespace";
 import { NamespacesPage } from "./pages/Namespaces";
+import { SchedulePage, SchedulesPage } from "./pages/Schedules";
 import { ServiceAccountsPage } from "./pages/ServiceAccounts";
 import { SignupPage } from "./pages/Signup";
 import { UsagePage } from "./pages/Usage";
 import { UsersPage } from "./pages/Users";
+import { WorkflowPage } from "./pages/Workflow";
+import { WorkflowsPage } from "./pages/Workflows";
 import { home, managesAccount, readsAccount, readsUsage } from "./roles";
 import { match, navigate, usePath } from "./router";
 import { useSession } from "./session";
@@ -39,6 +42,30 @@ export const ROUTES: Route[] = [
     title: "Namespace",
     allowed: readsAccount,
     render: ({ id }) => <NamespacePage key={id} id={id ?? ""} />,
+  },
+  {
+    pattern: "/namespaces/:id/workflows",
+    title: "Workflows",
+    allowed: readsAccount,
+    render: ({ id }) => <WorkflowsPage key={id} namespace={id ?? ""} />,
+  },
+  {
+    pattern: "/namespaces/:id/workflows/:workflow",
+    title: "Workflow",
+    allowed: readsAccount,
+    render: ({ id, workflow }) => <WorkflowPage key={`${id}/${workflow}`} namespace={id ?? ""} workflowId={workflow ?? ""} />,
+  },
+  {
+    pattern: "/namespaces/:id/schedules",
+    title: "Schedules",
+    allowed: readsAccount,
+    render: ({ id }) => <SchedulesPage key={id} namespace={id ?? ""} />,
+  },
+  {
+    pattern: "/namespaces/:id/schedules/:schedule",
+    title: "Schedule",
+    allowed: readsAccount,
+    render: ({ id, schedule }) => <SchedulePage key={`${id}/${schedule}`} namespace={id ?? ""} id={schedule ?? ""} />,
   },
   { pattern: "/api-keys", title: "API keys", nav: "API keys", allowed: always, render: () => <ApiKeysPage /> },
   { pattern: "/users", title: "Users", nav: "Users", allowed: readsAccount, render: () => <UsersPage /> },

@@ -22,6 +22,12 @@ export function usePath(): string {
   return useSyncExternalStore(subscribe, () => location.pathname);
 }
 
+/** The query string (`?run=…`), re-rendering when it changes. */
+export function useSearch(): URLSearchParams {
+  const search = useSyncExternalStore(subscribe, () => location.search);
+  return new URLSearchParams(search);
+}
+
 /** Goes to `path`; `replace` keeps the history entry (redirects). */
 export function navigate(path: string, replace = false): void {
   if (path === location.pathname + location.search) {

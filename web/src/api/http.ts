@@ -27,7 +27,10 @@ export class ApiProblem extends Error {
   constructor(status: number, body: unknown) {
     const problem = body !== null && typeof body === "object" ? (body as Record<string, unknown>) : {};
     const text = (v: unknown): string => (typeof v === "string" ? v : "");
-    const detail = text(problem.detail) || text(problem.title) || `the server answered HTTP ${status}`;
+    // A problem's `detail`, or the `message` of a Temporal HTTP API error
+    // (`{"code": 3, "message": "invalid query: …"}`).
+    const detail =
+      text(problem.detail) || text(problem.message) || text(problem.title) || `the server answered HTTP ${status}`;
     super(detail);
     this.status = status;
     this.detail = detail;

@@ -42,6 +42,10 @@ export function NamespacePage({ id }: { id: string }) {
         {(ns) => (
           <>
             <Details ns={ns} />
+            <p className="actions" data-testid="namespace-links">
+              <Link href={`/namespaces/${encodeURIComponent(ns.id)}/workflows`}>Workflows</Link>
+              <Link href={`/namespaces/${encodeURIComponent(ns.id)}/schedules`}>Schedules</Link>
+            </p>
             <Section title="Retention">
               <Form
                 id="retention"

@@ -16,7 +16,7 @@ export function NamespacesPage() {
           {(namespaces) => (
             <DataTable
               caption="Namespaces"
-              columns={["Namespace", "State", "Retention", "gRPC endpoint", "Created"]}
+              columns={["Namespace", "State", "Retention", "gRPC endpoint", "Created", "Workflows"]}
               rows={namespaces.map((ns) => ({
                 key: ns.id,
                 cells: [
@@ -25,6 +25,9 @@ export function NamespacesPage() {
                   `${ns.retention_days} days`,
                   <code>{ns.grpc_endpoint}</code>,
                   when(ns.created_at),
+                  <Link href={`${namespacePath(ns.id)}/workflows`} aria-label={`Workflows of ${ns.id}`}>
+                    Workflows
+                  </Link>,
                 ],
               }))}
               empty="No namespaces yet: create one below."
