@@ -251,3 +251,27 @@ def test_plain_http_is_not_served(stack):
     finally:
         conn.close()
     pytest.fail(f"plain HTTP answered {status}")
+
+
+async def test_no_cors_on_a_cell_without_allowed_origins(stack):
+    """The cell was started without --http-api-allowed-origin: like the real
+    server (no CORS at all), a preflight is a wrong method, 501 code 12, and
+    nothing allows the foreign origin."""
+    alpha: Tenant = stack.tenants[0]
+
+    def preflight() -> Resp:
+        context = ssl.create_default_context(cadata=stack.server_ca.cert_pem.decode())
+        conn = http.client.HTTPSConnection("127.0.0.1", stack.http_api_port, timeout=30,
+                                           context=context)
+        try:
+            conn.request("OPTIONS", wf_path(alpha.namespace, "x"), headers={
+                "Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization"})
+            resp = conn.getresponse()
+            return Resp(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        finally:
+            conn.close()
+
+    got = await asyncio.to_thread(preflight)
+    assert (got.status, got.json) == (501, {"code": 12, "message": "Method Not Allowed"}), got
+    assert not any(k.startswith("access-control-") for k in got.headers), got.headers

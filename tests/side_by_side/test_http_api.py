@@ -625,10 +625,14 @@ async def test_api_documents(sides, path, marker):
 
 
 async def test_options_preflight_without_cors(sides):
-    """The real server has no CORS: a preflight is a wrong method (501). Orrery
-    may answer preflights itself (`orrery dev` allows its console's origin);
-    for an origin nobody allowed, what a browser acts on must be the same: no
-    Access-Control-Allow-Origin, so the cross-origin call is refused."""
+    """The real server has no CORS: a preflight is a wrong method (501 code 12).
+    `orrery dev` allows its console's origin, so a CORS layer answers every
+    OPTIONS itself: 200, empty body, Access-Control-Allow-Methods/-Headers/
+    -Max-Age, but no Access-Control-Allow-Origin for an origin nobody allowed.
+    Asserted is what a browser acts on, the same on both: no
+    Access-Control-Allow-Origin, so the cross-origin call is refused. (A cell
+    without allowed origins answers 501 as the real server:
+    tests/e2e/test_http_api.py.)"""
     headers = {"Origin": "http://unrelated.example", "Access-Control-Request-Method": "POST"}
     got = await both(sides, "OPTIONS", f"{WF}/x", headers=headers)
     real = got["real"]
