@@ -119,6 +119,7 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="orrery-noisy-"))
     server = subprocess.Popen([args.orrery, "dev", "--data-dir", str(data),
                                "--grpc-addr", address, "--http-addr", f"127.0.0.1:{free_port()}",
+                               "--http-api-addr", f"127.0.0.1:{free_port()}",
                                "--dynamic-config", "frontend.namespaceRPS=" + json.dumps([
                                    {"value": args.flood_limit, "constraints": {"namespace": "flood"}},
                                    {"value": args.rps}])],

@@ -82,7 +82,7 @@ async def main() -> None:
     port = free_port()
     server = subprocess.Popen(
         [args.binary, "dev", "--data-dir", str(data), "--grpc-addr", f"127.0.0.1:{port}",
-         "--http-addr", f"127.0.0.1:{free_port()}"],
+         "--http-addr", f"127.0.0.1:{free_port()}", "--http-api-addr", f"127.0.0.1:{free_port()}"],
         stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT,
     )
     try:

@@ -58,6 +58,8 @@ impl DevServer {
             .arg(grpc_addr.to_string())
             .arg("--http-addr")
             .arg(http_addr.to_string())
+            .arg("--http-api-addr")
+            .arg(free_loopback_addr().to_string())
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn the orrery binary");

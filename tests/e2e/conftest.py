@@ -88,6 +88,9 @@ class Server:
             self.port = free_port()
             self.address = f"127.0.0.1:{self.port}"
             self.http_port = free_port()
+            # Its own HTTP API port, so servers started side by side
+            # never collide on `orrery dev`'s default (127.0.0.1:7243).
+            self.http_api_port = free_port()
         else:
             self.address = address
 
@@ -125,6 +128,8 @@ class Server:
             self.address,
             "--http-addr",
             f"127.0.0.1:{self.http_port}",
+            "--http-api-addr",
+            f"127.0.0.1:{self.http_api_port}",
             *(self.dev_args or []),
         ]
 

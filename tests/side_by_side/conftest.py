@@ -83,6 +83,8 @@ class SideBySideServer(harness.Server):
             self.address,
             "--http-addr",
             f"127.0.0.1:{self.http_port}",
+            "--http-api-addr",
+            f"127.0.0.1:{self.http_api_port}",
         ]
 
 
