@@ -27,6 +27,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use crate::keys::ControlKey;
 use crate::store::Cell;
 
+mod settings;
+pub use settings::{Archival, SearchAttributeType, SettingError};
+
 /// Why a call to a cell failed. Its text names the cell and its address:
 /// for logs and operators only, never for tenants.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,54 @@ pub trait CellAdmin: Send + Sync {
         &self,
         cell: &Cell,
     ) -> Result<orrery_cell_api::PullNamespaceStatsResponse, CellAdminError>;
+
+    // Namespace settings kept at the cell (`settings`). The defaults
+    // refuse, for stand-ins that only deal in namespaces and usage.
+
+    /// The namespace's custom search attributes, by name.
+    async fn search_attributes(
+        &self,
+        _cell: &Cell,
+        _namespace: &str,
+    ) -> Result<std::collections::BTreeMap<String, SearchAttributeType>, SettingError> {
+        Err(SettingError::unsupported())
+    }
+    /// Adds one custom search attribute. The cell keeps a name it has
+    /// already, whatever the type (as Temporal does): callers that must
+    /// tell a duplicate apart look first.
+    async fn add_search_attribute(
+        &self,
+        _cell: &Cell,
+        _namespace: &str,
+        _name: &str,
+        _ty: SearchAttributeType,
+    ) -> Result<(), SettingError> {
+        Err(SettingError::unsupported())
+    }
+    /// Removes one custom search attribute (and its values); a name the
+    /// namespace lacks is no error at the cell.
+    async fn remove_search_attribute(
+        &self,
+        _cell: &Cell,
+        _namespace: &str,
+        _name: &str,
+    ) -> Result<(), SettingError> {
+        Err(SettingError::unsupported())
+    }
+    /// Whether history and visibility archival are on.
+    async fn archival(&self, _cell: &Cell, _namespace: &str) -> Result<Archival, SettingError> {
+        Err(SettingError::unsupported())
+    }
+    /// Turns history and visibility archival on or off, to the cell's
+    /// default archive.
+    async fn set_archival(
+        &self,
+        _cell: &Cell,
+        _namespace: &str,
+        _archival: Archival,
+    ) -> Result<(), SettingError> {
+        Err(SettingError::unsupported())
+    }
 }
 
 /// How the control plane reaches cells' admin listeners.
@@ -310,5 +361,45 @@ impl CellAdmin for GrpcCellAdmin {
             .await
             .map(tonic::Response::into_inner)
             .map_err(|status| status_error(cell, "PullNamespaceStats", status))
+    }
+
+    async fn search_attributes(
+        &self,
+        cell: &Cell,
+        namespace: &str,
+    ) -> Result<std::collections::BTreeMap<String, SearchAttributeType>, SettingError> {
+        self.list_search_attributes(cell, namespace).await
+    }
+
+    async fn add_search_attribute(
+        &self,
+        cell: &Cell,
+        namespace: &str,
+        name: &str,
+        ty: SearchAttributeType,
+    ) -> Result<(), SettingError> {
+        self.add_attribute(cell, namespace, name, ty).await
+    }
+
+    async fn remove_search_attribute(
+        &self,
+        cell: &Cell,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), SettingError> {
+        self.remove_attribute(cell, namespace, name).await
+    }
+
+    async fn archival(&self, cell: &Cell, namespace: &str) -> Result<Archival, SettingError> {
+        self.read_archival(cell, namespace).await
+    }
+
+    async fn set_archival(
+        &self,
+        cell: &Cell,
+        namespace: &str,
+        archival: Archival,
+    ) -> Result<(), SettingError> {
+        self.write_archival(cell, namespace, archival).await
     }
 }

@@ -61,6 +61,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api::users::routes())
         .merge(api::service_accounts::routes())
         .merge(api::namespaces::routes())
+        .merge(api::search_attributes::routes())
+        .merge(api::archival::routes())
         .merge(api::console_tokens::routes())
         .merge(api::permissions::routes())
         .merge(api::mtls::routes())

@@ -9,6 +9,7 @@ use crate::store::Audit;
 
 pub mod accounts;
 pub mod api_keys;
+pub mod archival;
 pub mod audit;
 pub mod cells;
 pub mod console_tokens;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod mtls;
 pub mod namespaces;
 pub mod permissions;
+pub mod search_attributes;
 pub mod service_accounts;
 pub mod sessions;
 pub mod signing_keys;

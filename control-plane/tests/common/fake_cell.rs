@@ -1,8 +1,10 @@
 //! A tiny gRPC server standing in for a cell's admin surface: it answers
 //! RegisterNamespace, UpdateNamespace, DeleteNamespace and DescribeNamespace
 //! (by name, or by the id it gave) as a cell would, serves PullUsage from totals a test
-//! sets (paged, with the cursor semantics of `orrery_cell_api`), records the
-//! authorization header of each call, and can be told to fail.
+//! sets (paged, with the cursor semantics of `orrery_cell_api`), keeps
+//! custom search attributes (List/Add/RemoveSearchAttributes) and archival
+//! states with the cell's checks and messages, records the authorization
+//! header of each call, and can be told to fail.
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,9 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use orrery_cell_api::{PullUsageRequest, PullUsageResponse, UsageRow};
-use temporalio_protos::temporal::api::namespace::v1::NamespaceInfo;
+use temporalio_protos::temporal::api::enums::v1::ArchivalState;
+use temporalio_protos::temporal::api::namespace::v1::{NamespaceConfig, NamespaceInfo};
 use temporalio_protos::temporal::api::operatorservice::v1::{
-    DeleteNamespaceRequest, DeleteNamespaceResponse,
+    AddSearchAttributesRequest, AddSearchAttributesResponse, DeleteNamespaceRequest,
+    DeleteNamespaceResponse, ListSearchAttributesRequest, ListSearchAttributesResponse,
+    RemoveSearchAttributesRequest, RemoveSearchAttributesResponse,
 };
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeNamespaceRequest, DescribeNamespaceResponse, RegisterNamespaceRequest,
@@ -43,6 +48,12 @@ pub struct CellState {
     pub usage_requests: Mutex<Vec<(i64, bool)>>,
     /// Fails every DescribeNamespace (the rest keeps working).
     pub fail_describe: AtomicBool,
+    /// Namespace → custom search attribute → its IndexedValueType.
+    pub search_attributes: Mutex<BTreeMap<String, BTreeMap<String, i32>>>,
+    /// Namespace → (history, visibility) ArchivalState.
+    pub archival: Mutex<BTreeMap<String, (i32, i32)>>,
+    /// Plays a cell started without an archive: enabling archival is refused.
+    pub no_archive: AtomicBool,
 }
 
 pub struct FakeCell {
@@ -94,6 +105,19 @@ impl FakeCell {
 
     pub fn usage_requests(&self) -> Vec<(i64, bool)> {
         self.state.usage_requests.lock().unwrap().clone()
+    }
+
+    /// The namespace's custom search attributes (name → IndexedValueType).
+    pub fn search_attributes(&self, namespace: &str) -> BTreeMap<String, i32> {
+        let all = self.state.search_attributes.lock().unwrap();
+        all.get(namespace).cloned().unwrap_or_default()
+    }
+
+    /// The namespace's (history, visibility) archival states.
+    pub fn archival(&self, namespace: &str) -> (i32, i32) {
+        let all = self.state.archival.lock().unwrap();
+        let disabled = ArchivalState::Disabled as i32;
+        all.get(namespace).copied().unwrap_or((disabled, disabled))
     }
 }
 
@@ -162,10 +186,163 @@ fn update(s: &CellState, r: UpdateNamespaceRequest) -> Result<UpdateNamespaceRes
     let entry = namespaces
         .get_mut(&r.namespace)
         .ok_or_else(|| Status::not_found("Namespace not found."))?;
-    if let Some(ttl) = r.config.and_then(|c| c.workflow_execution_retention_ttl) {
+    let Some(config) = r.config else {
+        return Ok(UpdateNamespaceResponse::default());
+    };
+    // As the cell: an unspecified state keeps the stored one; enabling
+    // needs an archive (the cell's default, as the control plane names none).
+    let mut archival = s.archival.lock().unwrap();
+    let disabled = ArchivalState::Disabled as i32;
+    let (mut history, mut visibility) = archival
+        .get(&r.namespace)
+        .copied()
+        .unwrap_or((disabled, disabled));
+    for (field, new, stored) in [
+        (
+            "HistoryArchivalUri",
+            config.history_archival_state,
+            &mut history,
+        ),
+        (
+            "VisibilityArchivalUri",
+            config.visibility_archival_state,
+            &mut visibility,
+        ),
+    ] {
+        if new == ArchivalState::Unspecified as i32 {
+            continue;
+        }
+        if ArchivalState::try_from(new).is_err() {
+            return Err(Status::invalid_argument(format!(
+                "{}State {new} is not a valid archival state.",
+                field.trim_end_matches("Uri")
+            )));
+        }
+        if new == ArchivalState::Enabled as i32 && s.no_archive.load(Ordering::SeqCst) {
+            return Err(Status::invalid_argument(format!(
+                "{field} is required to enable archival: this server has no default archive."
+            )));
+        }
+        *stored = new;
+    }
+    archival.insert(r.namespace.clone(), (history, visibility));
+    if let Some(ttl) = config.workflow_execution_retention_ttl {
         *entry = ttl.seconds;
     }
     Ok(UpdateNamespaceResponse::default())
+}
+
+/// The system attributes a few tests name (the cell knows them all).
+const SYSTEM_ATTRIBUTES: &[&str] = &[
+    "WorkflowId",
+    "WorkflowType",
+    "RunId",
+    "ExecutionStatus",
+    "StartTime",
+    "CloseTime",
+    "TaskQueue",
+];
+
+fn known_namespace(s: &CellState, namespace: &str) -> Result<(), Status> {
+    if namespace.is_empty() {
+        return Err(Status::invalid_argument("Namespace is not set on request."));
+    }
+    if s.namespaces.lock().unwrap().contains_key(namespace) {
+        Ok(())
+    } else {
+        Err(Status::not_found(format!(
+            "Namespace {namespace} is not found."
+        )))
+    }
+}
+
+fn list_attributes(
+    s: &CellState,
+    r: ListSearchAttributesRequest,
+) -> Result<ListSearchAttributesResponse, Status> {
+    known_namespace(s, &r.namespace)?;
+    let all = s.search_attributes.lock().unwrap();
+    let custom = all.get(&r.namespace).cloned().unwrap_or_default();
+    Ok(ListSearchAttributesResponse {
+        custom_attributes: custom.into_iter().collect(),
+        // Keyword, as the cell lists them.
+        system_attributes: SYSTEM_ATTRIBUTES
+            .iter()
+            .map(|n| (n.to_string(), 2))
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// The cell's rule and messages (data-plane/frontend/src/handlers/visibility.rs).
+fn add_attributes(
+    s: &CellState,
+    r: AddSearchAttributesRequest,
+) -> Result<AddSearchAttributesResponse, Status> {
+    known_namespace(s, &r.namespace)?;
+    for (name, ty) in &r.search_attributes {
+        if name.trim().is_empty() {
+            return Err(Status::invalid_argument("Search attribute name is empty."));
+        }
+        let reserved = ["NamespaceId", "Memo", "MemoEncoding", "VisibilityTaskKey"];
+        if name.starts_with("Temporal")
+            || reserved.contains(&name.as_str())
+            || SYSTEM_ATTRIBUTES.contains(&name.as_str())
+        {
+            return Err(Status::invalid_argument(format!(
+                "Search attribute {name} is reserved by system."
+            )));
+        }
+        if !(1..=7).contains(ty) {
+            return Err(Status::invalid_argument(format!(
+                "Unknown search attribute type: {ty}."
+            )));
+        }
+    }
+    let mut all = s.search_attributes.lock().unwrap();
+    let attrs = all.entry(r.namespace.clone()).or_default();
+    for (name, ty) in r.search_attributes {
+        if attrs.contains_key(&name) {
+            continue;
+        }
+        // Temporal Cloud's limits per type: Text (1) and KeywordList (7)
+        // 5, Keyword (2) 40, the rest 20.
+        let limit = match ty {
+            1 | 7 => 5,
+            2 => 40,
+            _ => 20,
+        };
+        let used = attrs.values().filter(|t| **t == ty).count();
+        if used >= limit {
+            return Err(Status::invalid_argument(format!(
+                "Unable to create search attribute {name}: the namespace {} already has {used} custom search attributes of type {ty}, the most it may have.",
+                r.namespace
+            )));
+        }
+        attrs.insert(name, ty);
+    }
+    Ok(AddSearchAttributesResponse {})
+}
+
+fn remove_attributes(
+    s: &CellState,
+    r: RemoveSearchAttributesRequest,
+) -> Result<RemoveSearchAttributesResponse, Status> {
+    known_namespace(s, &r.namespace)?;
+    for name in &r.search_attributes {
+        if SYSTEM_ATTRIBUTES.contains(&name.as_str()) {
+            return Err(Status::invalid_argument(format!(
+                "Unable to remove non-custom search attributes: {name}."
+            )));
+        }
+    }
+    let mut all = s.search_attributes.lock().unwrap();
+    if let Some(attrs) = all.get_mut(&r.namespace) {
+        for name in &r.search_attributes {
+            attrs.remove(name);
+        }
+    }
+    Ok(RemoveSearchAttributesResponse {})
 }
 
 fn delete(s: &CellState, r: DeleteNamespaceRequest) -> Result<DeleteNamespaceResponse, Status> {
@@ -197,10 +374,18 @@ fn describe(
     let (name, id) = found
         .map(|(name, id)| (name.clone(), id.clone()))
         .ok_or_else(|| Status::not_found("Namespace not found."))?;
+    let disabled = ArchivalState::Disabled as i32;
+    let (history, visibility) =
+        (s.archival.lock().unwrap().get(&name).copied()).unwrap_or((disabled, disabled));
     Ok(DescribeNamespaceResponse {
         namespace_info: Some(NamespaceInfo {
             name,
             id,
+            ..Default::default()
+        }),
+        config: Some(NamespaceConfig {
+            history_archival_state: history,
+            visibility_archival_state: visibility,
             ..Default::default()
         }),
         ..Default::default()
@@ -316,6 +501,15 @@ impl tower::Service<http::Request<Body>> for Operator {
         let state = self.0.clone();
         match req.uri().path().rsplit('/').next() {
             Some("DeleteNamespace") => Box::pin(async move { Ok(unary(state, delete, req).await) }),
+            Some("ListSearchAttributes") => {
+                Box::pin(async move { Ok(unary(state, list_attributes, req).await) })
+            }
+            Some("AddSearchAttributes") => {
+                Box::pin(async move { Ok(unary(state, add_attributes, req).await) })
+            }
+            Some("RemoveSearchAttributes") => {
+                Box::pin(async move { Ok(unary(state, remove_attributes, req).await) })
+            }
             _ => unimplemented(),
         }
     }
