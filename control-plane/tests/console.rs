@@ -302,19 +302,93 @@ fn shape(path: &str) -> String {
 /// GETs authenticated by the session cookie) in a source file.
 type Call = (String, String);
 
-fn calls_in(code: &str) -> (Vec<Call>, Vec<Call>) {
-    let call =
-        regex::Regex::new(r#"\.(request|url)\(\s*"([A-Z]+)",\s*"(/api/v1/[^"?]*)""#).unwrap();
-    let (mut calls, mut links) = (Vec::new(), Vec::new());
+/// The control plane's calls and links, and the calls made on a cell's
+/// Temporal HTTP API (`cell.request(…)`, web/src/api/cell.ts), which the
+/// control plane's document does not describe.
+struct Calls {
+    calls: Vec<Call>,
+    links: Vec<Call>,
+    cell: Vec<Call>,
+}
+
+fn calls_in(code: &str) -> Calls {
+    let call = regex::Regex::new(r#"(\w+)\s*\.(request|url)\(\s*"([A-Z]+)",\s*"(/api/v1/[^"?]*)""#)
+        .unwrap();
+    let mut found = Calls {
+        calls: Vec::new(),
+        links: Vec::new(),
+        cell: Vec::new(),
+    };
     for c in call.captures_iter(code) {
-        let found = (c[2].to_lowercase(), shape(&c[3]));
-        if &c[1] == "url" {
-            links.push(found)
-        } else {
-            calls.push(found)
+        let one = (c[3].to_lowercase(), shape(&c[4]));
+        match (&c[1], &c[2]) {
+            ("cell", "request") => found.cell.push(one),
+            (_, "url") => found.links.push(one),
+            _ => found.calls.push(one),
         }
     }
-    (calls, links)
+    found
+}
+
+/// The `(method, path)` operations of Temporal's OpenAPI v3 document in the
+/// `temporalio-protos` crate (the one web/scripts/cell-api-types.mjs types
+/// the cell client from), found as that script finds it.
+fn cell_operations() -> BTreeSet<Call> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = match std::env::var_os("ORRERY_TEMPORALIO_PROTOS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let lock = read(&root.join("Cargo.lock"));
+            let version = lock
+                .split("[[package]]")
+                .find(|p| p.contains("name = \"temporalio-protos\""))
+                .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .expect("Cargo.lock pins temporalio-protos");
+            let home = std::env::var_os("CARGO_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+            let registry = home.join("registry/src");
+            std::fs::read_dir(&registry)
+                .unwrap_or_else(|e| panic!("{}: {e}", registry.display()))
+                .map(|e| {
+                    e.unwrap()
+                        .path()
+                        .join(format!("temporalio-protos-{version}"))
+                })
+                .find(|p| p.is_dir())
+                .expect("temporalio-protos unpacked under CARGO_HOME (cargo fetch)")
+        }
+    };
+    let doc = read(&dir.join("protos/api_upstream/openapi/openapiv3.yaml"));
+    // `paths:` maps each path (2 spaces in) to its methods (4 spaces in).
+    let mut ops = BTreeSet::new();
+    let mut path: Option<String> = None;
+    let mut in_paths = false;
+    for line in doc.lines() {
+        if line.trim().is_empty() {
+            continue; // inside a block of text
+        }
+        if !line.starts_with(' ') {
+            in_paths = line == "paths:";
+            path = None;
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        if let Some(p) = line.strip_prefix("  /").and_then(|p| p.strip_suffix(':')) {
+            path = Some(shape(&format!("/{p}")));
+        } else if let (Some(p), Some(m)) = (
+            &path,
+            line.strip_prefix("    ").and_then(|m| m.strip_suffix(':')),
+        ) && ["get", "post", "put", "delete", "patch"].contains(&m)
+        {
+            ops.insert((m.to_owned(), p.clone()));
+        }
+    }
+    assert!(ops.len() > 100, "too few operations read: {}", ops.len());
+    ops
 }
 
 #[tokio::test]
@@ -329,16 +403,23 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
     }
     let mut used = BTreeSet::new();
     let mut links = BTreeSet::new();
+    let mut cell_used = BTreeSet::new();
     let site = regex::Regex::new(r"\.(request|url)\(").unwrap();
     for (name, code) in sources() {
-        let (calls, urls) = calls_in(&code);
+        let Calls {
+            calls,
+            links: urls,
+            cell,
+        } = calls_in(&code);
         // Every call site was understood (none escapes the check with a
         // path built elsewhere), and the one fetch is inside the client in
         // api/http.ts: pages call it with a literal path template
         // (TypeScript checks each against the generated types too).
-        if name != "api/http.ts" {
+        // api/cell.ts wraps the cell's client to renew its token first: its
+        // one generic `client.request(...args)` forwards the pages' calls.
+        if name != "api/http.ts" && name != "api/cell.ts" {
             assert_eq!(
-                calls.len() + urls.len(),
+                calls.len() + urls.len() + cell.len(),
                 site.find_iter(&code).count(),
                 "a call in web/src/{name} is not .request(\"METHOD\", \"/api/v1/…\")"
             );
@@ -354,6 +435,27 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
         }
         used.extend(calls);
         links.extend(urls);
+        cell_used.extend(cell);
+    }
+    // The workflow and schedule pages call routes Temporal's HTTP API has.
+    let cell_documented = cell_operations();
+    let cell_undocumented: Vec<_> = cell_used.difference(&cell_documented).collect();
+    assert!(
+        cell_undocumented.is_empty(),
+        "not routes of Temporal's HTTP API: {cell_undocumented:?}"
+    );
+    for needed in [
+        ("get", "/api/v1/namespaces/{}/workflows"),
+        ("get", "/api/v1/namespaces/{}/workflow-count"),
+        ("get", "/api/v1/namespaces/{}/workflows/{}/history"),
+        ("post", "/api/v1/namespaces/{}/workflows/{}/terminate"),
+        ("get", "/api/v1/namespaces/{}/schedules"),
+    ] {
+        let needed = (needed.0.to_owned(), needed.1.to_owned());
+        assert!(
+            cell_used.contains(&needed),
+            "the console never calls {needed:?} on a cell"
+        );
     }
     // A link is a GET the document must have too.
     used.extend(links.iter().cloned());

@@ -1,0 +1,293 @@
+"""The console's workflow views in a real browser (Debian's Chromium driven by
+Playwright) against the tenancy stack: a user signs up, creates a namespace
+and an API key; an official Python SDK worker runs a workflow with an
+activity, a timer and a signal there; the console lists it (status chips,
+counts), shows its history and timeline, sends the signal, terminates
+another run, shows a schedule, and shows the API's message for a malformed
+list query. The browser calls the cell's Temporal HTTP API itself, with the
+console token the control plane issues.
+
+Screenshots land in tests/e2e/artifacts/console-workflows-*.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+    ScheduleState,
+)
+
+from conftest import e2e_target
+from helpers import new_id, run_worker
+from tenancy_stack import DOMAIN, Stack
+from test_console import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    becomes,
+    create_namespace,
+    sign_up_and_log_in,
+    status_with,
+    submit,
+)
+
+pytestmark = pytest.mark.skipif(e2e_target() != "orrery", reason="the console is Orrery's")
+
+
+@activity.defn
+async def charge(amount: int) -> dict:
+    return {"charged": amount}
+
+
+@workflow.defn
+class ConsoleOrder:
+    def __init__(self) -> None:
+        self.approver = ""
+
+    @workflow.signal
+    def approve(self, who: str) -> None:
+        self.approver = who
+
+    @workflow.run
+    async def run(self, amount: int) -> dict:
+        charged = await workflow.execute_activity(
+            charge, amount, start_to_close_timeout=timedelta(seconds=30)
+        )
+        await asyncio.sleep(1)
+        await workflow.wait_condition(lambda: bool(self.approver))
+        return {"charge": charged, "approver": self.approver}
+
+
+async def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.locator("#view .loading").first.wait_for(state="detached")
+    await page.screenshot(path=str(ARTIFACTS / f"console-workflows-{name}.png"), full_page=True)
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@pytest.fixture
+async def browser_context():
+    """A browser context; `csp` says whether the page's CSP is enforced."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium or set ORRERY_CHROMIUM")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            async def make(*, csp: bool):
+                context = await browser.new_context(ignore_https_errors=True, bypass_csp=not csp)
+                context.set_default_timeout(30_000)
+                return context
+
+            yield make
+        finally:
+            await browser.close()
+
+
+async def start_stack(page) -> tuple[Stack, str]:
+    """The tenancy stack whose cell serves the HTTP API to the console's
+    origin, and a signed-in new owner; returns the stack and the account slug."""
+    stack = Stack()
+    await asyncio.to_thread(stack.start_control_plane)
+    email = f"wf-{uuid.uuid4().hex[:6]}@example.com"
+    slug = await sign_up_and_log_in(page, stack.api, email)
+    # The cell registers its HTTP API endpoint, which the console calls.
+    stack.cell_credential = stack.operator().call("POST", "/api/v1/admin/cells", {
+        "name": "cell-1",
+        "grpc_endpoint": f"https://{stack.address}",
+        "admin_endpoint": f"https://127.0.0.1:{stack.admin_port}",
+        "http_endpoint": stack.http_api,
+        "capacity": 1000,
+    })["credential"]
+    await asyncio.to_thread(
+        stack.start_cell, [f"*.{slug}.{DOMAIN}"],
+        ["--http-api-allowed-origin", origin(stack.api)],
+    )
+    # The control plane names the HTTP API per namespace under the tenant
+    # domain on port 7243 (`https://<namespace>.<domain>:7243`), as it does
+    # the gRPC endpoint on 7233; here the cell listens on a free port of
+    # 127.0.0.1, so the browser's calls there are forwarded to it (the
+    # Python SDK likewise dials stack.address with the namespace's name).
+    cell = f"127.0.0.1:{stack.http_api_port}"
+
+    async def forward(route) -> None:
+        url = re.sub(r"^https://[^/]+", f"https://{cell}", route.request.url)
+        await route.fulfill(response=await route.fetch(url=url))
+
+    await page.context.route(re.compile(rf"^https://[^/]+\.{re.escape(DOMAIN)}:7243/"), forward)
+    return stack, slug
+
+
+async def api_key(page) -> str:
+    await page.click("#nav >> text=API keys")
+    await page.wait_for_selector("#create-api-key")
+    await page.fill("#create-api-key-name", "worker")
+    await page.fill("#create-api-key-expiry_days", "7")
+    await submit(page, "create-api-key", "[data-testid=api-key-secret]")
+    return (await page.inner_text("[data-testid=api-key-secret] pre")).strip()
+
+
+async def open_dialog_and_confirm(page, action: str, fields: dict[str, str], confirm: str) -> None:
+    await page.click(f"[data-testid=action-{action}]")
+    dialog = page.locator("[data-testid=action-dialog]")
+    await dialog.wait_for()
+    for label, value in fields.items():
+        await dialog.get_by_label(label).fill(value)
+    await dialog.get_by_role("button", name=confirm).click()
+    await page.locator("[data-testid=action-done]").wait_for()
+
+
+@pytest.mark.timeout(300)
+async def test_console_shows_workflows_history_timeline_actions_and_schedules(browser_context):
+    context = await browser_context(csp=False)
+    page = await context.new_page()
+    errors: list[str] = []  # uncaught exceptions: none allowed
+    logs: list[str] = []  # failed loads (the signup form's refusals among them), shown on failure
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: logs.append(m.text) if m.type == "error" else None)
+    stack, slug = await start_stack(page)
+    try:
+        ns_id, endpoint = await create_namespace(page, "orders", 3)
+        token = await api_key(page)
+        host = endpoint.rsplit(":", 1)[0]
+        tls = stack.tls(host)
+        await becomes("ok", lambda: status_with(stack.address, ns_id, tls, token))
+        client = await stack.connect(ns_id, api_key=token)
+
+        async with run_worker(client, workflows=[ConsoleOrder], activities=[charge]) as worker:
+            tq = worker.task_queue
+            signalled = await client.start_workflow(
+                ConsoleOrder.run, 42, id=new_id("order"), task_queue=tq)
+            doomed = await client.start_workflow(
+                ConsoleOrder.run, 7, id=new_id("doomed"), task_queue=tq)
+            schedule_id = new_id("nightly")
+            await client.create_schedule(schedule_id, Schedule(
+                action=ScheduleActionStartWorkflow(
+                    ConsoleOrder.run, 1, id=new_id("scheduled"), task_queue=tq),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+                state=ScheduleState(note="from the console test"),
+            ))
+
+            # -- the list: both runs, counts by status, chips ----------------
+            base = f"{stack.api}/namespaces/{ns_id}"
+            await page.goto(base + "/workflows")
+            table = page.locator("[data-testid=workflows]")
+            await table.locator("a", has_text=signalled.id).wait_for()
+            await table.locator("a", has_text=doomed.id).wait_for()
+            running_chip = page.locator("[data-testid=chip-Running]")
+            await page.locator("[data-testid=chip-Running] .count").wait_for()
+            assert int(await running_chip.locator(".count").inner_text()) >= 2
+            await shot(page, "list")
+            await running_chip.click()
+            await page.wait_for_url("**/workflows?query=*")
+            assert await page.input_value("#workflow-query") == 'ExecutionStatus = "Running"'
+            assert await running_chip.get_attribute("aria-pressed") == "true"
+            await table.locator("a", has_text=signalled.id).wait_for()
+
+            # -- a malformed query: the API's message by the query box -------
+            await page.fill("#workflow-query", "WorkflowType = ")
+            await page.click("form[role=search] button[type=submit]")
+            problem = page.locator("[data-testid=query-error]")
+            await problem.wait_for()
+            assert "invalid query" in await problem.inner_text()
+            assert await page.get_attribute("#workflow-query", "aria-invalid") == "true"
+            await shot(page, "bad-query")
+
+            # -- the detail: summary, history, timeline ----------------------
+            await page.goto(base + "/workflows")
+            await table.locator("a", has_text=signalled.id).click()
+            await page.locator("[data-testid=summary]").wait_for()
+            assert await page.inner_text("[data-testid=workflow-type]") == "ConsoleOrder"
+            assert "temporal-python" in await page.inner_text("[data-testid=sdk]")
+            history = page.locator("[data-testid=history]")
+            await history.locator("[data-event-type=TimerFired]").wait_for()  # live mode
+            completed = history.locator("[data-event-type=ActivityTaskCompleted]")
+            await completed.locator("button").click()
+            attrs = await completed.locator("[data-testid=event-attributes]").inner_text()
+            assert json.loads(attrs)["activityTaskCompletedEventAttributes"]["result"] == [{"charged": 42}]
+            await shot(page, "detail")
+            await page.get_by_role("button", name="Timeline").click()
+            await page.locator("[data-testid=timeline]").wait_for()
+            assert await page.locator("[data-testid=bar-activity]").count() == 1
+            assert await page.locator("[data-testid=bar-timer]").count() == 1
+            await shot(page, "timeline")
+
+            # -- a signal from the console completes it ----------------------
+            await open_dialog_and_confirm(
+                page, "signal", {"Signal name": "approve", "Input (JSON, optional)": '"console"'},
+                "Send signal")
+            assert await signalled.result() == {"charge": {"charged": 42}, "approver": "console"}
+            await page.locator("[data-testid=summary] [data-testid=status]", has_text="Completed").wait_for()
+            await page.get_by_role("button", name="Event list").click()
+            await history.locator("[data-event-type=WorkflowExecutionSignaled]").wait_for()
+            await shot(page, "signalled")
+
+            # -- terminate another ------------------------------------------
+            await page.goto(f"{base}/workflows/{doomed.id}")
+            await page.locator("[data-testid=summary]").wait_for()
+            await open_dialog_and_confirm(page, "terminate", {"Reason": "from the console"}, "Terminate")
+            await page.locator("[data-testid=summary] [data-testid=status]", has_text="Terminated").wait_for()
+            desc = await doomed.describe()
+            assert desc.status.name == "TERMINATED"
+            await shot(page, "terminated")
+
+            # -- the schedule -----------------------------------------------
+            await page.goto(base + "/schedules")
+            await page.locator("[data-testid=schedules] a", has_text=schedule_id).click()
+            await page.locator("[data-testid=schedule-summary]").wait_for()
+            assert await page.inner_text("[data-testid=schedule-state]") == "active"
+            assert await page.locator("[data-testid=upcoming-runs] tbody tr").count() >= 1
+            await page.click("[data-testid=schedule-pause]")
+            await page.locator("[data-testid=action-dialog]").get_by_role("button", name="Pause").click()
+            await page.locator("[data-testid=schedule-state]", has_text="paused").wait_for()
+            await shot(page, "schedule")
+        assert not errors, errors
+    except Exception:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "console-workflows-failure.png"), full_page=True)
+        print("page:", await page.inner_text("#view"), "\nbrowser errors:", errors, logs)
+        print("control plane:", stack.log("control-plane"), "\ncell:", stack.log("cell"))
+        raise
+    finally:
+        await context.close()
+        stack.stop()
+
+
+@pytest.mark.timeout(120)
+async def test_the_console_policy_lets_the_page_reach_the_cell(browser_context):
+    """The page's Content-Security-Policy must allow connecting to the cell's
+    HTTP API (connect-src), or every workflow view is blocked by the browser."""
+    context = await browser_context(csp=True)
+    page = await context.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    stack, _ = await start_stack(page)
+    try:
+        ns_id, _ = await create_namespace(page, "policy", 1)
+        await page.goto(f"{stack.api}/namespaces/{ns_id}/workflows")
+        done = page.locator("[data-testid=workflows]").or_(page.locator("[data-testid=query-error]"))
+        await done.first.wait_for()
+        assert not blocked, blocked
+        assert await page.locator("[data-testid=workflows]").count() == 1
+    finally:
+        await context.close()
+        stack.stop()
+
