@@ -73,12 +73,14 @@ class HttpServer(SideBySideServer):
     def __init__(self, target: str) -> None:
         super().__init__(target)
         self.api_port = harness.free_port()
+        # Orrery's command line names it (see the e2e harness).
+        self.http_api_port = self.api_port
         self.base = ("127.0.0.1", self.api_port)
 
     def command(self) -> list[str]:
         if self.target == "real":
             return super().command() + ["--http-port", str(self.api_port)]
-        return super().command() + ["--http-api-addr", f"127.0.0.1:{self.api_port}"]
+        return super().command()
 
 
 @dataclass

@@ -85,32 +85,70 @@ pub async fn serve_tls(
     .await
 }
 
-/// CORS for the configured origins only: with none, no CORS header is ever
-/// sent and browsers keep other sites' pages out.
+/// CORS for the configured origins only. A request from any other origin
+/// (or none) is served exactly as without CORS, so a preflight from it is
+/// the gateway's 501 as on the real server, which has no CORS at all.
 pub(crate) fn with_cors(router: axum::Router, origins: &[String]) -> axum::Router {
     if origins.is_empty() {
         return router;
     }
-    let origins: Vec<http::HeaderValue> = origins
-        .iter()
-        .filter_map(|o| http::HeaderValue::from_str(o).ok())
-        .collect();
-    router.layer(
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([
-                http::Method::GET,
-                http::Method::POST,
-                http::Method::PUT,
-                http::Method::DELETE,
-                http::Method::PATCH,
-            ])
-            .allow_headers([
-                http::header::AUTHORIZATION,
-                http::header::CONTENT_TYPE,
-                http::HeaderName::from_static("temporal-namespace"),
-                http::HeaderName::from_static("x-temporal-pretty"),
-            ])
-            .max_age(std::time::Duration::from_secs(600)),
-    )
+    let allowed: std::sync::Arc<Vec<http::HeaderValue>> = std::sync::Arc::new(
+        origins
+            .iter()
+            .filter_map(|o| http::HeaderValue::from_str(o.trim_end_matches('/')).ok())
+            .collect(),
+    );
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let allowed = allowed.clone();
+            async move { cors(&allowed, request, next).await }
+        },
+    ))
+}
+
+/// Headers a browser may send on a cross-origin call.
+const ALLOWED_HEADERS: &str = "authorization, content-type, grpc-timeout, accept";
+const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, PATCH";
+
+async fn cors(
+    allowed: &[http::HeaderValue],
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let origin = request
+        .headers()
+        .get(http::header::ORIGIN)
+        .filter(|o| allowed.contains(o))
+        .cloned();
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    let preflight = request.method() == http::Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut response = http::StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::ACCESS_CONTROL_ALLOW_METHODS,
+            http::HeaderValue::from_static(ALLOWED_METHODS),
+        );
+        headers.insert(
+            http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+            http::HeaderValue::from_static(ALLOWED_HEADERS),
+        );
+        headers.insert(
+            http::header::ACCESS_CONTROL_MAX_AGE,
+            http::HeaderValue::from_static("600"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.append(http::header::VARY, http::HeaderValue::from_static("origin"));
+    response
 }
