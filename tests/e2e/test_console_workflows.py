@@ -35,6 +35,7 @@ from helpers import new_id, run_worker
 from tenancy_stack import DOMAIN, Stack
 from test_console import (
     ARTIFACTS,
+    PASSWORD,
     CHROMIUM,
     CHROMIUM_ARGS,
     becomes,
@@ -230,6 +231,12 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
             assert await page.locator("[data-testid=bar-timer]").count() == 1
             await shot(page, "timeline")
 
+            # -- where its code waits (the __stack_trace query) --------------
+            await page.get_by_role("button", name="Get the stack trace").click()
+            trace = page.locator("[data-testid=stack-trace-text]")
+            await trace.wait_for()
+            assert "ConsoleOrder" in await trace.inner_text()
+
             # -- a signal from the console completes it ----------------------
             await open_dialog_and_confirm(
                 page, "signal", {"Signal name": "approve", "Input (JSON, optional)": '"console"'},
@@ -259,6 +266,40 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
             await page.locator("[data-testid=action-dialog]").get_by_role("button", name="Pause").click()
             await page.locator("[data-testid=schedule-state]", has_text="paused").wait_for()
             await shot(page, "schedule")
+
+            # -- a developer with read permission: no buttons that change ----
+            watched = await client.start_workflow(
+                ConsoleOrder.run, 9, id=new_id("watched"), task_queue=tq)
+            reader = f"reader-{uuid.uuid4().hex[:6]}@example.com"
+            await page.click("#nav >> text=Users")
+            await page.fill("#invite-email", reader)
+            await page.select_option("#invite-role", "developer")
+            await submit(page, "invite", "[data-testid=invite-token]")
+            invitation = (await page.inner_text("[data-testid=invite-token] pre")).strip()
+            await page.goto(base)
+            await page.wait_for_selector("#grant")
+            label = next(o for o in await page.locator("#grant-principal option").all_inner_texts()
+                         if reader in o)
+            await page.select_option("#grant-principal", label=label)
+            await page.select_option("#grant-permission", "read")
+            await submit(page, "grant", f"tr:has-text('{reader}')")
+            await page.click("#logout")
+            await page.wait_for_selector("#login")
+            await page.click("text=Accept an invitation")
+            await page.fill("#accept-token", invitation)
+            await page.fill("#accept-password", PASSWORD)
+            await submit(page, "accept", "[data-testid=flash]")
+            await page.goto(f"{base}/workflows/{watched.id}")
+            await page.locator("[data-testid=summary]").wait_for()
+            await page.locator("[data-testid=read-only]").wait_for()
+            assert await page.locator("[data-testid=workflow-actions]").count() == 0
+            assert await page.locator("[data-testid^=action-]").count() == 0
+            await shot(page, "reader")
+            await page.goto(f"{base}/schedules/{schedule_id}")
+            await page.locator("[data-testid=schedule-summary]").wait_for()
+            assert await page.locator("[data-testid=schedule-pause]").count() == 0
+            assert await page.locator("[data-testid=schedule-trigger]").count() == 0
+            await watched.terminate("done")
         assert not errors, errors
     except Exception:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
