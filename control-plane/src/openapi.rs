@@ -64,6 +64,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api::search_attributes::routes())
         .merge(api::archival::routes())
         .merge(api::console_tokens::routes())
+        .merge(api::codec::routes())
         .merge(api::permissions::routes())
         .merge(api::mtls::routes())
         .merge(api::api_keys::routes())

@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod archival;
 pub mod audit;
 pub mod cells;
+pub mod codec;
 pub mod console_tokens;
 pub mod internal;
 pub mod invoices;

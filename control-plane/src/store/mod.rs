@@ -8,9 +8,11 @@ use orrery_tenant_auth::Permission;
 
 use crate::roles::AccountRole;
 
+pub mod codec;
 pub mod postgres;
 pub mod records;
 mod sql_accounts;
+mod sql_codec;
 mod sql_common;
 mod sql_keys;
 mod sql_namespaces;
@@ -18,6 +20,7 @@ mod sql_usage;
 pub mod sqlite;
 pub mod usage;
 
+pub use codec::*;
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -322,6 +325,7 @@ pub trait ControlStore:
     + AuditStore
     + SnapshotStore
     + UsageStore
+    + CodecStore
 {
 }
 
@@ -335,6 +339,7 @@ impl<T> ControlStore for T where
         + AuditStore
         + SnapshotStore
         + UsageStore
+        + CodecStore
 {
 }
 

@@ -42,6 +42,7 @@ crate::store::sql_common::sql_helpers!(sqlx::Postgres);
 crate::store::sql_accounts::sql_accounts!(PostgresStore, sqlx::Postgres);
 crate::store::sql_namespaces::sql_namespaces!(PostgresStore, sqlx::Postgres);
 crate::store::sql_usage::sql_usage!(PostgresStore, sqlx::Postgres);
+crate::store::sql_codec::sql_codec!(PostgresStore, sqlx::Postgres);
 crate::store::sql_keys::sql_keys!(
     PostgresStore,
     sqlx::Postgres,

@@ -45,4 +45,5 @@ crate::store::sql_common::sql_helpers!(sqlx::Sqlite);
 crate::store::sql_accounts::sql_accounts!(SqliteStore, sqlx::Sqlite);
 crate::store::sql_namespaces::sql_namespaces!(SqliteStore, sqlx::Sqlite);
 crate::store::sql_usage::sql_usage!(SqliteStore, sqlx::Sqlite);
+crate::store::sql_codec::sql_codec!(SqliteStore, sqlx::Sqlite);
 crate::store::sql_keys::sql_keys!(SqliteStore, sqlx::Sqlite, snapshot_isolation = "SELECT 1");

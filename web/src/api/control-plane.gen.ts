@@ -380,6 +380,25 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/codec-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The namespace's codec server (read permission). */
+        get: operations["get_codec_server"];
+        /** Sets the namespace's codec server (admin permission on the namespace). */
+        put: operations["put_codec_server"];
+        post?: never;
+        /** Removes the namespace's codec server (admin permission on the namespace). */
+        delete: operations["delete_codec_server"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/console-token": {
         parameters: {
             query?: never;
@@ -887,6 +906,26 @@ export interface components {
             organization?: string | null;
             organizational_unit?: string | null;
             subject_alt_name?: string | null;
+        };
+        CodecServerPut: {
+            /**
+             * @description `https://…`; `http://` only on loopback (`localhost`, `127.0.0.1`,
+             *     `[::1]`), for a codec server on the user's own machine.
+             */
+            endpoint: string;
+            include_credentials?: boolean;
+            pass_access_token?: boolean;
+        };
+        /** @description What the browser does with payloads of this namespace. */
+        CodecServerView: {
+            /** @description Empty: none; payloads are shown as the API returns them. */
+            endpoint: string;
+            /** @description Include the browser's cookies for the codec server's origin. */
+            include_credentials: boolean;
+            /** @description Send the user's console token (`authorization: Bearer …`). */
+            pass_access_token: boolean;
+            /** Format: date-time */
+            updated_at?: string | null;
         };
         /** @description A short-lived credential for the namespace's Temporal HTTP API. */
         ConsoleToken: {
@@ -4051,6 +4090,317 @@ export interface operations {
             };
             /** @description The namespace's cell is unavailable */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_codec_server: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace id, `<name>.<slug>` */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodecServerView"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        /** @description Present on validation problems. */
+                        errors?: components["schemas"]["FieldError"][];
+                        /** Format: int32 */
+                        status: number;
+                        title: string;
+                        /** @description A URI naming the kind of problem (`urn:orrery:problem:<kind>`). */
+                        type: string;
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (role, namespace permission or CSRF) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with an existing resource */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_codec_server: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace id, `<name>.<slug>` */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodecServerPut"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodecServerView"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        /** @description Present on validation problems. */
+                        errors?: components["schemas"]["FieldError"][];
+                        /** Format: int32 */
+                        status: number;
+                        title: string;
+                        /** @description A URI naming the kind of problem (`urn:orrery:problem:<kind>`). */
+                        type: string;
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (role, namespace permission or CSRF) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with an existing resource */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_codec_server: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace id, `<name>.<slug>` */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        /** @description Present on validation problems. */
+                        errors?: components["schemas"]["FieldError"][];
+                        /** Format: int32 */
+                        status: number;
+                        title: string;
+                        /** @description A URI naming the kind of problem (`urn:orrery:problem:<kind>`). */
+                        type: string;
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (role, namespace permission or CSRF) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with an existing resource */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names the fields */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
