@@ -128,6 +128,12 @@ async fn readers_list_but_only_admins_change(backend: Backend) {
         .delete(&format!("{}/CustomerId", sa_path(&ns)))
         .await
         .problem(403);
+    // Refused before the body is looked at: no hint of what it should be.
+    reader.post(&sa_path(&ns), json!({})).await.problem(403);
+    reader
+        .put(&format!("/api/v1/namespaces/{ns}/archival"), json!({}))
+        .await
+        .problem(403);
     reader
         .put(
             &format!("/api/v1/namespaces/{ns}/archival"),
@@ -185,6 +191,7 @@ async fn another_account_sees_nothing(backend: Backend) {
         .post(&sa_path(&ns), json!({"name": "Mine", "type": "Keyword"}))
         .await
         .problem(404);
+    other.post(&sa_path(&ns), json!({})).await.problem(404);
     other
         .delete(&format!("{}/CustomerId", sa_path(&ns)))
         .await

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::audited;
 use super::namespaces::namespace_for;
-use super::search_attributes::{setting_failed, settings_cell};
+use super::search_attributes::{body_of, setting_failed, settings_cell};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::cell_admin::Archival;
@@ -73,17 +73,18 @@ async fn set_archival(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(req): ApiJson<Archival>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<Archival>, ApiError> {
     let on_off = |on: bool| if on { "on" } else { "off" };
     let mut audit = caller.audit("namespace.archival.update", format!("namespace:{id}"));
-    audit.detail = format!(
-        "history {}, visibility {}",
-        on_off(req.history),
-        on_off(req.visibility)
-    );
     let result = async {
         let ns = namespace_for(&state, &caller, &id, Some(Permission::Admin)).await?;
+        let req: Archival = body_of(&body)?;
+        audit.detail = format!(
+            "history {}, visibility {}",
+            on_off(req.history),
+            on_off(req.visibility)
+        );
         let cell = settings_cell(&state, &ns).await?;
         state
             .cells

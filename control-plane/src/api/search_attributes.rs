@@ -66,6 +66,16 @@ fn check_name(name: &str) -> Result<(), FieldError> {
     Err(FieldError::new("name", message))
 }
 
+/// The request body, checked only once the caller may change the
+/// namespace: one who may not learns nothing from how their body is
+/// refused (ApiJson has already checked the media type and the syntax).
+pub(crate) fn body_of<T: serde::de::DeserializeOwned>(
+    body: &serde_json::Value,
+) -> Result<T, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::extract::parse_json(&bytes)
+}
+
 /// The namespace's cell, once the namespace is active.
 pub(crate) async fn settings_cell(state: &AppState, ns: &Namespace) -> Result<Cell, ApiError> {
     if ns.state != NamespaceState::Active {
@@ -169,12 +179,13 @@ async fn add_search_attribute(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(req): ApiJson<SearchAttribute>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<SearchAttribute>), ApiError> {
     let mut audit = caller.audit("namespace.search_attribute.add", format!("namespace:{id}"));
-    audit.detail = format!("{} {:?}", req.name, req.ty);
     let result = async {
         let ns = namespace_for(&state, &caller, &id, Some(Permission::Admin)).await?;
+        let req: SearchAttribute = body_of(&body)?;
+        audit.detail = format!("{} {:?}", req.name, req.ty);
         check_name(&req.name).map_err(|e| ApiError::Validation(vec![e]))?;
         let cell = settings_cell(&state, &ns).await?;
         let failed = |call, e| setting_failed(&cell, &ns.id, call, e, refused_add);
