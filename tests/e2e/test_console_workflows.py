@@ -212,6 +212,12 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
             assert await page.get_attribute("#workflow-query", "aria-invalid") == "true"
             await shot(page, "bad-query")
 
+            # -- an unknown workflow: the API's message, not a blank page -----
+            await page.goto(base + "/workflows/no-such-workflow")
+            missing = page.locator("#view p.error")
+            await missing.wait_for()
+            assert "not found" in await missing.inner_text()
+
             # -- the detail: summary, history, timeline ----------------------
             await page.goto(base + "/workflows")
             await table.locator("a", has_text=signalled.id).click()
@@ -289,8 +295,17 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
             await page.fill("#accept-token", invitation)
             await page.fill("#accept-password", PASSWORD)
             await submit(page, "accept", "[data-testid=flash]")
-            await page.goto(f"{base}/workflows/{watched.id}")
-            await page.locator("[data-testid=summary]").wait_for()
+            # The cell learns of the grant when it next polls the snapshot;
+            # until then it refuses, and the page says so.
+            summary = page.locator("[data-testid=summary]")
+            refused = page.locator("#view p.error", has_text="lacks read permission")
+            for _ in range(40):
+                await page.goto(f"{base}/workflows/{watched.id}")
+                await summary.or_(refused).first.wait_for()
+                if await summary.count():
+                    break
+                await asyncio.sleep(0.5)
+            await summary.wait_for(timeout=1000)
             await page.locator("[data-testid=read-only]").wait_for()
             assert await page.locator("[data-testid=workflow-actions]").count() == 0
             assert await page.locator("[data-testid^=action-]").count() == 0
