@@ -41,6 +41,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/namespaces/{namespace}/mtls"),
     ("put", "/api/v1/namespaces/{namespace}/mtls"),
     ("delete", "/api/v1/namespaces/{namespace}/mtls"),
+    ("post", "/api/v1/namespaces/{namespace}/console-token"),
+    ("get", "/api/v1/namespaces/{namespace}/codec-server"),
+    ("put", "/api/v1/namespaces/{namespace}/codec-server"),
+    ("delete", "/api/v1/namespaces/{namespace}/codec-server"),
+    ("get", "/api/v1/namespaces/{namespace}/search-attributes"),
+    ("post", "/api/v1/namespaces/{namespace}/search-attributes"),
+    (
+        "delete",
+        "/api/v1/namespaces/{namespace}/search-attributes/{name}",
+    ),
+    ("get", "/api/v1/namespaces/{namespace}/archival"),
+    ("put", "/api/v1/namespaces/{namespace}/archival"),
     ("post", "/api/v1/namespaces/{namespace}/mtls/generated-ca"),
     (
         "post",

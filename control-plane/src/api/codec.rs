@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::namespaces::namespace_for;
+use super::search_attributes::body_of;
 use super::{audited, now_ms, time};
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -118,15 +119,18 @@ async fn put_codec_server(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(req): ApiJson<CodecServerPut>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<CodecServerView>, ApiError> {
     let mut audit = caller.audit("namespace.codec_server.set", format!("namespace:{id}"));
-    audit.detail = format!(
-        "pass_access_token {}, include_credentials {}",
-        req.pass_access_token, req.include_credentials
-    );
     let result = async {
         let ns = namespace_for(&state, &caller, &id, Some(Permission::Admin)).await?;
+        // Read only once the caller may change it: one who may not learns
+        // nothing from how its body is refused.
+        let req: CodecServerPut = body_of(&body)?;
+        audit.detail = format!(
+            "pass_access_token {}, include_credentials {}",
+            req.pass_access_token, req.include_credentials
+        );
         let endpoint = check_endpoint(&req.endpoint).map_err(|e| ApiError::Validation(vec![e]))?;
         let codec = CodecServer {
             namespace_id: ns.id,
