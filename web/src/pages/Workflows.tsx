@@ -11,7 +11,7 @@ import { navigate, useSearch } from "../router";
 
 export const STATUSES = ["Running", "Completed", "Failed", "Canceled", "Terminated", "ContinuedAsNew", "TimedOut"] as const;
 
-const PAGE_SIZE = 20;
+const PAGE_SIZES = [10, 20, 50, 100];
 const STATUS_CLAUSE = /ExecutionStatus\s*=\s*(["'])([A-Za-z]+)\1/;
 
 /** The status a query filters on with `ExecutionStatus = "X"`, if any. */
@@ -93,10 +93,11 @@ function WorkflowList({ cell, query }: { cell: Cell; query: string }) {
   const [counts, setCounts] = useState<{ total: number; by: Record<string, number> } | null>(null);
   const [saved, setSaved] = useState<Saved[]>(() => loadSaved(ns));
   const [saveName, setSaveName] = useState("");
+  const [pageSize, setPageSize] = useState(20);
   const token = pages[pages.length - 1] ?? "";
 
   useEffect(() => setDraft(query), [query]);
-  useEffect(() => setPages([""]), [query]);
+  useEffect(() => setPages([""]), [query, pageSize]);
 
   useEffect(() => {
     let live = true;
@@ -104,7 +105,7 @@ function WorkflowList({ cell, query }: { cell: Cell; query: string }) {
     cell
       .request("GET", "/api/v1/namespaces/{namespace}/workflows", {
         path: { namespace: ns },
-        query: { query, pageSize: PAGE_SIZE, nextPageToken: token || undefined },
+        query: { query, pageSize, nextPageToken: token || undefined },
       })
       .then(
         (res) => live && setList({ status: "ok", rows: res.executions ?? [], next: res.nextPageToken ?? "" }),
@@ -113,7 +114,7 @@ function WorkflowList({ cell, query }: { cell: Cell; query: string }) {
     return () => {
       live = false;
     };
-  }, [cell, ns, query, token]);
+  }, [cell, ns, query, token, pageSize]);
 
   useEffect(() => {
     let live = true;
@@ -257,6 +258,14 @@ function WorkflowList({ cell, query }: { cell: Cell; query: string }) {
               Previous page
             </button>
             <span className="muted">Page {pages.length}</span>
+            <label htmlFor="page-size">Per page</label>
+            <select id="page-size" value={pageSize} onChange={(e) => setPageSize(Number(e.target.value))}>
+              {PAGE_SIZES.map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
             <button type="button" className="small" disabled={!list.next} onClick={() => setPages([...pages, list.next])}>
               Next page
             </button>
