@@ -505,6 +505,7 @@ async fn every_call_the_console_makes_is_in_the_openapi_document() {
         ("get", "/api/v1/usage"),
         ("get", "/api/v1/invoices/preview"),
         ("post", "/api/v1/me/password"),
+        ("post", "/api/v1/namespaces/{}/console-token"),
     ] {
         let needed = (needed.0.to_owned(), needed.1.to_owned());
         assert!(used.contains(&needed), "the console never calls {needed:?}");
