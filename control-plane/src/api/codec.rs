@@ -46,8 +46,9 @@ pub struct CodecServerView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodecServerPut {
-    /// `https://…`; `http://` only on loopback (`localhost`, `127.0.0.1`,
-    /// `[::1]`), for a codec server on the user's own machine.
+    /// `https://…`; `http://` only on loopback (`localhost`, `127.0.0.1`),
+    /// for a codec server on the user's own machine (the console's page
+    /// policy lets it connect to those, and to any `https://` origin).
     pub endpoint: String,
     #[serde(default)]
     pub pass_access_token: bool,
@@ -87,7 +88,7 @@ fn check_endpoint(endpoint: &str) -> Result<String, FieldError> {
     }
     let uri: http::Uri = endpoint.parse().map_err(|_| bad())?;
     let host = uri.host().ok_or_else(bad)?;
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    let loopback = matches!(host, "localhost" | "127.0.0.1");
     match uri.scheme_str() {
         Some("https") => Ok(endpoint.to_owned()),
         Some("http") if loopback => Ok(endpoint.to_owned()),
