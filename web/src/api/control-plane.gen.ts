@@ -909,8 +909,9 @@ export interface components {
         };
         CodecServerPut: {
             /**
-             * @description `https://…`; `http://` only on loopback (`localhost`, `127.0.0.1`,
-             *     `[::1]`), for a codec server on the user's own machine.
+             * @description `https://…`; `http://` only on loopback (`localhost`, `127.0.0.1`),
+             *     for a codec server on the user's own machine (the console's page
+             *     policy lets it connect to those, and to any `https://` origin).
              */
             endpoint: string;
             include_credentials?: boolean;
