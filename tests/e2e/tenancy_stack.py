@@ -280,6 +280,7 @@ class Stack:
             "name": name,
             "grpc_endpoint": f"https://{self.address}",
             "admin_endpoint": f"https://127.0.0.1:{self.admin_port}",
+            "http_endpoint": self.http_api,
             "capacity": 1000,
         })
         return registered["credential"]
@@ -305,6 +306,8 @@ class Stack:
             "--tls-key", str(self.tmp / "server.key"),
             "--tenant-domain", DOMAIN,
             "--http-api-addr", f"127.0.0.1:{self.http_api_port}",
+            # The console (served by the control plane) calls the HTTP API.
+            "--http-api-allowed-origin", self.api,
             *extra,
         ], self.grpc_port)
 

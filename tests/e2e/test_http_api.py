@@ -253,10 +253,10 @@ def test_plain_http_is_not_served(stack):
     pytest.fail(f"plain HTTP answered {status}")
 
 
-async def test_no_cors_on_a_cell_without_allowed_origins(stack):
-    """The cell was started without --http-api-allowed-origin: like the real
-    server (no CORS at all), a preflight is a wrong method, 501 code 12, and
-    nothing allows the foreign origin."""
+async def test_no_cors_for_an_origin_not_allowed(stack):
+    """The cell allows only the console's origin (--http-api-allowed-origin):
+    from any other, like the real server (no CORS at all), a preflight is a
+    wrong method, 501 code 12, and nothing allows the foreign origin."""
     alpha: Tenant = stack.tenants[0]
 
     def preflight() -> Resp:

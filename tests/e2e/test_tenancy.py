@@ -259,7 +259,7 @@ def test_every_rest_route_with_another_accounts_ids_is_not_found(stack):
     b_sa = beta.rest.call("POST", "/api/v1/service-accounts", {"name": "robot"})
     b_sa_id = b_sa.get("id") or b_sa["service_account"]["id"]
     ids = {
-        "namespaces": {"namespace": beta.namespace, "principal": f"user:{b_user}"},
+        "namespaces": {"namespace": beta.namespace, "principal": f"user:{b_user}", "name": "CustomKeywordField"},
         "users": {"id": b_user},
         "api-keys": {"id": beta.api_key_id},
         "service-accounts": {"id": b_sa_id},
@@ -281,6 +281,12 @@ def test_every_rest_route_with_another_accounts_ids_is_not_found(stack):
             return {"validity_days": 1}
         if path.endswith("/client-certificates"):
             return {"common_name": "x", "validity_days": 1}
+        if path.endswith("/archival"):
+            return {"history": False, "visibility": False}
+        if path.endswith("/codec-server") and method == "put":
+            return {"endpoint": "https://codec.example.com"}
+        if path.endswith("/search-attributes") and method == "post":
+            return {"name": "CustomerId", "type": "Keyword"}
         return None
     tried, not_found = 0, 0
     for path, item in doc["paths"].items():
