@@ -418,13 +418,10 @@ DESCRIBE_ONE_SIDED = (
     *HISTORY_ONE_SIDED,
     "mostRecentWorkerVersionStamp",  # build-id versioning data (the SDK's build id)
     "assignedBuildId", "inheritedBuildId",
-    # Orrery writes a zero Duration ("0s") for no timeout; the real server leaves it unset.
-    "executionConfig.workflowExecutionTimeout", "executionConfig.workflowRunTimeout",
     # The real server writes these as set-but-empty messages ({}); Orrery leaves them unset.
     # (Its searchAttributes also hold the BuildIds versioning attribute.)
     "workflowExecutionInfo.memo", "workflowExecutionInfo.searchAttributes",
     "workflowExecutionInfo.autoResetPoints",
-    "workflowExecutionInfo.stateTransitionCount",  # unset in Orrery
     # WorkflowExecutionExtendedInfo.request_id_infos / run_expiration_time: unset in Orrery.
     "workflowExtendedInfo.requestIdInfos", "workflowExtendedInfo.runExpirationTime",
 )

@@ -78,7 +78,15 @@ async fn a_new_owner_fences_the_old_one() {
     let state = b.snapshot("ns-id", "wf", "").await.unwrap();
     assert_eq!(state.signal_count, 1);
     let described = b.describe_workflow("ns-id", &exec).await.unwrap();
-    assert_eq!(described.workflow_execution_info.unwrap().history_length, 3);
+    let info = described.workflow_execution_info.unwrap();
+    assert_eq!(info.history_length, 3);
+    // Each commit of the run is a state transition: start, then the signal.
+    assert_eq!(info.state_transition_count, 2);
+    let config = described.execution_config.unwrap();
+    assert!(
+        config.workflow_run_timeout.is_none(),
+        "no run timeout: unset"
+    );
 }
 
 #[tokio::test]

@@ -15,8 +15,12 @@ impl HistoryEngine {
         namespace_id: &str,
         execution: &WorkflowExecution,
     ) -> CellResult<DescribeWorkflowExecutionResponse> {
-        let state = self
-            .snapshot(namespace_id, &execution.workflow_id, &execution.run_id)
+        let run_id = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        // The row's version counts its commits: the run's state transitions.
+        let (state, transitions) = self
+            .load(namespace_id, &execution.workflow_id, &run_id)
             .await?;
         let info = state.info.clone().unwrap_or_default();
         let pending_activities = state
@@ -98,12 +102,18 @@ impl HistoryEngine {
         Ok(DescribeWorkflowExecutionResponse {
             execution_config: Some(WorkflowExecutionConfig {
                 task_queue: Some(task_queue(&info.task_queue, false, "")),
-                workflow_execution_timeout: Some(duration(info.execution_timeout_ms)),
-                workflow_run_timeout: Some(duration(info.run_timeout_ms)),
+                // Unset when there is none, as the real server leaves it.
+                workflow_execution_timeout: (info.execution_timeout_ms > 0)
+                    .then(|| duration(info.execution_timeout_ms)),
+                workflow_run_timeout: (info.run_timeout_ms > 0)
+                    .then(|| duration(info.run_timeout_ms)),
                 default_workflow_task_timeout: Some(duration(info.task_timeout_ms)),
                 user_metadata: info.user_metadata.clone(),
             }),
-            workflow_execution_info: Some(execution_info(&state)),
+            workflow_execution_info: Some(WorkflowExecutionInfo {
+                state_transition_count: transitions,
+                ..execution_info(&state)
+            }),
             pending_activities,
             pending_children,
             pending_workflow_task,
