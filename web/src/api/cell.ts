@@ -29,6 +29,8 @@ export interface Cell {
   /** May signal, cancel, terminate, reset, update, pause and trigger. */
   canWrite: boolean;
   request: Client<paths>["request"];
+  /** The current console token (renewed first when it is about to expire). */
+  token: () => Promise<string>;
 }
 
 /** Renew a token when less than this is left. */
@@ -81,6 +83,10 @@ async function makeCell(namespaceId: string): Promise<Cell> {
     permission: current.permission,
     canWrite: current.permission !== "read",
     request,
+    token: async () => {
+      await fresh();
+      return current.token;
+    },
   };
 }
 

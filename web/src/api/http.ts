@@ -154,6 +154,49 @@ interface LooseOptions {
   body?: unknown;
 }
 
+/** The console's one network call: the answer's status and its JSON (or text as a problem). */
+async function exchange(url: string, init: RequestInit): Promise<{ status: number; data: unknown }> {
+  let res: globalThis.Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ApiProblem(0, { detail: `the server cannot be reached: ${why}` });
+  }
+  const text = await res.text();
+  let data: unknown = undefined;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { detail: text.slice(0, 300) };
+    }
+  }
+  return { status: res.status, data };
+}
+
+/**
+ * POSTs JSON to an address outside the generated APIs: a namespace's codec
+ * server (Temporal's codec-server protocol, web/src/api/codec.ts), whose
+ * address, headers and credentials mode the namespace's settings decide.
+ */
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  credentials: RequestCredentials,
+): Promise<unknown> {
+  const { status, data } = await exchange(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json", ...headers },
+    body: JSON.stringify(body),
+    credentials,
+    cache: "no-store",
+  });
+  if (status < 200 || status > 299) throw new ApiProblem(status, data);
+  return data;
+}
+
 export function createClient<Paths>(config: ClientOptions): Client<Paths> {
   async function send(method: HttpMethod, template: string, options: LooseOptions = {}): Promise<unknown> {
     const url = buildUrl(config.baseUrl, template, options.path, options.query);
@@ -162,31 +205,16 @@ export function createClient<Paths>(config: ClientOptions): Client<Paths> {
       ...config.headers?.(method),
     };
     if (options.body !== undefined) headers["content-type"] = "application/json";
-    let res: globalThis.Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        credentials: "same-origin",
-        cache: "no-store",
-      });
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new ApiProblem(0, { detail: `the server cannot be reached: ${why}` });
-    }
-    const text = await res.text();
-    let data: unknown = undefined;
-    if (text) {
-      try {
-        data = JSON.parse(text);
-      } catch {
-        data = { detail: text.slice(0, 300) };
-      }
-    }
-    if (!res.ok) {
-      if (res.status === 401) config.onUnauthorized?.(method, template);
-      throw new ApiProblem(res.status, data);
+    const { status, data } = await exchange(url, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    if (status < 200 || status > 299) {
+      if (status === 401) config.onUnauthorized?.(method, template);
+      throw new ApiProblem(status, data);
     }
     return data;
   }

@@ -5,13 +5,15 @@
 import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { asProblem } from "../api/http";
 
-export type FieldType = "text" | "email" | "password" | "number" | "select" | "textarea";
+export type FieldType = "text" | "email" | "password" | "number" | "select" | "textarea" | "checkbox";
 
 export interface FieldSpec {
   name: string;
   label: string;
   type?: FieldType;
   value?: string | number;
+  /** For checkboxes: whether it starts checked. */
+  checked?: boolean;
   required?: boolean;
   min?: number;
   max?: number;
@@ -35,6 +37,11 @@ export class FormValues {
   /** The field's text, or undefined when empty. */
   optional(name: string): string | undefined {
     return this.text(name) || undefined;
+  }
+
+  /** Whether a checkbox is checked. */
+  bool(name: string): boolean {
+    return this.data.get(name) !== null;
   }
 
   /** A number field; undefined when empty (NaN is sent as is: the API names it). */
@@ -138,13 +145,15 @@ function Field({ formId, spec, error }: { formId: string; spec: FieldSpec; error
         })}
       </select>
     );
+  } else if (spec.type === "checkbox") {
+    input = <input {...common} type="checkbox" defaultChecked={spec.checked} />;
   } else if (spec.type === "textarea") {
     input = <textarea {...common} rows={8} spellCheck={false} defaultValue={spec.value} />;
   } else {
     input = <input {...common} type={spec.type ?? "text"} min={spec.min} max={spec.max} defaultValue={spec.value} />;
   }
   return (
-    <div className={error ? "field invalid" : "field"} data-field={spec.name}>
+    <div className={`${error ? "field invalid" : "field"}${spec.type === "checkbox" ? " check" : ""}`} data-field={spec.name}>
       <label htmlFor={id}>
         {spec.label}
         {spec.required ? <span className="required" aria-hidden="true"> *</span> : null}

@@ -1,8 +1,10 @@
 import { controlPlane, type Namespace } from "../api/control-plane";
 import { ApiProblem } from "../api/http";
 import { Form } from "../components/Form";
+import { ConnectWorker } from "../components/ConnectWorker";
 import { Link } from "../components/Link";
 import { MtlsSection } from "../components/MtlsSection";
+import { ArchivalSection, CodecSection, SearchAttributesSection, useNamespacePermission } from "../components/NamespaceSettings";
 import { PermissionsSection } from "../components/PermissionsSection";
 import { Page, Section, Show, useLoad, when } from "../components/ui";
 import { navigate } from "../router";
@@ -36,6 +38,7 @@ export function NamespacePage({ id }: { id: string }) {
     id,
   );
   const back = <Link href="/namespaces">← Namespaces</Link>;
+  const admin = useNamespacePermission(id) === "admin";
   return (
     <Page title={id} back={back}>
       <Show state={state} what="the namespace">
@@ -46,6 +49,7 @@ export function NamespacePage({ id }: { id: string }) {
               <Link href={`/namespaces/${encodeURIComponent(ns.id)}/workflows`}>Workflows</Link>
               <Link href={`/namespaces/${encodeURIComponent(ns.id)}/schedules`}>Schedules</Link>
             </p>
+            <ConnectWorker ns={ns} />
             <Section title="Retention">
               <Form
                 id="retention"
@@ -63,6 +67,9 @@ export function NamespacePage({ id }: { id: string }) {
               />
             </Section>
             <MtlsSection namespace={id} />
+            <CodecSection namespace={id} admin={admin} />
+            <SearchAttributesSection namespace={id} admin={admin} />
+            <ArchivalSection namespace={id} admin={admin} />
             <PermissionsSection namespace={id} />
             <Section title="Delete">
               <p className="muted">Deletes the namespace and its workflows on the cell.</p>

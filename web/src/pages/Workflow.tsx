@@ -13,6 +13,7 @@ import {
   type Describe,
   type HistoryEvent,
 } from "../api/cell";
+import { decodeWith, getCodec, type CodecSettings } from "../api/codec";
 import { asProblem, type ApiProblem } from "../api/http";
 import { duration, Json, StatusBadge, WithCell } from "../components/cell-ui";
 import { HistoryList } from "../components/History";
@@ -28,9 +29,13 @@ const LIVE_MS = 2000;
 export interface Loaded {
   describe: Describe;
   events: HistoryEvent[];
+  /** Why payloads are shown as stored ("" when the codec server decoded them, or none is set). */
+  codecProblem?: string;
+  /** How many payloads the codec server decoded. */
+  codecCount?: number;
 }
 
-async function loadRun(cell: Cell, workflowId: string, runId: string): Promise<Loaded> {
+async function loadRun(cell: Cell, workflowId: string, runId: string, codec: CodecSettings | null): Promise<Loaded> {
   const ns = cell.namespace;
   const describe = await cell.request("GET", "/api/v1/namespaces/{namespace}/workflows/{execution.workflow_id}", {
     path: { namespace: ns, "execution.workflow_id": workflowId },
@@ -41,15 +46,25 @@ async function loadRun(cell: Cell, workflowId: string, runId: string): Promise<L
   const events: HistoryEvent[] = [];
   let token = "";
   for (let page = 0; page < 100; page++) {
+    // With a codec server, payloads come in full form (`{metadata, data}`,
+    // the gateway's own `noPayloadShorthand` parameter, which Temporal's
+    // document does not list), as the codec-server protocol takes them.
+    const query = {
+      "execution.runId": run || undefined,
+      nextPageToken: token || undefined,
+      ...(codec?.endpoint ? { noPayloadShorthand: true } : {}),
+    };
     const res = await cell.request("GET", "/api/v1/namespaces/{namespace}/workflows/{execution.workflow_id}/history", {
       path: { namespace: ns, "execution.workflow_id": workflowId },
-      query: { "execution.runId": run || undefined, nextPageToken: token || undefined },
+      query,
     });
     events.push(...(res.history?.events ?? []));
     token = res.nextPageToken ?? "";
     if (!token) break;
   }
-  return { describe, events };
+  if (!codec?.endpoint) return { describe, events };
+  const decoded = await decodeWith(codec, ns, cell.token, events);
+  return { describe, events: decoded.value, codecProblem: decoded.problem, codecCount: decoded.count };
 }
 
 function sdkOf(events: HistoryEvent[]): string {
@@ -267,14 +282,23 @@ function Run({ cell, workflowId, runId }: { cell: Cell; workflowId: string; runI
   const [error, setError] = useState<ApiProblem | null>(null);
   const [live, setLive] = useState(true);
   const [tab, setTab] = useState<"history" | "timeline">("history");
+  const [codec, setCodec] = useState<{ settings: CodecSettings | null; problem: string } | null>(null);
+  useEffect(() => {
+    getCodec(cell.namespace).then(
+      (settings) => setCodec({ settings, problem: "" }),
+      (err: unknown) =>
+        setCodec({ settings: null, problem: `The namespace's codec server setting cannot be read (${asProblem(err).detail}).` }),
+    );
+  }, [cell.namespace]);
   const reload = useCallback(async () => {
+    if (!codec) return;
     try {
-      setData(await loadRun(cell, workflowId, runId));
+      setData(await loadRun(cell, workflowId, runId, codec.settings));
       setError(null);
     } catch (err) {
       setError(asProblem(err));
     }
-  }, [cell, workflowId, runId]);
+  }, [cell, workflowId, runId, codec]);
   useEffect(() => {
     void reload();
   }, [reload]);
@@ -301,6 +325,21 @@ function Run({ cell, workflowId, runId }: { cell: Cell; workflowId: string; runI
           Refresh
         </button>
       </div>
+      {codec?.problem ? (
+        <p className="error" role="alert" data-testid="codec-note">
+          {codec.problem}
+        </p>
+      ) : null}
+      {data.codecProblem ? (
+        <p className="error" role="alert" data-testid="codec-note">
+          {data.codecProblem}
+        </p>
+      ) : codec?.settings?.endpoint ? (
+        <p className="muted" data-testid="codec-status">
+          Payloads decoded in this browser by the codec server at <code>{codec.settings.endpoint}</code>
+          {data.codecCount ? ` (${data.codecCount} payloads)` : ""}.
+        </p>
+      ) : null}
       <Summary data={data} namespace={cell.namespace} />
       <WorkflowActions cell={cell} workflowId={workflowId} runId={run} data={data} running={running} onDone={reload} />
       <Pending data={data} />
