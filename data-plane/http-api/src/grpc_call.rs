@@ -20,11 +20,11 @@ pub struct Failed {
 }
 
 /// Request headers carried over to the gRPC call: credentials, the
-/// namespace the certificate and rate limits go by, the caller's deadline,
-/// and trace context. Anything else an HTTP client sends stays behind.
+/// caller's deadline, and trace context. Anything else an HTTP client sends
+/// stays behind; `temporal-namespace` (which certificates and rate limits go
+/// by) is set from the request's own namespace, never taken from a header.
 const FORWARDED: &[&str] = &[
     "authorization",
-    "temporal-namespace",
     "grpc-timeout",
     "traceparent",
     "tracestate",
@@ -62,7 +62,6 @@ pub async fn call(
         }
     }
     if let Some(namespace) = namespace
-        && !request.headers().contains_key("temporal-namespace")
         && let Ok(value) = http::HeaderValue::from_str(namespace)
     {
         request.headers_mut().insert("temporal-namespace", value);

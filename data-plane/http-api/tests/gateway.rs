@@ -61,6 +61,7 @@ async fn a_call_becomes_its_rpc_with_the_namespace_and_credential() {
     let request = Request::get("/api/v1/namespaces/ns1/workflows/w1")
         .header("authorization", "Bearer k")
         .header("cookie", "not-forwarded=1")
+        .header("temporal-namespace", "someone-else")
         .body(Body::empty())
         .unwrap();
     let (status, headers, body) = call(&router, request).await;
@@ -77,7 +78,9 @@ async fn a_call_becomes_its_rpc_with_the_namespace_and_credential() {
         "/temporal.api.workflowservice.v1.WorkflowService/DescribeWorkflowExecution"
     );
     assert_eq!(headers["authorization"], "Bearer k");
+    // The route's namespace, whatever header the caller sent.
     assert_eq!(headers["temporal-namespace"], "ns1");
+    assert_eq!(headers.get_all("temporal-namespace").iter().count(), 1);
     assert!(
         headers.get("cookie").is_none(),
         "only named headers are forwarded"
