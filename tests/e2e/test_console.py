@@ -57,6 +57,23 @@ class ConsoleGreeter:
         )
 
 
+@workflow.defn
+class AwaitsGo:
+    """Runs until signalled: live mode has something to follow."""
+
+    def __init__(self) -> None:
+        self.go = False
+
+    @workflow.signal
+    def proceed(self) -> None:
+        self.go = True
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.go)
+        return "went"
+
+
 @pytest.fixture
 async def page():
     """A fresh browser page; fails (never skips) without Chromium or Playwright."""
@@ -353,6 +370,12 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         await page.click(f"[data-testid=namespace-list] >> text={ns_id}")
         await page.wait_for_selector("#mtls-generate")
         assert page.url == f"{base}/namespaces/{ns_id}"
+        # "Connect your worker": snippets with this namespace's endpoint and id.
+        snippet = page.locator("[data-testid=connect-worker] [data-testid=snippet]")
+        text = await snippet.inner_text()
+        assert f'"{server.address}"' in text and f'namespace="{ns_id}"' in text, text
+        await page.locator("[data-testid=connect-worker]").get_by_role("button", name="TypeScript").click()
+        assert f"namespace: '{ns_id}'" in await snippet.inner_text()
         await shot(page, "namespace")
         # A reload of a console URL lands on the same page.
         await page.reload()
@@ -363,6 +386,20 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         await page.click("#nav a[href='/account']")
         await page.wait_for_selector("#password")
         await shot(page, "account")
+
+        # Live mode on orrery dev's plain-HTTP API: a long poll (waitNewEvent
+        # with a grpc-timeout header) shows the signal as it arrives.
+        async with run_worker(client, workflows=[AwaitsGo]) as worker:
+            handle = await client.start_workflow(
+                AwaitsGo.run, id=new_id("live"), task_queue=worker.task_queue)
+            await page.goto(f"{base}/namespaces/{ns_id}/workflows/{handle.id}")
+            history = page.locator("[data-testid=history]")
+            await history.locator("[data-event-type=WorkflowTaskCompleted]").wait_for()
+            await page.locator("[data-testid=live-mode][data-mode=long-poll]").wait_for()
+            await handle.signal(AwaitsGo.proceed)
+            await history.locator("[data-event-type=WorkflowExecutionSignaled]").wait_for(timeout=10_000)
+            await page.locator("[data-testid=summary] [data-testid=status]", has_text="Completed").wait_for()
+            assert await handle.result() == "went"
 
         # On a phone: the nav folds behind a button, nothing overflows sideways.
         await page.set_viewport_size({"width": 390, "height": 844})
@@ -381,6 +418,13 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         assert await page.evaluate(
             "document.documentElement.scrollWidth <= window.innerWidth"), "wider than a phone"
         await shot(page, "phone-namespaces")
+        # The namespace's settings and snippets fit a phone too (snippets scroll inside).
+        await page.goto(f"{base}/namespaces/{ns_id}")
+        await page.locator("[data-testid=connect-worker] [data-testid=snippet]").wait_for()
+        await page.locator("[data-testid=archival-state]").wait_for()
+        assert await page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth"), "namespace page wider than a phone"
+        await shot(page, "phone-namespace")
         await page.set_viewport_size({"width": 1280, "height": 800})
 
         await page.click("#logout")

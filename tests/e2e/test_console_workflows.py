@@ -245,6 +245,9 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
             assert "temporal-python" in await page.inner_text("[data-testid=sdk]")
             history = page.locator("[data-testid=history]")
             await history.locator("[data-event-type=TimerFired]").wait_for()  # live mode
+            # It followed the run with a long poll (waitNewEvent and a
+            # grpc-timeout header, which the cell's CORS allows), not by polling.
+            assert await page.get_attribute("[data-testid=live-mode]", "data-mode") == "long-poll"
             completed = history.locator("[data-event-type=ActivityTaskCompleted]")
             await completed.locator("button").click()
             attrs = await completed.locator("[data-testid=event-attributes]").inner_text()
@@ -280,6 +283,16 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
             desc = await doomed.describe()
             assert desc.status.name == "TERMINATED"
             await shot(page, "terminated")
+
+            # -- the workers of its task queue (DescribeTaskQueue pollers) ---
+            await page.click("[data-testid=summary] [data-testid=task-queue]")
+            await page.wait_for_url(f"**/task-queues/{tq}")
+            for kind in ("workflow", "activity"):
+                pollers = page.locator(f"[data-testid=pollers-{kind}-table] tbody tr")
+                await pollers.first.wait_for()
+                identity = await pollers.first.locator("td").first.inner_text()
+                assert "@" in identity, (kind, identity)  # the SDK's pid@host
+            await shot(page, "workers")
 
             # -- the schedule -----------------------------------------------
             await page.goto(base + "/schedules")
@@ -319,6 +332,15 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
             assert await page.locator("[data-testid=workflow-actions]").count() == 0
             assert await page.locator("[data-testid^=action-]").count() == 0
             await shot(page, "reader")
+            # The namespace's settings: seen, but nothing to change them with.
+            await page.goto(base)
+            await page.locator("[data-testid=codec-state]").wait_for()
+            await page.locator("[data-testid=archival-state]").wait_for()
+            await page.locator("[data-testid=search-attribute-table]").wait_for()
+            await page.locator("[data-testid=connect-worker] [data-testid=snippet]").wait_for()
+            for form in ("#codec", "#add-search-attribute", "#archival"):
+                assert await page.locator(form).count() == 0, form
+            assert await page.locator("[data-testid=codec-server] button").count() == 0
             await page.goto(f"{base}/schedules/{schedule_id}")
             await page.locator("[data-testid=schedule-summary]").wait_for()
             assert await page.locator("[data-testid=schedule-pause]").count() == 0

@@ -15,6 +15,7 @@ import { NamespacesPage } from "./pages/Namespaces";
 import { SchedulePage, SchedulesPage } from "./pages/Schedules";
 import { ServiceAccountsPage } from "./pages/ServiceAccounts";
 import { SignupPage } from "./pages/Signup";
+import { TaskQueuePage } from "./pages/TaskQueue";
 import { UsagePage } from "./pages/Usage";
 import { UsersPage } from "./pages/Users";
 import { WorkflowPage } from "./pages/Workflow";
@@ -66,6 +67,12 @@ export const ROUTES: Route[] = [
     title: "Schedule",
     allowed: readsAccount,
     render: ({ id, schedule }) => <SchedulePage key={`${id}/${schedule}`} namespace={id ?? ""} id={schedule ?? ""} />,
+  },
+  {
+    pattern: "/namespaces/:id/task-queues/:queue",
+    title: "Task queue",
+    allowed: readsAccount,
+    render: ({ id, queue }) => <TaskQueuePage key={`${id}/${queue}`} namespace={id ?? ""} queue={queue ?? ""} />,
   },
   { pattern: "/api-keys", title: "API keys", nav: "API keys", allowed: always, render: () => <ApiKeysPage /> },
   { pattern: "/users", title: "Users", nav: "Users", allowed: readsAccount, render: () => <UsersPage /> },

@@ -90,7 +90,7 @@ export type SuccessOf<Op> = {
     : undefined;
 }[Extract<keyof Responses<Op>, SuccessStatus>];
 
-type Options<Op> = ([PathParams<Op>] extends [never] | [undefined] ? { path?: undefined } : { path: PathParams<Op> }) &
+type Options<Op> = { headers?: Record<string, string>; signal?: AbortSignal } & ([PathParams<Op>] extends [never] | [undefined] ? { path?: undefined } : { path: PathParams<Op> }) &
   ([QueryParams<Op>] extends [never] | [undefined] ? { query?: undefined } : { query?: QueryParams<Op> }) &
   ([JsonBody<Op>] extends [never] ? { body?: undefined } : { body: JsonBody<Op> });
 
@@ -149,6 +149,10 @@ export interface Client<Paths> {
 }
 
 interface LooseOptions {
+  /** Headers of this request only (e.g. `grpc-timeout` on a long poll). */
+  headers?: Record<string, string>;
+  /** Aborts the request (a long poll the page no longer waits for). */
+  signal?: AbortSignal;
   path?: Record<string, Scalar>;
   query?: Record<string, Scalar | null | undefined>;
   body?: unknown;
@@ -203,6 +207,7 @@ export function createClient<Paths>(config: ClientOptions): Client<Paths> {
     const headers: Record<string, string> = {
       accept: "application/json, application/problem+json",
       ...config.headers?.(method),
+      ...options.headers,
     };
     if (options.body !== undefined) headers["content-type"] = "application/json";
     const { status, data } = await exchange(url, {
@@ -211,6 +216,7 @@ export function createClient<Paths>(config: ClientOptions): Client<Paths> {
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
       credentials: "same-origin",
       cache: "no-store",
+      signal: options.signal,
     });
     if (status < 200 || status > 299) {
       if (status === 401) config.onUnauthorized?.(method, template);

@@ -2,7 +2,9 @@
 // type, times, parent and children, history size, state transitions, the
 // SDK), pending activities and timers, the stack trace query, actions with a
 // confirmation, a timeline, and the history as an event list. While it runs,
-// live mode reads it again every 2 seconds.
+// live mode long-polls the history (waitNewEvent, up to LONG_POLL with a
+// `grpc-timeout`) and reads the run again when an event arrives; if the long
+// poll fails, it falls back to reading it every 2 seconds.
 import { useCallback, useEffect, useState } from "react";
 import {
   attributesOf,
@@ -22,9 +24,12 @@ import { Timeline } from "../components/Timeline";
 import { WorkflowActions } from "../components/WorkflowActions";
 import { DataTable, ErrorBox, Loading, Page, Section, when } from "../components/ui";
 import { useSearch } from "../router";
+import { taskQueueUrl } from "./TaskQueue";
 import { workflowUrl } from "./Workflows";
 
 const LIVE_MS = 2000;
+/** How long one long poll waits for a new event (a gRPC timeout value). */
+const LONG_POLL = "30S";
 
 export interface Loaded {
   describe: Describe;
@@ -33,6 +38,8 @@ export interface Loaded {
   codecProblem?: string;
   /** How many payloads the codec server decoded. */
   codecCount?: number;
+  /** Where a long poll for the next event continues (a running run only). */
+  liveToken?: string;
 }
 
 async function loadRun(cell: Cell, workflowId: string, runId: string, codec: CodecSettings | null): Promise<Loaded> {
@@ -44,7 +51,13 @@ async function loadRun(cell: Cell, workflowId: string, runId: string, codec: Cod
   // The run the describe answered, so history and describe agree.
   const run = describe.workflowExecutionInfo?.execution?.runId ?? runId;
   const events: HistoryEvent[] = [];
+  const running = describe.workflowExecutionInfo?.status === "WORKFLOW_EXECUTION_STATUS_RUNNING";
+  // A running run is read with waitNewEvent, so its last page comes with the
+  // token a long poll continues from; the read stops at the length the
+  // describe gave (later pages would wait), and never waits long.
+  const length = Number(describe.workflowExecutionInfo?.historyLength ?? 0);
   let token = "";
+  let liveToken = "";
   for (let page = 0; page < 100; page++) {
     // With a codec server, payloads come in full form (`{metadata, data}`,
     // the gateway's own `noPayloadShorthand` parameter, which Temporal's
@@ -53,18 +66,25 @@ async function loadRun(cell: Cell, workflowId: string, runId: string, codec: Cod
       "execution.runId": run || undefined,
       nextPageToken: token || undefined,
       ...(codec?.endpoint ? { noPayloadShorthand: true } : {}),
+      waitNewEvent: running || undefined,
     };
     const res = await cell.request("GET", "/api/v1/namespaces/{namespace}/workflows/{execution.workflow_id}/history", {
       path: { namespace: ns, "execution.workflow_id": workflowId },
       query,
+      headers: running ? { "grpc-timeout": "5S" } : undefined,
     });
-    events.push(...(res.history?.events ?? []));
+    const got = res.history?.events ?? [];
+    events.push(...got);
     token = res.nextPageToken ?? "";
     if (!token) break;
+    if (running && (events.length >= length || got.length === 0)) {
+      liveToken = token;
+      break;
+    }
   }
-  if (!codec?.endpoint) return { describe, events };
+  if (!codec?.endpoint) return { describe, events, liveToken };
   const decoded = await decodeWith(codec, ns, cell.token, events);
-  return { describe, events: decoded.value, codecProblem: decoded.problem, codecCount: decoded.count };
+  return { describe, events: decoded.value, codecProblem: decoded.problem, codecCount: decoded.count, liveToken };
 }
 
 function sdkOf(events: HistoryEvent[]): string {
@@ -153,7 +173,13 @@ function Summary({ data, namespace }: { data: Loaded; namespace: string }) {
           <code>{info.execution?.runId}</code>
         </dd>
         <dt>Task queue</dt>
-        <dd>{info.taskQueue}</dd>
+        <dd>
+          {info.taskQueue ? (
+            <Link href={taskQueueUrl(namespace, info.taskQueue)} data-testid="task-queue">
+              {info.taskQueue}
+            </Link>
+          ) : null}
+        </dd>
         <dt>Started</dt>
         <dd>{when(info.startTime)}</dd>
         {info.executionTime && info.executionTime !== info.startTime ? (
@@ -303,11 +329,45 @@ function Run({ cell, workflowId, runId }: { cell: Cell; workflowId: string; runI
     void reload();
   }, [reload]);
   const running = data?.describe.workflowExecutionInfo?.status === "WORKFLOW_EXECUTION_STATUS_RUNNING";
+  // Live mode: one long poll at a time from the last read's token; a new
+  // event reads the run again (describe and history agree), a poll that
+  // timed out with nothing new polls again. Polling every LIVE_MS is the
+  // fallback when the long poll fails (a proxy that cuts it, an old cell).
+  const [polls, setPolls] = useState(0);
+  const [longPoll, setLongPoll] = useState(true);
+  const liveToken = data?.liveToken ?? "";
+  const runOf = data?.describe.workflowExecutionInfo?.execution?.runId ?? runId;
   useEffect(() => {
-    if (!live || !running) return;
+    if (!live || !running || !longPoll || !liveToken) return;
+    let stopped = false;
+    const abort = new AbortController();
+    cell
+      .request("GET", "/api/v1/namespaces/{namespace}/workflows/{execution.workflow_id}/history", {
+        path: { namespace: cell.namespace, "execution.workflow_id": workflowId },
+        query: { "execution.runId": runOf || undefined, nextPageToken: liveToken, waitNewEvent: true },
+        headers: { "grpc-timeout": LONG_POLL },
+        signal: abort.signal,
+      })
+      .then(
+        async (res) => {
+          if (stopped) return;
+          if (res.history?.events?.length) await reload();
+          else setPolls((n) => n + 1);
+        },
+        () => {
+          if (!stopped) setLongPoll(false);
+        },
+      );
+    return () => {
+      stopped = true;
+      abort.abort();
+    };
+  }, [live, running, longPoll, liveToken, polls, cell, workflowId, runOf, reload]);
+  useEffect(() => {
+    if (!live || !running || (longPoll && liveToken)) return;
     const timer = setInterval(() => void reload(), LIVE_MS);
     return () => clearInterval(timer);
-  }, [live, running, reload]);
+  }, [live, running, longPoll, liveToken, reload]);
 
   if (!data) return error ? <ErrorBox error={error} /> : <Loading what="the workflow" />;
   const run = data.describe.workflowExecutionInfo?.execution?.runId ?? runId;
@@ -318,7 +378,10 @@ function Run({ cell, workflowId, runId }: { cell: Cell; workflowId: string; runI
         {running ? (
           <label className="inline-check">
             <input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} data-testid="live" /> Live: follow the
-            workflow (every {LIVE_MS / 1000} s)
+            workflow{" "}
+            <span data-testid="live-mode" data-mode={longPoll && liveToken ? "long-poll" : "polling"}>
+              {longPoll && liveToken ? "(as events arrive)" : `(every ${LIVE_MS / 1000} s)`}
+            </span>
           </label>
         ) : null}
         <button type="button" className="small" onClick={() => void reload()}>
