@@ -376,6 +376,12 @@ async def test_orrery_dev_serves_the_console_beside_the_api(page):
         assert f'"{server.address}"' in text and f'namespace="{ns_id}"' in text, text
         await page.locator("[data-testid=connect-worker]").get_by_role("button", name="TypeScript").click()
         assert f"namespace: '{ns_id}'" in await snippet.inner_text()
+        # orrery dev takes no credential: the CLI line then has none.
+        await page.locator("[data-testid=connect-worker]").get_by_label("None").check()
+        await page.locator("[data-testid=connect-worker]").get_by_role("button", name="CLI").click()
+        text = await snippet.inner_text()
+        assert f"--address {server.address}" in text and "--tls" not in text and "--api-key" not in text, text
+        await page.locator("[data-testid=connect-worker]").get_by_role("button", name="TypeScript").click()
         await shot(page, "namespace")
         # A reload of a console URL lands on the same page.
         await page.reload()

@@ -1,12 +1,13 @@
 // "Connect your worker": a client and worker for the namespace in each SDK
 // and the `temporal` CLI, filled with its gRPC endpoint, its id and the
-// chosen credential (an API key read from TEMPORAL_API_KEY, over TLS; or a
-// client certificate and key from files), with a copy button.
+// chosen credential (an API key read from TEMPORAL_API_KEY, over TLS; a
+// client certificate and key from files; or none, for `orrery dev`), with a
+// copy button.
 import { useId, useState } from "react";
 import type { Namespace } from "../api/control-plane";
 import { Section } from "./ui";
 
-type Credential = "api-key" | "mtls";
+type Credential = "api-key" | "mtls" | "none";
 const LANGUAGES = ["Python", "Go", "TypeScript", "Java", "CLI"] as const;
 type Language = (typeof LANGUAGES)[number];
 
@@ -20,10 +21,12 @@ interface Filled {
 
 function python(f: Filled): string {
   const auth =
-    f.credential === "api-key"
-      ? `        api_key=os.environ["TEMPORAL_API_KEY"],\n        tls=True,`
-      : `        tls=TLSConfig(\n            client_cert=Path("${f.cert}").read_bytes(),\n            client_private_key=Path("${f.key}").read_bytes(),\n        ),`;
-  const imports = f.credential === "api-key" ? "import os\n" : "from pathlib import Path\n";
+    f.credential === "none"
+      ? ""
+      : f.credential === "api-key"
+      ? `        api_key=os.environ["TEMPORAL_API_KEY"],\n        tls=True,\n`
+      : `        tls=TLSConfig(\n            client_cert=Path("${f.cert}").read_bytes(),\n            client_private_key=Path("${f.key}").read_bytes(),\n        ),\n`;
+  const imports = f.credential === "api-key" ? "import os\n" : f.credential === "mtls" ? "from pathlib import Path\n" : "";
   return `import asyncio
 ${imports}
 from temporalio.client import Client${f.credential === "mtls" ? ", TLSConfig" : ""}
@@ -34,8 +37,7 @@ async def main():
     client = await Client.connect(
         "${f.endpoint}",
         namespace="${f.namespace}",
-${auth}
-    )
+${auth}    )
     worker = Worker(client, task_queue="my-task-queue", workflows=[...], activities=[...])
     await worker.run()
 
@@ -54,15 +56,16 @@ function go(f: Filled): string {
 `
       : "";
   const options =
-    f.credential === "api-key"
+    f.credential === "none"
+      ? ""
+      : f.credential === "api-key"
       ? `		Credentials:       client.NewAPIKeyStaticCredentials(os.Getenv("TEMPORAL_API_KEY")),
-		ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{}},`
-      : `		ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}},`;
+		ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{}},\n`
+      : `		ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}},\n`;
   return `package main
 
 import (
-	"crypto/tls"
-	"log"
+${f.credential === "none" ? "" : '	"crypto/tls"\n'}	"log"
 ${f.credential === "api-key" ? '	"os"\n' : ""}
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -72,8 +75,7 @@ func main() {
 ${before}	c, err := client.Dial(client.Options{
 		HostPort:  "${f.endpoint}",
 		Namespace: "${f.namespace}",
-${options}
-	})
+${options}	})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -87,17 +89,18 @@ ${options}
 
 function typescript(f: Filled): string {
   const auth =
-    f.credential === "api-key"
-      ? `    tls: true,\n    apiKey: process.env.TEMPORAL_API_KEY,`
-      : `    tls: {\n      clientCertPair: { crt: fs.readFileSync('${f.cert}'), key: fs.readFileSync('${f.key}') },\n    },`;
+    f.credential === "none"
+      ? ""
+      : f.credential === "api-key"
+      ? `    tls: true,\n    apiKey: process.env.TEMPORAL_API_KEY,\n`
+      : `    tls: {\n      clientCertPair: { crt: fs.readFileSync('${f.cert}'), key: fs.readFileSync('${f.key}') },\n    },\n`;
   return `${f.credential === "mtls" ? "import fs from 'node:fs';\n" : ""}import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from './activities';
 
 async function run() {
   const connection = await NativeConnection.connect({
     address: '${f.endpoint}',
-${auth}
-  });
+${auth}  });
   const worker = await Worker.create({
     connection,
     namespace: '${f.namespace}',
@@ -117,11 +120,13 @@ run().catch((err) => {
 
 function java(f: Filled): string {
   const auth =
-    f.credential === "api-key"
+    f.credential === "none"
+      ? ""
+      : f.credential === "api-key"
       ? `                .setEnableHttps(true)
-                .addApiKey(() -> System.getenv("TEMPORAL_API_KEY"))`
+                .addApiKey(() -> System.getenv("TEMPORAL_API_KEY"))\n`
       : `                .setSslContext(SimpleSslContextBuilder.forPKCS8(
-                        new FileInputStream("${f.cert}"), new FileInputStream("${f.key}")).build())`;
+                        new FileInputStream("${f.cert}"), new FileInputStream("${f.key}")).build())\n`;
   return `${f.credential === "mtls" ? "import io.temporal.serviceclient.SimpleSslContextBuilder;\nimport java.io.FileInputStream;\n" : ""}import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowClientOptions;
 import io.temporal.serviceclient.WorkflowServiceStubs;
@@ -134,8 +139,7 @@ public class MyWorker {
         WorkflowServiceStubs service = WorkflowServiceStubs.newServiceStubs(
             WorkflowServiceStubsOptions.newBuilder()
                 .setTarget("${f.endpoint}")
-${auth}
-                .build());
+${auth}                .build());
         WorkflowClient client = WorkflowClient.newInstance(service,
             WorkflowClientOptions.newBuilder().setNamespace("${f.namespace}").build());
         WorkerFactory factory = WorkerFactory.newInstance(client);
@@ -149,13 +153,14 @@ ${auth}
 
 function cli(f: Filled): string {
   const auth =
-    f.credential === "api-key"
-      ? `  --api-key "$TEMPORAL_API_KEY" \\\n  --tls`
-      : `  --tls-cert-path ${f.cert} \\\n  --tls-key-path ${f.key}`;
+    f.credential === "none"
+      ? ""
+      : f.credential === "api-key"
+      ? ` \\\n  --api-key "$TEMPORAL_API_KEY" \\\n  --tls`
+      : ` \\\n  --tls-cert-path ${f.cert} \\\n  --tls-key-path ${f.key}`;
   return `temporal workflow list \\
   --address ${f.endpoint} \\
-  --namespace ${f.namespace} \\
-${auth}
+  --namespace ${f.namespace}${auth}
 `;
 }
 
@@ -188,6 +193,10 @@ export function ConnectWorker({ ns }: { ns: Namespace }) {
         <label className="inline-check">
           <input type="radio" name={`${ids}-credential`} checked={credential === "mtls"} onChange={() => setCredential("mtls")} /> mTLS
           client certificate
+        </label>
+        <label className="inline-check">
+          <input type="radio" name={`${ids}-credential`} checked={credential === "none"} onChange={() => setCredential("none")} /> None
+          (a local <code>orrery dev</code>)
         </label>
       </fieldset>
       {credential === "mtls" ? (
