@@ -18,7 +18,7 @@ Screenshots land in tests/e2e/artifacts/console-codec-*.png.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import dataclasses
 import json
 import threading
@@ -136,6 +136,23 @@ class CodecOrder:
         return {"result": sealed, "secret": secret}
 
 
+@workflow.defn
+class SealedWait:
+    """Waits for a signal: its stack trace is asked while it runs."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.run
+    async def run(self, secret: str) -> str:
+        await workflow.wait_condition(lambda: self.done)
+        return secret
+
+
 async def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.locator("#view .loading").first.wait_for(state="detached")
@@ -151,6 +168,7 @@ async def test_console_decodes_payloads_through_the_namespaces_codec_server(brow
     page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     stack, _slug = await start_stack(page)
     codec = CodecServer(origin(stack.api))
+    workers = contextlib.AsyncExitStack()
     try:
         ns_id, endpoint = await create_namespace(page, "vault", 3)
         token = await api_key(page)
@@ -160,10 +178,13 @@ async def test_console_decodes_payloads_through_the_namespaces_codec_server(brow
         client = Client(**{**plain.config(), "data_converter": dataclasses.replace(
             DataConverter.default, payload_codec=ReversingCodec())})
 
-        async with run_worker(client, workflows=[CodecOrder], activities=[seal]) as worker:
-            handle = await client.start_workflow(
-                CodecOrder.run, SECRET, id=new_id("vault"), task_queue=worker.task_queue)
-            assert await handle.result() == {"result": {"sealed": SECRET}, "secret": SECRET}
+        worker = await workers.enter_async_context(
+            run_worker(client, workflows=[CodecOrder, SealedWait], activities=[seal]))
+        handle = await client.start_workflow(
+            CodecOrder.run, SECRET, id=new_id("vault"), task_queue=worker.task_queue)
+        assert await handle.result() == {"result": {"sealed": SECRET}, "secret": SECRET}
+        waiting = await client.start_workflow(
+            SealedWait.run, SECRET, id=new_id("sealed-wait"), task_queue=worker.task_queue)
         # Without the codec the history is unreadable, to the SDK too.
         stored = [e async for e in plain.get_workflow_handle(handle.id).fetch_history_events()]
         assert all(SECRET.encode() not in e.SerializeToString() for e in stored)
@@ -250,6 +271,20 @@ async def test_console_decodes_payloads_through_the_namespaces_codec_server(brow
         assert sent["x-namespace"] == ns_id
         assert sent["authorization"].startswith("Bearer ") and len(sent["authorization"]) > 20
 
+        # A running one: its input, and the stack trace the worker encodes too.
+        await page.goto(f"{base}/workflows/{waiting.id}")
+        await page.locator("[data-testid=codec-status]").wait_for()
+        started = history.locator("[data-event-type=WorkflowExecutionStarted]")
+        await started.locator("button").click()
+        attributes = json.loads(await started.locator("[data-testid=event-attributes]").inner_text())
+        assert attributes["workflowExecutionStartedEventAttributes"]["input"] == [SECRET]
+        await page.get_by_role("button", name="Get the stack trace").click()
+        trace = page.locator("[data-testid=stack-trace-text]")
+        await trace.wait_for()
+        assert "SealedWait" in await trace.inner_text()
+        await waiting.signal(SealedWait.finish)
+        assert await waiting.result() == SECRET
+
         # -- the codec server fails: a clear note, the payloads as stored -----
         codec.failing = True
         await page.reload()
@@ -279,6 +314,7 @@ async def test_console_decodes_payloads_through_the_namespaces_codec_server(brow
         print("control plane:", stack.log("control-plane"), "\ncell:", stack.log("cell"))
         raise
     finally:
+        await workers.aclose()
         codec.stop()
         await context.close()
         stack.stop()

@@ -83,8 +83,11 @@ async function loadRun(cell: Cell, workflowId: string, runId: string, codec: Cod
     }
   }
   if (!codec?.endpoint) return { describe, events, liveToken };
-  const decoded = await decodeWith(codec, ns, cell.token, events);
-  return { describe, events: decoded.value, codecProblem: decoded.problem, codecCount: decoded.count, liveToken };
+  // The describe's payloads too (pending activities' heartbeat details and
+  // failures, memo): other encodings than json/plain come in full form even
+  // with shorthand, and all of them go to the codec server in one request.
+  const decoded = await decodeWith(codec, ns, cell.token, { describe, events });
+  return { ...decoded.value, codecProblem: decoded.problem, codecCount: decoded.count, liveToken };
 }
 
 function sdkOf(events: HistoryEvent[]): string {
@@ -272,7 +275,17 @@ function Pending({ data }: { data: Loaded }) {
   );
 }
 
-function StackTrace({ cell, workflowId, runId }: { cell: Cell; workflowId: string; runId: string }) {
+function StackTrace({
+  cell,
+  workflowId,
+  runId,
+  codec,
+}: {
+  cell: Cell;
+  workflowId: string;
+  runId: string;
+  codec: CodecSettings | null;
+}) {
   const [state, setState] = useState<{ text: string; error: ApiProblem | null; busy: boolean }>({ text: "", error: null, busy: false });
   async function ask(): Promise<void> {
     setState({ text: "", error: null, busy: true });
@@ -281,7 +294,10 @@ function StackTrace({ cell, workflowId, runId }: { cell: Cell; workflowId: strin
         path: { namespace: cell.namespace, "execution.workflow_id": workflowId, "query.query_type": "__stack_trace" },
         body: { execution: { workflowId, runId }, query: { queryType: "__stack_trace" } },
       });
-      const values = decodePayloads(res.queryResult);
+      // A worker with a payload codec encodes its answer too.
+      const decoded = codec?.endpoint ? await decodeWith(codec, cell.namespace, cell.token, res.queryResult) : null;
+      if (decoded?.problem) throw new Error(decoded.problem);
+      const values = decodePayloads(decoded ? decoded.value : res.queryResult);
       setState({ text: values.map((v) => (typeof v === "string" ? v : JSON.stringify(v, null, 2))).join("\n"), error: null, busy: false });
     } catch (err) {
       setState({ text: "", error: asProblem(err), busy: false });
@@ -406,7 +422,7 @@ function Run({ cell, workflowId, runId }: { cell: Cell; workflowId: string; runI
       <Summary data={data} namespace={cell.namespace} />
       <WorkflowActions cell={cell} workflowId={workflowId} runId={run} data={data} running={running} onDone={reload} />
       <Pending data={data} />
-      {running ? <StackTrace cell={cell} workflowId={workflowId} runId={run} /> : null}
+      {running ? <StackTrace cell={cell} workflowId={workflowId} runId={run} codec={codec?.settings ?? null} /> : null}
       <section aria-label="History">
         <h2>History</h2>
         <div className="tabs" role="group" aria-label="History view">
