@@ -150,25 +150,37 @@ impl Signer {
         iat: u64,
         exp: u64,
     ) -> Result<Minted, KeyError> {
-        self.sign(API_KEY_AUDIENCE, jti, subject, account, iat, exp)
+        self.sign(API_KEY_AUDIENCE, jti, subject, account, iat, exp, None)
             .await
     }
 
     /// Signs a console token: a user's stand-in for an API key on a cell's
-    /// HTTP API, living at most `CONSOLE_TOKEN_MAX_TTL` (the cells refuse
-    /// longer ones).
+    /// HTTP API, for one namespace, living at most `CONSOLE_TOKEN_MAX_TTL`
+    /// (the cells refuse longer ones, and use it in that namespace only).
+    #[allow(clippy::too_many_arguments)]
     pub async fn mint_console(
         &self,
         jti: &str,
         user_subject: &str,
         account: &str,
+        namespace: &str,
         iat: u64,
         exp: u64,
     ) -> Result<Minted, KeyError> {
-        self.sign(CONSOLE_TOKEN_AUDIENCE, jti, user_subject, account, iat, exp)
-            .await
+        let namespace = Some(namespace.to_owned());
+        self.sign(
+            CONSOLE_TOKEN_AUDIENCE,
+            jti,
+            user_subject,
+            account,
+            iat,
+            exp,
+            namespace,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn sign(
         &self,
         audience: &str,
@@ -177,6 +189,7 @@ impl Signer {
         account: &str,
         iat: u64,
         exp: u64,
+        namespace: Option<String>,
     ) -> Result<Minted, KeyError> {
         let key = self.current().await?;
         let mut header = Header::new(Algorithm::EdDSA);
@@ -189,6 +202,7 @@ impl Signer {
             account: account.into(),
             iat,
             exp,
+            namespace,
         };
         Ok(Minted {
             token: jsonwebtoken::encode(&header, &claims, &key.key)?,

@@ -46,6 +46,11 @@ async fn a_user_gets_a_short_lived_token_for_its_own_grants(backend: Backend) {
     let c = claims(&token);
     assert_eq!(c["aud"], "orrery-cell-console");
     assert_eq!(
+        c["namespace"],
+        id.as_str(),
+        "a token for this namespace only"
+    );
+    assert_eq!(
         c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
         300,
         "five minutes"
@@ -53,14 +58,37 @@ async fn a_user_gets_a_short_lived_token_for_its_own_grants(backend: Backend) {
 
     // What a cell decides, from the snapshot it is sent.
     let auth = Authorizer::new(app.verify_snapshot(app.snapshot(None).await.ok(200)));
-    let principal = auth.verify_api_key(&token, SystemTime::now()).unwrap();
+    let bearer = auth.verify_bearer(&token, SystemTime::now()).unwrap();
+    assert_eq!(bearer.namespace.as_deref(), Some(id.as_str()));
+    let principal = bearer.principal;
     assert!(matches!(principal, Principal::User(_)));
+    assert!(
+        auth.verify_api_key(&token, SystemTime::now()).is_err(),
+        "not an API key"
+    );
     assert_eq!(
         auth.namespace_permission(&principal, &id),
         Some(Permission::Admin)
     );
     let later = SystemTime::now() + Duration::from_secs(400);
-    assert_eq!(auth.verify_api_key(&token, later), Err(AuthError::Expired));
+    assert_eq!(auth.verify_bearer(&token, later), Err(AuthError::Expired));
+
+    // Not with an API key, even the user's own: a token must not outlive
+    // the key that asked for it.
+    let own_key = owner
+        .post(
+            "/api/v1/api-keys",
+            json!({"name": "mine", "expiry_days": 1}),
+        )
+        .await
+        .ok(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.bearer(&own_key)
+        .post(&format!("/api/v1/namespaces/{id}/console-token"), json!({}))
+        .await
+        .problem(403);
 
     // Without the CSRF header a browser session cannot mint one.
     owner
@@ -100,8 +128,9 @@ async fn a_reader_gets_a_read_token_and_strangers_get_none(backend: Backend) {
     assert_eq!(body["permission"], "read");
     let auth = Authorizer::new(app.verify_snapshot(app.snapshot(None).await.ok(200)));
     let principal = auth
-        .verify_api_key(body["token"].as_str().unwrap(), SystemTime::now())
-        .unwrap();
+        .verify_bearer(body["token"].as_str().unwrap(), SystemTime::now())
+        .unwrap()
+        .principal;
     assert_eq!(
         auth.namespace_permission(&principal, &id),
         Some(Permission::Read)

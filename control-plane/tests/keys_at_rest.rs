@@ -410,6 +410,7 @@ async fn plaintext_rows_of_an_older_version_are_sealed_at_start(backend: Backend
         account: "acc".into(),
         iat: u64::try_from(now / 1000).unwrap(),
         exp: u64::try_from(now / 1000 + 10 * 86_400).unwrap(),
+        namespace: None,
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some("oldkid".into());

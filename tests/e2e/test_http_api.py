@@ -275,3 +275,32 @@ async def test_no_cors_for_an_origin_not_allowed(stack):
     got = await asyncio.to_thread(preflight)
     assert (got.status, got.json) == (501, {"code": 12, "message": "Method Not Allowed"}), got
     assert not any(k.startswith("access-control-") for k in got.headers), got.headers
+
+
+async def test_a_console_token_acts_in_its_one_namespace(stack):
+    """A console token (the signed-in user's, minted for one namespace) is
+    taken for that namespace only: its user is the account's owner, admin
+    of every namespace, yet the token is refused on the account's other
+    namespace, and it is not an API key to the control plane either."""
+    alpha: Tenant = stack.tenants[0]
+    rest = alpha.rest
+    other = rest.call("POST", "/api/v1/namespaces", {"name": "other", "retention_days": 1})["id"]
+    minted = rest.call("POST", f"/api/v1/namespaces/{alpha.namespace}/console-token", {})
+    assert minted["namespace"] == alpha.namespace
+    assert minted["permission"] == "admin"
+    token = minted["token"]
+    deadline = time.monotonic() + 10
+    while True:  # the cell learns the new namespace on its next poll
+        mine = await acall(stack, "GET", wf_path(alpha.namespace), bearer=token)
+        theirs = await acall(stack, "GET", wf_path(other), bearer=token)
+        if theirs.status != 404 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    assert mine.status == 200, mine.raw
+    assert_refused(theirs, 403, 7)
+    wid = await start(stack, alpha, bearer=token)
+    assert_refused(await acall(stack, "POST", wf_path(other, wid), start_body(), bearer=token), 403, 7)
+    # The namespace list shows the one namespace the token is for.
+    listed = await acall(stack, "GET", "/api/v1/namespaces", bearer=token)
+    names = [n["namespaceInfo"]["name"] for n in listed.json.get("namespaces", [])]
+    assert names == [alpha.namespace], names

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::namespaces::{http_endpoint, namespace_for};
 use super::{now_ms, time};
 use crate::app::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Credential};
 use crate::extract::ApiPath;
 use crate::problem::{ApiError, ErrorResponses};
 use crate::roles::effective_permission;
@@ -59,6 +59,13 @@ async fn create_console_token(
             "console tokens are for users; a service account uses its API key",
         ));
     };
+    // A signed-in browser only: minted with an API key, a token could
+    // outlive the key that asked for it.
+    if !matches!(caller.credential, Credential::Session { .. }) {
+        return Err(ApiError::forbidden(
+            "console tokens are minted for a signed-in session; a program uses its API key",
+        ));
+    }
     let ns = namespace_for(&state, &caller, &id, Some(Permission::Read)).await?;
     let granted = state
         .store
@@ -74,6 +81,7 @@ async fn create_console_token(
             &uuid::Uuid::new_v4().to_string(),
             &format!("user:{user}"),
             &caller.account_id,
+            &ns.id,
             now,
             expires,
         )

@@ -39,6 +39,18 @@ pub struct ApiKeyClaims {
     pub account: String,
     pub iat: u64,
     pub exp: u64,
+    /// A console token's one namespace: it acts there only, whatever else
+    /// its user holds. Absent from API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// What a bearer token stands for: its principal and, for a console token,
+/// the one namespace it may act in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bearer {
+    pub principal: Principal,
+    pub namespace: Option<String>,
 }
 
 struct NamespaceEntry {
@@ -150,8 +162,23 @@ impl Authorizer {
 
     /// Checks an API key (the JWT after `Bearer `): the signature with the
     /// key its `kid` names, only with that key's algorithm; issuer, audience,
-    /// expiry against `now`; and that the key is still active.
+    /// expiry against `now`; and that the key is still active. A console
+    /// token is refused here: it is not an API key ([`Self::verify_bearer`]).
     pub fn verify_api_key(&self, token: &str, now: SystemTime) -> Result<Principal, AuthError> {
+        match self.verify_bearer(token, now)? {
+            Bearer {
+                principal,
+                namespace: None,
+            } => Ok(principal),
+            Bearer { .. } => Err(AuthError::InvalidClaims(
+                "a console token is not an API key",
+            )),
+        }
+    }
+
+    /// An API key, or a console token (a user's, for one namespace, living
+    /// at most [`CONSOLE_TOKEN_MAX_TTL`], not revoked one by one).
+    pub fn verify_bearer(&self, token: &str, now: SystemTime) -> Result<Bearer, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::MalformedToken)?;
         let kid = header.kid.ok_or(AuthError::UnknownSigningKey)?;
         let (alg, key) = self.keys.get(&kid).ok_or(AuthError::UnknownSigningKey)?;
@@ -194,14 +221,23 @@ impl Authorizer {
             (claims.sub.parse()).map_err(|_| AuthError::InvalidClaims("malformed subject"))?;
         if claims.aud == CONSOLE_TOKEN_AUDIENCE {
             // A user's, short-lived, never revoked one by one: it lives at
-            // most CONSOLE_TOKEN_MAX_TTL and grants only the user's grants.
+            // most CONSOLE_TOKEN_MAX_TTL and grants only the user's grants
+            // in its one namespace.
             if !matches!(subject, Principal::User(_)) {
                 return Err(AuthError::InvalidClaims("a console token names a user"));
             }
             if claims.exp.saturating_sub(claims.iat) > CONSOLE_TOKEN_MAX_TTL {
                 return Err(AuthError::InvalidClaims("a console token lives too long"));
             }
-            return Ok(subject);
+            let Some(namespace) = claims.namespace.filter(|n| !n.is_empty()) else {
+                return Err(AuthError::InvalidClaims(
+                    "a console token names its namespace",
+                ));
+            };
+            return Ok(Bearer {
+                principal: subject,
+                namespace: Some(namespace),
+            });
         }
         let owner = (self.active_api_keys.get(&claims.jti)).ok_or(AuthError::KeyNotActive)?;
         // The signature alone does not bind a key id to a subject: whoever
@@ -210,7 +246,10 @@ impl Authorizer {
         if subject != *owner {
             return Err(AuthError::SubjectMismatch);
         }
-        Ok(subject)
+        Ok(Bearer {
+            principal: subject,
+            namespace: None,
+        })
     }
 
     /// The principal's effective permission on `namespace`, if any. A

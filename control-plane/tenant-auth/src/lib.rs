@@ -12,7 +12,7 @@ mod error;
 mod snapshot;
 
 pub use authorizer::{
-    API_KEY_AUDIENCE, API_KEY_ISSUER, ApiKeyClaims, Authorizer, CLOCK_LEEWAY,
+    API_KEY_AUDIENCE, API_KEY_ISSUER, ApiKeyClaims, Authorizer, Bearer, CLOCK_LEEWAY,
     CONSOLE_TOKEN_AUDIENCE, CONSOLE_TOKEN_MAX_TTL,
 };
 pub use error::{AuthError, AuthErrorKind};

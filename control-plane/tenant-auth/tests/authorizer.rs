@@ -36,6 +36,7 @@ fn claims(jti: &str) -> ApiKeyClaims {
         account: "a1".into(),
         iat: now(),
         exp: now() + 3600,
+        namespace: None,
     }
 }
 
@@ -255,9 +256,10 @@ fn inactive_jti_is_rejected() {
     );
 }
 
-/// A console token is a user's, short-lived, and stands for that user's
-/// grants without being an active key; anything longer-lived or naming a
-/// service account is refused.
+/// A console token is a user's, short-lived, for one namespace, and stands
+/// for that user's grants there without being an active key; anything
+/// longer-lived, naming a service account or no namespace is refused, and
+/// it is never taken for an API key.
 #[test]
 fn console_tokens_are_short_lived_and_a_users() {
     let keys = ed25519();
@@ -266,26 +268,44 @@ fn console_tokens_are_short_lived_and_a_users() {
         aud: CONSOLE_TOKEN_AUDIENCE.into(),
         sub: sub.into(),
         exp: now() + ttl,
+        namespace: Some("orders.abc12".into()),
         ..claims("session-not-a-key")
     };
     let token = sign(&keys, "k1", &console("user:u1", 300));
-    let principal = auth.verify_api_key(&token, SystemTime::now()).unwrap();
+    let bearer = auth.verify_bearer(&token, SystemTime::now()).unwrap();
+    assert_eq!(bearer.namespace.as_deref(), Some("orders.abc12"));
     assert_eq!(
-        auth.namespace_permission(&principal, "orders.abc12"),
+        auth.namespace_permission(&bearer.principal, "orders.abc12"),
         Some(Permission::Write)
     );
+    assert!(matches!(
+        auth.verify_api_key(&token, SystemTime::now()),
+        Err(AuthError::InvalidClaims(_))
+    ));
+    let unscoped = sign(
+        &keys,
+        "k1",
+        &ApiKeyClaims {
+            namespace: None,
+            ..console("user:u1", 300)
+        },
+    );
+    assert!(matches!(
+        auth.verify_bearer(&unscoped, SystemTime::now()),
+        Err(AuthError::InvalidClaims(_))
+    ));
     let long = sign(&keys, "k1", &console("user:u1", CONSOLE_TOKEN_MAX_TTL + 60));
     assert!(matches!(
-        auth.verify_api_key(&long, SystemTime::now()),
+        auth.verify_bearer(&long, SystemTime::now()),
         Err(AuthError::InvalidClaims(_))
     ));
     let robot = sign(&keys, "k1", &console("service-account:s1", 300));
     assert!(matches!(
-        auth.verify_api_key(&robot, SystemTime::now()),
+        auth.verify_bearer(&robot, SystemTime::now()),
         Err(AuthError::InvalidClaims(_))
     ));
     let later = SystemTime::now() + Duration::from_secs(300 + CLOCK_LEEWAY + 5);
-    assert_eq!(auth.verify_api_key(&token, later), Err(AuthError::Expired));
+    assert_eq!(auth.verify_bearer(&token, later), Err(AuthError::Expired));
 }
 
 /// A signing key in the wrong hands (a database copy) signs `{sub:

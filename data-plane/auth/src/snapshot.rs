@@ -79,6 +79,8 @@ impl Loaded {
 struct PrincipalGrants {
     authorizer: Arc<Authorizer>,
     principal: Principal,
+    /// A console token's namespace: nothing elsewhere.
+    only: Option<String>,
 }
 
 impl std::fmt::Debug for PrincipalGrants {
@@ -90,6 +92,9 @@ impl std::fmt::Debug for PrincipalGrants {
 impl Grants for PrincipalGrants {
     fn permission(&self, namespace: &str) -> Option<Permission> {
         use orrery_tenant_auth::Permission as P;
+        if self.only.as_deref().is_some_and(|only| only != namespace) {
+            return None;
+        }
         self.authorizer
             .namespace_permission(&self.principal, namespace)
             .map(|p| match p {
@@ -146,6 +151,7 @@ impl SnapshotVerifier {
             grants: Arc::new(PrincipalGrants {
                 authorizer: loaded.authorizer.clone(),
                 principal,
+                only: None,
             }),
         }
     }
@@ -275,11 +281,22 @@ fn split_chain<'c>(chain: &'c [CertificateDer<'static>]) -> Result<Chain<'c>, St
 impl Verifier for SnapshotVerifier {
     fn api_key(&self, token: &str) -> Result<Caller, String> {
         let loaded = self.loaded()?;
-        let principal = loaded
+        let bearer = loaded
             .authorizer
-            .verify_api_key(token, SystemTime::now())
+            .verify_bearer(token, SystemTime::now())
             .map_err(|e| format!("Request unauthorized: {e}"))?;
-        Ok(Self::caller(&loaded, principal))
+        Ok(match bearer.namespace {
+            None => Self::caller(&loaded, bearer.principal),
+            // A console token acts in its one namespace only.
+            Some(namespace) => Caller::Tenant {
+                principal: bearer.principal.to_string(),
+                grants: Arc::new(PrincipalGrants {
+                    authorizer: loaded.authorizer.clone(),
+                    principal: bearer.principal,
+                    only: Some(namespace),
+                }),
+            },
+        })
     }
 
     fn certificate(
