@@ -46,43 +46,50 @@ asyncio.run(main())
 `;
 }
 
+/** Go struct fields as gofmt aligns them. */
+function goFields(fields: [string, string][]): string {
+  const width = Math.max(...fields.map(([k]) => k.length)) + 1;
+  return fields.map(([k, v]) => `\t\t${`${k}:`.padEnd(width)} ${v},\n`).join("");
+}
+
 function go(f: Filled): string {
   const before =
     f.credential === "mtls"
-      ? `	cert, err := tls.LoadX509KeyPair("${f.cert}", "${f.key}")
-	if err != nil {
-		log.Fatal(err)
-	}
+      ? `\tcert, err := tls.LoadX509KeyPair("${f.cert}", "${f.key}")
+\tif err != nil {
+\t\tlog.Fatal(err)
+\t}
 `
       : "";
-  const options =
-    f.credential === "none"
-      ? ""
-      : f.credential === "api-key"
-      ? `		Credentials:       client.NewAPIKeyStaticCredentials(os.Getenv("TEMPORAL_API_KEY")),
-		ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{}},\n`
-      : `		ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}},\n`;
+  const fields: [string, string][] = [
+    ["HostPort", `"${f.endpoint}"`],
+    ["Namespace", `"${f.namespace}"`],
+  ];
+  if (f.credential === "api-key") {
+    fields.push(["Credentials", `client.NewAPIKeyStaticCredentials(os.Getenv("TEMPORAL_API_KEY"))`]);
+    fields.push(["ConnectionOptions", "client.ConnectionOptions{TLS: &tls.Config{}}"]);
+  } else if (f.credential === "mtls") {
+    fields.push(["ConnectionOptions", "client.ConnectionOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}"]);
+  }
   return `package main
 
 import (
-${f.credential === "none" ? "" : '	"crypto/tls"\n'}	"log"
-${f.credential === "api-key" ? '	"os"\n' : ""}
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
+${f.credential === "none" ? "" : '\t"crypto/tls"\n'}\t"log"
+${f.credential === "api-key" ? '\t"os"\n' : ""}
+\t"go.temporal.io/sdk/client"
+\t"go.temporal.io/sdk/worker"
 )
 
 func main() {
-${before}	c, err := client.Dial(client.Options{
-		HostPort:  "${f.endpoint}",
-		Namespace: "${f.namespace}",
-${options}	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	w := worker.New(c, "my-task-queue", worker.Options{})
-	// w.RegisterWorkflow(...); w.RegisterActivity(...)
-	log.Fatal(w.Run(worker.InterruptCh()))
+${before}\tc, err := client.Dial(client.Options{
+${goFields(fields)}\t})
+\tif err != nil {
+\t\tlog.Fatal(err)
+\t}
+\tdefer c.Close()
+\tw := worker.New(c, "my-task-queue", worker.Options{})
+\t// w.RegisterWorkflow(...); w.RegisterActivity(...)
+\tlog.Fatal(w.Run(worker.InterruptCh()))
 }
 `;
 }
