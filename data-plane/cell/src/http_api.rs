@@ -39,13 +39,28 @@ pub(crate) async fn serve(
     listener: TcpListener,
     settings: HttpApiSettings,
     grpc: GrpcService,
+    auth: Option<Arc<orrery_auth::TenantAuth>>,
     tls: Option<Arc<orrery_auth::tls::TlsConfigs>>,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    // The credential is checked before the body is read, so no stranger's
+    // body costs the cell its parsing (the gRPC stack checks it again).
+    let authenticate: Option<orrery_http_api::Authenticate> = auth.map(|auth| {
+        Arc::new(
+            move |headers: &http::HeaderMap, extensions: &http::Extensions| {
+                auth.authenticate(
+                    headers,
+                    extensions.get::<orrery_auth::tls::ConnectionInfo>(),
+                )
+                .map(|_| ())
+            },
+        ) as orrery_http_api::Authenticate
+    });
     let api = HttpApi::new(
         grpc,
         HttpApiConfig {
             allowed_origins: settings.allowed_origins,
+            authenticate,
             ..HttpApiConfig::default()
         },
     )?;

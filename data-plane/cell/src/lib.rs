@@ -381,6 +381,7 @@ impl Cell {
                 listener,
                 settings,
                 http_api::grpc_stack(&self.frontend, self.tenants.auth.clone()),
+                self.tenants.auth.clone(),
                 self.tenants.tls.clone(),
                 stopped(),
             )),

@@ -33,14 +33,26 @@ pub use serve::{Peer, TlsListener, serve_plain, serve_tls};
 pub(crate) const DESCRIPTORS: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/http_api_descriptors.bin"));
 
+/// Checks a request's credential (its headers, and the TLS connection's
+/// client information in its extensions) before its body is read: a
+/// stranger's body is never parsed. The gRPC stack checks it again, and
+/// decides what it may do.
+pub type Authenticate =
+    Arc<dyn Fn(&http::HeaderMap, &http::Extensions) -> Result<(), String> + Send + Sync>;
+
 /// How the HTTP API is configured.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpApiConfig {
     /// Origins a browser may call from (CORS); empty: none.
     /// `--http-api-allowed-origin`.
     pub allowed_origins: Vec<String>,
-    /// The largest request body read, as the gRPC listener's message limit.
+    /// The largest request body read (the real server's 4 MiB).
     pub max_body_bytes: usize,
+    /// `None`: everyone (a development cell).
+    pub authenticate: Option<Authenticate>,
+    /// Requests whose bodies are being turned into messages at once: the
+    /// rest wait, so their memory stays bounded however many arrive.
+    pub max_decoding: usize,
 }
 
 impl Default for HttpApiConfig {
@@ -48,6 +60,8 @@ impl Default for HttpApiConfig {
         Self {
             allowed_origins: Vec::new(),
             max_body_bytes: 4 * 1024 * 1024,
+            authenticate: None,
+            max_decoding: 8,
         }
     }
 }
@@ -57,6 +71,7 @@ pub struct HttpApi {
     pool: DescriptorPool,
     routes: routes::Routes,
     grpc: GrpcService,
+    decoding: tokio::sync::Semaphore,
     config: HttpApiConfig,
 }
 
@@ -74,6 +89,7 @@ impl HttpApi {
             pool,
             routes,
             grpc,
+            decoding: tokio::sync::Semaphore::new(config.max_decoding.max(1)),
             config,
         }))
     }
@@ -142,6 +158,20 @@ async fn handle(State(api): State<Arc<HttpApi>>, request: Request) -> Response {
         route = %matched.route.template
     );
     async {
+        if let Some(authenticate) = &api.config.authenticate
+            && let Err(message) = authenticate(&parts.headers, &parts.extensions)
+        {
+            return errors::status(&api.pool, mode, &tonic::Status::unauthenticated(message));
+        }
+        // Held while the body becomes a message, not during the call (a
+        // long poll must not keep others from being read).
+        let Ok(decoding) = api.decoding.acquire().await else {
+            return errors::status(
+                &api.pool,
+                mode,
+                &tonic::Status::unavailable("shutting down"),
+            );
+        };
         let bytes = match body {
             Some(body) => match axum::body::to_bytes(body, api.config.max_body_bytes).await {
                 Ok(bytes) => bytes,
@@ -157,10 +187,12 @@ async fn handle(State(api): State<Arc<HttpApi>>, request: Request) -> Response {
             Some(prost_reflect::Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
             _ => None,
         };
+        let encoded = message.encode_to_vec();
+        drop((message, bytes, decoding));
         let answer = grpc_call::call(
             &api.grpc,
             &rpc.grpc_path,
-            message.encode_to_vec(),
+            encoded,
             &parts,
             namespace.as_deref(),
         )

@@ -152,7 +152,33 @@ fn short_payload(full: &Value) -> Result<Option<Value>, String> {
 
 /// Input: payloads in shorthand made full, and enum shorthand made names,
 /// in `value`, the JSON of a `desc` request (proto or JSON field names).
-pub(crate) fn expand(desc: &MessageDescriptor, value: &mut Value) -> Result<(), String> {
+/// The most payloads one request may hold: each shorthand value grows
+/// several-fold when made full, before the call is authorised or its size
+/// checked, so this bounds what one request can make the cell allocate.
+pub(crate) const MAX_PAYLOADS: usize = 10_000;
+
+/// Counts payloads made full against [`MAX_PAYLOADS`].
+pub(crate) struct Budget(usize);
+
+impl Budget {
+    pub(crate) fn new() -> Self {
+        Self(MAX_PAYLOADS)
+    }
+
+    fn spend(&mut self) -> Result<(), String> {
+        self.0 = self
+            .0
+            .checked_sub(1)
+            .ok_or_else(|| format!("a request holds at most {MAX_PAYLOADS} payloads"))?;
+        Ok(())
+    }
+}
+
+pub(crate) fn expand(
+    desc: &MessageDescriptor,
+    value: &mut Value,
+    budget: &mut Budget,
+) -> Result<(), String> {
     let Value::Object(object) = value else {
         return Ok(());
     };
@@ -187,12 +213,13 @@ pub(crate) fn expand(desc: &MessageDescriptor, value: &mut Value) -> Result<(), 
                 {
                     for entry in entries.values_mut() {
                         if value_desc.full_name() == PAYLOAD {
+                            budget.spend()?;
                             // The real server drops a map value it cannot read.
                             if let Ok(full) = full_payload(std::mem::take(entry)) {
                                 *entry = full;
                             }
                         } else {
-                            expand(&value_desc, entry)?;
+                            expand(&value_desc, entry, budget)?;
                         }
                     }
                 }
@@ -200,20 +227,25 @@ pub(crate) fn expand(desc: &MessageDescriptor, value: &mut Value) -> Result<(), 
             Kind::Message(inner) if field.is_list() => {
                 if let Value::Array(items) = item {
                     for entry in items {
-                        expand_message(&inner, entry)?;
+                        expand_message(&inner, entry, budget)?;
                     }
                 }
             }
-            Kind::Message(inner) => expand_message(&inner, item)?,
+            Kind::Message(inner) => expand_message(&inner, item, budget)?,
             _ => {}
         }
     }
     Ok(())
 }
 
-fn expand_message(desc: &MessageDescriptor, value: &mut Value) -> Result<(), String> {
+fn expand_message(
+    desc: &MessageDescriptor,
+    value: &mut Value,
+    budget: &mut Budget,
+) -> Result<(), String> {
     match desc.full_name() {
         PAYLOAD => {
+            budget.spend()?;
             *value = full_payload(std::mem::take(value))?;
             Ok(())
         }
@@ -223,13 +255,17 @@ fn expand_message(desc: &MessageDescriptor, value: &mut Value) -> Result<(), Str
                 Value::Array(items) => {
                     let items = std::mem::take(items)
                         .into_iter()
-                        .map(full_payload)
+                        .map(|item| {
+                            budget.spend()?;
+                            full_payload(item)
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     *value = json!({ "payloads": items });
                 }
                 Value::Object(object) => {
                     if let Some(Value::Array(items)) = object.get_mut("payloads") {
                         for item in items.iter_mut() {
+                            budget.spend()?;
                             *item = full_payload(std::mem::take(item))?;
                         }
                     }
@@ -242,7 +278,7 @@ fn expand_message(desc: &MessageDescriptor, value: &mut Value) -> Result<(), Str
             }
             Ok(())
         }
-        _ => expand(desc, value),
+        _ => expand(desc, value, budget),
     }
 }
 

@@ -32,7 +32,7 @@ pub(crate) fn build(
         Body::None => Value::Object(Map::new()),
     };
     if shorthand {
-        crate::payloads::expand(desc, &mut json)?;
+        crate::payloads::expand(desc, &mut json, &mut crate::payloads::Budget::new())?;
     }
     if matched.route.body != Body::Whole {
         let paths: Vec<&[String]> = matched.variables.iter().map(|(f, _)| *f).collect();

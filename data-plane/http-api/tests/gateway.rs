@@ -143,3 +143,53 @@ async fn cors_answers_only_configured_origins() {
         "http://console.test:8233"
     );
 }
+
+#[tokio::test]
+async fn a_stranger_is_refused_before_its_body_is_read() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let config = HttpApiConfig {
+        authenticate: Some(Arc::new(
+            |headers: &http::HeaderMap, _: &http::Extensions| match headers.get("authorization") {
+                Some(v) if v == "Bearer good" => Ok(()),
+                _ => Err("Request unauthorized: no credential".to_string()),
+            },
+        )),
+        ..HttpApiConfig::default()
+    };
+    let router = HttpApi::new(grpc(seen.clone()), config).unwrap().router();
+    // Not even JSON: a stranger's body is never looked at.
+    let request = Request::post("/api/v1/namespaces/ns1/workflows/w1")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let (status, _, body) = call(&router, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("\"code\":16"), "{body}");
+    assert!(seen.lock().unwrap().is_empty());
+    let request = Request::get("/api/v1/namespaces/ns1/workflows/w1")
+        .header("authorization", "Bearer good")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, request).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_payloads_one_request_may_hold_are_bounded() {
+    let (router, seen) = api(&[]);
+    let start = |n: usize| {
+        let input = vec!["1"; n].join(",");
+        let body = format!(
+            r#"{{"workflowType":{{"name":"W"}},"taskQueue":{{"name":"q"}},"input":[{input}]}}"#
+        );
+        Request::post("/api/v1/namespaces/ns1/workflows/w1")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _, body) = call(&router, start(10_001)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("at most 10000 payloads"), "{body}");
+    assert!(seen.lock().unwrap().is_empty());
+    // Up to the bound the call goes through (the recording service answers
+    // NOT_FOUND to everything).
+    assert_eq!(call(&router, start(10_000)).await.0, StatusCode::NOT_FOUND);
+}
