@@ -173,6 +173,9 @@ pub struct AppState {
     pub usage: Arc<UsageSettings>,
     /// The cells' recent per-namespace statistics, for `GET /api/v1/metrics`.
     pub tenant_metrics: Arc<crate::tenant_metrics::TenantMetrics>,
+    /// The console page's policy, read from the cells at most every few
+    /// seconds (`console::page_policy`).
+    pub console_policy: Arc<crate::console::PolicyCache>,
 }
 
 impl AppState {
@@ -261,6 +264,7 @@ impl AppState {
                 pull_interval: config.usage_pull_interval,
             }),
             tenant_metrics: Arc::default(),
+            console_policy: Arc::default(),
         })
     }
 }

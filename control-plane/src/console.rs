@@ -31,11 +31,38 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// only lets the page's own code call those servers.
 const CODEC_SOURCES: &str = "https: http://localhost:* http://127.0.0.1:*";
 
+/// How long a page policy is reused: page loads are anyone's to make, and
+/// each reading of the policy lists the cells.
+const POLICY_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The last page policy read, and when.
+#[derive(Default)]
+pub struct PolicyCache(std::sync::Mutex<Option<(std::time::Instant, String)>>);
+
 /// The page's policy: [`CONTENT_SECURITY_POLICY`] with `connect-src`
 /// widened to [`CODEC_SOURCES`] and the origin of every registered cell's
 /// HTTP API that is plain HTTP (a development cell; `https:` covers the
-/// rest). Read per page load, so a newly registered cell needs no restart.
+/// rest). Read again after [`POLICY_FRESH_FOR`], so a newly registered cell
+/// needs no restart.
 async fn page_policy(state: &AppState) -> String {
+    let cache = &state.console_policy.0;
+    if let Some((at, policy)) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        && at.elapsed() < POLICY_FRESH_FOR
+    {
+        return policy.clone();
+    }
+    let policy = read_page_policy(state).await;
+    *cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        Some((std::time::Instant::now(), policy.clone()));
+    policy
+}
+
+async fn read_page_policy(state: &AppState) -> String {
     let mut sources = vec!["'self'".to_string(), CODEC_SOURCES.to_string()];
     // A store error leaves the page stricter, never looser.
     if let Ok(cells) = state.store.cell_loads().await {

@@ -329,6 +329,10 @@ async fn archival_is_switched_at_the_cell_and_read_back(backend: Backend) {
         .put(&path, json!({"history": true, "visibility": true}))
         .await;
     assert_eq!(refused.fields(), ["history"]);
+    // The cell's words name the operator's archive: the tenant never sees them.
+    let text = refused.body.to_string();
+    assert!(text.contains("archiving is not available"), "{text}");
+    assert!(!text.contains("HistoryArchival"), "{text}");
     assert_eq!(app.cell.archival(&ns), (disabled, disabled));
     owner
         .put(&path, json!({"history": false, "visibility": false}))

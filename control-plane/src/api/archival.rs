@@ -23,14 +23,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The cell names the setting it refused (`HistoryArchivalUri`,
 /// `VisibilityArchivalState`…); the tenant's field is `history` or
-/// `visibility`. A refusal is typically a cell with no archive.
+/// `visibility`. A refusal is typically a cell with no archive, or one its
+/// archive cannot be reached at: the cell's message names the operator's
+/// bucket or path and the storage's error, so it is logged, and the tenant
+/// is told only that archiving is not available.
 fn refused(message: String) -> ApiError {
     let field = if message.starts_with("Visibility") {
         "visibility"
     } else {
         "history"
     };
-    ApiError::field(field, message)
+    tracing::warn!(field, cell_message = %message, "a cell refused to change archival");
+    ApiError::field(
+        field,
+        "archiving is not available for this namespace's cell; ask the operator",
+    )
 }
 
 /// Whether the namespace archives closed runs' histories and visibility
