@@ -15,6 +15,7 @@ Screenshots land in tests/e2e/artifacts/console-workflows-*.png.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -130,10 +131,17 @@ async def start_stack(page) -> tuple[Stack, str]:
     # 127.0.0.1, so the browser's calls there are forwarded to it (the
     # Python SDK likewise dials stack.address with the namespace's name).
     cell = f"127.0.0.1:{stack.http_api_port}"
+    from playwright.async_api import Error as PlaywrightError
 
     async def forward(route) -> None:
         url = re.sub(r"^https://[^/]+", f"https://{cell}", route.request.url)
-        await route.fulfill(response=await route.fetch(url=url))
+        try:
+            # Longer than the live view's long poll (grpc-timeout 30S).
+            await route.fulfill(response=await route.fetch(url=url, timeout=60_000))
+        except PlaywrightError:
+            # The page went away (or aborted the long poll) while it waited.
+            with contextlib.suppress(PlaywrightError):
+                await route.abort()
 
     await page.context.route(re.compile(rf"^https://[^/]+\.{re.escape(DOMAIN)}:7243/"), forward)
     return stack, slug
