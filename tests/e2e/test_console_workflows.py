@@ -301,6 +301,16 @@ async def test_console_shows_workflows_history_timeline_actions_and_schedules(br
                 identity = await pollers.first.locator("td").first.inner_text()
                 assert "@" in identity, (kind, identity)  # the SDK's pid@host
             await shot(page, "workers")
+            # On a phone: the workers and the run's page fit (tables scroll inside).
+            await page.set_viewport_size({"width": 390, "height": 844})
+            for url, ready in ((page.url, "[data-testid=pollers-activity-table]"),
+                               (f"{base}/workflows/{signalled.id}", "[data-testid=history]")):
+                await page.goto(url)
+                await page.locator(ready).wait_for()
+                assert await page.evaluate(
+                    "document.documentElement.scrollWidth <= window.innerWidth"), f"{url} wider than a phone"
+            await shot(page, "phone-detail")
+            await page.set_viewport_size({"width": 1280, "height": 800})
 
             # -- the schedule -----------------------------------------------
             await page.goto(base + "/schedules")
