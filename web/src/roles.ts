@@ -17,6 +17,9 @@ export const READS_NO_ACCOUNT_DATA: AccountRole[] = ["finance_admin", "metrics_r
 export const readsAccount = (role: AccountRole): boolean => !READS_NO_ACCOUNT_DATA.includes(role);
 export const managesAccount = (role: AccountRole): boolean => MANAGES_ACCOUNT.includes(role);
 export const readsUsage = (role: AccountRole): boolean => READS_USAGE.includes(role);
+/** Who may create namespaces (control-plane/src/roles.rs, creates_namespaces). */
+export const CREATES_NAMESPACES: AccountRole[] = ["owner", "admin", "developer"];
+export const createsNamespaces = (role: AccountRole): boolean => CREATES_NAMESPACES.includes(role);
 
 /** Where a signed-in caller lands: its first page. */
 export function home(role: AccountRole): string {

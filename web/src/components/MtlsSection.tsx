@@ -12,7 +12,9 @@ function describe(view: MtlsView): string {
   return `Client certificates accepted from ${view.ca_certificates.length} CA certificate(s)${generated}.`;
 }
 
-export function MtlsSection({ namespace }: { namespace: string }) {
+/** `admin`: the caller administers the namespace; only then are the
+ * buttons and forms that change mTLS shown (the API refuses the others). */
+export function MtlsSection({ namespace, admin }: { namespace: string; admin: boolean }) {
   const path = { namespace };
   const [state, reload] = useLoad(() => controlPlane.request("GET", "/api/v1/namespaces/{namespace}/mtls", { path }), namespace);
   const [issued, setIssued] = useState<ReactNode>(null);
@@ -35,7 +37,7 @@ export function MtlsSection({ namespace }: { namespace: string }) {
               />
             ) : null}
             {view.filters.length ? <p>Filters: {view.filters.map((f) => JSON.stringify(f)).join(", ")}</p> : null}
-            {view.enabled ? (
+            {view.enabled && admin ? (
               <ActionButton
                 label="Remove mTLS"
                 confirm
@@ -52,6 +54,7 @@ export function MtlsSection({ namespace }: { namespace: string }) {
           </>
         )}
       </Show>
+      {admin ? (
       <div className="columns">
         <div>
           <h3>Generate a CA here</h3>
@@ -131,6 +134,7 @@ export function MtlsSection({ namespace }: { namespace: string }) {
           />
         </div>
       </div>
+      ) : null}
       {issued}
     </Section>
   );

@@ -18,7 +18,9 @@ async function principalNames(): Promise<Map<string, string>> {
   return names;
 }
 
-export function PermissionsSection({ namespace }: { namespace: string }) {
+/** `admin`: the caller administers the namespace; only then are grants
+ * changed here (the API refuses the others). */
+export function PermissionsSection({ namespace, admin }: { namespace: string; admin: boolean }) {
   const [state, reload] = useLoad(async () => {
     const [names, grants] = await Promise.all([
       principalNames(),
@@ -38,13 +40,13 @@ export function PermissionsSection({ namespace }: { namespace: string }) {
             <>
               <DataTable
                 caption="Namespace permissions"
-                columns={["Principal", "Permission", ""]}
+                columns={admin ? ["Principal", "Permission", ""] : ["Principal", "Permission"]}
                 rows={grants.map((g) => ({
                   key: g.principal,
                   cells: [
                     names.get(g.principal) ?? g.principal,
                     g.permission,
-                    <ActionButton
+                    ...(admin ? [<ActionButton
                       label="Remove"
                       confirm
                       action={async () => {
@@ -55,13 +57,13 @@ export function PermissionsSection({ namespace }: { namespace: string }) {
                         await reload();
                       }}
                       onError={setProblem}
-                    />,
+                    />] : []),
                   ],
                 }))}
                 empty="No explicit permissions. Owners and admins are namespace admins everywhere."
               />
               {problem ? <ErrorBox error={problem} /> : null}
-              <Form
+              {admin ? <Form
                 id="grant"
                 fields={[principal, { name: "permission", label: "Permission", type: "select", options: PERMISSIONS, value: "write" }]}
                 submitLabel="Grant"
@@ -72,7 +74,7 @@ export function PermissionsSection({ namespace }: { namespace: string }) {
                   });
                   await reload();
                 }}
-              />
+              /> : null}
             </>
           );
         }}

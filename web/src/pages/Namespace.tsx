@@ -50,7 +50,7 @@ export function NamespacePage({ id }: { id: string }) {
               <Link href={`/namespaces/${encodeURIComponent(ns.id)}/schedules`}>Schedules</Link>
             </p>
             <ConnectWorker ns={ns} />
-            <Section title="Retention">
+            {admin ? <Section title="Retention">
               <Form
                 id="retention"
                 fields={[
@@ -65,13 +65,13 @@ export function NamespacePage({ id }: { id: string }) {
                   await reload();
                 }}
               />
-            </Section>
-            <MtlsSection namespace={id} />
+            </Section> : null}
+            <MtlsSection namespace={id} admin={admin} />
             <CodecSection namespace={id} admin={admin} />
             <SearchAttributesSection namespace={id} admin={admin} />
             <ArchivalSection namespace={id} admin={admin} />
-            <PermissionsSection namespace={id} />
-            <Section title="Delete">
+            <PermissionsSection namespace={id} admin={admin} />
+            {admin ? <Section title="Delete">
               <p className="muted">Deletes the namespace and its workflows on the cell.</p>
               <Form
                 id="delete-namespace"
@@ -89,7 +89,7 @@ export function NamespacePage({ id }: { id: string }) {
                   navigate("/namespaces");
                 }}
               />
-            </Section>
+            </Section> : null}
           </>
         )}
       </Show>

@@ -3,12 +3,16 @@ import { controlPlane, type Namespace } from "../api/control-plane";
 import { Form } from "../components/Form";
 import { Link } from "../components/Link";
 import { DataTable, Notice, Page, Section, Show, useLoad, when } from "../components/ui";
+import { createsNamespaces } from "../roles";
+import { useSession } from "../session";
 
 export const namespacePath = (id: string): string => `/namespaces/${encodeURIComponent(id)}`;
 
 export function NamespacesPage() {
   const [list, reload] = useLoad(() => controlPlane.request("GET", "/api/v1/namespaces"), "namespaces");
   const [created, setCreated] = useState<Namespace | null>(null);
+  const { me } = useSession();
+  const mayCreate = me ? createsNamespaces(me.role) : false;
   return (
     <Page title="Namespaces">
       <div data-testid="namespace-list">
@@ -30,12 +34,12 @@ export function NamespacesPage() {
                   </Link>,
                 ],
               }))}
-              empty="No namespaces yet: create one below."
+              empty={mayCreate ? "No namespaces yet: create one below." : "No namespaces yet."}
             />
           )}
         </Show>
       </div>
-      <Section title="Create a namespace">
+      {mayCreate ? <Section title="Create a namespace">
         <Form
           id="create-namespace"
           fields={[
@@ -73,7 +77,7 @@ export function NamespacesPage() {
             <p className="muted">Connect an SDK with this namespace id and endpoint, using an API key or a client certificate.</p>
           </Notice>
         ) : null}
-      </Section>
+      </Section> : null}
     </Page>
   );
 }
