@@ -54,6 +54,8 @@ async fn create_console_token(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<ConsoleToken>), ApiError> {
+    // Another account's namespace is not found, whoever asks.
+    let ns = namespace_for(&state, &caller, &id, Some(Permission::Read)).await?;
     let Some(user) = caller.user_id() else {
         return Err(ApiError::forbidden(
             "console tokens are for users; a service account uses its API key",
@@ -66,7 +68,6 @@ async fn create_console_token(
             "console tokens are minted for a signed-in session; a program uses its API key",
         ));
     }
-    let ns = namespace_for(&state, &caller, &id, Some(Permission::Read)).await?;
     let granted = state
         .store
         .grant(&ns.id, &caller.principal.to_string())
