@@ -7,6 +7,7 @@ import { Link } from "./components/Link";
 import { ErrorBox, Loading, Notice } from "./components/ui";
 import { AcceptInvitationPage } from "./pages/AcceptInvitation";
 import { AccountPage } from "./pages/Account";
+import { ActivitiesPage, ActivityPage } from "./pages/Activities";
 import { ApiKeysPage } from "./pages/ApiKeys";
 import { AuditPage } from "./pages/Audit";
 import { LoginPage } from "./pages/Login";
@@ -67,6 +68,18 @@ export const ROUTES: Route[] = [
     title: "Schedule",
     allowed: readsAccount,
     render: ({ id, schedule }) => <SchedulePage key={`${id}/${schedule}`} namespace={id ?? ""} id={schedule ?? ""} />,
+  },
+  {
+    pattern: "/namespaces/:id/activities",
+    title: "Standalone activities",
+    allowed: readsAccount,
+    render: ({ id }) => <ActivitiesPage key={id} namespace={id ?? ""} />,
+  },
+  {
+    pattern: "/namespaces/:id/activities/:activity",
+    title: "Activity",
+    allowed: readsAccount,
+    render: ({ id, activity }) => <ActivityPage key={`${id}/${activity}`} namespace={id ?? ""} activityId={activity ?? ""} />,
   },
   {
     pattern: "/namespaces/:id/task-queues/:queue",

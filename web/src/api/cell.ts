@@ -18,6 +18,8 @@ export type PendingActivity = CellSchemas["PendingActivityInfo"];
 export type ScheduleEntry = CellSchemas["ScheduleListEntry"];
 export type ScheduleDescription = CellSchemas["DescribeScheduleResponse"];
 export type Payloads = CellSchemas["Payloads"];
+export type ActivityListInfo = CellSchemas["ActivityExecutionListInfo"];
+export type ActivityDescribe = CellSchemas["DescribeActivityExecutionResponse"];
 
 type ConsoleToken = Schemas["ConsoleToken"];
 
@@ -182,9 +184,9 @@ export function decodeMessage(v: unknown, key = ""): unknown {
   return out;
 }
 
-/** `WORKFLOW_EXECUTION_STATUS_RUNNING` → `Running`. */
+/** `WORKFLOW_EXECUTION_STATUS_RUNNING` (or `ACTIVITY_EXECUTION_STATUS_RUNNING`) → `Running`. */
 export function statusName(status: string | undefined): string {
-  const s = (status ?? "").replace(/^WORKFLOW_EXECUTION_STATUS_/, "");
+  const s = (status ?? "").replace(/^(WORKFLOW|ACTIVITY)_EXECUTION_STATUS_/, "");
   if (!s || s === "UNSPECIFIED") return "Unknown";
   if (s === "CONTINUED_AS_NEW") return "ContinuedAsNew";
   if (s === "TIMED_OUT") return "TimedOut";

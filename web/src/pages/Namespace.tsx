@@ -48,6 +48,8 @@ export function NamespacePage({ id }: { id: string }) {
             <p className="actions" data-testid="namespace-links">
               <Link href={`/namespaces/${encodeURIComponent(ns.id)}/workflows`}>Workflows</Link>
               <Link href={`/namespaces/${encodeURIComponent(ns.id)}/schedules`}>Schedules</Link>
+              <Link href={`/namespaces/${encodeURIComponent(ns.id)}/activities`}>Standalone activities</Link>
+              <Link href={`/namespaces/${encodeURIComponent(ns.id)}/workflows?view=archived`}>Archived workflows</Link>
             </p>
             <ConnectWorker ns={ns} />
             {admin ? <Section title="Retention">

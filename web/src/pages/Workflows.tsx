@@ -8,6 +8,7 @@ import { StatusBadge, WithCell } from "../components/cell-ui";
 import { Link } from "../components/Link";
 import { DataTable, Loading, Page, when } from "../components/ui";
 import { navigate, useSearch } from "../router";
+import { ArchivedList, archivedUrl } from "./ArchivedWorkflows";
 
 export const STATUSES = ["Running", "Completed", "Failed", "Canceled", "Terminated", "ContinuedAsNew", "TimedOut"] as const;
 
@@ -277,14 +278,28 @@ function WorkflowList({ cell, query }: { cell: Cell; query: string }) {
 }
 
 export function WorkflowsPage({ namespace }: { namespace: string }) {
-  const query = useSearch().get("query") ?? "";
-  const back = <Link href={`/namespaces/${encodeURIComponent(namespace)}`}>← {namespace}</Link>;
+  const search = useSearch();
+  const query = search.get("query") ?? "";
+  const archived = search.get("view") === "archived";
+  const base = `/namespaces/${encodeURIComponent(namespace)}`;
+  const back = <Link href={base}>← {namespace}</Link>;
   return (
     <Page title="Workflows" back={back}>
       <p className="muted">
-        Namespace <code>{namespace}</code> · <Link href={`/namespaces/${encodeURIComponent(namespace)}/schedules`}>Schedules</Link>
+        Namespace <code>{namespace}</code> · <Link href={`${base}/schedules`}>Schedules</Link> ·{" "}
+        <Link href={`${base}/activities`}>Standalone activities</Link>
       </p>
-      <WithCell namespace={namespace}>{(cell) => <WorkflowList cell={cell} query={query} />}</WithCell>
+      <nav className="chips" aria-label="Which runs" data-testid="workflow-tabs">
+        <Link href={listUrl(namespace, "")} className="chip" aria-current={archived ? undefined : "page"}>
+          Current
+        </Link>
+        <Link href={archivedUrl(namespace, "")} className="chip" aria-current={archived ? "page" : undefined} data-testid="tab-archived">
+          Archived
+        </Link>
+      </nav>
+      <WithCell namespace={namespace}>
+        {(cell) => (archived ? <ArchivedList cell={cell} query={query} /> : <WorkflowList cell={cell} query={query} />)}
+      </WithCell>
     </Page>
   );
 }
