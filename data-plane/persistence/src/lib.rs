@@ -3,8 +3,6 @@
 mod postgres;
 pub mod records;
 mod sql;
-mod sql_usage;
-mod sql_visibility;
 mod sqlite;
 mod sqlite_writer;
 pub mod stores;

@@ -1,5 +1,5 @@
 //! The SQL of visibility and schedules, shared by both databases as in
-//! `sql.rs`: the list-filter queries (translated by `orrery-visibility`),
+//! `sql/mod.rs`: the list-filter queries (translated by `orrery-visibility`),
 //! the visibility rows commits write, and the schedule rows written with
 //! their visibility rows. Expanded inside `sql_store!`, whose imports it uses.
 

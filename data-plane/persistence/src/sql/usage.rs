@@ -1,7 +1,6 @@
 //! Usage: Actions counted with the changes that cause them, storage sampled
-//! into byte-seconds, and the ordered totals the control plane pulls. Part
-//! of `sql_store!` (same statements on both databases), kept apart so the
-//! store's core stays readable.
+//! into byte-seconds, and the ordered totals the control plane pulls
+//! (`UsageStore`); expanded inside `sql_store!`, whose imports it uses.
 
 /// The hour (its start, ms since the epoch) an instant falls in.
 pub(crate) fn hour_of(ms: i64) -> i64 {
@@ -33,7 +32,7 @@ macro_rules! sql_usage_store {
             conn: &mut <$db as sqlx::Database>::Connection,
             usage: &[UsageDelta],
         ) -> CellResult<()> {
-            let hour_ms = crate::sql_usage::hour_of(orrery_core::time::now_millis());
+            let hour_ms = crate::sql::hour_of(orrery_core::time::now_millis());
             // Inside SQLite's group commit the group adds them once, before
             // its COMMIT (still the same transaction).
             if crate::sqlite_writer::defer_usage(hour_ms, usage) {
@@ -164,7 +163,7 @@ macro_rules! sql_usage_store {
                             (orrery_cell_api::ACTIVE_STORAGE_BYTE_SECONDS, s.active_bytes),
                             (orrery_cell_api::RETAINED_STORAGE_BYTE_SECONDS, s.retained_bytes),
                         ] {
-                            for (hour_ms, byte_seconds) in crate::sql_usage::byte_seconds_by_hour(from_ms, end_ms, bytes) {
+                            for (hour_ms, byte_seconds) in crate::sql::byte_seconds_by_hour(from_ms, end_ms, bytes) {
                                 if byte_seconds > 0 {
                                     add_usage_at(&mut *conn, &s.namespace_id, hour_ms, kind, byte_seconds).await?;
                                 }
