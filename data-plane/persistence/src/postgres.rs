@@ -94,5 +94,8 @@ crate::sql::sql_store!(
     sqlx::Postgres,
     fence = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     blob_len = "octet_length",
-    dialect = orrery_visibility::Dialect::Postgres
+    dialect = orrery_visibility::Dialect::Postgres,
+    // The database's clock, not the statement's start: the one clock every
+    // cell process sharing the database reads for membership.
+    clock = Some("SELECT CAST(floor(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)")
 );

@@ -11,6 +11,29 @@ pub struct NamespaceRecord {
     pub data: Vec<u8>,
 }
 
+/// A cell process's row in the membership table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub member_id: String,
+    /// Where its peers reach it.
+    pub peer_addr: String,
+    /// Its first heartbeat, by the database's clock (ms since the epoch).
+    pub started_ms: i64,
+    /// Its last heartbeat, by the database's clock.
+    pub heartbeat_ms: i64,
+}
+
+/// A history shard's row: who holds it (`""`: nobody, it was released) and
+/// at which `range_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardOwner {
+    pub shard_id: i32,
+    pub range_id: i64,
+    pub owner: String,
+    /// When it was last acquired or released (ms since the epoch).
+    pub updated_ms: i64,
+}
+
 /// Which run a workflow id currently points at.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CurrentExecution {

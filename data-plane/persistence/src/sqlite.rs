@@ -88,5 +88,7 @@ crate::sql::sql_store!(
     sqlx::Sqlite,
     fence = "SELECT range_id FROM shards WHERE shard_id = $1",
     blob_len = "length",
-    dialect = orrery_visibility::Dialect::Sqlite
+    dialect = orrery_visibility::Dialect::Sqlite,
+    // One host, the database in this process: its clock is the process's.
+    clock = None
 );

@@ -16,6 +16,32 @@ pub trait ShardStore: Send + Sync {
     /// Takes ownership of a shard by bumping its `range_id`; every write that
     /// still carries the old `range_id` is fenced off from now on.
     async fn acquire_shard(&self, shard_id: i32, owner: &str) -> CellResult<i64>;
+    /// Gives the shard up if `owner` still holds it at `range_id` (owner set
+    /// to `""`; range_id kept, the next acquire bumps it). Returns whether it
+    /// did. A release never fences anyone.
+    async fn release_shard(&self, shard_id: i32, owner: &str, range_id: i64) -> CellResult<bool>;
+    /// Every shard row: (shard_id, range_id, owner, updated_ms), in shard
+    /// order — for routing calls to owners.
+    async fn shard_owners(&self) -> CellResult<Vec<ShardOwner>>;
+}
+
+#[async_trait]
+pub trait MembershipStore: Send + Sync {
+    /// Records that `member_id` (reachable by its peers at `peer_addr`) is
+    /// alive now, by the database's clock (PostgreSQL: clock_timestamp();
+    /// SQLite, one host: the process clock), and returns the members whose
+    /// last heartbeat is within `ttl_ms` of that clock, this one included,
+    /// ordered by member_id (byte order); also deletes rows silent for over an hour
+    /// (bounded table).
+    async fn heartbeat(
+        &self,
+        member_id: &str,
+        peer_addr: &str,
+        ttl_ms: i64,
+    ) -> CellResult<Vec<MemberRecord>>;
+    /// Removes the member at once (a graceful shutdown), so peers need not
+    /// wait out its ttl.
+    async fn leave(&self, member_id: &str) -> CellResult<()>;
 }
 
 #[async_trait]
@@ -203,6 +229,7 @@ pub trait UsageStore: Send + Sync {
 pub trait CellStore:
     MetadataStore
     + ShardStore
+    + MembershipStore
     + NamespaceStore
     + ExecutionStore
     + TaskStore
@@ -216,6 +243,7 @@ pub trait CellStore:
 impl<T> CellStore for T where
     T: MetadataStore
         + ShardStore
+        + MembershipStore
         + NamespaceStore
         + ExecutionStore
         + TaskStore

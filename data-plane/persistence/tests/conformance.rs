@@ -13,6 +13,15 @@ async fn sqlite() -> (Arc<dyn CellStore>, tempfile::TempDir) {
 
 /// A store in a schema of its own inside the test database.
 async fn postgres() -> Arc<dyn CellStore> {
+    Arc::new(
+        PostgresStore::open_with(postgres_schema().await)
+            .await
+            .unwrap(),
+    )
+}
+
+/// Options for a new schema of its own inside the test database.
+async fn postgres_schema() -> sqlx::postgres::PgConnectOptions {
     use sqlx::postgres::PgConnectOptions;
     use std::str::FromStr;
     let url = std::env::var("ORRERY_TEST_POSTGRES_URL")
@@ -27,10 +36,9 @@ async fn postgres() -> Arc<dyn CellStore> {
         .execute(&admin)
         .await
         .unwrap();
-    let options = PgConnectOptions::from_str(&url)
+    PgConnectOptions::from_str(&url)
         .unwrap()
-        .options([("search_path", schema.as_str())]);
-    Arc::new(PostgresStore::open_with(options).await.unwrap())
+        .options([("search_path", schema.as_str())])
 }
 
 #[path = "conformance/filters.rs"]
@@ -39,6 +47,9 @@ use filters::*;
 #[path = "conformance/usage.rs"]
 mod usage;
 use usage::*;
+#[path = "conformance/members.rs"]
+mod members;
+use members::*;
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
@@ -70,6 +81,9 @@ conformance!(
     stored_bytes_follow_writes_close_and_deletion,
     a_storage_slot_counts_once,
     usage_pages_return_each_row_once_with_growing_totals,
+    heartbeats_list_live_members_in_order,
+    a_silent_member_drops_out_after_its_ttl,
+    a_released_shard_has_no_owner_until_acquired,
 );
 
 async fn deleting_a_run_removes_it_everywhere(s: Arc<dyn CellStore>) {

@@ -8,6 +8,7 @@
 //! beside each macro.
 
 mod executions;
+mod members;
 mod metadata;
 mod namespaces;
 mod queues;
@@ -17,10 +18,11 @@ mod usage;
 mod visibility;
 
 pub(crate) use executions::sql_execution_store;
+pub(crate) use members::{FORGET_MEMBERS_AFTER_MS, member_row, sql_membership_store};
 pub(crate) use metadata::sql_metadata_store;
 pub(crate) use namespaces::{namespace_row, sql_namespace_store};
 pub(crate) use queues::sql_queue_store;
-pub(crate) use shards::sql_shard_store;
+pub(crate) use shards::{shard_owner_row, sql_shard_store};
 pub(crate) use tasks::{in_shards, sql_task_store};
 pub(crate) use usage::{
     byte_seconds_by_hour, closed_ms, history_bytes, history_bytes_without_state, hour_of,
@@ -92,9 +94,10 @@ pub(crate) fn db_err(err: sqlx::Error) -> CellError {
 
 /// Every write goes through the store's `transaction` (atomic) or
 /// `autocommit` (statements that stand alone) with a `'static` body: SQLite
-/// queues it for its writer task, PostgreSQL runs it on its pool.
+/// queues it for its writer task, PostgreSQL runs it on its pool. `clock`
+/// reads the database's clock for membership (see `members.rs`).
 macro_rules! sql_store {
-    ($store:ident, $db:ty, fence = $fence:literal, blob_len = $blob_len:literal, dialect = $dialect:expr) => {
+    ($store:ident, $db:ty, fence = $fence:literal, blob_len = $blob_len:literal, dialect = $dialect:expr, clock = $clock:expr) => {
         use async_trait::async_trait;
         use orrery_core::{CellError, CellResult};
         use sqlx::{QueryBuilder, Row};
@@ -126,6 +129,7 @@ macro_rules! sql_store {
 
         crate::sql::sql_metadata_store!($store, $db);
         crate::sql::sql_shard_store!($store, $db, fence = $fence);
+        crate::sql::sql_membership_store!($store, $db, clock = $clock);
         crate::sql::sql_namespace_store!($store, $db);
         crate::sql::sql_execution_store!($store, $db, blob_len = $blob_len);
         crate::sql::sql_task_store!($store, $db);
