@@ -74,7 +74,8 @@ pub struct Config {
     pub namespace_domain: Option<String>,
     pub session_ttl: Duration,
     /// Login attempts allowed per `login_window`, per email and per source
-    /// address; the budget refills evenly over the window.
+    /// address; the budget refills evenly over the window. Kept in the
+    /// database: every replica charges the same budgets.
     pub login_attempts_per_email: u32,
     pub login_attempts_per_ip: u32,
     pub login_window: Duration,
@@ -93,10 +94,11 @@ pub struct Config {
     pub invitation_accepts_per_ip: u32,
     pub anonymous_window: Duration,
     /// Keys (addresses, IPv6 per /64; emails) each of these budgets tracks
-    /// at most; past it an unknown key is refused (429) until idle keys are
-    /// pruned, so a sweep of addresses or emails cannot grow them.
+    /// at most: once a pruning (every minute) finds a budget at this many,
+    /// an unknown key is refused (429) until one finds room, so a sweep of
+    /// addresses or emails cannot grow the table without bound.
     pub rate_limit_max_keys: usize,
-    /// Argon2 hashes computed at once, process-wide; a request waits at
+    /// Argon2 hashes computed at once, per replica; a request waits at
     /// most `password_hash_wait` for a turn, then answers 503 with `Retry-After`.
     pub password_hash_concurrency: usize,
     pub password_hash_wait: Duration,
@@ -227,6 +229,31 @@ impl AppState {
             };
             store.upsert_cell(&cell, None, &audit).await?;
         }
+        let limits = Arc::new(LoginLimits::new(
+            store.clone(),
+            config.login_attempts_per_email,
+            config.login_attempts_per_ip,
+            config.login_window,
+            config.rate_limit_max_keys,
+        ));
+        let bounds = Arc::new(crate::limits::Bounds {
+            signups: PerAddress::new(
+                store.clone(),
+                "signup_ip",
+                config.signups_per_ip,
+                config.anonymous_window,
+                config.rate_limit_max_keys,
+            ),
+            invitation_accepts: PerAddress::new(
+                store.clone(),
+                "invitation_ip",
+                config.invitation_accepts_per_ip,
+                config.anonymous_window,
+                config.rate_limit_max_keys,
+            ),
+            hashing: HashPool::new(config.password_hash_concurrency, config.password_hash_wait),
+            namespace_quota: config.namespace_quota,
+        });
         let cells = cells(control_key.clone());
         Ok(Self {
             store,
@@ -239,26 +266,8 @@ impl AppState {
                 namespace_domain: config.namespace_domain.clone(),
                 bootstrap_admin_token: config.bootstrap_admin_token.clone(),
             }),
-            limits: Arc::new(LoginLimits::new(
-                config.login_attempts_per_email,
-                config.login_attempts_per_ip,
-                config.login_window,
-                config.rate_limit_max_keys,
-            )),
-            bounds: Arc::new(crate::limits::Bounds {
-                signups: PerAddress::new(
-                    config.signups_per_ip,
-                    config.anonymous_window,
-                    config.rate_limit_max_keys,
-                ),
-                invitation_accepts: PerAddress::new(
-                    config.invitation_accepts_per_ip,
-                    config.anonymous_window,
-                    config.rate_limit_max_keys,
-                ),
-                hashing: HashPool::new(config.password_hash_concurrency, config.password_hash_wait),
-                namespace_quota: config.namespace_quota,
-            }),
+            limits,
+            bounds,
             usage: Arc::new(UsageSettings {
                 rate_card,
                 pull_interval: config.usage_pull_interval,
@@ -270,8 +279,8 @@ impl AppState {
 }
 
 /// The whole HTTP surface: `/api/v1/*`, `/internal/v1/*`, the OpenAPI
-/// document at `/api/v1/openapi.json` and the web console at `/` (not in
-/// the document).
+/// document at `/api/v1/openapi.json`, and outside the document the web
+/// console at `/` and the probes `/livez` and `/readyz` (`crate::health`).
 pub fn router(state: AppState) -> Router {
     let (api, doc) = crate::openapi::api_router().split_for_parts();
     let doc = Arc::new(doc);
@@ -283,6 +292,7 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .merge(crate::console::routes())
+    .merge(crate::health::routes())
     .fallback(crate::console::fallback)
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .layer(axum::middleware::from_fn(crate::metrics::track))
@@ -376,7 +386,8 @@ impl ControlPlane {
             &config,
         )
         .await?;
-        tokio::spawn(crate::api::namespaces::reconcile_pending(state.clone()));
+        tokio::spawn(crate::api::namespaces::run_reconciler(state.clone()));
+        tokio::spawn(crate::limits::run_pruner(state.clone()));
         tokio::spawn(crate::tenant_metrics::run_sampler(
             state.clone(),
             crate::tenant_metrics::SAMPLE_INTERVAL,

@@ -11,6 +11,7 @@ pub mod cell_admin;
 pub mod certs;
 pub mod console;
 pub mod extract;
+pub mod health;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

@@ -1,25 +1,29 @@
 //! What bounds the work anyone can make the control plane do without
-//! credentials: per-source-address budgets on the unauthenticated routes and
-//! a fixed number of concurrent password hashes for the whole process.
-use std::collections::HashMap;
+//! credentials: per-source-address (and per-email) budgets on the
+//! unauthenticated routes, kept in the database so they hold across
+//! replicas, and a fixed number of concurrent password hashes per process
+//! (a replica's cores are its own).
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
+use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::store::{Charged, ControlStore};
 
-/// Keys one budget map tracks at most (`Config::rate_limit_max_keys`): past
-/// it a key it does not know is refused (429) until idle keys are pruned.
+/// Keys one budget tracks at most (`Config::rate_limit_max_keys`): once a
+/// pruning finds it at that many, a key it does not know is refused (429)
+/// until a later pruning finds room.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
-/// A map is pruned of idle keys when it has doubled since its last pruning
-/// (never below this many keys), so the scan's cost is spread over as many
-/// requests as it scans keys ...
-const KEYS_BEFORE_PRUNING: usize = 1_024;
-/// ... or when this long has passed, so a full map frees up.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often the budgets are pruned of idle keys (by every replica: a
+/// delete of what has expired, harmless to repeat), and so how long a full
+/// budget refuses new keys at most.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// The key a source address is charged under: an IPv4 address as it is,
 /// an IPv6 one by its /64, the block one host is routinely given (charging
@@ -39,91 +43,104 @@ pub fn address_key(ip: &str) -> String {
     }
 }
 
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
 /// `n` requests per `window` for each key, refilled evenly, with a burst of
 /// `n` (GCRA: each key keeps only the instant its budget is full again).
+/// The instants live in the database (`rate_limits`), so every replica of
+/// the control plane charges the same budget: N replicas do not make N
+/// budgets. Instants are the replicas' wall clocks, which must agree to
+/// well under one request's share of the window (NTP).
 pub struct Budgets {
+    store: Arc<dyn ControlStore>,
+    /// The budget's name in the table.
+    bucket: &'static str,
     /// One request's share of the window.
-    interval: Duration,
+    interval_ms: i64,
     /// How far ahead of now a key's full-again instant may be: the burst.
-    tolerance: Duration,
+    tolerance_ms: i64,
     max_keys: usize,
-    tracked: Mutex<Tracked>,
-}
-
-struct Tracked {
-    full_at: HashMap<String, Instant>,
-    prune_at: usize,
-    pruned: Instant,
-}
-
-impl Tracked {
-    /// Forgets the keys whose budget is full: forgetting them changes no answer.
-    fn prune(&mut self, now: Instant) {
-        self.full_at.retain(|_, full_at| *full_at > now);
-        if self.full_at.capacity() > 4 * self.full_at.len().max(KEYS_BEFORE_PRUNING) {
-            self.full_at.shrink_to_fit();
-        }
-        self.prune_at = (2 * self.full_at.len()).max(KEYS_BEFORE_PRUNING);
-        self.pruned = now;
-    }
+    /// Set by the last pruning when the budget tracked `max_keys` keys.
+    full: AtomicBool,
+    pruned: Mutex<Instant>,
 }
 
 impl Budgets {
-    pub fn new(per_window: u32, window: Duration, max_keys: usize) -> Self {
+    pub fn new(
+        store: Arc<dyn ControlStore>,
+        bucket: &'static str,
+        per_window: u32,
+        window: Duration,
+        max_keys: usize,
+    ) -> Self {
         let n = per_window.max(1);
-        let interval = (window / n).max(Duration::from_nanos(1));
+        let interval_ms = (millis(window) / i64::from(n)).max(1);
         Self {
-            interval,
-            tolerance: interval.saturating_mul(n),
+            store,
+            bucket,
+            interval_ms,
+            tolerance_ms: interval_ms.saturating_mul(i64::from(n)),
             max_keys: max_keys.max(1),
-            tracked: Mutex::new(Tracked {
-                full_at: HashMap::new(),
-                prune_at: KEYS_BEFORE_PRUNING,
-                pruned: Instant::now(),
-            }),
+            full: AtomicBool::new(false),
+            pruned: Mutex::new(Instant::now()),
         }
     }
 
     /// Charges one request to `key`; a refusal says when to come back.
-    pub fn charge(&self, key: &str) -> Result<(), ApiError> {
-        self.charge_at(key, Instant::now())
+    pub async fn charge(&self, key: &str) -> Result<(), ApiError> {
+        self.charge_at(key, chrono::Utc::now().timestamp_millis())
+            .await
     }
 
-    fn charge_at(&self, key: &str, now: Instant) -> Result<(), ApiError> {
-        let mut tracked = self.tracked.lock().unwrap_or_else(PoisonError::into_inner);
-        if tracked.full_at.len() >= tracked.prune_at
-            || now.saturating_duration_since(tracked.pruned) >= PRUNE_EVERY
-        {
-            tracked.prune(now);
-        }
-        if let Some(full_at) = tracked.full_at.get_mut(key) {
-            let next = (*full_at).max(now) + self.interval;
-            let ahead = next.saturating_duration_since(now);
-            if ahead > self.tolerance {
-                return Err(ApiError::TooManyRequests {
-                    retry_after: ahead - self.tolerance,
-                });
+    async fn charge_at(&self, key: &str, now_ms: i64) -> Result<(), ApiError> {
+        let may_add = !self.full.load(Ordering::Relaxed);
+        let charged = self
+            .store
+            .charge_rate_limit(
+                self.bucket,
+                key,
+                now_ms,
+                self.interval_ms,
+                self.tolerance_ms,
+                may_add,
+            )
+            .await?;
+        match charged {
+            Charged::Allowed => Ok(()),
+            Charged::Limited { full_at_ms } => {
+                let ahead = full_at_ms.max(now_ms) + self.interval_ms - now_ms;
+                let wait = (ahead - self.tolerance_ms).max(1);
+                Err(ApiError::TooManyRequests {
+                    retry_after: Duration::from_millis(u64::try_from(wait).unwrap_or(1)),
+                })
             }
-            *full_at = next;
-            return Ok(());
+            // Refused rather than tracked: the table stays bounded, and
+            // the next pruning makes room.
+            Charged::Untracked => {
+                let since = self
+                    .pruned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .elapsed();
+                Err(ApiError::TooManyRequests {
+                    retry_after: PRUNE_EVERY
+                        .saturating_sub(since)
+                        .max(Duration::from_secs(1)),
+                })
+            }
         }
-        if tracked.full_at.len() >= self.max_keys {
-            // Refused rather than tracked: the map stays bounded, and the
-            // next pruning makes room.
-            let since = now.saturating_duration_since(tracked.pruned);
-            return Err(ApiError::TooManyRequests {
-                retry_after: PRUNE_EVERY
-                    .saturating_sub(since)
-                    .max(Duration::from_secs(1)),
-            });
-        }
-        tracked.full_at.insert(key.to_owned(), now + self.interval);
-        Ok(())
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        (self.tracked.lock().unwrap()).full_at.len()
+    /// Takes what a pruning counted: whether new keys may be added.
+    fn pruned(&self, counts: &[(String, i64)]) {
+        let tracked = counts
+            .iter()
+            .find(|(bucket, _)| bucket == self.bucket)
+            .map_or(0, |(_, n)| usize::try_from(*n).unwrap_or(usize::MAX));
+        self.full.store(tracked >= self.max_keys, Ordering::Relaxed);
+        *self.pruned.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
 }
 
@@ -131,12 +148,18 @@ impl Budgets {
 pub struct PerAddress(Budgets);
 
 impl PerAddress {
-    pub fn new(per_window: u32, window: Duration, max_keys: usize) -> Self {
-        Self(Budgets::new(per_window, window, max_keys))
+    pub fn new(
+        store: Arc<dyn ControlStore>,
+        bucket: &'static str,
+        per_window: u32,
+        window: Duration,
+        max_keys: usize,
+    ) -> Self {
+        Self(Budgets::new(store, bucket, per_window, window, max_keys))
     }
 
-    pub fn check(&self, ip: &str) -> Result<(), ApiError> {
-        self.0.charge(&address_key(ip))
+    pub async fn check(&self, ip: &str) -> Result<(), ApiError> {
+        self.0.charge(&address_key(ip)).await
     }
 }
 
@@ -149,20 +172,58 @@ pub struct LoginLimits {
 }
 
 impl LoginLimits {
-    pub fn new(per_email: u32, per_ip: u32, window: Duration, max_keys: usize) -> Self {
+    pub fn new(
+        store: Arc<dyn ControlStore>,
+        per_email: u32,
+        per_ip: u32,
+        window: Duration,
+        max_keys: usize,
+    ) -> Self {
         Self {
-            per_email: Budgets::new(per_email, window, max_keys),
-            per_ip: Budgets::new(per_ip, window, max_keys),
+            per_email: Budgets::new(store.clone(), "login_email", per_email, window, max_keys),
+            per_ip: Budgets::new(store, "login_ip", per_ip, window, max_keys),
         }
     }
 
     /// The address first: one refused there charges no email's budget, so
-    /// an address sending a stream of distinct emails grows the email map
-    /// only as fast as its own budget allows.
-    pub fn check(&self, email: &str, ip: &str) -> Result<(), ApiError> {
-        self.per_ip.charge(&address_key(ip))?;
-        self.per_email.charge(email)
+    /// an address sending a stream of distinct emails grows the email
+    /// budgets only as fast as its own budget allows.
+    pub async fn check(&self, email: &str, ip: &str) -> Result<(), ApiError> {
+        self.per_ip.charge(&address_key(ip)).await?;
+        self.per_email.charge(email).await
     }
+}
+
+/// Prunes every budget once (expired keys out, `full` flags from what is
+/// left); errors are logged and the next round tries again.
+pub async fn prune(state: &AppState) {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    match state.store.prune_rate_limits(now_ms).await {
+        Ok(counts) => {
+            crate::metrics::background_run("rate_limit_prune", true);
+            for budgets in [
+                &state.limits.per_email,
+                &state.limits.per_ip,
+                &state.bounds.signups.0,
+                &state.bounds.invitation_accepts.0,
+            ] {
+                budgets.pruned(&counts);
+            }
+        }
+        Err(err) => {
+            crate::metrics::background_run("rate_limit_prune", false);
+            tracing::warn!(error = %err, "pruning the rate-limit budgets");
+        }
+    }
+}
+
+/// Prunes every [`PRUNE_EVERY`] until the process ends; started with the
+/// control plane.
+pub async fn run_pruner(state: AppState) {
+    every(PRUNE_EVERY, || {
+        prune(&state).instrument(tracing::info_span!("rate_limit_prune"))
+    })
+    .await
 }
 
 /// At most `permits` Argon2 computations at once. A caller waits at most
@@ -229,13 +290,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqliteStore;
 
-    #[test]
-    fn a_refusal_says_when_to_come_back() {
-        let limits = PerAddress::new(2, Duration::from_secs(60), DEFAULT_MAX_KEYS);
-        limits.check("192.0.2.1").unwrap();
-        limits.check("192.0.2.1").unwrap();
-        match limits.check("192.0.2.1") {
+    /// A store on a database of its own (the budgets live there).
+    async fn store() -> (Arc<dyn ControlStore>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/limits.db", dir.path().display());
+        (Arc::new(SqliteStore::open(&url).await.unwrap()), dir)
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn a_refusal_says_when_to_come_back() {
+        let (store, _dir) = store().await;
+        let limits = PerAddress::new(store, "signup_ip", 2, MINUTE, DEFAULT_MAX_KEYS);
+        limits.check("192.0.2.1").await.unwrap();
+        limits.check("192.0.2.1").await.unwrap();
+        match limits.check("192.0.2.1").await {
             Err(ApiError::TooManyRequests { retry_after }) => {
                 assert!(retry_after > Duration::from_secs(20), "{retry_after:?}");
                 assert!(retry_after <= Duration::from_secs(30), "{retry_after:?}");
@@ -243,34 +315,42 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Another address has its own budget.
-        limits.check("192.0.2.2").unwrap();
+        limits.check("192.0.2.2").await.unwrap();
     }
 
-    #[test]
-    fn a_budget_refills_evenly_over_its_window() {
-        let budgets = Budgets::new(3, Duration::from_secs(60), DEFAULT_MAX_KEYS);
-        let t0 = Instant::now();
+    #[tokio::test]
+    async fn a_budget_refills_evenly_over_its_window() {
+        let (store, _dir) = store().await;
+        let budgets = Budgets::new(store, "b", 3, MINUTE, DEFAULT_MAX_KEYS);
+        let t0 = 1_000_000;
         for _ in 0..3 {
-            budgets.charge_at("k", t0).unwrap();
+            budgets.charge_at("k", t0).await.unwrap();
         }
-        assert!(budgets.charge_at("k", t0).is_err());
-        assert!(
-            budgets
-                .charge_at("k", t0 + Duration::from_secs(19))
-                .is_err()
-        );
-        budgets
-            .charge_at("k", t0 + Duration::from_secs(20))
-            .unwrap();
-        assert!(
-            budgets
-                .charge_at("k", t0 + Duration::from_secs(21))
-                .is_err()
-        );
+        assert!(budgets.charge_at("k", t0).await.is_err());
+        assert!(budgets.charge_at("k", t0 + 19_000).await.is_err());
+        budgets.charge_at("k", t0 + 20_000).await.unwrap();
+        assert!(budgets.charge_at("k", t0 + 21_000).await.is_err());
     }
 
-    #[test]
-    fn ipv6_addresses_share_their_64_and_ipv4_its_address() {
+    #[tokio::test]
+    async fn budgets_of_one_name_are_one_budget_whoever_charges_them() {
+        // Two replicas' limiters over one database.
+        let (store, _dir) = store().await;
+        let a = Budgets::new(store.clone(), "login_email", 3, MINUTE, DEFAULT_MAX_KEYS);
+        let b = Budgets::new(store.clone(), "login_email", 3, MINUTE, DEFAULT_MAX_KEYS);
+        let other = Budgets::new(store, "signup_ip", 3, MINUTE, DEFAULT_MAX_KEYS);
+        let t0 = 5_000_000;
+        a.charge_at("k", t0).await.unwrap();
+        b.charge_at("k", t0).await.unwrap();
+        a.charge_at("k", t0).await.unwrap();
+        assert!(b.charge_at("k", t0).await.is_err());
+        assert!(a.charge_at("k", t0).await.is_err());
+        // Another budget's key of the same text is not charged.
+        other.charge_at("k", t0).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ipv6_addresses_share_their_64_and_ipv4_its_address() {
         assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
         assert_eq!(address_key("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::/64");
         assert_ne!(address_key("2001:db8:1:3::1"), "2001:db8:1:2::/64");
@@ -279,75 +359,82 @@ mod tests {
         assert_eq!(address_key("unknown"), "unknown");
 
         // One host rotating through its /64 has one budget.
-        let limits = PerAddress::new(2, Duration::from_secs(60), DEFAULT_MAX_KEYS);
-        limits.check("2001:db8:1:2::1").unwrap();
-        limits.check("2001:db8:1:2::2").unwrap();
+        let (store, _dir) = store().await;
+        let limits = PerAddress::new(store, "signup_ip", 2, MINUTE, DEFAULT_MAX_KEYS);
+        limits.check("2001:db8:1:2::1").await.unwrap();
+        limits.check("2001:db8:1:2::2").await.unwrap();
         assert!(matches!(
-            limits.check("2001:db8:1:2::3"),
+            limits.check("2001:db8:1:2::3").await,
             Err(ApiError::TooManyRequests { .. })
         ));
-        limits.check("2001:db8:1:3::1").unwrap();
+        limits.check("2001:db8:1:3::1").await.unwrap();
     }
 
-    #[test]
-    fn an_address_refused_charges_no_email() {
-        let limits = LoginLimits::new(10, 2, Duration::from_secs(60), DEFAULT_MAX_KEYS);
+    /// Keys each bucket tracks, as the pruning counts them (pruning
+    /// nothing: no instant is before 0).
+    async fn tracked(store: &dyn ControlStore, bucket: &str) -> i64 {
+        let counts = store.prune_rate_limits(0).await.unwrap();
+        counts
+            .iter()
+            .find(|(b, _)| b == bucket)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    #[tokio::test]
+    async fn an_address_refused_charges_no_email() {
+        let (store, _dir) = store().await;
+        let limits = LoginLimits::new(store.clone(), 10, 2, MINUTE, DEFAULT_MAX_KEYS);
         for i in 0..50 {
-            let _ = limits.check(&format!("guess-{i}@example.com"), "192.0.2.1");
+            let _ = limits
+                .check(&format!("guess-{i}@example.com"), "192.0.2.1")
+                .await;
         }
-        // Only the two attempts the address was allowed reached the email map.
-        assert_eq!(limits.per_email.len(), 2);
-        assert_eq!(limits.per_ip.len(), 1);
+        // Only the two attempts the address was allowed reached the emails.
+        assert_eq!(tracked(store.as_ref(), "login_email").await, 2);
+        assert_eq!(tracked(store.as_ref(), "login_ip").await, 1);
         // The refusal is the address's.
         assert!(matches!(
-            limits.check("victim@example.com", "192.0.2.1"),
+            limits.check("victim@example.com", "192.0.2.1").await,
             Err(ApiError::TooManyRequests { .. })
         ));
-        assert_eq!(limits.per_email.len(), 2);
+        assert_eq!(tracked(store.as_ref(), "login_email").await, 2);
         // An email refused still charged the address: both budgets slow guessing.
-        let limits = LoginLimits::new(1, 30, Duration::from_secs(60), DEFAULT_MAX_KEYS);
-        limits.check("v@example.com", "192.0.2.9").unwrap();
-        assert!(limits.check("v@example.com", "192.0.2.10").is_err());
+        let limits = LoginLimits::new(store, 1, 30, MINUTE, DEFAULT_MAX_KEYS);
+        limits.check("v@example.com", "192.0.2.9").await.unwrap();
+        assert!(limits.check("v@example.com", "192.0.2.10").await.is_err());
     }
 
-    #[test]
-    fn maps_are_pruned_when_doubled_and_capped() {
-        let budgets = Budgets::new(1, Duration::from_secs(1), 3_000);
-        let t0 = Instant::now();
-        // Idle keys (their budget full again a second later) are kept until
-        // the map reaches the pruning size, not scanned on every request.
-        for i in 0..KEYS_BEFORE_PRUNING {
-            budgets.charge_at(&format!("k{i}"), t0).unwrap();
+    #[tokio::test]
+    async fn pruning_forgets_idle_keys_and_a_full_budget_refuses_new_ones() {
+        let (store, _dir) = store().await;
+        let budgets = Budgets::new(store.clone(), "b", 1, Duration::from_secs(1), 3);
+        let t0 = 1_000_000;
+        for key in ["k1", "k2", "k3"] {
+            budgets.charge_at(key, t0).await.unwrap();
         }
-        let later = t0 + Duration::from_secs(2);
-        budgets.charge_at("fresh-0", later).unwrap();
-        assert_eq!(budgets.len(), 1, "the doubled map was pruned");
-        // Live keys are kept, and the next pruning waits for the map to double.
-        let t1 = later + Duration::from_millis(1);
-        for i in 0..3_000 {
-            let _ = budgets.charge_at(&format!("live-{i}"), t1);
-        }
-        assert_eq!(budgets.len(), 3_000);
-        // Full: a new key is refused until a pruning frees room; known keys
-        // keep their budgets.
-        match budgets.charge_at("new", t1) {
+        // Pruned while all three are live: full, so a new key is refused
+        // (for the rest of the pruning period) while known keys keep
+        // their budgets.
+        let counts = store.prune_rate_limits(t0).await.unwrap();
+        assert_eq!(counts, vec![("b".to_owned(), 3)]);
+        budgets.pruned(&counts);
+        match budgets.charge_at("new", t0).await {
             Err(ApiError::TooManyRequests { retry_after }) => {
                 assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}")
             }
             other => panic!("{other:?}"),
         }
         assert!(
-            budgets.charge_at("live-7", t1).is_err(),
+            budgets.charge_at("k2", t0).await.is_err(),
             "its own budget is spent"
         );
-        budgets
-            .charge_at("live-7", t1 + Duration::from_secs(1))
-            .unwrap();
-        // The timer prunes a full map of idle keys.
-        budgets
-            .charge_at("new", later + PRUNE_EVERY + Duration::from_secs(1))
-            .unwrap();
-        assert_eq!(budgets.len(), 1);
+        budgets.charge_at("k2", t0 + 1_000).await.unwrap();
+        // Once their budgets are full again the keys are forgotten and new
+        // ones are taken.
+        let counts = store.prune_rate_limits(t0 + 10_000).await.unwrap();
+        assert!(counts.is_empty(), "{counts:?}");
+        budgets.pruned(&counts);
+        budgets.charge_at("new", t0 + 10_000).await.unwrap();
     }
 
     #[tokio::test]

@@ -82,6 +82,10 @@ pub enum ApiError {
     CellUnavailable,
     #[error("no cell has capacity for a new namespace")]
     NoCapacity,
+    /// `GET /readyz`: this replica cannot reach its database. What failed
+    /// is logged, not answered (the route needs no credential).
+    #[error("the control plane cannot reach its database")]
+    NotReady,
     #[error("internal error")]
     Internal(String),
 }
@@ -110,7 +114,7 @@ impl ApiError {
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::QuotaExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::CellUnavailable => StatusCode::BAD_GATEWAY,
-            ApiError::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoCapacity | ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,6 +137,7 @@ impl ApiError {
             ApiError::QuotaExceeded(_) => "quota-exceeded",
             ApiError::CellUnavailable => "cell-unavailable",
             ApiError::NoCapacity => "no-capacity",
+            ApiError::NotReady => "not-ready",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -76,7 +76,7 @@ async fn signup(
 ) -> Result<(StatusCode, Json<SignupResponse>), ApiError> {
     // Charged before anything else: every signup costs an Argon2 hash and
     // may create an account, and no credential stands behind it.
-    state.bounds.signups.check(&ip)?;
+    state.bounds.signups.check(&ip).await?;
     let email = normalize_email("email", &req.email);
     let mut checks = Checks::default();
     checks

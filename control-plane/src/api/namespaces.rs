@@ -2,13 +2,17 @@
 //! `CellAdmin`. A namespace is written as *pending* before the cell is
 //! asked and becomes *active* once the cell created it; if the cell refuses,
 //! the pending row is dropped and the request fails (nothing is created). A
-//! pending row left by a crash is retried at the next start
-//! ([`reconcile_pending`]); registering is idempotent at the cell.
+//! pending row left by a crash is retried by whichever replica's
+//! reconciler finds it older than [`PENDING_GRACE`] ([`reconcile_pending`],
+//! every [`RECONCILE_EVERY`]); registering is idempotent at the cell.
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use orrery_tenant_auth::Permission;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -400,10 +404,33 @@ async fn map_cell_namespace(state: &AppState, cell: &Cell, id: &str) -> Result<(
     }
 }
 
-/// Finishes namespaces a crash left pending: asks their cell again (and
-/// for the id it gave the namespace) and activates those it accepts. Those
-/// it refuses stay pending for the next start.
-pub async fn reconcile_pending(state: AppState) {
+/// How old a pending namespace must be before a reconciler takes it over.
+/// A younger one may still be in the hands of the request creating it, on
+/// this replica or another: finishing it meanwhile would race that
+/// request, which undoes a create the cell refused (its cell calls time out
+/// after 10 s each, three at most). A crash's leftovers wait this long.
+pub const PENDING_GRACE: Duration = Duration::from_secs(120);
+/// How often each replica looks for namespaces a crash left pending.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs [`reconcile_pending`] every [`RECONCILE_EVERY`] (the first time at
+/// start) until the process ends. Every replica runs it: two finishing the
+/// same namespace register it twice (idempotent at the cell) and activate
+/// it once (activation only moves a pending row).
+pub async fn run_reconciler(state: AppState) {
+    crate::limits::every(RECONCILE_EVERY, || {
+        let state = state.clone();
+        async move { reconcile_pending(state, PENDING_GRACE).await }
+            .instrument(tracing::info_span!("reconcile_pending"))
+    })
+    .await
+}
+
+/// Finishes namespaces a crash left pending, once older than `grace`: asks
+/// their cell again (and for the id it gave the namespace) and activates
+/// those it accepts. Those it refuses stay pending for the next round.
+pub async fn reconcile_pending(state: AppState, grace: Duration) {
+    let cutoff_ms = now_ms() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX / 2);
     let pending = match state.store.pending_namespaces().await {
         Ok(pending) => pending,
         Err(e) => {
@@ -411,7 +438,7 @@ pub async fn reconcile_pending(state: AppState) {
             return;
         }
     };
-    for ns in pending {
+    for ns in pending.into_iter().filter(|ns| ns.created_ms <= cutoff_ms) {
         let Ok(Some(cell)) = state.store.cell(&ns.cell_id).await else {
             continue;
         };
@@ -430,7 +457,7 @@ pub async fn reconcile_pending(state: AppState) {
                     action: "namespace.create".into(),
                     target: format!("namespace:{}", ns.id),
                     source_ip: "reconciler".into(),
-                    detail: "completed after restart".into(),
+                    detail: "completed by the reconciler".into(),
                 };
                 if let Err(e) = state.store.activate_namespace(&ns.id, &audit).await {
                     tracing::warn!(namespace = %ns.id, error = %e, "activating a pending namespace");

@@ -82,7 +82,7 @@ async fn login(
     // What was submitted is attacker-chosen text: only a bounded copy is
     // kept, in the limiter's map and in the audit row (never the password).
     let logged = bounded_email(&email);
-    state.limits.check(&logged, &ip)?;
+    state.limits.check(&logged, &ip).await?;
     let mut audit = Audit {
         actor: format!("email:{logged}"),
         action: "session.login".into(),
@@ -241,7 +241,7 @@ async fn change_password(
         check_password("new_password", &req.new_password, &user.email)
             .map_err(|e| ApiError::Validation(vec![e]))?;
         // A stolen session must not become a password oracle.
-        state.limits.check(&user.email, &caller.ip)?;
+        state.limits.check(&user.email, &caller.ip).await?;
         if !verify_password(&state, req.current_password, user.password_hash.clone()).await? {
             return Err(ApiError::field("current_password", "does not match"));
         }

@@ -290,7 +290,7 @@ async fn accept_invitation(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<AcceptInvitation>,
 ) -> Result<Json<UserView>, ApiError> {
-    state.bounds.invitation_accepts.check(&ip)?;
+    state.bounds.invitation_accepts.check(&ip).await?;
     let token_hash = sha256_hex(&req.token);
     // The token first: without a live invitation there is nothing to hash
     // a password for, so an anonymous caller buys no Argon2 work.

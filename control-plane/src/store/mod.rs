@@ -15,6 +15,7 @@ mod sql_accounts;
 mod sql_codec;
 mod sql_common;
 mod sql_keys;
+mod sql_limits;
 mod sql_namespaces;
 mod sql_usage;
 pub mod sqlite;
@@ -216,6 +217,8 @@ pub trait NamespaceStore: Send + Sync {
         creator_grant: Option<(&str, Permission)>,
         quota: u32,
     ) -> StoreResult<Reserved>;
+    /// Moves a pending namespace to active (audited, version raised); a
+    /// no-op for one that is not pending (activated or discarded already).
     async fn activate_namespace(&self, id: &str, audit: &Audit) -> StoreResult<()>;
     /// Drops a pending namespace the cell refused.
     async fn discard_pending_namespace(&self, id: &str) -> StoreResult<()>;
@@ -315,6 +318,42 @@ pub trait SnapshotStore: Send + Sync {
     async fn snapshot_data(&self, cell_id: &str, now_ms: i64) -> StoreResult<SnapshotData>;
 }
 
+/// What one charge of a rate-limit budget found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charged {
+    Allowed,
+    /// Refused: the key's budget is spent until `full_at_ms` comes nearer.
+    Limited {
+        full_at_ms: i64,
+    },
+    /// Refused: the key has no budget yet and none may be added.
+    Untracked,
+}
+
+/// Rate-limit budgets kept in the database, so every replica charges the
+/// same ones (see `crate::limits`).
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Charges `interval_ms` to `key` in `bucket` (GCRA): allowed while the
+    /// key's full-again instant stays at most `tolerance_ms` ahead of
+    /// `now_ms`. A key without a row gets one only if `may_add`. One
+    /// statement, so concurrent charges on any replica all count.
+    async fn charge_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        tolerance_ms: i64,
+        may_add: bool,
+    ) -> StoreResult<Charged>;
+    /// Forgets the keys whose budget is full again at `now_ms` (forgetting
+    /// them changes no answer); how many keys each bucket still tracks.
+    async fn prune_rate_limits(&self, now_ms: i64) -> StoreResult<Vec<(String, i64)>>;
+    /// A cheap query: whether the database answers (`GET /readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
 pub trait ControlStore:
     AccountStore
     + SessionStore
@@ -326,6 +365,7 @@ pub trait ControlStore:
     + SnapshotStore
     + UsageStore
     + CodecStore
+    + RateLimitStore
 {
 }
 
@@ -340,6 +380,7 @@ impl<T> ControlStore for T where
         + SnapshotStore
         + UsageStore
         + CodecStore
+        + RateLimitStore
 {
 }
 

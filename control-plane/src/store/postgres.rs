@@ -48,3 +48,4 @@ crate::store::sql_keys::sql_keys!(
     sqlx::Postgres,
     snapshot_isolation = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
 );
+crate::store::sql_limits::sql_limits!(PostgresStore, sqlx::Postgres);

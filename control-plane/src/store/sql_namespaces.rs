@@ -180,11 +180,19 @@ macro_rules! sql_namespaces {
 
             async fn activate_namespace(&self, id: &str, audit: &Audit) -> StoreResult<()> {
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                sqlx::query("UPDATE namespaces SET state = 'active' WHERE id = $1")
+                // Only a pending row: the request creating it and a
+                // reconciler (on any replica) may both get here, and the
+                // second must neither audit nor bump again, nor bring back
+                // a row discarded meanwhile.
+                let moved = sqlx::query("UPDATE namespaces SET state = 'active' WHERE id = $1 AND state = 'pending'")
                     .bind(id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(db_err)?
+                    .rows_affected();
+                if moved == 0 {
+                    return tx.rollback().await.map_err(db_err);
+                }
                 finish(tx, audit, true).await
             }
 

@@ -29,7 +29,8 @@ macro_rules! sql_usage {
                         "INSERT INTO usage_totals (cell_id, cell_namespace_id, hour_ms, kind, total)
                          VALUES ($1, $2, $3, $4, $5)
                          ON CONFLICT (cell_id, cell_namespace_id, hour_ms, kind)
-                         DO UPDATE SET total = excluded.total",
+                         DO UPDATE SET total = excluded.total
+                         WHERE excluded.total > usage_totals.total",
                     )
                     .bind(cell_id)
                     .bind(&row.cell_namespace_id)
@@ -46,8 +47,11 @@ macro_rules! sql_usage {
             async fn finish_usage_pull(&self, cell_id: &str, from_hour_ms: i64, started_ms: i64) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO usage_cursors (cell_id, from_hour_ms, last_pull_started_ms) VALUES ($1, $2, $3)
-                     ON CONFLICT (cell_id) DO UPDATE SET from_hour_ms = excluded.from_hour_ms,
-                       last_pull_started_ms = excluded.last_pull_started_ms",
+                     ON CONFLICT (cell_id) DO UPDATE SET
+                       from_hour_ms = CASE WHEN excluded.from_hour_ms > usage_cursors.from_hour_ms
+                         THEN excluded.from_hour_ms ELSE usage_cursors.from_hour_ms END,
+                       last_pull_started_ms = CASE WHEN excluded.last_pull_started_ms > usage_cursors.last_pull_started_ms
+                         THEN excluded.last_pull_started_ms ELSE usage_cursors.last_pull_started_ms END",
                 )
                 .bind(cell_id)
                 .bind(from_hour_ms)

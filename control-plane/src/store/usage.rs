@@ -73,9 +73,14 @@ pub struct UsageCell {
 pub trait UsageStore: Send + Sync {
     async fn usage_cursor(&self, cell_id: &str) -> StoreResult<Option<UsageCursor>>;
     /// Replaces (not adds to) the totals held for these rows' (cell,
-    /// namespace, hour, kind), in one transaction.
+    /// namespace, hour, kind) with larger ones, in one transaction. A cell's
+    /// totals only grow, so a smaller one is an older reading (a pull by
+    /// another replica that started earlier and committed later) and is
+    /// kept out.
     async fn replace_usage(&self, cell_id: &str, rows: &[UsageTotal]) -> StoreResult<()>;
-    /// Ends a whole pull: the next starts at `from_hour_ms`.
+    /// Ends a whole pull: the next starts at `from_hour_ms`. Neither the
+    /// cursor nor the pull's start time ever moves back (replicas pull
+    /// concurrently and may finish out of order).
     async fn finish_usage_pull(
         &self,
         cell_id: &str,

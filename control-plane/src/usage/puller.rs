@@ -11,6 +11,12 @@
 //! replaces the same rows with the same or larger totals, so nothing is
 //! counted twice and nothing is skipped.
 //!
+//! Every replica of the control plane runs this, unelected: a stored total
+//! only ever grows (a smaller one is an older reading of the same total)
+//! and the cursor only moves forward, so pulls of one cell by two replicas,
+//! interleaved in any order, leave what one pull alone would have. The
+//! cost is that each cell answers every replica's pulls.
+//!
 //! Cells name namespaces by the id they gave them. Creating a namespace
 //! stores which id is which namespace (`api::namespaces`), so the usage of
 //! one deleted before any pull is still attributed. For ids without that

@@ -53,6 +53,49 @@ pub async fn open_store(backend: Backend) -> (Arc<dyn ControlStore>, Option<temp
     }
 }
 
+/// The database behind a store, for a test to write what no API writes
+/// (turning a clock back, say).
+pub enum RawDb {
+    Sqlite(String),
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
+}
+
+impl RawDb {
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            RawDb::Sqlite(url) => {
+                let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            RawDb::Postgres(options) => {
+                let pool = sqlx::PgPool::connect_with((**options).clone())
+                    .await
+                    .unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+        }
+    }
+}
+
+/// [`open_store`], with the database it opened.
+pub async fn open_store_raw(
+    backend: Backend,
+) -> (Arc<dyn ControlStore>, Option<tempfile::TempDir>, RawDb) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}/control-plane.db", dir.path().display());
+            let store = Arc::new(SqliteStore::open(&url).await.unwrap());
+            (store, Some(dir), RawDb::Sqlite(url))
+        }
+        Backend::Postgres => {
+            let options = fresh_postgres_schema().await;
+            let store = Arc::new(PostgresStore::open_with(options.clone()).await.unwrap());
+            (store, None, RawDb::Postgres(Box::new(options)))
+        }
+    }
+}
+
 /// Connect options for a schema of its own on the test PostgreSQL
 /// (`ORRERY_TEST_POSTGRES_URL`), so cases never see each other's rows.
 pub async fn fresh_postgres_schema() -> sqlx::postgres::PgConnectOptions {
