@@ -241,7 +241,7 @@ enum Command {
         database_url: String,
         #[arg(long, default_value = "127.0.0.1:7233")]
         grpc_addr: SocketAddr,
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = orrery_cell::DEFAULT_SHARD_COUNT)]
         shards: i32,
         /// Namespaces to create at start if missing (repeatable).
         #[arg(long = "namespace")]
@@ -441,29 +441,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("resolving data dir {}: {e}", data_dir.display()))?;
             let db = data_dir.join("cell.db");
             let local_archive = format!("file://{}", data_dir.join("archive").display());
-            (
-                CellConfig {
-                    database_url: format!("sqlite://{}", db.display()),
-                    grpc_addr,
-                    shard_count: 4,
-                    default_namespaces: vec!["default".into()],
-                    dynamic_config: DynamicConfig::parse(
-                        dynamic_config.iter().map(String::as_str),
-                    )?,
-                    archival: archival.settings(Some(local_archive)),
-                    tenant: None,
-                    // Served with the control plane's at its HTTP address.
-                    metrics_addr: None,
-                    http_api: Some(HttpApiSettings {
-                        addr: http_api.http_api_addr,
-                        allowed_origins: console_origins(http_addr)
-                            .into_iter()
-                            .chain(http_api.http_api_allowed_origins)
-                            .collect(),
-                    }),
-                },
-                Some((http_addr, data_dir)),
-            )
+            let mut config = CellConfig::new(format!("sqlite://{}", db.display()), grpc_addr);
+            config.shard_count = 4;
+            config.default_namespaces = vec!["default".into()];
+            config.dynamic_config =
+                DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?;
+            config.archival = archival.settings(Some(local_archive));
+            // No metrics listener: they are served with the control plane's,
+            // at its HTTP address.
+            config.http_api = Some(HttpApiSettings {
+                addr: http_api.http_api_addr,
+                allowed_origins: console_origins(http_addr)
+                    .into_iter()
+                    .chain(http_api.http_api_allowed_origins)
+                    .collect(),
+            });
+            (config, Some((http_addr, data_dir)))
         }
         Command::Cell {
             database_url,
@@ -476,23 +469,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             metrics_addr,
             http_api_addr,
             http_api_allowed_origins,
-        } => (
-            CellConfig {
-                database_url,
-                grpc_addr,
-                shard_count: shards,
-                default_namespaces: namespaces,
-                dynamic_config: DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?,
-                archival: archival.settings(None),
-                tenant: tenant.settings()?,
-                metrics_addr,
-                http_api: http_api_addr.map(|addr| HttpApiSettings {
-                    addr,
-                    allowed_origins: http_api_allowed_origins,
-                }),
-            },
-            None,
-        ),
+        } => {
+            let mut config = CellConfig::new(database_url, grpc_addr);
+            config.shard_count = shards;
+            config.default_namespaces = namespaces;
+            config.dynamic_config =
+                DynamicConfig::parse(dynamic_config.iter().map(String::as_str))?;
+            config.archival = archival.settings(None);
+            config.tenant = tenant.settings()?;
+            config.metrics_addr = metrics_addr;
+            config.http_api = http_api_addr.map(|addr| HttpApiSettings {
+                addr,
+                allowed_origins: http_api_allowed_origins,
+            });
+            (config, None)
+        }
     };
     let cell = Cell::start(config).await.map_err(|e| e.to_string())?;
     let Some((http, data_dir)) = http_addr else {

@@ -1,12 +1,13 @@
 //! A cell: one process serving Temporal's frontend, history and matching
-//! roles over one database. `run` wires the pieces together and serves until
-//! the shutdown future resolves.
+//! roles over one database. [`Cell::start`] wires the pieces together and
+//! binds the listeners; [`Cell::serve`] serves until the shutdown future
+//! resolves. Both are the embedding entry point (docs/embedding.md): a
+//! program of its own runs a cell with them, as `orrery cell` does.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orrery_core::CellResult;
-use orrery_core::dynamic_config::DynamicConfig;
 use orrery_core::token::TokenSigner;
 use orrery_frontend::{Frontend, Namespaces, NewNamespace};
 use orrery_history::{HistoryConfig, HistoryEngine};
@@ -16,67 +17,15 @@ use orrery_proto::api::enums::v1::ArchivalState;
 use tokio::net::TcpListener;
 
 mod cell_admin;
+mod config;
 mod http_api;
 mod metrics_http;
 mod status_mapping;
 
-pub struct CellConfig {
-    pub database_url: String,
-    pub grpc_addr: SocketAddr,
-    pub shard_count: i32,
-    /// Namespaces created at start if missing (`orrery dev` creates `default`).
-    pub default_namespaces: Vec<String>,
-    pub dynamic_config: DynamicConfig,
-    pub archival: ArchivalSettings,
-    /// Tenant authentication; `None` serves everyone (a development cell).
-    pub tenant: Option<TenantSettings>,
-    /// Where `GET /metrics` (Prometheus) is served, plain HTTP: an
-    /// operators' address, not the tenants'. `None`: not served (the
-    /// metrics are still kept, for the admin service's namespace stats).
-    pub metrics_addr: Option<SocketAddr>,
-    /// Temporal's HTTP API (JSON over HTTP); `None`: not served.
-    pub http_api: Option<HttpApiSettings>,
-}
-
-pub use http_api::HttpApiSettings;
-pub use orrery_archival::S3Settings;
-
-/// A cell serving tenants: credentials come from the control plane.
-#[derive(Clone, Debug)]
-pub struct TenantSettings {
-    /// Where and how the auth snapshot is fetched, and the key it must be
-    /// signed with (docs/security.md).
-    pub control_plane: ControlChannelSettings,
-    /// TLS on the tenant endpoint (and the admin listener); the tenant
-    /// endpoint is plaintext (behind a TLS-terminating proxy, API keys
-    /// only) when `None`.
-    pub tls: Option<TlsSettings>,
-    /// A listener for the control plane alone (its signed admin token
-    /// only), on a network tenants cannot reach; TLS with the cell's
-    /// certificate, plaintext only with `control_plane.insecure_plaintext`.
-    pub admin_addr: Option<SocketAddr>,
-    /// Namespaces this cell takes, reported to the control plane on each
-    /// poll so placement stops there.
-    pub max_namespaces: Option<u64>,
-}
-
-pub use orrery_auth::control_channel::ControlChannelSettings;
-
-#[derive(Clone, Debug)]
-pub struct TlsSettings {
-    pub cert_path: std::path::PathBuf,
-    pub key_path: std::path::PathBuf,
-    /// `<namespace>.<domain>` server names pick a namespace's client CAs.
-    pub domain: Option<String>,
-}
-
-/// How the cell reaches archives.
-#[derive(Clone, Debug, Default)]
-pub struct ArchivalSettings {
-    /// Used by a namespace that enables archival without naming a URI.
-    pub default_uri: Option<String>,
-    pub s3: S3Settings,
-}
+pub use config::{
+    ArchivalSettings, CellConfig, ControlChannelSettings, DEFAULT_SHARD_COUNT, HttpApiSettings,
+    S3Settings, TenantSettings, TlsSettings,
+};
 
 type ServeFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
@@ -159,6 +108,8 @@ async fn tenant_auth(settings: Option<&TenantSettings>) -> CellResult<TenantPart
 
 /// A cell whose listener is bound, ready to serve.
 pub struct Cell {
+    /// Where the tenant endpoint (gRPC) listens: the port the system chose
+    /// when [`CellConfig::grpc_addr`] had port 0.
     pub local_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
@@ -185,7 +136,26 @@ const QUEUE_LAG_SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 impl Cell {
     /// Opens the database (migrating it), takes the shards, starts the
-    /// queues and binds the gRPC listener.
+    /// queues and binds the gRPC listener; nothing is served until
+    /// [`Cell::serve`]. Needs a multi-threaded Tokio runtime: the queues
+    /// and pollers it starts are spawned on the current one.
+    ///
+    /// ```no_run
+    /// use orrery_cell::{Cell, CellConfig};
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let mut config = CellConfig::new("sqlite://cell.db?mode=rwc", "127.0.0.1:0".parse()?);
+    ///     config.default_namespaces = vec!["default".into()];
+    ///     let cell = Cell::start(config).await?;
+    ///     println!("listening on {}", cell.local_addr);
+    ///     cell.serve(async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     })
+    ///     .await?;
+    ///     Ok(())
+    /// }
+    /// ```
     pub async fn start(config: CellConfig) -> CellResult<Self> {
         let tenants = tenant_auth(config.tenant.as_ref()).await?;
         let store: Arc<dyn CellStore> = orrery_persistence::open(&config.database_url).await?;
@@ -326,7 +296,27 @@ impl Cell {
         })
     }
 
-    /// Serves gRPC until `shutdown` resolves, then drains in-flight calls.
+    /// Serves gRPC (and the admin, metrics and HTTP API listeners that are
+    /// configured) until `shutdown` resolves, then drains in-flight calls
+    /// for up to two seconds and flushes usage counted in memory; returns
+    /// once the listeners are closed.
+    ///
+    /// `shutdown` is any future: `tokio::signal::ctrl_c()`, a
+    /// `tokio::sync::oneshot` receiver, or a `tokio::sync::watch` receiver
+    /// shared by several servers in one process:
+    ///
+    /// ```no_run
+    /// # async fn run(cell: orrery_cell::Cell) -> orrery_core::CellResult<()> {
+    /// let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    /// let served = tokio::spawn(cell.serve(async move {
+    ///     let _ = stopped.wait_for(|stop| *stop).await;
+    /// }));
+    /// // ... later, from anywhere that holds `stop`:
+    /// let _ = stop.send(true);
+    /// served.await.expect("the cell's task")?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
