@@ -34,6 +34,40 @@ pub struct Frontend {
     pub(crate) persistence: &'static str,
     pub(crate) archival: ArchivalConfig,
     pub(crate) access: AccessPolicy,
+    /// The other members of a cell served by several (none alone).
+    pub(crate) peers: std::sync::OnceLock<Arc<dyn Peers>>,
+}
+
+/// What the frontend asks of another member of its cell: starting a polled
+/// task whose run another member owns, and handing a query task to the
+/// member that owns its task queue. Each answers `None`/false when this
+/// member is the owner, and the frontend acts locally.
+#[async_trait::async_trait]
+pub trait Peers: Send + Sync + 'static {
+    async fn record_workflow_task_started(
+        &self,
+        task: &orrery_core::matching::QueueTask,
+        namespace: &str,
+        identity: &str,
+        request_id: &str,
+        worker_version: Option<orrery_proto::api::common::v1::WorkerVersionStamp>,
+    ) -> Option<
+        orrery_core::CellResult<
+            orrery_proto::api::workflowservice::v1::PollWorkflowTaskQueueResponse,
+        >,
+    >;
+    async fn record_activity_task_started(
+        &self,
+        task: &orrery_core::matching::QueueTask,
+        namespace: &str,
+        identity: &str,
+        request_id: &str,
+    ) -> Option<
+        orrery_core::CellResult<
+            orrery_proto::api::workflowservice::v1::PollActivityTaskQueueResponse,
+        >,
+    >;
+    fn dispatch_query(&self, queue: &str, task: &orrery_matching::QueryTask) -> bool;
 }
 
 /// The longest a long poll waits before answering empty.
@@ -67,7 +101,23 @@ impl Frontend {
             persistence: config.persistence,
             archival: config.archival,
             access: config.access,
+            peers: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Joins the frontend to the other members of its cell (once).
+    pub fn set_peers(&self, peers: Arc<dyn Peers>) {
+        let _ = self.peers.set(peers);
+    }
+
+    /// Hands a query task to its queue's owner, this member or another.
+    pub(crate) fn dispatch_query(&self, queue: &str, task: orrery_matching::QueryTask) {
+        if let Some(peers) = self.peers.get()
+            && peers.dispatch_query(queue, &task)
+        {
+            return;
+        }
+        self.matching.dispatch_query(queue, task);
     }
 
     /// Ends long polls so a stopping server drains in moments, not minutes.

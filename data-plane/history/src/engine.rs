@@ -3,7 +3,6 @@
 //! act path (`update`).
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
 
 use orrery_core::dynamic_config::PerNamespace;
 use orrery_core::matching::{QueueTask, TaskSink};
@@ -19,17 +18,11 @@ use tokio::sync::{Mutex, Notify, watch};
 use crate::mutation::Mutation;
 use crate::state::MutableState;
 
-pub struct Shard {
-    pub id: i32,
-    pub range_id: i64,
-    /// Task and event task ids: `range_id << 40 | shard_id << 32` upward, so
-    /// ids are unique across shards (queue tasks of many shards share a task
-    /// queue) and keep rising across owners without coordination.
-    pub task_ids: Arc<AtomicI64>,
-}
+pub use crate::shards::Shard;
 
 pub struct HistoryConfig {
     pub shard_count: i32,
+    /// Who acquires shards: this process's member id.
     pub owner: String,
     pub limits: HistoryLimits,
     /// Retention and archival of each namespace's closed runs.
@@ -117,7 +110,10 @@ impl HistoryLimits {
 
 pub struct HistoryEngine {
     pub(crate) store: Arc<dyn CellStore>,
-    pub(crate) shards: Vec<Shard>,
+    pub(crate) shards: crate::shards::ShardTable,
+    owner: String,
+    /// Told whenever a commit finds a shard taken by another process.
+    ownership_lost: Notify,
     locks: Vec<Mutex<()>>,
     pub(crate) sink: Arc<dyn TaskSink>,
     pub(crate) signer: TokenSigner,
@@ -137,7 +133,7 @@ pub struct HistoryEngine {
 
 const LOCK_STRIPES: usize = 1024;
 
-fn fnv1a(parts: &[&str]) -> u64 {
+pub(crate) fn fnv1a(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for p in parts {
         for b in p.bytes().chain(std::iter::once(0)) {
@@ -150,28 +146,47 @@ fn fnv1a(parts: &[&str]) -> u64 {
 
 impl HistoryEngine {
     /// Takes ownership of every shard (fencing off any previous owner) and
-    /// returns the engine; call [`crate::processors::spawn`] to run its queues.
+    /// returns the engine; call [`crate::processors::spawn`] to run its
+    /// queues. For a cell served by one process.
     pub async fn start(
         store: Arc<dyn CellStore>,
         sink: Arc<dyn TaskSink>,
         signer: TokenSigner,
         config: HistoryConfig,
     ) -> CellResult<Arc<Self>> {
-        let mut shards = Vec::new();
-        if !(1..=255).contains(&config.shard_count) {
-            return Err(CellError::invalid("shard count must be between 1 and 255"));
-        }
-        for id in 1..=config.shard_count {
-            let range_id = store.acquire_shard(id, &config.owner).await?;
-            shards.push(Shard {
-                id,
-                range_id,
-                task_ids: Arc::new(AtomicI64::new((range_id << 40) | (i64::from(id) << 32))),
-            });
+        Self::start_with(store, sink, signer, config, true).await
+    }
+
+    /// An engine that owns no shard yet: a member of a cell of several,
+    /// whose membership acquires and releases shards as members come and go.
+    pub async fn start_member(
+        store: Arc<dyn CellStore>,
+        sink: Arc<dyn TaskSink>,
+        signer: TokenSigner,
+        config: HistoryConfig,
+    ) -> CellResult<Arc<Self>> {
+        Self::start_with(store, sink, signer, config, false).await
+    }
+
+    async fn start_with(
+        store: Arc<dyn CellStore>,
+        sink: Arc<dyn TaskSink>,
+        signer: TokenSigner,
+        config: HistoryConfig,
+        claim_all_shards: bool,
+    ) -> CellResult<Arc<Self>> {
+        let shards = crate::shards::ShardTable::new(config.shard_count)?;
+        if claim_all_shards {
+            for id in 1..=config.shard_count {
+                let range_id = store.acquire_shard(id, &config.owner).await?;
+                shards.install(Shard::new(id, range_id));
+            }
         }
         Ok(Arc::new(Self {
             store,
             shards,
+            owner: config.owner.clone(),
+            ownership_lost: Notify::new(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             sink,
             signer,
@@ -193,13 +208,84 @@ impl HistoryEngine {
         &self.signer
     }
 
-    pub(crate) fn shard(&self, namespace_id: &str, workflow_id: &str) -> &Shard {
-        let i = fnv1a(&[namespace_id, workflow_id]) % self.shards.len() as u64;
-        &self.shards[i as usize]
+    /// The shard a run lives in, if this process owns it; otherwise
+    /// `ShardOwnershipLost` (UNAVAILABLE: the caller retries, and its call
+    /// reaches the owner).
+    pub(crate) fn shard(&self, namespace_id: &str, workflow_id: &str) -> CellResult<Arc<Shard>> {
+        self.shards
+            .get(self.shards.shard_id_of(namespace_id, workflow_id))
     }
 
     pub(crate) fn shard_ids(&self) -> Vec<i32> {
-        self.shards.iter().map(|s| s.id).collect()
+        self.shards.owned().iter().map(|s| s.id).collect()
+    }
+
+    /// How many shards the cell's database has.
+    pub fn shard_count(&self) -> i32 {
+        self.shards.count()
+    }
+
+    /// The shard of a run (whoever owns it): what routes a call to its owner.
+    pub fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> i32 {
+        self.shards.shard_id_of(namespace_id, workflow_id)
+    }
+
+    /// The shards this process owns now, with the range each is held at.
+    pub fn owned_shards(&self) -> Vec<(i32, i64)> {
+        self.shards
+            .owned()
+            .iter()
+            .map(|s| (s.id, s.range_id))
+            .collect()
+    }
+
+    /// Takes a shard: bumps its range in the database (from now on every
+    /// write of its previous owner fails) and starts serving it; the queues
+    /// look for its due tasks at once. Returns the new range.
+    pub async fn acquire_shard(&self, shard_id: i32) -> CellResult<i64> {
+        if shard_id < 1 || shard_id > self.shards.count() {
+            return Err(CellError::invalid(format!("no shard {shard_id}")));
+        }
+        let range_id = self.store.acquire_shard(shard_id, &self.owner).await?;
+        self.shards.install(Shard::new(shard_id, range_id));
+        tracing::info!(shard_id, range_id, "shard acquired");
+        self.timer_wake.notify_one();
+        self.transfer_wake.notify_one();
+        self.retention_wake.notify_one();
+        Ok(range_id)
+    }
+
+    /// Gives a shard up: calls that reach it from now on are refused here,
+    /// and its row is marked free so the next owner need not wait out this
+    /// member's lease. A transition already past its load may still commit
+    /// until the next owner's acquisition fences it.
+    pub async fn release_shard(&self, shard_id: i32) -> CellResult<()> {
+        let Some(shard) = self.shards.remove(shard_id, None) else {
+            return Ok(());
+        };
+        self.store
+            .release_shard(shard_id, &self.owner, shard.range_id)
+            .await?;
+        tracing::info!(shard_id, range_id = shard.range_id, "shard released");
+        Ok(())
+    }
+
+    /// Resolves when a commit has found one of this process's shards taken
+    /// by another (a pause outlasted the lease): membership then reconsiders.
+    pub async fn ownership_lost(&self) {
+        self.ownership_lost.notified().await
+    }
+
+    /// A commit was fenced: stop using the shard at that range.
+    fn lost(&self, shard: &Shard) {
+        if self.shards.remove(shard.id, Some(shard.range_id)).is_some() {
+            tracing::warn!(
+                shard_id = shard.id,
+                range_id = shard.range_id,
+                "shard taken by another member"
+            );
+            self.ownership_lost.notify_one();
+        }
     }
 
     pub(crate) async fn lock(
@@ -221,9 +307,10 @@ impl HistoryEngine {
         if !run_id.is_empty() {
             return Ok(run_id.to_string());
         }
-        let shard = self.shard(namespace_id, workflow_id);
+        // Reads need no ownership: the database is shared.
+        let shard_id = self.shard_of(namespace_id, workflow_id);
         self.store
-            .current_execution(shard.id, namespace_id, workflow_id)
+            .current_execution(shard_id, namespace_id, workflow_id)
             .await?
             .map(|c| c.run_id)
             .ok_or_else(|| {
@@ -239,10 +326,10 @@ impl HistoryEngine {
         workflow_id: &str,
         run_id: &str,
     ) -> CellResult<(MutableState, i64)> {
-        let shard = self.shard(namespace_id, workflow_id);
+        let shard_id = self.shard_of(namespace_id, workflow_id);
         let row = self
             .store
-            .execution(shard.id, namespace_id, workflow_id, run_id)
+            .execution(shard_id, namespace_id, workflow_id, run_id)
             .await?
             .ok_or_else(|| {
                 CellError::NotFound(format!(
@@ -289,7 +376,7 @@ impl HistoryEngine {
     ) -> CellResult<R> {
         let run_id = self.resolve_run(namespace_id, workflow_id, run_id).await?;
         let (state, db_version) = self.load(namespace_id, workflow_id, &run_id).await?;
-        let shard = self.shard(namespace_id, workflow_id);
+        let shard = self.shard(namespace_id, workflow_id)?;
         let mut m = Mutation::new(state, Some(db_version), shard.task_ids.clone());
         let out = f(&mut m)?;
         if m.has_changes() {
@@ -298,9 +385,17 @@ impl HistoryEngine {
         Ok(out)
     }
 
-    pub(crate) fn new_mutation(&self, namespace_id: &str, workflow_id: &str) -> Mutation {
-        let shard = self.shard(namespace_id, workflow_id);
-        Mutation::new(MutableState::default(), None, shard.task_ids.clone())
+    pub(crate) fn new_mutation(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> CellResult<Mutation> {
+        let shard = self.shard(namespace_id, workflow_id)?;
+        Ok(Mutation::new(
+            MutableState::default(),
+            None,
+            shard.task_ids.clone(),
+        ))
     }
 
     fn append_writes(&self, m: &Mutation, shard_id: i32, tx: &mut Transaction) {
@@ -373,7 +468,7 @@ impl HistoryEngine {
     /// and history waiters.
     pub(crate) async fn commit(&self, m: Mutation) -> CellResult<()> {
         let info = m.info().clone();
-        let shard = self.shard(&info.namespace_id, &info.workflow_id);
+        let shard = self.shard(&info.namespace_id, &info.workflow_id)?;
         let mut tx = Transaction {
             shard_id: shard.id,
             range_id: shard.range_id,
@@ -389,7 +484,12 @@ impl HistoryEngine {
                 tx.current = new_run.current.clone();
             }
         }
-        self.store.commit(&tx).await?;
+        if let Err(err) = self.store.commit(&tx).await {
+            if matches!(err, CellError::ShardOwnershipLost(_)) {
+                self.lost(&shard);
+            }
+            return Err(err);
+        }
         committed_metrics(&m);
         if let Some(new_run) = &m.new_run {
             committed_metrics(new_run);

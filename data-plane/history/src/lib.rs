@@ -14,6 +14,7 @@ pub mod processors;
 mod queries;
 mod retention;
 mod retry;
+pub mod shards;
 pub mod state;
 mod storage_meter;
 mod tasks;

@@ -187,7 +187,6 @@ impl HistoryEngine {
     /// (within `DELETE_DELAY`), and until then are known here as in flight,
     /// since the queries still see them.
     async fn run_timer_queue(self: Arc<Self>) {
-        let shards = self.shard_ids();
         let mut backoff = Backoff::default();
         let mut in_flight: HashSet<(i32, i64)> = HashSet::new();
         let mut busy: HashSet<WorkflowKey> = HashSet::new();
@@ -221,6 +220,12 @@ impl HistoryEngine {
                 }
             }
             let now = now_millis();
+            // Read each round: shards come and go with membership.
+            let shards = self.shard_ids();
+            if shards.is_empty() && firing.is_empty() {
+                let _ = tokio::time::timeout(IDLE_POLL, self.timer_wake.notified()).await;
+                continue;
+            }
             // Rows in flight still show up; the limit leaves room past them.
             // Rows due within the lookahead tell when to look again.
             let limit = BATCH + in_flight.len();
@@ -352,9 +357,13 @@ impl HistoryEngine {
     }
 
     async fn run_transfer_queue(&self) {
-        let shards = self.shard_ids();
         let mut backoff = Backoff::default();
         loop {
+            let shards = self.shard_ids();
+            if shards.is_empty() {
+                let _ = tokio::time::timeout(IDLE_POLL, self.transfer_wake.notified()).await;
+                continue;
+            }
             let tasks = match self.store.transfer_tasks(&shards, BATCH).await {
                 Ok(tasks) => tasks,
                 Err(err) => {

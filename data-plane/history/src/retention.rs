@@ -145,8 +145,12 @@ impl HistoryEngine {
     }
 
     pub(crate) async fn run_retention_queue(self: Arc<Self>) {
-        let shards = self.shard_ids();
         loop {
+            let shards = self.shard_ids();
+            if shards.is_empty() {
+                let _ = tokio::time::timeout(IDLE_POLL, self.retention_wake.notified()).await;
+                continue;
+            }
             let due = match self
                 .store
                 .due_timers(TimerQueue::Retention, &shards, now_millis(), BATCH)
@@ -361,7 +365,7 @@ impl HistoryEngine {
             Err(CellError::NotFound(_)) => return Ok(Outcome::Done),
             Err(err) => return Err(err),
         }
-        let shard = self.shard(&task.namespace_id, &task.workflow_id);
+        let shard = self.shard(&task.namespace_id, &task.workflow_id)?;
         self.store
             .delete_execution(
                 shard.id,

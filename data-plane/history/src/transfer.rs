@@ -31,7 +31,7 @@ impl HistoryEngine {
     /// `shardinfo_immediate_queue_lag`: ids issued since the oldest pending
     /// task; 0 when none is pending). One indexed read per shard.
     pub(crate) async fn sample_transfer_lag(&self) -> CellResult<()> {
-        for shard in &self.shards {
+        for shard in self.shards.owned() {
             let pending = self.store.transfer_tasks(&[shard.id], 1).await?;
             let next = shard.task_ids.load(std::sync::atomic::Ordering::Relaxed);
             let lag = pending
@@ -132,7 +132,7 @@ impl HistoryEngine {
             return Err(CellError::internal("initiated event has the wrong type"));
         };
         let parent_m = {
-            let mut m = self.new_mutation(&task.namespace_id, &task.workflow_id);
+            let mut m = self.new_mutation(&task.namespace_id, &task.workflow_id)?;
             m.state = parent.clone();
             m
         };

@@ -104,3 +104,98 @@ async fn duplicate_start_is_refused_with_the_running_run() {
         ),
     }
 }
+
+async fn member(store: Arc<dyn CellStore>, owner: &str) -> Arc<HistoryEngine> {
+    HistoryEngine::start_member(
+        store,
+        Arc::new(Collect::default()),
+        TokenSigner::new(b"k".to_vec()),
+        HistoryConfig {
+            shard_count: 4,
+            owner: owner.into(),
+            limits: Default::default(),
+            policies: Arc::new(orrery_history::ClosePolicy {
+                retention_ms: 86_400_000,
+                ..Default::default()
+            }),
+            archives: Arc::new(orrery_archival::Archives::new(Default::default())),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Members of one cell: a member owns only the shards it acquired; a
+/// shard taken by another member is dropped at the first fenced commit,
+/// and is served by the new owner, which reads what the old one wrote.
+#[tokio::test]
+async fn shards_move_between_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/h.db", dir.path().display());
+    let store: Arc<dyn CellStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let a = member(store.clone(), "a").await;
+    let b = member(store.clone(), "b").await;
+    assert!(a.owned_shards().is_empty());
+    let shard = a.shard_of("ns-id", "wf");
+    // Nobody owns the shard yet: a retryable refusal, nothing written.
+    let refused = a
+        .start_workflow(spec("wf"), 0, 0, None)
+        .await
+        .map(|o| o.run_id);
+    assert!(
+        matches!(refused, Err(CellError::ShardOwnershipLost(s)) if s == shard),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .execution(shard, "ns-id", "wf", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    a.acquire_shard(shard).await.unwrap();
+    let started = a.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id.clone(),
+    };
+    // b takes the shard over: a's next write is fenced and a lets go of it.
+    b.acquire_shard(shard).await.unwrap();
+    let fenced = a.signal_workflow("ns-id", &exec, signal("from-a")).await;
+    assert!(
+        matches!(fenced, Err(CellError::ShardOwnershipLost(_))),
+        "{fenced:?}"
+    );
+    assert!(a.owned_shards().iter().all(|(s, _)| *s != shard));
+    // A later call on a is refused before it loads anything.
+    let again = a.signal_workflow("ns-id", &exec, signal("again")).await;
+    assert!(
+        matches!(again, Err(CellError::ShardOwnershipLost(_))),
+        "{again:?}"
+    );
+    b.signal_workflow("ns-id", &exec, signal("from-b"))
+        .await
+        .unwrap();
+    assert_eq!(b.snapshot("ns-id", "wf", "").await.unwrap().signal_count, 1);
+
+    // Released, it is free for the next acquirer, whose range is higher.
+    let held = b.owned_shards();
+    b.release_shard(shard).await.unwrap();
+    assert!(b.owned_shards().is_empty());
+    let row = store
+        .shard_owners()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.shard_id == shard)
+        .unwrap();
+    assert_eq!(row.owner, "");
+    let range = a.acquire_shard(shard).await.unwrap();
+    assert!(range > held[0].1);
+    a.signal_workflow("ns-id", &exec, signal("back-on-a"))
+        .await
+        .unwrap();
+    assert_eq!(a.snapshot("ns-id", "wf", "").await.unwrap().signal_count, 2);
+    assert!(a.acquire_shard(99).await.is_err());
+}

@@ -33,6 +33,13 @@ pub use serve::{Peer, TlsListener, serve_plain, serve_tls};
 pub(crate) const DESCRIPTORS: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/http_api_descriptors.bin"));
 
+/// The served services' descriptors (WorkflowService, OperatorService and
+/// their messages), for whatever else reads requests by their schema (the
+/// routing of calls between a cell's members).
+pub fn descriptor_pool() -> Result<DescriptorPool, String> {
+    DescriptorPool::decode(DESCRIPTORS).map_err(|e| e.to_string())
+}
+
 /// Checks a request's credential (its headers, and the TLS connection's
 /// client information in its extensions) before its body is read: a
 /// stranger's body is never parsed. The gRPC stack checks it again, and

@@ -145,6 +145,28 @@ impl Matching {
         );
     }
 
+    /// Keeps in memory only the queues `owned(namespace_id, name, kind)`
+    /// says this member owns (a cell of several members, after its
+    /// membership changed): the others' pollers are answered empty at once,
+    /// so their SDKs poll again and reach the new owner, and their tasks
+    /// are forgotten here: they are stored, and the owner reads them in.
+    /// Returns how many queues were dropped.
+    pub fn retain_owned(&self, owned: impl Fn(&str, &str, i32) -> bool) -> usize {
+        let dropped: Vec<Arc<Queue>> = {
+            let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            let gone: Vec<QueueKey> = queues
+                .keys()
+                .filter(|k| !owned(&k.namespace_id, &k.name, k.kind))
+                .cloned()
+                .collect();
+            gone.iter().filter_map(|k| queues.remove(k)).collect()
+        };
+        for queue in &dropped {
+            queue.release_pollers();
+        }
+        dropped.len()
+    }
+
     /// How many task queues are held in memory.
     pub fn queues_in_memory(&self) -> usize {
         self.queues.lock().unwrap_or_else(|e| e.into_inner()).len()

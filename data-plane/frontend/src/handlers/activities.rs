@@ -49,7 +49,20 @@ impl Frontend {
                     let request_id = uuid::Uuid::new_v4().to_string();
                     let (history, namespace, identity) =
                         (self.history.clone(), ns.name.clone(), req.identity.clone());
+                    let peers = self.peers.get().cloned();
                     async move {
+                        if let Some(peers) = peers
+                            && let Some(started) = peers
+                                .record_activity_task_started(
+                                    &task,
+                                    &namespace,
+                                    &identity,
+                                    &request_id,
+                                )
+                                .await
+                        {
+                            return started;
+                        }
                         history
                             .record_activity_task_started(&task, &namespace, &identity, &request_id)
                             .await

@@ -64,6 +64,7 @@ impl Frontend {
                         let request_id = uuid::Uuid::new_v4().to_string();
                         let (history, namespace, identity) =
                             (self.history.clone(), ns.name.clone(), req.identity.clone());
+                        let peers = self.peers.get().cloned();
                         #[allow(deprecated)]
                         let worker_version = orrery_history::worker_version(
                             req.worker_version_capabilities
@@ -78,6 +79,19 @@ impl Frontend {
                             &req.binary_checksum,
                         );
                         async move {
+                            if let Some(peers) = peers
+                                && let Some(started) = peers
+                                    .record_workflow_task_started(
+                                        &task,
+                                        &namespace,
+                                        &identity,
+                                        &request_id,
+                                        worker_version.clone(),
+                                    )
+                                    .await
+                            {
+                                return started;
+                            }
                             history
                                 .record_workflow_task_started(
                                     &task,

@@ -406,7 +406,7 @@ impl Frontend {
         };
         let answered = match route {
             QueryRoute::Direct => {
-                self.matching.dispatch_query(&queue, task);
+                self.dispatch_query(&queue, task);
                 tokio::time::timeout_at(deadline, answer).await
             }
             QueryRoute::Buffered(released) => {
@@ -416,7 +416,7 @@ impl Frontend {
                     r = released => {
                         if r.is_ok() {
                             // No workflow task will carry it: ask directly.
-                            self.matching.dispatch_query(&self.direct_query_queue(&ns.id, &info), task);
+                            self.dispatch_query(&self.direct_query_queue(&ns.id, &info), task);
                         }
                         tokio::time::timeout_at(deadline, &mut answer).await
                     }

@@ -94,7 +94,7 @@ impl crate::engine::HistoryEngine {
         let (state, version) = self
             .load(namespace_id, &execution.workflow_id, &run_id)
             .await?;
-        let shard = self.shard(namespace_id, &execution.workflow_id);
+        let shard = self.shard(namespace_id, &execution.workflow_id)?;
         let mut m = Mutation::new(state, Some(version), shard.task_ids.clone());
         if m.is_running() {
             m.terminate("Delete workflow execution", None, identity, None);

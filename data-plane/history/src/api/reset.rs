@@ -325,7 +325,7 @@ impl HistoryEngine {
         let (namespace_id, workflow_id) =
             (req.namespace_id.clone(), req.execution.workflow_id.clone());
         let _guard = self.lock(&namespace_id, &workflow_id).await;
-        let shard = self.shard(&namespace_id, &workflow_id);
+        let shard = self.shard(&namespace_id, &workflow_id)?;
         let base_run_id = self
             .resolve_run(&namespace_id, &workflow_id, &req.execution.run_id)
             .await?;
@@ -357,7 +357,7 @@ impl HistoryEngine {
         }
 
         let new_run_id = crate::new_run_id();
-        let mut m = self.new_mutation(&namespace_id, &workflow_id);
+        let mut m = self.new_mutation(&namespace_id, &workflow_id)?;
         let mut info = base_state.info.clone().unwrap_or_default();
         info.run_id = new_run_id.clone();
         info.status = WorkflowExecutionStatus::Running as i32;

@@ -184,7 +184,7 @@ impl HistoryEngine {
         let keyspace = activity_keyspace(namespace_id);
         let activity_id = req.activity_id.as_str();
         let _guard = self.lock(&keyspace, activity_id).await;
-        let shard = self.shard(&keyspace, activity_id);
+        let shard = self.shard(&keyspace, activity_id)?;
         let current = self
             .store
             .current_execution(shard.id, &keyspace, activity_id)
@@ -227,7 +227,7 @@ impl HistoryEngine {
         )
         .map_err(CellError::invalid)?;
         let run_id = crate::new_run_id();
-        let mut m = self.new_mutation(&keyspace, activity_id);
+        let mut m = self.new_mutation(&keyspace, activity_id)?;
         let now = m.now;
         let delay = duration_millis(req.start_delay.as_ref()).max(0);
         let queue = req

@@ -341,7 +341,7 @@ impl HistoryEngine {
     ) -> CellResult<StartOutcome> {
         let (namespace_id, workflow_id) = (spec.namespace_id.clone(), spec.workflow_id.clone());
         let _guard = self.lock(&namespace_id, &workflow_id).await;
-        let shard = self.shard(&namespace_id, &workflow_id);
+        let shard = self.shard(&namespace_id, &workflow_id)?;
         let current = self
             .store
             .current_execution(shard.id, &namespace_id, &workflow_id)
@@ -415,7 +415,7 @@ impl HistoryEngine {
         }
         let run_id = spec.run_id.clone();
         let (eager, identity) = (spec.eager && signal.is_none(), spec.identity.clone());
-        let mut m = self.new_mutation(&namespace_id, &workflow_id);
+        let mut m = self.new_mutation(&namespace_id, &workflow_id)?;
         if spec.schedule_action {
             m.count(Action::ScheduleAction);
         }

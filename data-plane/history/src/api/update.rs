@@ -370,7 +370,7 @@ impl HistoryEngine {
                 self.check_new_update(&ms, &run_id, &request)?;
                 let rx = self.updates.register(&run_id, &update_id, Some(request));
                 if ms.workflow_task.is_none() {
-                    let shard = self.shard(namespace_id, &execution.workflow_id);
+                    let shard = self.shard(namespace_id, &execution.workflow_id)?;
                     let mut m = Mutation::new(ms, Some(version), shard.task_ids.clone());
                     m.schedule_speculative_workflow_task();
                     if let Err(err) = self.commit(m).await {
@@ -422,7 +422,7 @@ impl HistoryEngine {
         workflow_id: &str,
         update_id: &str,
     ) -> CellResult<Option<(String, i32)>> {
-        let shard = self.shard(namespace_id, workflow_id);
+        let shard = self.shard(namespace_id, workflow_id)?;
         let Some(current) = self
             .store
             .current_execution(shard.id, namespace_id, workflow_id)
