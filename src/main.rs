@@ -10,6 +10,7 @@ use orrery_control_plane::sealing::{KeyEncryption, LocalKek};
 use orrery_control_plane::{CellSpec, ControlPlane};
 use orrery_core::dynamic_config::DynamicConfig;
 
+mod member_args;
 mod telemetry;
 
 #[derive(Parser)]
@@ -241,7 +242,8 @@ enum Command {
         database_url: String,
         #[arg(long, default_value = "127.0.0.1:7233")]
         grpc_addr: SocketAddr,
-        #[arg(long, default_value_t = orrery_cell::DEFAULT_SHARD_COUNT)]
+        /// History shards, fixed when the database is created.
+        #[arg(long, alias = "history-shards", env = "ORRERY_HISTORY_SHARDS", default_value_t = orrery_cell::DEFAULT_SHARD_COUNT)]
         shards: i32,
         /// Namespaces to create at start if missing (repeatable).
         #[arg(long = "namespace")]
@@ -263,6 +265,8 @@ enum Command {
         /// A browser origin allowed to call the HTTP API (CORS; repeatable).
         #[arg(long = "http-api-allowed-origin")]
         http_api_allowed_origins: Vec<String>,
+        #[command(flatten)]
+        members: member_args::MemberArgs,
     },
     /// The control plane: accounts, users, namespaces, certificates and API
     /// keys behind a REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`).
@@ -469,6 +473,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             metrics_addr,
             http_api_addr,
             http_api_allowed_origins,
+            members,
         } => {
             let mut config = CellConfig::new(database_url, grpc_addr);
             config.shard_count = shards;
@@ -482,6 +487,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 addr,
                 allowed_origins: http_api_allowed_origins,
             });
+            config.members = members.settings()?;
             (config, None)
         }
     };

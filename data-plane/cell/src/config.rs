@@ -59,7 +59,13 @@ pub struct CellConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Temporal's HTTP API (JSON over HTTP); `None`: not served.
     pub http_api: Option<HttpApiSettings>,
+    /// One of several processes serving this cell on one PostgreSQL
+    /// (docs/operations.md, "A cell of several members"); `None`: the only
+    /// one, owning every shard.
+    pub members: Option<MemberSettings>,
 }
+
+pub use crate::members::MemberSettings;
 
 impl CellConfig {
     /// A cell on `database_url` serving gRPC at `grpc_addr`, with the
@@ -90,6 +96,7 @@ impl CellConfig {
             tenant: None,
             metrics_addr: None,
             http_api: None,
+            members: None,
         }
     }
 }

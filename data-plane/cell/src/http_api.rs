@@ -22,6 +22,7 @@ pub struct HttpApiSettings {
 pub(crate) fn grpc_stack(
     frontend: &Arc<Frontend>,
     auth: Option<Arc<orrery_auth::TenantAuth>>,
+    forward: Option<orrery_peer::ForwardLayer>,
 ) -> GrpcService {
     let routes = tonic::service::Routes::new(frontend.workflow_service())
         .add_service(frontend.operator_service())
@@ -30,6 +31,7 @@ pub(crate) fn grpc_stack(
         .layer(crate::status_mapping::layer())
         .layer(orrery_auth::AuthLayer::new(auth))
         .layer(frontend.rate_gate())
+        .option_layer(forward)
         .service(routes);
     tower::util::BoxCloneSyncService::new(stack)
 }

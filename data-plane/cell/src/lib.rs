@@ -19,13 +19,16 @@ use tokio::net::TcpListener;
 mod cell_admin;
 mod config;
 mod http_api;
+mod members;
 mod metrics_http;
+mod shard_count;
 mod status_mapping;
 
 pub use config::{
     ArchivalSettings, CellConfig, ControlChannelSettings, DEFAULT_SHARD_COUNT, HttpApiSettings,
-    S3Settings, TenantSettings, TlsSettings,
+    MemberSettings, S3Settings, TenantSettings, TlsSettings,
 };
+pub use orrery_peer::PeerTls;
 
 type ServeFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
@@ -123,6 +126,8 @@ pub struct Cell {
     /// For the admin listener's CellAdmin service (usage pulls).
     store: Arc<dyn CellStore>,
     tenants: TenantParts,
+    /// A member of a cell of several: its peer listener and membership.
+    members: Option<members::Serving>,
 }
 
 /// Temporal's per-namespace request rate (per frontend), and its default.
@@ -165,9 +170,25 @@ impl Cell {
             .flat_map(|u| *u.as_bytes())
             .collect();
         let key = store.get_or_insert(TOKEN_KEY, key).await?;
+        shard_count::settle(store.as_ref(), config.shard_count).await?;
+        let signer = TokenSigner::new(key);
         let matching = Matching::new(store.clone());
         matching.spawn_pruner(Duration::from_secs(60), Duration::from_secs(10 * 60));
         let namespaces = Arc::new(Namespaces::new(store.clone()));
+        let joining = match &config.members {
+            Some(settings) => Some(
+                members::prepare(
+                    settings,
+                    &config.database_url,
+                    store.clone(),
+                    config.shard_count,
+                    namespaces.clone(),
+                    signer.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let archives = Arc::new(orrery_archival::Archives::new(config.archival.s3.clone()));
         if let Some(uri) = &config.archival.default_uri {
             orrery_archival::ArchiveUri::parse(uri).map_err(|e| {
@@ -179,19 +200,36 @@ impl Cell {
         // Metering off also silences the metrics hooks: the baseline of the
         // metering benchmark (docs/benchmarks.md).
         orrery_core::metrics::set_enabled(history_limits.metering);
-        let history = HistoryEngine::start(
-            store.clone(),
-            matching.clone(),
-            TokenSigner::new(key),
-            HistoryConfig {
-                shard_count: config.shard_count,
-                owner: format!("cell-{}", uuid::Uuid::new_v4()),
-                limits: history_limits,
-                policies: namespaces.clone(),
-                archives: archives.clone(),
+        let history_config = HistoryConfig {
+            shard_count: config.shard_count,
+            owner: match &config.members {
+                Some(settings) => settings.member_id.clone(),
+                None => format!("cell-{}", uuid::Uuid::new_v4()),
             },
-        )
-        .await?;
+            limits: history_limits,
+            policies: namespaces.clone(),
+            archives: archives.clone(),
+        };
+        let history = match &joining {
+            // A member takes only its share of the shards, as it joins.
+            Some(joining) => {
+                HistoryEngine::start_member(
+                    store.clone(),
+                    joining.sink(matching.clone()),
+                    signer,
+                    history_config,
+                )
+                .await?
+            }
+            None => {
+                HistoryEngine::start(store.clone(), matching.clone(), signer, history_config)
+                    .await?
+            }
+        };
+        let members = match joining {
+            Some(joining) => Some(joining.join(history.clone(), matching.clone()).await?),
+            None => None,
+        };
         orrery_history::processors::spawn(history.clone());
         history.spawn_queue_lag_sampler(QUEUE_LAG_SAMPLE_EVERY);
         orrery_core::metrics::set_backlog_source(matching.backlog_source());
@@ -251,6 +289,11 @@ impl Cell {
                 },
             },
         );
+        if let Some(members) = &members {
+            frontend.set_peers(Arc::new(members::MemberPeers {
+                cluster: members.cluster.clone(),
+            }));
+        }
         let listener = TcpListener::bind(config.grpc_addr).await.map_err(|e| {
             orrery_core::CellError::Unavailable(format!("binding {}: {e}", config.grpc_addr))
         })?;
@@ -293,6 +336,7 @@ impl Cell {
             frontend,
             store,
             tenants,
+            members,
         })
     }
 
@@ -341,20 +385,50 @@ impl Cell {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        let shutdown = async move {
-            shutdown.await;
-            frontend.begin_shutdown();
-            let _ = stop_tx.send(true);
-            let _ = stopping_tx.send(());
+        let stopping_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // A member leaves its cell as soon as it is told to stop: its shards
+        // go to the others at their next heartbeat, not after its TTL.
+        let leaving = self
+            .members
+            .as_ref()
+            .map(|m| (m.cluster.membership.clone(), m.history.clone()));
+        let forward = match &self.members {
+            Some(members) => Some(members.forward_layer()?),
+            None => None,
+        };
+        let shutdown = {
+            let stopping_flag = stopping_flag.clone();
+            async move {
+                shutdown.await;
+                stopping_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                frontend.begin_shutdown();
+                if let Some((membership, history)) = leaving
+                    && let Err(err) = membership.leave(history.as_ref()).await
+                {
+                    tracing::warn!(error = %err, "leaving the cell failed; peers wait out this member's TTL");
+                }
+                let _ = stop_tx.send(true);
+                let _ = stopping_tx.send(());
+            }
         };
         if let Some(listener) = self.metrics_listener {
-            metrics_http::spawn_server(listener, stopped());
+            let health = metrics_http::Health {
+                stopping: stopping_flag,
+                store: self.store.clone(),
+            };
+            metrics_http::spawn_server(listener, health, stopped());
         }
+        let peers: ServeFuture = match self.members {
+            Some(members) => members.serve_peers(&self.frontend, stopped())?,
+            None => Box::pin(async { Ok(()) }),
+        };
         let router = |layer: orrery_auth::AuthLayer| {
             tonic::transport::Server::builder()
                 .layer(status_mapping::layer())
                 .layer(layer)
                 .layer(self.frontend.rate_gate())
+                // Calls whose workflow or queue another member owns go there.
+                .layer(tower::util::option_layer(forward.clone()))
                 .add_service(
                     health_service
                         .clone()
@@ -370,7 +444,7 @@ impl Cell {
             Some((listener, settings)) => Box::pin(http_api::serve(
                 listener,
                 settings,
-                http_api::grpc_stack(&self.frontend, self.tenants.auth.clone()),
+                http_api::grpc_stack(&self.frontend, self.tenants.auth.clone(), forward.clone()),
                 self.tenants.auth.clone(),
                 self.tenants.tls.clone(),
                 stopped(),
@@ -423,7 +497,7 @@ impl Cell {
             let grpc = |served: ServeFuture| async move {
                 served.await.map_err(|e| format!("grpc server: {e}"))
             };
-            tokio::try_join!(grpc(tenants), grpc(admin), http_api, async {
+            tokio::try_join!(grpc(tenants), grpc(admin), grpc(peers), http_api, async {
                 shutdown.await;
                 Ok(())
             })

@@ -19,29 +19,64 @@ const NAMES_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// Namespaces one listing page reads.
 const NAMES_PAGE: u32 = 1000;
 
-pub(crate) fn router() -> axum::Router {
-    axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(|| async {
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    orrery_core::metrics::CONTENT_TYPE,
-                )],
-                orrery_core::metrics::prometheus_text(),
-            )
-        }),
-    )
+/// What the probes read: whether the process is stopping, and its store.
+#[derive(Clone)]
+pub(crate) struct Health {
+    pub(crate) stopping: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) store: Arc<dyn CellStore>,
 }
 
-/// Serves `/metrics` until `stopped` resolves.
+/// How long readiness waits for the database.
+const READY_PATIENCE: Duration = Duration::from_secs(2);
+
+pub(crate) fn router(health: Health) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        orrery_core::metrics::CONTENT_TYPE,
+                    )],
+                    orrery_core::metrics::prometheus_text(),
+                )
+            }),
+        )
+        // Liveness: the process answers; nothing else is checked, so a
+        // database outage never gets a healthy member restarted.
+        .route("/livez", axum::routing::get(|| async { "ok" }))
+        // Readiness: serving (joined its cell, not stopping) and its
+        // database answers a one-row read in time.
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let health = health.clone();
+                async move {
+                    use axum::http::StatusCode;
+                    if health.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "stopping");
+                    }
+                    let read = health.store.list_namespaces("", 1);
+                    match tokio::time::timeout(READY_PATIENCE, read).await {
+                        Ok(Ok(_)) => (StatusCode::OK, "ok"),
+                        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database too slow"),
+                    }
+                }
+            }),
+        )
+}
+
+/// Serves `/metrics` and the probes until `stopped` resolves.
 pub(crate) fn spawn_server(
     listener: TcpListener,
+    health: Health,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     tokio::spawn(
         async move {
-            if let Err(err) = axum::serve(listener, router())
+            if let Err(err) = axum::serve(listener, router(health))
                 .with_graceful_shutdown(stopped)
                 .await
             {

@@ -93,3 +93,50 @@ mod tests {
         assert!(decode("").is_none());
     }
 }
+
+/// On the peer listener: the forwarded caller becomes the request's
+/// caller, as the authentication layer makes it on the tenant endpoint.
+/// Only members reach this listener (mutual TLS with the peer CA).
+#[derive(Clone, Default)]
+pub struct PeerCallerLayer;
+
+impl<S> tower::Layer<S> for PeerCallerLayer {
+    type Service = PeerCaller<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PeerCaller { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct PeerCaller<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for PeerCaller<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let caller = request
+            .headers()
+            .get(HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(decode);
+        if let Some(caller) = caller {
+            request.extensions_mut().insert(caller);
+        }
+        self.inner.call(request)
+    }
+}

@@ -10,6 +10,7 @@ pub mod internal;
 pub mod route;
 pub mod tls;
 
+pub use caller::PeerCallerLayer;
 pub use forward::{ForwardLayer, PeerClients, Placement};
 pub use route::{RouteKey, Routes};
 pub use tls::{PeerCredentials, PeerTls};
