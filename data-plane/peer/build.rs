@@ -42,6 +42,12 @@ fn main() {
             "crate::internal::RecordTaskStartedRequest",
             "orrery_proto::api::workflowservice::v1::PollActivityTaskQueueResponse",
         ))
+        .method(method(
+            "run_target",
+            "RunTarget",
+            "crate::internal::Encoded",
+            "crate::internal::Encoded",
+        ))
         .build();
     Builder::new().compile(&[service]);
 }

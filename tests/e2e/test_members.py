@@ -125,6 +125,41 @@ class TimerActivityWorkflow:
         return f"{n}:{echoed}"
 
 
+@workflow.defn
+class ChildEcho:
+    def __init__(self) -> None:
+        self.poke: str | None = None
+
+    @workflow.signal
+    def poked(self, value: str) -> None:
+        self.poke = value
+
+    @workflow.run
+    async def run(self, n: int) -> str:
+        await workflow.wait_condition(lambda: self.poke is not None)
+        return f"child-{n}:{self.poke}"
+
+
+@workflow.defn
+class ParentOfChildren:
+    """Starts two children (their ids hash to any member's shard), signals
+    each as an external workflow, and returns what they returned: every step
+    crosses members when the shards do."""
+
+    @workflow.run
+    async def run(self, n: int) -> list[str]:
+        parent_id = workflow.info().workflow_id
+        handles = [
+            await workflow.start_child_workflow(ChildEcho.run, n * 10 + k, id=f"{parent_id}-c{k}")
+            for k in range(2)
+        ]
+        for k in range(2):
+            await workflow.get_external_workflow_handle(f"{parent_id}-c{k}").signal(
+                ChildEcho.poked, f"p{k}"
+            )
+        return [await h for h in handles]
+
+
 # -- tests -----------------------------------------------------------------
 
 
@@ -301,3 +336,41 @@ def test_peer_tls_is_required_off_loopback() -> None:
     out = on_sqlite.stdout + on_sqlite.stderr
     assert on_sqlite.returncode != 0, f"a member on SQLite started:\n{out}"
     assert "PostgreSQL" in out, out
+
+
+@pytest.mark.timeout(240)
+async def test_children_and_external_signals_cross_members(cell) -> None:
+    """Starting a child, signalling it as an external workflow and telling
+    the parent it completed all act on a run whose shard may be another
+    member's: each reaches that member."""
+    worker_client, starter = await connect(cell[0]), await connect(cell[1])
+    count = 12
+    ids = [new_id(f"parent-{i}") for i in range(count)]
+    async with run_worker(
+        worker_client, workflows=[ParentOfChildren, ChildEcho], activities=[]
+    ) as worker:
+        handles = await asyncio.gather(
+            *(
+                starter.start_workflow(
+                    ParentOfChildren.run, i, id=ids[i], task_queue=worker.task_queue
+                )
+                for i in range(count)
+            )
+        )
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 90)
+        except asyncio.TimeoutError:
+            pytest.fail(f"not every parent finished within 90 s\n{cell.log_tails()}")
+    for i, result in enumerate(results):
+        assert result == [f"child-{i * 10}:p0", f"child-{i * 10 + 1}:p1"], f"{ids[i]}: {result}"
+    # The runs really were spread: parents and children on several members'
+    # shards (8 shards over 3 members; 36 runs).
+    owners = await asyncio.to_thread(cell.db.shard_owners)
+    assert len({owner for owner in owners.values()}) == 3, owners
+    for wf_id in ids:
+        events = [e async for e in starter.get_workflow_handle(wf_id).fetch_history_events()]
+        check_event_ids(wf_id, events)
+        kinds = Counter(event_type_name(e) for e in events)
+        assert kinds["CHILD_WORKFLOW_EXECUTION_STARTED"] == 2, kinds
+        assert kinds["EXTERNAL_WORKFLOW_EXECUTION_SIGNALED"] == 2, kinds
+        assert kinds["CHILD_WORKFLOW_EXECUTION_COMPLETED"] == 2, kinds

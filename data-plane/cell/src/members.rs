@@ -28,12 +28,15 @@ use orrery_history::HistoryEngine;
 use orrery_matching::{Matching, QueryTask};
 use orrery_membership::{Member, Membership};
 use orrery_peer::internal::member::member_client::MemberClient;
-use orrery_peer::internal::{AddTasksRequest, DispatchQueryRequest, RecordTaskStartedRequest};
+use orrery_peer::internal::{
+    AddTasksRequest, DispatchQueryRequest, Encoded, RecordTaskStartedRequest,
+};
 use orrery_peer::{PeerClients, RouteKey};
 use orrery_proto::api::common::v1::WorkerVersionStamp;
 use orrery_proto::api::workflowservice::v1::{
     PollActivityTaskQueueResponse, PollWorkflowTaskQueueResponse,
 };
+use prost::Message;
 use tracing::Instrument;
 
 /// How a process takes part in a cell of several.
@@ -241,6 +244,36 @@ impl TaskSink for RoutedSink {
     }
 }
 
+/// History's target halves for runs on another member's shard.
+#[async_trait]
+impl orrery_history::RemoteTargets for Cluster {
+    async fn run(
+        &self,
+        shard_id: i32,
+        request: orrery_history::TargetRequest,
+    ) -> Option<CellResult<orrery_history::TargetOutcome>> {
+        let view = self.membership.view();
+        let member = view
+            .shard_owner(shard_id)
+            .filter(|m| !view.is_self(m))?
+            .clone();
+        Some(
+            async {
+                let answer = self
+                    .client(&member)?
+                    .run_target(Encoded {
+                        message: request.encode_to_vec(),
+                    })
+                    .await
+                    .map_err(cell_error)?;
+                orrery_history::TargetOutcome::decode(answer.into_inner().message.as_slice())
+                    .map_err(CellError::internal)
+            }
+            .await,
+        )
+    }
+}
+
 /// The frontend's calls to other members.
 pub(crate) struct MemberPeers {
     pub(crate) cluster: Arc<Cluster>,
@@ -411,6 +444,19 @@ impl orrery_peer::internal::member::member_server::Member for MemberService {
             .map_err(tonic::Status::from)
     }
 
+    async fn run_target(&self, request: tonic::Request<Encoded>) -> Answer<Encoded> {
+        let target = orrery_history::TargetRequest::decode(request.into_inner().message.as_slice())
+            .map_err(|_| tonic::Status::invalid_argument("an undecodable target request"))?;
+        let outcome = self
+            .history
+            .run_target(target)
+            .await
+            .map_err(tonic::Status::from)?;
+        Ok(tonic::Response::new(Encoded {
+            message: outcome.encode_to_vec(),
+        }))
+    }
+
     async fn record_activity_task_started(
         &self,
         request: tonic::Request<RecordTaskStartedRequest>,
@@ -535,6 +581,7 @@ impl Joining {
         let membership = &self.cluster.membership;
         membership.join(history.as_ref()).await?;
         membership.spawn(history.clone());
+        history.set_remote_targets(self.cluster.clone());
         spawn_queue_handover(self.cluster.clone(), matching.clone());
         tracing::info!(
             member = %membership.member_id(),

@@ -114,6 +114,8 @@ pub struct HistoryEngine {
     owner: String,
     /// Told whenever a commit finds a shard taken by another process.
     ownership_lost: Notify,
+    /// Where transfer tasks' halves acting on other members' runs go.
+    pub(crate) remote_targets: std::sync::OnceLock<Arc<dyn crate::targets::RemoteTargets>>,
     locks: Vec<Mutex<()>>,
     pub(crate) sink: Arc<dyn TaskSink>,
     pub(crate) signer: TokenSigner,
@@ -187,6 +189,7 @@ impl HistoryEngine {
             shards,
             owner: config.owner.clone(),
             ownership_lost: Notify::new(),
+            remote_targets: std::sync::OnceLock::new(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             sink,
             signer,

@@ -17,6 +17,7 @@ mod retry;
 pub mod shards;
 pub mod state;
 mod storage_meter;
+mod targets;
 mod tasks;
 mod timers;
 mod transfer;
@@ -34,6 +35,7 @@ pub use metering::QUERY_FLUSH_INTERVAL;
 pub use queries::QueryRoute;
 pub use retention::{ClosePolicies, ClosePolicy};
 pub use storage_meter::SAMPLE_INTERVAL_KEY as STORAGE_SAMPLE_INTERVAL_KEY;
+pub use targets::{RemoteTargets, TargetOutcome, TargetRequest};
 
 /// Run ids are time-ordered UUIDs (version 7), as the real server's are;
 /// SDKs and their tests rely on it.

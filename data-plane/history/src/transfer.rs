@@ -9,9 +9,9 @@ use orrery_proto::api::enums::v1::*;
 use orrery_proto::api::history::v1::history_event::Attributes;
 use orrery_proto::api::history::v1::*;
 
-use crate::commands::parent_of;
 use crate::engine::HistoryEngine;
 use crate::start::{RunSpec, StartSignal};
+use crate::targets::{TargetRequest, parent_info};
 use crate::tasks::{TransferKind, TransferTask};
 
 /// Task ids a shard issued since its oldest pending transfer task `oldest`,
@@ -88,7 +88,7 @@ impl HistoryEngine {
         }
     }
 
-    async fn event(
+    pub(crate) async fn event(
         &self,
         namespace_id: &str,
         run_id: &str,
@@ -131,11 +131,75 @@ impl HistoryEngine {
         else {
             return Err(CellError::internal("initiated event has the wrong type"));
         };
-        let parent_m = {
-            let mut m = self.new_mutation(&task.namespace_id, &task.workflow_id)?;
-            m.state = parent.clone();
-            m
-        };
+        let started = self
+            .on_target(&a.namespace_id, &a.workflow_id, TargetRequest::new(task))
+            .await;
+        let namespace = a.namespace.clone();
+        let namespace_id = a.namespace_id.clone();
+        let workflow_type = a.workflow_type.clone();
+        self.update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
+            if !m.is_running() {
+                return Ok(());
+            }
+            let Some(pos) = m.state.children.iter().position(|c| {
+                c.initiated_event_id == task.initiated_event_id && c.started_event_id == 0
+            }) else {
+                return Ok(());
+            };
+            match &started {
+                Ok(outcome) if !outcome.already_started => {
+                    let buffered = m.workflow_task_started();
+                    let id = m.state.next_event_id;
+                    m.add_or_buffer(ChildWorkflowExecutionStartedEventAttributes {
+                        namespace: namespace.clone(),
+                        namespace_id: namespace_id.clone(),
+                        initiated_event_id: task.initiated_event_id,
+                        workflow_execution: Some(WorkflowExecution {
+                            workflow_id: a.workflow_id.clone(),
+                            run_id: outcome.run_id.clone(),
+                        }),
+                        workflow_type: workflow_type.clone(),
+                        header: a.header.clone(),
+                    });
+                    let child = &mut m.state.children[pos];
+                    child.run_id = outcome.run_id.clone();
+                    // A buffered started event gets its id at flush.
+                    child.started_event_id = if buffered { -1 } else { id };
+                }
+                Ok(_) => {
+                    m.state.children.remove(pos);
+                    m.add_or_buffer(StartChildWorkflowExecutionFailedEventAttributes {
+                        namespace: namespace.clone(),
+                        namespace_id: namespace_id.clone(),
+                        workflow_id: a.workflow_id.clone(),
+                        workflow_type: workflow_type.clone(),
+                        cause: StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists as i32,
+                        control: a.control.clone(),
+                        initiated_event_id: task.initiated_event_id,
+                        workflow_task_completed_event_id: 0,
+                    });
+                }
+                Err(err) => {
+                    return Err(CellError::Unavailable(format!(
+                        "starting child failed: {err}"
+                    )));
+                }
+            }
+            m.dirty = true;
+            m.schedule_workflow_task();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Starts the child a parent's StartChild transfer task names: the part
+    /// that runs where the child's shard is owned.
+    pub(crate) async fn start_child_run(
+        &self,
+        task: &TransferTask,
+        parent: &crate::state::MutableState,
+        a: &StartChildWorkflowExecutionInitiatedEventAttributes,
+    ) -> CellResult<crate::start::StartOutcome> {
         let spec = RunSpec {
             namespace_id: a.namespace_id.clone(),
             namespace: a.namespace.clone(),
@@ -163,7 +227,7 @@ impl HistoryEngine {
             search_attributes: a.search_attributes.clone(),
             header: a.header.clone(),
             priority: a.priority.clone(),
-            parent: Some(parent_of(&parent_m, task.initiated_event_id)),
+            parent: Some(parent_info(parent, task.initiated_event_id)),
             root: parent
                 .info
                 .as_ref()
@@ -176,73 +240,38 @@ impl HistoryEngine {
                 }),
             ..Default::default()
         };
-        let started = self
-            .start_workflow(
-                spec,
-                a.workflow_id_reuse_policy,
-                WorkflowIdConflictPolicy::Fail as i32,
-                None,
-            )
-            .await;
-        let namespace = a.namespace.clone();
-        let namespace_id = a.namespace_id.clone();
-        let workflow_type = a.workflow_type.clone();
-        self.update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
-            if !m.is_running() {
-                return Ok(());
-            }
-            let Some(pos) = m.state.children.iter().position(|c| {
-                c.initiated_event_id == task.initiated_event_id && c.started_event_id == 0
-            }) else {
-                return Ok(());
-            };
-            match &started {
-                Ok(outcome) => {
-                    let buffered = m.workflow_task_started();
-                    let id = m.state.next_event_id;
-                    m.add_or_buffer(ChildWorkflowExecutionStartedEventAttributes {
-                        namespace: namespace.clone(),
-                        namespace_id: namespace_id.clone(),
-                        initiated_event_id: task.initiated_event_id,
-                        workflow_execution: Some(WorkflowExecution {
-                            workflow_id: a.workflow_id.clone(),
-                            run_id: outcome.run_id.clone(),
-                        }),
-                        workflow_type: workflow_type.clone(),
-                        header: a.header.clone(),
-                    });
-                    let child = &mut m.state.children[pos];
-                    child.run_id = outcome.run_id.clone();
-                    // A buffered started event gets its id at flush.
-                    child.started_event_id = if buffered { -1 } else { id };
-                }
-                Err(CellError::WorkflowAlreadyStarted { .. }) => {
-                    m.state.children.remove(pos);
-                    m.add_or_buffer(StartChildWorkflowExecutionFailedEventAttributes {
-                        namespace: namespace.clone(),
-                        namespace_id: namespace_id.clone(),
-                        workflow_id: a.workflow_id.clone(),
-                        workflow_type: workflow_type.clone(),
-                        cause: StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists as i32,
-                        control: a.control.clone(),
-                        initiated_event_id: task.initiated_event_id,
-                        workflow_task_completed_event_id: 0,
-                    });
-                }
-                Err(err) => {
-                    return Err(CellError::Unavailable(format!(
-                        "starting child failed: {err}"
-                    )));
-                }
-            }
-            m.dirty = true;
-            m.schedule_workflow_task();
-            Ok(())
-        })
+        self.start_workflow(
+            spec,
+            a.workflow_id_reuse_policy,
+            WorkflowIdConflictPolicy::Fail as i32,
+            None,
+        )
         .await
     }
 
     async fn notify_parent(&self, task: &TransferTask) -> CellResult<()> {
+        let child = self
+            .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
+            .await?;
+        let info = child.info.clone().unwrap_or_default();
+        let Some(parent) = info.parent.clone() else {
+            return Ok(());
+        };
+        let Some(parent_exec) = parent.execution.clone() else {
+            return Ok(());
+        };
+        self.on_target(
+            &parent.namespace_id,
+            &parent_exec.workflow_id,
+            TargetRequest::new(task),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Records a child's close in its parent: runs where the parent's
+    /// shard is owned.
+    pub(crate) async fn notify_parent_target(&self, task: &TransferTask) -> CellResult<()> {
         let child = self
             .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
             .await?;
@@ -367,38 +396,17 @@ impl HistoryEngine {
             .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
             .await?;
         for child in &parent.children {
-            let execution = WorkflowExecution {
-                workflow_id: child.workflow_id.clone(),
-                run_id: String::new(),
-            };
-            let policy = ParentClosePolicy::try_from(child.parent_close_policy)
-                .unwrap_or(ParentClosePolicy::Unspecified);
-            let result = match policy {
-                ParentClosePolicy::Abandon => Ok(()),
-                ParentClosePolicy::RequestCancel => {
-                    // As the real server records it: no cause, the parent as
-                    // the external requester.
-                    let parent_exec = WorkflowExecution {
-                        workflow_id: task.workflow_id.clone(),
-                        run_id: task.run_id.clone(),
-                    };
-                    self.update(&child.namespace_id, &execution.workflow_id, "", |m| {
-                        m.request_cancel("", "", Some((0, parent_exec.clone())))
-                    })
-                    .await
-                }
-                _ => {
-                    self.terminate_workflow(
-                        &child.namespace_id,
-                        &execution,
-                        "",
-                        "by parent close policy",
-                        None,
-                        "history-service",
-                    )
-                    .await
-                }
-            };
+            if child.parent_close_policy == ParentClosePolicy::Abandon as i32 {
+                continue;
+            }
+            let mut request = TargetRequest::new(task);
+            request.child_namespace_id = child.namespace_id.clone();
+            request.child_workflow_id = child.workflow_id.clone();
+            request.parent_close_policy = child.parent_close_policy;
+            let result = self
+                .on_target(&child.namespace_id, &child.workflow_id, request)
+                .await
+                .map(|_| ());
             match result {
                 Ok(()) | Err(CellError::NotFound(_)) => {}
                 Err(err) => return Err(err),
@@ -407,59 +415,82 @@ impl HistoryEngine {
         Ok(())
     }
 
+    /// Applies a parent close policy to one child: runs where the child's
+    /// shard is owned.
+    pub(crate) async fn close_child_target(
+        &self,
+        task: &TransferTask,
+        child_namespace_id: &str,
+        child_workflow_id: &str,
+        parent_close_policy: i32,
+    ) -> CellResult<()> {
+        let execution = WorkflowExecution {
+            workflow_id: child_workflow_id.to_string(),
+            run_id: String::new(),
+        };
+        let policy = ParentClosePolicy::try_from(parent_close_policy)
+            .unwrap_or(ParentClosePolicy::Unspecified);
+        match policy {
+            ParentClosePolicy::Abandon => Ok(()),
+            ParentClosePolicy::RequestCancel => {
+                // As the real server records it: no cause, the parent as
+                // the external requester.
+                let parent_exec = WorkflowExecution {
+                    workflow_id: task.workflow_id.clone(),
+                    run_id: task.run_id.clone(),
+                };
+                self.update(child_namespace_id, &execution.workflow_id, "", |m| {
+                    m.request_cancel("", "", Some((0, parent_exec.clone())))
+                })
+                .await
+            }
+            _ => {
+                self.terminate_workflow(
+                    child_namespace_id,
+                    &execution,
+                    "",
+                    "by parent close policy",
+                    None,
+                    "history-service",
+                )
+                .await
+            }
+        }
+    }
+
     async fn signal_external(&self, task: &TransferTask, cancel: bool) -> CellResult<()> {
         let source = self
             .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
             .await?;
-        let Some(request) = source
+        if !source
             .external_requests
             .iter()
-            .find(|r| r.initiated_event_id == task.initiated_event_id)
-            .cloned()
-        else {
+            .any(|r| r.initiated_event_id == task.initiated_event_id)
+        {
             return Ok(());
-        };
+        }
         let event = self
             .event(&task.namespace_id, &task.run_id, task.initiated_event_id)
             .await?;
-        let source_exec = WorkflowExecution {
-            workflow_id: task.workflow_id.clone(),
-            run_id: task.run_id.clone(),
-        };
-        let (target, namespace, namespace_id, control, outcome) = match event {
-            Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
-                let target = a.workflow_execution.clone().unwrap_or_default();
-                let signal = StartSignal {
-                    name: a.signal_name.clone(),
-                    input: a.input.clone(),
-                    header: a.header.clone(),
-                    identity: String::new(),
-                    request_id: request.request_id.clone(),
-                    external: Some(source_exec.clone()),
-                };
-                let outcome = self.signal_workflow(&a.namespace_id, &target, signal).await;
-                (target, a.namespace, a.namespace_id, a.control, outcome)
-            }
-            Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => {
-                let target = a.workflow_execution.clone().unwrap_or_default();
-                let outcome = self
-                    .update(&a.namespace_id, &target.workflow_id, &target.run_id, |m| {
-                        m.request_cancel(
-                            &a.reason,
-                            "",
-                            Some((task.initiated_event_id, source_exec.clone())),
-                        )
-                    })
-                    .await;
-                (target, a.namespace, a.namespace_id, a.control, outcome)
-            }
+        let (target, namespace, namespace_id, control) = match event {
+            Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => (
+                a.workflow_execution.unwrap_or_default(),
+                a.namespace,
+                a.namespace_id,
+                a.control,
+            ),
+            Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => (
+                a.workflow_execution.unwrap_or_default(),
+                a.namespace,
+                a.namespace_id,
+                a.control,
+            ),
             _ => return Err(CellError::internal("initiated event has the wrong type")),
         };
-        let failed = match outcome {
-            Ok(()) => false,
-            Err(CellError::NotFound(_)) => true,
-            Err(err) => return Err(err),
-        };
+        let failed = self
+            .on_target(&namespace_id, &target.workflow_id, TargetRequest::new(task))
+            .await?
+            .not_found;
         self.update(&task.namespace_id, &task.workflow_id, &task.run_id, |m| {
             if !m.is_running() {
                 return Ok(());
@@ -493,6 +524,66 @@ impl HistoryEngine {
             Ok(())
         })
         .await
+    }
+    /// Signals or cancels the workflow a source run's request names: runs
+    /// where that workflow's shard is owned; `not_found` when it does not
+    /// exist (the source records the failure).
+    pub(crate) async fn external_target(
+        &self,
+        task: &TransferTask,
+    ) -> CellResult<crate::targets::TargetOutcome> {
+        let source = self
+            .snapshot(&task.namespace_id, &task.workflow_id, &task.run_id)
+            .await?;
+        let Some(request) = source
+            .external_requests
+            .iter()
+            .find(|r| r.initiated_event_id == task.initiated_event_id)
+            .cloned()
+        else {
+            return Ok(Default::default());
+        };
+        let event = self
+            .event(&task.namespace_id, &task.run_id, task.initiated_event_id)
+            .await?;
+        let source_exec = WorkflowExecution {
+            workflow_id: task.workflow_id.clone(),
+            run_id: task.run_id.clone(),
+        };
+        let outcome = match event {
+            Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
+                let target = a.workflow_execution.clone().unwrap_or_default();
+                let signal = StartSignal {
+                    name: a.signal_name.clone(),
+                    input: a.input.clone(),
+                    header: a.header.clone(),
+                    identity: String::new(),
+                    request_id: request.request_id.clone(),
+                    external: Some(source_exec.clone()),
+                };
+                self.signal_workflow(&a.namespace_id, &target, signal).await
+            }
+            Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => {
+                let target = a.workflow_execution.clone().unwrap_or_default();
+                self.update(&a.namespace_id, &target.workflow_id, &target.run_id, |m| {
+                    m.request_cancel(
+                        &a.reason,
+                        "",
+                        Some((task.initiated_event_id, source_exec.clone())),
+                    )
+                })
+                .await
+            }
+            _ => return Err(CellError::internal("initiated event has the wrong type")),
+        };
+        match outcome {
+            Ok(()) => Ok(Default::default()),
+            Err(CellError::NotFound(_)) => Ok(crate::targets::TargetOutcome {
+                not_found: true,
+                ..Default::default()
+            }),
+            Err(err) => Err(err),
+        }
     }
 }
 

@@ -46,6 +46,15 @@ pub struct RecordTaskStartedRequest {
     pub worker_version: Option<WorkerVersionStamp>,
 }
 
+/// A message this crate carries without reading it: a transfer task's
+/// target half and its outcome (history's `TargetRequest` and
+/// `TargetOutcome`), run on the member owning the target's shard.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Encoded {
+    #[prost(bytes = "vec", tag = "1")]
+    pub message: Vec<u8>,
+}
+
 /// The generated server trait and client.
 pub mod member {
     include!(concat!(env!("OUT_DIR"), "/orrery.peer.v1.Member.rs"));

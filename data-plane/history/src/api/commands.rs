@@ -13,7 +13,7 @@ use orrery_proto::api::history::v1::*;
 
 use crate::mutation::Mutation;
 use crate::retry::with_defaults;
-use crate::state::{ActivityInfo, ChildInfo, ExternalRequestInfo, ParentInfo, TimerInfo};
+use crate::state::{ActivityInfo, ChildInfo, ExternalRequestInfo, TimerInfo};
 use crate::tasks::{TimerKind, TransferKind};
 use crate::workflow_task::task_queue;
 
@@ -663,20 +663,6 @@ fn check_cron(schedule: &str, cause: WorkflowTaskFailedCause) -> Result<(), Reje
     crate::cron::CronSchedule::parse(schedule)
         .map(|_| ())
         .map_err(|e| reject(cause, e.to_string()))
-}
-
-/// Parent information a child run records.
-pub(crate) fn parent_of(m: &Mutation, initiated_event_id: i64) -> ParentInfo {
-    let info = m.info();
-    ParentInfo {
-        namespace_id: info.namespace_id.clone(),
-        namespace: info.namespace.clone(),
-        execution: Some(WorkflowExecution {
-            workflow_id: info.workflow_id.clone(),
-            run_id: info.run_id.clone(),
-        }),
-        initiated_event_id,
-    }
 }
 
 /// Upserts as the real server applies them: a value with no data (an
