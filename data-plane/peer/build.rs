@@ -48,6 +48,12 @@ fn main() {
             "crate::internal::Encoded",
             "crate::internal::Encoded",
         ))
+        .method(method(
+            "run_scheduled",
+            "RunScheduled",
+            "crate::internal::Encoded",
+            "crate::internal::Encoded",
+        ))
         .build();
     Builder::new().compile(&[service]);
 }

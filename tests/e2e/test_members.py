@@ -374,3 +374,58 @@ async def test_children_and_external_signals_cross_members(cell) -> None:
         assert kinds["CHILD_WORKFLOW_EXECUTION_STARTED"] == 2, kinds
         assert kinds["EXTERNAL_WORKFLOW_EXECUTION_SIGNALED"] == 2, kinds
         assert kinds["CHILD_WORKFLOW_EXECUTION_COMPLETED"] == 2, kinds
+
+
+@workflow.defn
+class ScheduledEcho:
+    @workflow.run
+    async def run(self, n: int) -> str:
+        return f"scheduled-{n}"
+
+
+@pytest.mark.timeout(240)
+async def test_schedules_run_once_across_members(cell) -> None:
+    """A schedule created through one member starts its runs on whichever
+    member owns each run's shard, once per time: every member sees the
+    same schedule, but only one runs it."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleIntervalSpec,
+        ScheduleSpec,
+    )
+
+    worker_client, creator, reader = [await connect(cell[i]) for i in range(3)]
+    schedule_id = new_id("members-schedule")
+    async with run_worker(worker_client, workflows=[ScheduledEcho], activities=[]) as worker:
+        handle = await creator.create_schedule(
+            schedule_id,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    ScheduledEcho.run, 7, id=f"{schedule_id}-run", task_queue=worker.task_queue
+                ),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=1))]),
+            ),
+        )
+
+        async def enough_actions() -> bool:
+            desc = await reader.get_schedule_handle(schedule_id).describe()
+            return desc.info.num_actions >= 4
+
+        await wait_for(enough_actions, timeout=60)
+        await handle.pause()
+        desc = await reader.get_schedule_handle(schedule_id).describe()
+        started = [a.action.workflow_id for a in desc.info.recent_actions]
+        assert len(started) == len(set(started)), f"a time started twice: {started}"
+        for wf_id in started:
+            result = await asyncio.wait_for(reader.get_workflow_handle(wf_id).result(), 30)
+            assert result == "scheduled-7"
+        # As many runs exist as the schedule counted actions: none twice.
+        runs = [
+            w.id
+            async for w in reader.list_workflows(
+                f'TemporalScheduledById = "{schedule_id}"'
+            )
+        ]
+        assert len(runs) == desc.info.num_actions, (runs, desc.info.num_actions)
+        await handle.delete()

@@ -234,6 +234,12 @@ impl Cell {
         history.spawn_queue_lag_sampler(QUEUE_LAG_SAMPLE_EVERY);
         orrery_core::metrics::set_backlog_source(matching.backlog_source());
         let scheduler = orrery_scheduler::Scheduler::new(store.clone(), history.clone());
+        if let Some(members) = &members {
+            let cluster = members.cluster.clone();
+            scheduler.set_owner(Arc::new(move |namespace_id, schedule_id| {
+                cluster.owns_schedule(namespace_id, schedule_id)
+            }));
+        }
         scheduler.spawn();
         for name in &config.default_namespaces {
             if namespaces.by_name(name).await.is_err() {

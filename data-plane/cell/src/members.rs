@@ -111,6 +111,13 @@ impl Cluster {
         self.queue_member(namespace_id, queue, kind).is_none()
     }
 
+    /// Whether this member runs a schedule: spread like task queues.
+    pub(crate) fn owns_schedule(&self, namespace_id: &str, schedule_id: &str) -> bool {
+        let view = self.membership.view();
+        view.rendezvous_owner(&format!("schedule/{namespace_id}/{schedule_id}"))
+            .is_none_or(|m| view.is_self(m))
+    }
+
     fn client(&self, member: &Member) -> CellResult<MemberClient<tonic::transport::Channel>> {
         self.clients
             .channel(&member.peer_addr)
@@ -268,6 +275,31 @@ impl orrery_history::RemoteTargets for Cluster {
                     .map_err(cell_error)?;
                 orrery_history::TargetOutcome::decode(answer.into_inner().message.as_slice())
                     .map_err(CellError::internal)
+            }
+            .await,
+        )
+    }
+
+    async fn scheduled(
+        &self,
+        shard_id: i32,
+        action: orrery_history::ScheduledAction,
+    ) -> Option<CellResult<String>> {
+        let view = self.membership.view();
+        let member = view
+            .shard_owner(shard_id)
+            .filter(|m| !view.is_self(m))?
+            .clone();
+        Some(
+            async {
+                let answer = self
+                    .client(&member)?
+                    .run_scheduled(Encoded {
+                        message: action.encode_to_vec(),
+                    })
+                    .await
+                    .map_err(cell_error)?;
+                String::from_utf8(answer.into_inner().message).map_err(CellError::internal)
             }
             .await,
         )
@@ -454,6 +486,20 @@ impl orrery_peer::internal::member::member_server::Member for MemberService {
             .map_err(tonic::Status::from)?;
         Ok(tonic::Response::new(Encoded {
             message: outcome.encode_to_vec(),
+        }))
+    }
+
+    async fn run_scheduled(&self, request: tonic::Request<Encoded>) -> Answer<Encoded> {
+        let action =
+            orrery_history::ScheduledAction::decode(request.into_inner().message.as_slice())
+                .map_err(|_| tonic::Status::invalid_argument("an undecodable scheduled action"))?;
+        let run_id = self
+            .history
+            .run_scheduled_action(action)
+            .await
+            .map_err(tonic::Status::from)?;
+        Ok(tonic::Response::new(Encoded {
+            message: run_id.into_bytes(),
         }))
     }
 

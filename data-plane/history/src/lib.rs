@@ -35,7 +35,10 @@ pub use metering::QUERY_FLUSH_INTERVAL;
 pub use queries::QueryRoute;
 pub use retention::{ClosePolicies, ClosePolicy};
 pub use storage_meter::SAMPLE_INTERVAL_KEY as STORAGE_SAMPLE_INTERVAL_KEY;
-pub use targets::{RemoteTargets, TargetOutcome, TargetRequest};
+pub use targets::{
+    RemoteTargets, SCHEDULED_CANCEL, SCHEDULED_START, SCHEDULED_TERMINATE, ScheduledAction,
+    TargetOutcome, TargetRequest,
+};
 
 /// Run ids are time-ordered UUIDs (version 7), as the real server's are;
 /// SDKs and their tests rely on it.

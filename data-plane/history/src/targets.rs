@@ -60,6 +60,9 @@ pub struct TargetOutcome {
 pub trait RemoteTargets: Send + Sync + 'static {
     async fn run(&self, shard_id: i32, request: TargetRequest)
     -> Option<CellResult<TargetOutcome>>;
+    /// A scheduler's action on a run of another member's shard.
+    async fn scheduled(&self, shard_id: i32, action: ScheduledAction)
+    -> Option<CellResult<String>>;
 }
 
 pub(crate) fn parent_info(
@@ -167,6 +170,99 @@ impl HistoryEngine {
                 ..Default::default()
             }),
             Err(err) => Err(err),
+        }
+    }
+}
+
+/// What the scheduler does to a run (start it, or cancel or terminate it
+/// for an overlap policy); the run's shard may be another member's.
+#[derive(Clone, PartialEq, Message)]
+pub struct ScheduledAction {
+    #[prost(int32, tag = "1")]
+    pub kind: i32,
+    #[prost(string, tag = "2")]
+    pub namespace_id: String,
+    /// The namespace's name (a start's run records it).
+    #[prost(string, tag = "3")]
+    pub namespace: String,
+    #[prost(message, optional, tag = "4")]
+    pub start: Option<orrery_proto::api::workflowservice::v1::StartWorkflowExecutionRequest>,
+    #[prost(message, optional, tag = "5")]
+    pub execution: Option<WorkflowExecution>,
+    #[prost(string, tag = "6")]
+    pub reason: String,
+    #[prost(string, tag = "7")]
+    pub identity: String,
+}
+
+pub const SCHEDULED_START: i32 = 1;
+pub const SCHEDULED_CANCEL: i32 = 2;
+pub const SCHEDULED_TERMINATE: i32 = 3;
+
+impl HistoryEngine {
+    /// Runs a scheduler's action here if this member owns the run's shard,
+    /// else on its owner. Returns the started run's id (a start).
+    pub async fn scheduled_action(&self, action: ScheduledAction) -> CellResult<String> {
+        let workflow_id = match (&action.start, &action.execution) {
+            (Some(start), _) if action.kind == SCHEDULED_START => start.workflow_id.clone(),
+            (_, Some(execution)) => execution.workflow_id.clone(),
+            _ => return Err(CellError::invalid("a scheduled action names no workflow")),
+        };
+        let shard = self.shard_of(&action.namespace_id, &workflow_id);
+        if self.shards.get(shard).is_err()
+            && let Some(remote) = self.remote_targets.get()
+            && let Some(outcome) = remote.scheduled(shard, action.clone()).await
+        {
+            return outcome;
+        }
+        self.run_scheduled_action(action).await
+    }
+
+    /// A scheduler's action, on the member owning the run's shard.
+    pub async fn run_scheduled_action(&self, action: ScheduledAction) -> CellResult<String> {
+        use orrery_proto::api::enums::v1::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy};
+        let execution = action.execution.clone().unwrap_or_default();
+        match action.kind {
+            SCHEDULED_START => {
+                let request = action
+                    .start
+                    .as_ref()
+                    .ok_or_else(|| CellError::invalid("a scheduled start needs its request"))?;
+                let spec = crate::RunSpec {
+                    schedule_action: true,
+                    ..crate::RunSpec::from_request(&action.namespace_id, &action.namespace, request)
+                };
+                self.start_workflow(
+                    spec,
+                    WorkflowIdReusePolicy::AllowDuplicate as i32,
+                    WorkflowIdConflictPolicy::Fail as i32,
+                    None,
+                )
+                .await
+                .map(|outcome| outcome.run_id)
+            }
+            SCHEDULED_CANCEL => self
+                .request_cancel_workflow(
+                    &action.namespace_id,
+                    &execution,
+                    "",
+                    &action.reason,
+                    &action.identity,
+                )
+                .await
+                .map(|()| String::new()),
+            SCHEDULED_TERMINATE => self
+                .terminate_workflow(
+                    &action.namespace_id,
+                    &execution,
+                    "",
+                    &action.reason,
+                    None,
+                    &action.identity,
+                )
+                .await
+                .map(|()| String::new()),
+            other => Err(CellError::invalid(format!("no scheduled action {other}"))),
         }
     }
 }

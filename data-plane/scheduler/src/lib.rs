@@ -36,7 +36,14 @@ pub struct Scheduler {
     locks: Vec<Mutex<()>>,
     wake: Notify,
     stopping: std::sync::atomic::AtomicBool,
+    /// In a cell of several members: whether this member runs a schedule
+    /// (namespace id, schedule id). Every member would be correct (writes
+    /// are conditional, starts idempotent), but only one does the work.
+    owns: std::sync::OnceLock<OwnsSchedule>,
 }
+
+/// Says whether this member runs the schedule `(namespace_id, schedule_id)`.
+pub type OwnsSchedule = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 impl Scheduler {
     pub fn new(store: Arc<dyn CellStore>, history: Arc<HistoryEngine>) -> Arc<Self> {
@@ -46,6 +53,7 @@ impl Scheduler {
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             wake: Notify::new(),
             stopping: Default::default(),
+            owns: std::sync::OnceLock::new(),
         })
     }
 
@@ -54,6 +62,11 @@ impl Scheduler {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (namespace_id, schedule_id).hash(&mut h);
         &self.locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+
+    /// Runs only the schedules `owns` gives this member (once).
+    pub fn set_owner(&self, owns: OwnsSchedule) {
+        let _ = self.owns.set(owns);
     }
 
     pub fn shutdown(&self) {
@@ -94,6 +107,11 @@ impl Scheduler {
     async fn run_due(&self) -> CellResult<()> {
         let now = orrery_core::time::now_millis();
         for (namespace_id, schedule_id) in self.store.due_schedules(now, 100).await? {
+            if let Some(owns) = self.owns.get()
+                && !owns(&namespace_id, &schedule_id)
+            {
+                continue;
+            }
             if let Err(err) = self.process(&namespace_id, &schedule_id, None).await {
                 tracing::warn!(%namespace_id, %schedule_id, error = %err, "schedule not processed");
             }

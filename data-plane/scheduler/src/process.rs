@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use orrery_core::time::{duration_millis, now_millis, timestamp};
 use orrery_core::{CellError, CellResult};
-use orrery_history::RunSpec;
+use orrery_history::ScheduledAction;
 use orrery_persistence::{ScheduleRecord, VisibilityRow, schedule_run_id};
 use orrery_proto::api::common::v1::{Payload, SearchAttributes, WorkflowExecution};
 use orrery_proto::api::enums::v1::{ScheduleOverlapPolicy, WorkflowExecutionStatus};
@@ -311,13 +311,14 @@ impl Scheduler {
             }
             let asked = self
                 .history
-                .request_cancel_workflow(
-                    namespace_id,
-                    &run,
-                    "",
-                    "cancelled by schedule overlap policy",
-                    "temporal-scheduler",
-                )
+                .scheduled_action(ScheduledAction {
+                    kind: orrery_history::SCHEDULED_CANCEL,
+                    namespace_id: namespace_id.to_string(),
+                    execution: Some(run.clone()),
+                    reason: "cancelled by schedule overlap policy".into(),
+                    identity: "temporal-scheduler".into(),
+                    ..Default::default()
+                })
                 .await;
             if let Err(err) = asked {
                 tracing::debug!(error = %err, "cancel for overlap policy");
@@ -330,14 +331,14 @@ impl Scheduler {
         for run in info_mut(st).running_workflows.clone() {
             let done = self
                 .history
-                .terminate_workflow(
-                    namespace_id,
-                    &run,
-                    "",
-                    "terminated by schedule overlap policy",
-                    None,
-                    "temporal-scheduler",
-                )
+                .scheduled_action(ScheduledAction {
+                    kind: orrery_history::SCHEDULED_TERMINATE,
+                    namespace_id: namespace_id.to_string(),
+                    execution: Some(run.clone()),
+                    reason: "terminated by schedule overlap policy".into(),
+                    identity: "temporal-scheduler".into(),
+                    ..Default::default()
+                })
                 .await;
             if let Err(err) = done {
                 tracing::debug!(error = %err, "terminate for overlap policy");
@@ -413,21 +414,19 @@ impl Scheduler {
             continued_failure: st.continued_failure.clone(),
             ..Default::default()
         };
-        let spec = RunSpec {
-            schedule_action: true,
-            ..RunSpec::from_request(namespace_id, &st.namespace, &request)
-        };
+        // On whichever member owns the new run's shard.
         let started = self
             .history
-            .start_workflow(
-                spec,
-                orrery_proto::api::enums::v1::WorkflowIdReusePolicy::AllowDuplicate as i32,
-                orrery_proto::api::enums::v1::WorkflowIdConflictPolicy::Fail as i32,
-                None,
-            )
+            .scheduled_action(ScheduledAction {
+                kind: orrery_history::SCHEDULED_START,
+                namespace_id: namespace_id.to_string(),
+                namespace: st.namespace.clone(),
+                start: Some(request),
+                ..Default::default()
+            })
             .await;
         let run_id = match started {
-            Ok(outcome) => outcome.run_id,
+            Ok(run_id) => run_id,
             Err(err) => {
                 tracing::info!(%schedule_id, %workflow_id, error = %err, "scheduled start failed");
                 return;
