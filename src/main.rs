@@ -267,6 +267,10 @@ enum Command {
         http_api_allowed_origins: Vec<String>,
         #[command(flatten)]
         members: member_args::MemberArgs,
+        /// PostgreSQL connections this process keeps at most (with N
+        /// members, the database sees up to N times this).
+        #[arg(long, env = "ORRERY_DATABASE_MAX_CONNECTIONS", default_value_t = orrery_cell::DEFAULT_MAX_CONNECTIONS)]
+        database_max_connections: u32,
     },
     /// The control plane: accounts, users, namespaces, certificates and API
     /// keys behind a REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`).
@@ -474,6 +478,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             http_api_addr,
             http_api_allowed_origins,
             members,
+            database_max_connections,
         } => {
             let mut config = CellConfig::new(database_url, grpc_addr);
             config.shard_count = shards;
@@ -488,6 +493,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 allowed_origins: http_api_allowed_origins,
             });
             config.members = members.settings()?;
+            config.database_max_connections = database_max_connections;
             (config, None)
         }
     };

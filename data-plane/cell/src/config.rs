@@ -63,6 +63,9 @@ pub struct CellConfig {
     /// (docs/operations.md, "A cell of several members"); `None`: the only
     /// one, owning every shard.
     pub members: Option<MemberSettings>,
+    /// PostgreSQL connections this process keeps at most
+    /// (`--database-max-connections`).
+    pub database_max_connections: u32,
 }
 
 pub use crate::members::MemberSettings;
@@ -97,6 +100,7 @@ impl CellConfig {
             metrics_addr: None,
             http_api: None,
             members: None,
+            database_max_connections: orrery_persistence::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -29,6 +29,7 @@ pub use config::{
     MemberSettings, S3Settings, TenantSettings, TlsSettings,
 };
 pub use orrery_peer::PeerTls;
+pub use orrery_persistence::DEFAULT_MAX_CONNECTIONS;
 
 type ServeFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
@@ -163,7 +164,9 @@ impl Cell {
     /// ```
     pub async fn start(config: CellConfig) -> CellResult<Self> {
         let tenants = tenant_auth(config.tenant.as_ref()).await?;
-        let store: Arc<dyn CellStore> = orrery_persistence::open(&config.database_url).await?;
+        let store: Arc<dyn CellStore> =
+            orrery_persistence::open_sized(&config.database_url, config.database_max_connections)
+                .await?;
         // 244 random bits from two v4 UUIDs: the key never leaves the cell.
         let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
             .iter()

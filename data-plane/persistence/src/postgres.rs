@@ -8,6 +8,10 @@ use std::time::Instant;
 
 use crate::sql::{TxFuture, metered};
 
+/// Connections a cell process keeps to PostgreSQL unless told otherwise:
+/// with N members, the database sees up to N times this.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
 pub struct PostgresStore {
     write: PgPool,
     pub(crate) read: PgPool,
@@ -15,17 +19,32 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn open(url: &str) -> orrery_core::CellResult<Self> {
-        Self::open_with(
-            PgConnectOptions::from_str(url)
-                .map_err(|e| orrery_core::CellError::invalid(format!("database url: {e}")))?,
-        )
-        .await
+        Self::open_sized(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Opens with a pool of at most `max_connections` (`--database-max-connections`).
+    pub async fn open_sized(url: &str, max_connections: u32) -> orrery_core::CellResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| orrery_core::CellError::invalid(format!("database url: {e}")))?;
+        Self::open_pool(options, max_connections).await
     }
 
     /// Opens with explicit options (tests use a schema of their own).
     pub async fn open_with(options: PgConnectOptions) -> orrery_core::CellResult<Self> {
+        Self::open_pool(options, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    async fn open_pool(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> orrery_core::CellResult<Self> {
+        if max_connections < 2 {
+            return Err(orrery_core::CellError::invalid(
+                "the database pool needs at least 2 connections (a commit and a read at once)",
+            ));
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections)
             .connect_with(options)
             .await
             .map_err(db_err)?;
