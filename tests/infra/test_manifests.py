@@ -197,9 +197,18 @@ def test_service_monitors_scrape_the_metrics_ports(production):
     assert mc.check_service_monitors(docs) != []
 
 
-def test_peer_addresses_use_the_headless_service_and_its_port(overlay):
-    cell = find(overlay, "StatefulSet", "orrery-cell")
-    peers = find(overlay, "Service", "orrery-cell-peers")
+def test_dev_runs_one_process_owning_every_shard(dev):
+    # A single member would only need the peer listener to talk to itself,
+    # and the binary refuses plaintext between members off loopback.
+    cell = find(dev, "StatefulSet", "orrery-cell")
+    args = [a.split("=", 1)[0] for a in container(cell)["args"]]
+    assert "--member-id" not in args and "--peer-addr" not in args
+    assert cell["spec"]["replicas"] == 1
+
+
+def test_peer_addresses_use_the_headless_service_and_its_port(production):
+    cell = find(production, "StatefulSet", "orrery-cell")
+    peers = find(production, "Service", "orrery-cell-peers")
     assert cell["spec"]["serviceName"] == "orrery-cell-peers"
     assert peers["spec"]["clusterIP"] == "None"
     args = dict(a.split("=", 1) for a in container(cell)["args"] if a.startswith("--"))
