@@ -127,6 +127,11 @@ pub struct HistoryEngine {
     pub(crate) archives: Arc<orrery_archival::Archives>,
     /// Flips to true at shutdown so long polls on history return at once.
     pub(crate) closing: watch::Sender<bool>,
+    /// Counts the shards this member gave up or lost: a history long poll
+    /// waiting here for a run that moved would wait for commits that now
+    /// happen elsewhere, so it ends and the caller polls again (reaching
+    /// the new owner).
+    shard_moves: watch::Sender<u64>,
     pub(crate) limits: HistoryLimits,
     pub(crate) queries: crate::queries::QueryBuffer,
     pub(crate) query_meter: crate::metering::QueryMeter,
@@ -200,6 +205,7 @@ impl HistoryEngine {
             policies: config.policies.clone(),
             archives: config.archives.clone(),
             closing: watch::channel(false).0,
+            shard_moves: watch::channel(0).0,
             limits: config.limits.clone(),
             queries: Default::default(),
             query_meter: Default::default(),
@@ -266,6 +272,7 @@ impl HistoryEngine {
         let Some(shard) = self.shards.remove(shard_id, None) else {
             return Ok(());
         };
+        self.shard_moves.send_modify(|n| *n += 1);
         self.store
             .release_shard(shard_id, &self.owner, shard.range_id)
             .await?;
@@ -288,6 +295,7 @@ impl HistoryEngine {
                 "shard taken by another member"
             );
             self.ownership_lost.notify_one();
+            self.shard_moves.send_modify(|n| *n += 1);
         }
     }
 
@@ -553,12 +561,14 @@ impl HistoryEngine {
     }
 
     /// Waits for the run's next commit; false if the wait should end instead
-    /// (deadline passed, or the process is stopping).
+    /// (deadline passed, the process is stopping, or a shard left this
+    /// member since the watch began).
     pub(crate) async fn wait_change(
         &self,
         changes: &mut RunWatch<'_>,
         deadline: tokio::time::Instant,
     ) -> bool {
+        let moves_at_start = changes.moves_at_start;
         let Some(changes) = changes.rx.as_mut() else {
             return false;
         };
@@ -566,9 +576,14 @@ impl HistoryEngine {
         if *closing.borrow_and_update() {
             return false;
         }
+        let mut moves = self.shard_moves.subscribe();
+        if *moves.borrow_and_update() != moves_at_start {
+            return false;
+        }
         tokio::select! {
             changed = tokio::time::timeout_at(deadline, changes.changed()) => matches!(changed, Ok(Ok(()))),
             _ = closing.changed() => false,
+            _ = moves.changed() => false,
         }
     }
 
@@ -583,6 +598,7 @@ impl HistoryEngine {
             engine: self,
             run_id: run_id.to_string(),
             rx: Some(rx),
+            moves_at_start: *self.shard_moves.borrow(),
         }
     }
 }
@@ -624,6 +640,7 @@ pub(crate) struct RunWatch<'a> {
     engine: &'a HistoryEngine,
     run_id: String,
     rx: Option<watch::Receiver<i64>>,
+    moves_at_start: u64,
 }
 
 impl Drop for RunWatch<'_> {

@@ -199,3 +199,68 @@ async fn shards_move_between_members() {
     assert_eq!(a.snapshot("ns-id", "wf", "").await.unwrap().signal_count, 2);
     assert!(a.acquire_shard(99).await.is_err());
 }
+
+/// A history long poll waiting on a member whose shard moves away ends at
+/// once (an empty page to continue from), instead of waiting out its
+/// deadline for commits that now happen on the new owner.
+#[tokio::test]
+async fn long_polls_end_when_their_shard_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/h.db", dir.path().display());
+    let store: Arc<dyn CellStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let a = member(store.clone(), "a").await;
+    let shard = a.shard_of("ns-id", "wf");
+    a.acquire_shard(shard).await.unwrap();
+    let started = a.start_workflow(spec("wf"), 0, 0, None).await.unwrap();
+    let exec = WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: started.run_id.clone(),
+    };
+    // Past the start's events: a poll that waits for the next one.
+    let first = a
+        .read_history(
+            "ns-id",
+            &exec,
+            orrery_history::HistoryQuery {
+                page_size: 100,
+                token: &[],
+                wait_new_event: true,
+                close_only: false,
+                max_wait: std::time::Duration::from_secs(1),
+            },
+        )
+        .await
+        .unwrap();
+    let seen = first.history.events.len();
+    assert!(seen >= 2);
+    let poller = a.clone();
+    let poll_exec = exec.clone();
+    let token = first.next_page_token.clone();
+    let began = std::time::Instant::now();
+    let poll = tokio::spawn(async move {
+        poller
+            .read_history(
+                "ns-id",
+                &poll_exec,
+                orrery_history::HistoryQuery {
+                    page_size: 100,
+                    token: &token,
+                    wait_new_event: true,
+                    close_only: false,
+                    max_wait: std::time::Duration::from_secs(30),
+                },
+            )
+            .await
+            .map(|read| read.history.events.len())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!poll.is_finished(), "the poll should wait for a new event");
+    a.release_shard(shard).await.unwrap();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), poll)
+        .await
+        .expect("the poll ended when its shard left")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered, 0, "nothing new was written");
+    assert!(began.elapsed() < std::time::Duration::from_secs(10));
+}
