@@ -1,5 +1,10 @@
 //! The namespace registry: stored records, cached by name and id. A record's
 //! body is the `DescribeNamespaceResponse` the API returns.
+//!
+//! A cached namespace is trusted for [`CACHE_TTL`]: in a cell of several
+//! members another member may change or delete it, and this one must see
+//! that soon (Temporal's frontends refresh their namespace registry the
+//! same way, every 10 s by default).
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
@@ -126,7 +131,7 @@ impl Namespace {
 
 pub struct Namespaces {
     store: Arc<dyn NamespaceStore>,
-    cache: RwLock<HashMap<String, Namespace>>,
+    cache: RwLock<HashMap<String, Cached>>,
 }
 
 /// What a new namespace is made of.
@@ -139,6 +144,20 @@ pub struct NewNamespace {
     /// `(state, URI)` of history archival, already checked.
     pub history_archival: (ArchivalState, String),
     pub visibility_archival: (ArchivalState, String),
+}
+
+/// How long a cached namespace is used before it is read again.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+struct Cached {
+    ns: Namespace,
+    fetched: std::time::Instant,
+}
+
+impl Cached {
+    fn fresh(&self) -> Option<&Namespace> {
+        (self.fetched.elapsed() < CACHE_TTL).then_some(&self.ns)
+    }
 }
 
 impl Namespaces {
@@ -194,7 +213,13 @@ impl Namespaces {
         self.cache
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(ns.name.clone(), ns.clone());
+            .insert(
+                ns.name.clone(),
+                Cached {
+                    ns: ns.clone(),
+                    fetched: std::time::Instant::now(),
+                },
+            );
     }
 
     /// The namespace called `name`; NamespaceNotFound otherwise.
@@ -204,14 +229,18 @@ impl Namespaces {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
+            .and_then(Cached::fresh)
         {
             return Ok(ns.clone());
         }
-        let record = self
-            .store
-            .namespace_by_name(name)
-            .await?
-            .ok_or_else(|| CellError::NamespaceNotFound(name.to_string()))?;
+        let Some(record) = self.store.namespace_by_name(name).await? else {
+            // Deleted (perhaps by another member): forget it here too.
+            self.cache
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(name);
+            return Err(CellError::NamespaceNotFound(name.to_string()));
+        };
         let ns = Namespace::from_record(record)?;
         self.remember(&ns);
         Ok(ns)
@@ -223,6 +252,7 @@ impl Namespaces {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
+            .filter_map(Cached::fresh)
             .find(|n| n.id == id)
             .cloned();
         if let Some(ns) = cached {
@@ -290,6 +320,7 @@ impl Namespaces {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&record.name)
+            .map(|c| &c.ns)
             .filter(|ns| ns.version == record.version && ns.id == record.id)
             .cloned();
         cached.map_or_else(|| Namespace::from_record(record), Ok)
@@ -352,6 +383,7 @@ impl orrery_history::ClosePolicies for Namespaces {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
+            .filter_map(Cached::fresh)
             .find(|n| n.id == namespace_id)
             .map(Namespace::close_policy)
     }
@@ -439,6 +471,37 @@ pub(crate) mod tests {
                 .unwrap();
         }
         (namespaces, store)
+    }
+
+    /// Two registries over one store, as two members of a cell have: a
+    /// change or a removal made through one is seen by the other once its
+    /// cached copy is older than the TTL.
+    #[tokio::test]
+    async fn another_members_change_is_seen_after_the_ttl() {
+        let (a, store) = registry(["shared".to_string()]).await;
+        let b = Namespaces::new(store.clone());
+        assert_eq!(b.by_name("shared").await.unwrap().version, 1);
+        a.update("shared", |d| {
+            d.namespace_info.as_mut().unwrap().description = "changed".into();
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // Within the TTL b answers from its copy.
+        assert_eq!(b.by_name("shared").await.unwrap().version, 1);
+        std::thread::sleep(CACHE_TTL + std::time::Duration::from_millis(100));
+        let seen = b.by_name("shared").await.unwrap();
+        assert_eq!(seen.version, 2);
+        assert_eq!(seen.detail.namespace_info.unwrap().description, "changed");
+        let id = seen.id.clone();
+        assert_eq!(b.by_id(&id).await.unwrap().version, 2);
+        a.delete("shared").await.unwrap();
+        std::thread::sleep(CACHE_TTL + std::time::Duration::from_millis(100));
+        assert!(matches!(
+            b.by_name("shared").await,
+            Err(CellError::NamespaceNotFound(_))
+        ));
+        assert!(b.by_id(&id).await.is_err());
     }
 
     /// Every page of a listing, as names.
