@@ -186,11 +186,16 @@ class NetnsHosts:
 
     def cleanup(self) -> None:
         if self._socat is not None and self._socat.poll() is None:
-            try:
-                os.killpg(self._socat.pid, signal.SIGTERM)
-                self._socat.wait(timeout=5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+            # Its group: the listener and a child per open connection.
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(self._socat.pid, sig)
+                    self._socat.wait(timeout=5)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
         if self._thread_forwarder is not None:
             self._thread_forwarder.stop()
         # Deleting a namespace deletes its end of each veth pair, and with it

@@ -46,7 +46,12 @@ from temporalio import activity, workflow
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -129,6 +134,8 @@ def _retryable(err: BaseException) -> str | None:
     # same update id is sent again, and the server deduplicates it.
     if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
         return "UPDATE_RPC_TIMEOUT"
+    if isinstance(err, asyncio.TimeoutError):
+        return "UPDATE_OUTCOME_WAIT"
     return None
 
 
@@ -350,6 +357,26 @@ async def bounded(tasks: list[Callable[[], Awaitable[T]]], limit: int = 50) -> l
     return [t.result() for t in running]
 
 
+async def unfinished(client: Client, wf_ids: list[str], show: int = 5) -> str:
+    """Which workflows are still running, and where each one stands."""
+    gate = asyncio.Semaphore(20)
+
+    async def status(wf_id: str) -> tuple[str, Any]:
+        async with gate:
+            return wf_id, (await client.get_workflow_handle(wf_id).describe()).status
+
+    running = [w for w, st in await asyncio.gather(*map(status, wf_ids)) if st == WorkflowExecutionStatus.RUNNING]
+    lines = [f"{len(running)} of {len(wf_ids)} still running"]
+    for wf_id, events in (await histories(client, running[:show])).items():
+        t0 = events[0].event_time.ToMilliseconds() if events else 0
+        tail = [
+            f"{e.event_id}:{event_type_name(e)}@{(e.event_time.ToMilliseconds() - t0) / 1000:.1f}s"
+            for e in events[-10:]
+        ]
+        lines.append(f"{wf_id}: {tail}")
+    return "\n".join(lines)
+
+
 async def seconds_until_gone(cell: HostCell, member_id: str, since: float) -> float:
     """Seconds from `since` (monotonic) until the `shards` table shows no
     shard held by `member_id`."""
@@ -438,28 +465,43 @@ async def test_kill_and_freeze_lose_nothing(cell: HostCell, background: list) ->
         await cell[1].wait_ready()
         await cell.wait_shard_owners({"member-0", "member-1"}, timeout=30)
         summary["member-1 rejoined after wake s"] = round(time.monotonic() - woke_at, 2)
-        acks = await bounded(
-            [
-                lambda n=n: with_retries(
-                    f"update {ids[n]}",
-                    lambda c, n=n: c.get_workflow_handle(ids[n]).execute_update(
-                        FailoverWorkflow.set_note, f"note-{n}", id=f"note-{ids[n]}",
-                        rpc_timeout=timedelta(seconds=10),
-                    ),
-                    lambda: [c1],
-                    calls,
-                )
-                for n in range(WORKFLOWS)
-            ]
-        )  # fmt: skip
+        # The SDK waits for an update's outcome without end: each wait is
+        # bounded here, and the same update id sent again.
+        try:
+            acks = await bounded(
+                [
+                    lambda n=n: with_retries(
+                        f"update {ids[n]}",
+                        lambda c, n=n: asyncio.wait_for(
+                            c.get_workflow_handle(ids[n]).execute_update(
+                                FailoverWorkflow.set_note, f"note-{n}", id=f"note-{ids[n]}",
+                                rpc_timeout=timedelta(seconds=10),
+                            ),
+                            20,
+                        ),
+                        lambda: [c1],
+                        calls,
+                        give_up_s=60,
+                    )
+                    for n in range(WORKFLOWS)
+                ]
+            )
+        except Exception as err:  # noqa: BLE001 - reported with what is stuck
+            pytest.fail(
+                f"updates did not all complete ({type(err).__name__}): {calls.fatal[:5]}\n"
+                f"{await unfinished(c0, ids)}\n{cell.log_tails()}"
+            )
         try:
             results = await asyncio.wait_for(
                 # Through member 0: member 2 started half of them and is gone.
                 asyncio.gather(*(c0.get_workflow_handle(h.id).result() for h in handles)),
                 60 + WORKFLOWS * 0.05,
             )
-        except asyncio.TimeoutError:
-            pytest.fail(f"not every workflow finished after the faults\n{cell.log_tails()}")
+        except Exception as err:  # noqa: BLE001 - reported with what is stuck
+            pytest.fail(
+                f"not every workflow finished after the faults ({type(err).__name__}: {err})\n"
+                f"{await unfinished(c0, ids)}\n{cell.log_tails()}"
+            )
 
     wanted = [
         f"{n}:act-{n}:{f'child-{n}' if n % 10 == 0 else ''}:sig-{n}:note-{n}"
