@@ -233,6 +233,15 @@ impl Membership {
         let live: HashSet<&str> = members.iter().map(|m| m.member_id.as_str()).collect();
         let rows = self.store.shard_owners().await?;
         let row_of = |id: i32| rows.iter().find(|r| r.shard_id == id);
+        // The view's holders: as read, then as this round changes them (no
+        // second read; another member's change shows at the next round).
+        let mut shard_owners = vec![String::new(); host.shard_count().max(0) as usize];
+        for row in &rows {
+            if let Some(slot) = shard_owners.get_mut((row.shard_id - 1) as usize) {
+                slot.clone_from(&row.owner);
+            }
+        }
+        let slot = |id: i32| (id - 1) as usize;
         let held: HashMap<i32, i64> = host.owned_shards().into_iter().collect();
         let mut pending = 0;
         for shard_id in 1..=host.shard_count() {
@@ -245,6 +254,9 @@ impl Membership {
                 .is_some_and(|range| row.is_none_or(|r| r.range_id != *range || r.owner != me));
             if held.contains_key(&shard_id) && (!mine || stale) {
                 host.release_shard(shard_id).await?;
+                if shard_owners[slot(shard_id)] == me {
+                    shard_owners[slot(shard_id)].clear();
+                }
             }
             if !mine {
                 waiting.remove(&shard_id);
@@ -261,6 +273,7 @@ impl Membership {
                 match host.acquire_shard(shard_id).await {
                     Ok(()) => {
                         waiting.remove(&shard_id);
+                        shard_owners[slot(shard_id)] = me.to_string();
                     }
                     Err(err) => {
                         tracing::warn!(shard_id, error = %err, "acquiring a shard failed");
@@ -269,14 +282,6 @@ impl Membership {
                 }
             } else {
                 pending += 1;
-            }
-        }
-        // The view reflects this round's acquisitions and releases.
-        let rows = self.store.shard_owners().await?;
-        let mut shard_owners = vec![String::new(); host.shard_count().max(0) as usize];
-        for row in rows {
-            if let Some(slot) = shard_owners.get_mut((row.shard_id - 1) as usize) {
-                *slot = row.owner;
             }
         }
         self.view.send_replace(Arc::new(View {
