@@ -92,8 +92,14 @@ impl Cluster {
     fn shard_member(&self, namespace_id: &str, workflow_id: &str) -> Option<Member> {
         let shard =
             orrery_history::shards::shard_id_of(self.shard_count, namespace_id, workflow_id);
+        self.shard_owner_elsewhere(shard)
+    }
+
+    /// The other member holding `shard_id`; `None` when this one holds it
+    /// or nobody does.
+    fn shard_owner_elsewhere(&self, shard_id: i32) -> Option<Member> {
         let view = self.membership.view();
-        view.shard_owner(shard)
+        view.shard_owner(shard_id)
             .filter(|m| !view.is_self(m))
             .cloned()
     }
@@ -259,11 +265,7 @@ impl orrery_history::RemoteTargets for Cluster {
         shard_id: i32,
         request: orrery_history::TargetRequest,
     ) -> Option<CellResult<orrery_history::TargetOutcome>> {
-        let view = self.membership.view();
-        let member = view
-            .shard_owner(shard_id)
-            .filter(|m| !view.is_self(m))?
-            .clone();
+        let member = self.shard_owner_elsewhere(shard_id)?;
         Some(
             async {
                 let answer = self
@@ -285,11 +287,7 @@ impl orrery_history::RemoteTargets for Cluster {
         shard_id: i32,
         action: orrery_history::ScheduledAction,
     ) -> Option<CellResult<String>> {
-        let view = self.membership.view();
-        let member = view
-            .shard_owner(shard_id)
-            .filter(|m| !view.is_self(m))?
-            .clone();
+        let member = self.shard_owner_elsewhere(shard_id)?;
         Some(
             async {
                 let answer = self
